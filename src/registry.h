@@ -1,0 +1,82 @@
+/*
+ * registry.h — the feature registry as seen from C: resolved feature views, entities,
+ * feature references and services. Other modules (pit_join, online, materialize) use these
+ * lookups instead of reading the registry tables themselves.
+ */
+#ifndef FS_REGISTRY_H
+#define FS_REGISTRY_H
+
+#include "postgres.h"
+#include "datatype/timestamp.h"
+#include "nodes/pg_list.h"
+
+#define FS_MAX_KEYS 8
+
+typedef struct FsEntity
+{
+	char	   *name;
+	int			nkeys;
+	char	   *keys[FS_MAX_KEYS];		/* join key column names */
+	Oid			key_types[FS_MAX_KEYS]; /* InvalidOid while not yet fixed */
+} FsEntity;
+
+typedef struct FsFeature
+{
+	char	   *name;
+	Oid			type;
+	int			position;		/* 1-based position within the view version */
+} FsFeature;
+
+typedef struct FsView
+{
+	int32		view_id;		/* id of this version's row */
+	char	   *name;
+	int32		version;
+	bool		is_latest;
+	char	   *source_schema;
+	char	   *source_name;
+	Oid			source_relid;	/* resolved at lookup; InvalidOid if it no longer exists */
+	FsEntity	entity;
+	char	   *event_time;
+	char	   *created_time;	/* NULL when the view has none */
+	bool		has_ttl;
+	Interval	ttl;
+	char	   *online_mode;	/* "off", "batch" or "stream" */
+	int			nfeatures;
+	FsFeature  *features;
+	char	   *registered_by;
+} FsView;
+
+/* One concrete feature of one view version, the unit a training set or service is made of. */
+typedef struct FsFeatureRef
+{
+	FsView	   *view;
+	int			feature_index;	/* index into view->features */
+	bool		pinned;			/* the reference named a version (view@N:...) */
+} FsFeatureRef;
+
+/* Validates a registry name (entity, view, service): an identifier without ':' or '@'. */
+extern void fs_check_name(const char *kind, const char *name);
+
+/* Resolves "view" (latest) or "view@N"; errors with undefined_object unless missing_ok. */
+extern FsView *fs_lookup_view(const char *ref, bool missing_ok);
+extern FsView *fs_lookup_view_version(const char *name, int32 version, bool missing_ok);
+extern FsView *fs_lookup_view_by_id(int32 view_id, bool missing_ok);
+extern FsEntity *fs_lookup_entity(const char *name, bool missing_ok);
+
+/* Source relation of a view, checked to exist; errors with undefined_table otherwise. */
+extern Oid	fs_view_source_relid(FsView *view);
+
+/*
+ * Expands feature references ("view:feature", "view:*", "view@N:feature", or a feature
+ * service name, "service" / "service@N") into a List of FsFeatureRef, in order, without
+ * duplicates. Views referenced twice resolve to the same FsView pointer.
+ */
+extern List *fs_resolve_feature_refs(ArrayType *refs);
+extern List *fs_resolve_feature_ref(const char *ref, List *acc);
+
+/* Errors with insufficient_privilege unless the current user may SELECT the view's data. */
+extern void fs_check_view_select(FsView *view);
+extern bool fs_can_select_view(FsView *view);
+
+#endif

@@ -1,0 +1,815 @@
+/*
+ * registry_ddl.c — the SQL-callable registry commands: fs_register_entity, fs_register_view,
+ * fs_register_service and the fs_drop_* functions.
+ *
+ * Validation against the system catalogs (columns, types, privileges, ownership) is done here in
+ * C, as the caller; the rows are then written through SPI as the extension owner (security.c).
+ * Check rules (jsonb) are validated by the SQL helper feature_store.validate_checks, where
+ * walking jsonb is simpler. Registrations serialize on a lock of the registry table so that two
+ * sessions cannot create the same version.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "registry.h"
+#include "security.h"
+#include "spi_util.h"
+
+PG_FUNCTION_INFO_V1(fs_register_entity);
+PG_FUNCTION_INFO_V1(fs_register_view);
+PG_FUNCTION_INFO_V1(fs_register_service);
+PG_FUNCTION_INFO_V1(fs_drop_view);
+PG_FUNCTION_INFO_V1(fs_drop_service);
+PG_FUNCTION_INFO_V1(fs_drop_entity);
+
+static char *
+required_text(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", argname)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+static void
+check_tags(FunctionCallInfo fcinfo, int argno)
+{
+	if (!PG_ARGISNULL(argno) && !JB_ROOT_IS_OBJECT(PG_GETARG_JSONB_P(argno)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("tags must be a jsonb object"),
+				 errhint("Write tags => '{\"team\": \"risk\"}'.")));
+}
+
+/* Text array to C strings; errors on NULL elements or more than one dimension. */
+static char **
+text_array_to_cstrings(ArrayType *arr, const char *what, int *n)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	char	  **out;
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", what)));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, n);
+	out = palloc(sizeof(char *) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not contain nulls", what)));
+		out[i] = TextDatumGetCString(elems[i]);
+	}
+	return out;
+}
+
+/* Key columns must be hashable and sortable with a stable text form: the common key types. */
+static bool
+supported_key_type(Oid type)
+{
+	switch (type)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case TEXTOID:
+		case VARCHAROID:
+		case UUIDOID:
+			return true;
+		default:
+			return false;
+	}
+}
+
+static void
+lock_registry(void)
+{
+	fs_spi_exec("LOCK TABLE feature_store.entity, feature_store.feature_view, feature_store.feature_service "
+				"IN SHARE ROW EXCLUSIVE MODE", 0, NULL, NULL, NULL, false);
+}
+
+static void
+check_owner(const char *kind, const char *name, const char *registered_by)
+{
+	if (!fs_is_member_of(registered_by))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of %s \"%s\"", kind, name),
+				 errdetail("It was registered by role \"%s\".", registered_by)));
+}
+
+/*
+ * fs_register_entity(name text, join_keys text[], description text, key_types regtype[])
+ * Same keys again: updates the description. Different keys: allowed only while no view uses it.
+ */
+Datum
+fs_register_entity(PG_FUNCTION_ARGS)
+{
+	char	   *name = required_text(fcinfo, 0, "entity name");
+	ArrayType  *keys;
+	char	  **keynames;
+	int			nkeys;
+	FsOwnerContext octx;
+
+	fs_check_name("entity", name);
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("join_keys must not be null")));
+	keys = PG_GETARG_ARRAYTYPE_P(1);
+	keynames = text_array_to_cstrings(keys, "join_keys", &nkeys);
+	if (nkeys < 1 || nkeys > FS_MAX_KEYS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("an entity needs between 1 and %d join keys, got %d", FS_MAX_KEYS, nkeys)));
+	for (int i = 0; i < nkeys; i++)
+	{
+		fs_check_name("join key", keynames[i]);
+		for (int j = 0; j < i; j++)
+			if (strcmp(keynames[i], keynames[j]) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_COLUMN),
+						 errmsg("join key \"%s\" is given more than once", keynames[i])));
+	}
+	if (!PG_ARGISNULL(3))
+	{
+		ArrayType  *ta = PG_GETARG_ARRAYTYPE_P(3);
+		Datum	   *tv;
+		bool	   *tn;
+		int			nt;
+
+		deconstruct_array(ta, REGTYPEOID, sizeof(Oid), true, TYPALIGN_INT, &tv, &tn, &nt);
+		if (nt != nkeys)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("key_types has %d elements but join_keys has %d", nt, nkeys)));
+		for (int i = 0; i < nt; i++)
+			if (tn[i] || !supported_key_type(DatumGetObjectId(tv[i])))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("unsupported entity key type %s",
+								tn[i] ? "null" : format_type_be(DatumGetObjectId(tv[i]))),
+						 errhint("Entity keys may be smallint, integer, bigint, text, varchar or uuid.")));
+	}
+
+	SPI_connect();
+	fs_owner_context_enter(&octx);
+	lock_registry();
+	{
+		Oid			types[4] = {TEXTOID, TEXTARRAYOID, TEXTOID, REGTYPEARRAYOID};
+		Datum		vals[4] = {CStringGetTextDatum(name), PointerGetDatum(keys),
+		PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2), PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3)};
+		bool		nulls[4] = {false, false, PG_ARGISNULL(2), PG_ARGISNULL(3)};
+
+		if (fs_spi_exec("SELECT registered_by, join_keys = $2, "
+						"  EXISTS (SELECT 1 FROM feature_store.feature_view v WHERE v.entity = e.name), "
+						"  $4 IS NULL OR key_types IS NULL OR key_types = $4 "
+						"FROM feature_store.entity e WHERE name = $1", 4, types, vals, nulls, false) == 1)
+		{
+			char	   *owner = fs_spi_text(0, 1, CurrentMemoryContext);
+			bool		same_keys = fs_spi_bool(0, 2, false);
+			bool		used = fs_spi_bool(0, 3, false);
+			bool		same_types = fs_spi_bool(0, 4, false);
+
+			check_owner("entity", name, owner);
+			if ((!same_keys || !same_types) && used)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_IN_USE),
+						 errmsg("entity \"%s\" already exists with different join keys and is used by feature views", name),
+						 errhint("Register a new entity under another name, or drop the views that use it first.")));
+			fs_spi_exec("UPDATE feature_store.entity SET join_keys = $2, description = $3, "
+						"  key_types = CASE WHEN join_keys = $2 THEN coalesce($4, key_types) ELSE $4 END "
+						"WHERE name = $1", 4, types, vals, nulls, false);
+		}
+		else
+		{
+			Datum		v5[5] = {vals[0], vals[1], vals[2], vals[3],
+			CStringGetDatum(GetUserNameFromId(octx.save_userid, false))};
+			Oid			t5[5] = {TEXTOID, TEXTARRAYOID, TEXTOID, REGTYPEARRAYOID, NAMEOID};
+			bool		n5[5] = {false, false, nulls[2], nulls[3], false};
+
+			v5[4] = DirectFunctionCall1(namein, v5[4]);
+			fs_spi_exec("INSERT INTO feature_store.entity (name, join_keys, description, key_types, registered_by) "
+						"VALUES ($1, $2, $3, $4, $5)", 5, t5, v5, n5, false);
+		}
+	}
+	fs_owner_context_leave(&octx);
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+typedef struct ViewDef
+{
+	char	   *name;
+	Oid			relid;
+	char	   *schema;
+	char	   *relname;
+	FsEntity   *entity;
+	char	   *event_time;
+	char	   *created_time;
+	int			nfeatures;
+	char	  **features;
+	Oid		   *types;
+	bool		has_ttl;
+	Interval   *ttl;
+	const char *online_mode;
+} ViewDef;
+
+static AttrNumber
+source_column(ViewDef *d, const char *col, const char *role)
+{
+	AttrNumber	att = get_attnum(d->relid, col);
+
+	if (att == InvalidAttrNumber || att < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" (%s) does not exist in source \"%s.%s\"", col, role, d->schema, d->relname)));
+	return att;
+}
+
+static void
+check_time_column(ViewDef *d, const char *col, const char *role)
+{
+	Oid			t = get_atttype(d->relid, source_column(d, col, role));
+
+	if (t != TIMESTAMPTZOID && t != TIMESTAMPOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s column \"%s\" has type %s, not timestamp with time zone", role, col, format_type_be(t)),
+				 errhint("Event and created times must be timestamptz (or timestamp) columns.")));
+}
+
+static bool
+is_reserved_column(ViewDef *d, const char *col)
+{
+	for (int i = 0; i < d->entity->nkeys; i++)
+		if (strcmp(d->entity->keys[i], col) == 0)
+			return true;
+	return strcmp(col, d->event_time) == 0 ||
+		(d->created_time && strcmp(col, d->created_time) == 0);
+}
+
+/*
+ * The caller must be able to read what the view exposes: SELECT on the table, or on every
+ * column the view uses (column privileges, as a query would need).
+ */
+static void
+check_source_privilege(ViewDef *d)
+{
+	Oid			user = GetUserId();
+	bool		ok = pg_class_aclcheck(d->relid, user, ACL_SELECT) == ACLCHECK_OK;
+
+	if (!ok)
+	{
+		ok = pg_attribute_aclcheck(d->relid, get_attnum(d->relid, d->event_time), user, ACL_SELECT) == ACLCHECK_OK;
+		for (int i = 0; ok && i < d->entity->nkeys; i++)
+			ok = pg_attribute_aclcheck(d->relid, get_attnum(d->relid, d->entity->keys[i]), user, ACL_SELECT) == ACLCHECK_OK;
+		if (ok && d->created_time)
+			ok = pg_attribute_aclcheck(d->relid, get_attnum(d->relid, d->created_time), user, ACL_SELECT) == ACLCHECK_OK;
+		for (int i = 0; ok && i < d->nfeatures; i++)
+			ok = pg_attribute_aclcheck(d->relid, get_attnum(d->relid, d->features[i]), user, ACL_SELECT) == ACLCHECK_OK;
+	}
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for table %s", d->relname),
+				 errhint("Registering a feature view requires SELECT on its source.")));
+}
+
+static void
+resolve_features(ViewDef *d, FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+	{
+		/* Default: every other column of the source, in column order. */
+		Relation	rel = relation_open(d->relid, AccessShareLock);
+		TupleDesc	desc = RelationGetDescr(rel);
+
+		d->features = palloc(sizeof(char *) * Max(desc->natts, 1));
+		d->types = palloc(sizeof(Oid) * Max(desc->natts, 1));
+		d->nfeatures = 0;
+		for (int i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+
+			if (att->attisdropped || is_reserved_column(d, NameStr(att->attname)))
+				continue;
+			d->features[d->nfeatures] = pstrdup(NameStr(att->attname));
+			d->types[d->nfeatures++] = att->atttypid;
+		}
+		relation_close(rel, AccessShareLock);
+		if (d->nfeatures == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("source \"%s.%s\" has no columns besides the entity keys and times", d->schema, d->relname),
+					 errhint("A feature view needs at least one feature column.")));
+	}
+	else
+	{
+		d->features = text_array_to_cstrings(PG_GETARG_ARRAYTYPE_P(argno), "features", &d->nfeatures);
+		if (d->nfeatures == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("a feature view needs at least one feature"),
+					 errhint("Omit features to use every column besides the keys and times.")));
+		d->types = palloc(sizeof(Oid) * d->nfeatures);
+		for (int i = 0; i < d->nfeatures; i++)
+		{
+			fs_check_name("feature", d->features[i]);
+			if (is_reserved_column(d, d->features[i]))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("column \"%s\" is an entity key or time column and cannot be a feature", d->features[i])));
+			for (int j = 0; j < i; j++)
+				if (strcmp(d->features[i], d->features[j]) == 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_DUPLICATE_COLUMN),
+							 errmsg("feature \"%s\" is given more than once", d->features[i])));
+			d->types[i] = get_atttype(d->relid, source_column(d, d->features[i], "feature"));
+		}
+	}
+	for (int i = 0; i < d->nfeatures; i++)
+	{
+		fs_check_name("feature", d->features[i]);
+		if (get_typtype(d->types[i]) == TYPTYPE_PSEUDO)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("feature \"%s\" has unsupported type %s", d->features[i], format_type_be(d->types[i]))));
+	}
+}
+
+/*
+ * fs_register_view(name, source, entity, event_time, created_time, features, ttl, online,
+ *                  checks, description, owner, tags) returns the version now current.
+ */
+Datum
+fs_register_view(PG_FUNCTION_ARGS)
+{
+	ViewDef		d = {0};
+	bool		key_types_unset = false;
+	int32		version;
+	FsOwnerContext octx;
+
+	d.name = required_text(fcinfo, 0, "feature view name");
+	fs_check_name("feature view", d.name);
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("source must not be null")));
+	d.relid = PG_GETARG_OID(1);
+	{
+		char		relkind = get_rel_relkind(d.relid);
+
+		if (relkind == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("relation with OID %u does not exist", d.relid)));
+		if (relkind != RELKIND_RELATION && relkind != RELKIND_VIEW && relkind != RELKIND_MATVIEW &&
+			relkind != RELKIND_PARTITIONED_TABLE && relkind != RELKIND_FOREIGN_TABLE)
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("\"%s\" is not a table, view, materialized view or foreign table", get_rel_name(d.relid))));
+	}
+	d.schema = get_namespace_name(get_rel_namespace(d.relid));
+	d.relname = get_rel_name(d.relid);
+	d.entity = fs_lookup_entity(required_text(fcinfo, 2, "entity"), false);
+	d.event_time = required_text(fcinfo, 3, "event_time");
+	d.created_time = PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4));
+
+	for (int i = 0; i < d.entity->nkeys; i++)
+	{
+		Oid			t = get_atttype(d.relid, source_column(&d, d.entity->keys[i], "entity key"));
+
+		if (!supported_key_type(t))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("entity key column \"%s\" has unsupported type %s", d.entity->keys[i], format_type_be(t)),
+					 errhint("Entity keys may be smallint, integer, bigint, text, varchar or uuid.")));
+		if (!OidIsValid(d.entity->key_types[i]))
+			key_types_unset = true;
+		else if (d.entity->key_types[i] != t)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("entity key column \"%s\" has type %s in \"%s.%s\", but entity \"%s\" uses %s",
+							d.entity->keys[i], format_type_be(t), d.schema, d.relname,
+							d.entity->name, format_type_be(d.entity->key_types[i])),
+					 errhint("Cast the key in a view over the source so that every view of an entity uses the same key types.")));
+		d.entity->key_types[i] = t;
+	}
+	check_time_column(&d, d.event_time, "event time");
+	if (d.created_time)
+	{
+		if (strcmp(d.created_time, d.event_time) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("created_time and event_time must be different columns")));
+		check_time_column(&d, d.created_time, "created time");
+	}
+	resolve_features(&d, fcinfo, 5);
+
+	d.has_ttl = !PG_ARGISNULL(6);
+	if (d.has_ttl)
+	{
+		Interval	zero = {0};
+
+		d.ttl = PG_GETARG_INTERVAL_P(6);
+		if (!DatumGetBool(DirectFunctionCall2(interval_gt, IntervalPGetDatum(d.ttl), IntervalPGetDatum(&zero))))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("ttl must be positive"),
+					 errhint("Use NULL (the default) for features that never expire.")));
+	}
+	d.online_mode = (PG_ARGISNULL(7) || PG_GETARG_BOOL(7)) ? "batch" : "off";
+	check_tags(fcinfo, 11);
+	check_source_privilege(&d);
+
+	SPI_connect();
+	/* Checks are validated as the caller: they read nothing but their own arguments. */
+	{
+		Datum		feats[MaxTupleAttributeNumber];
+		Datum		types[MaxTupleAttributeNumber];
+		Oid			at[3] = {JSONBOID, TEXTARRAYOID, REGTYPEARRAYOID};
+		Datum		av[3];
+		bool		an[3] = {PG_ARGISNULL(8), false, false};
+
+		for (int i = 0; i < d.nfeatures; i++)
+		{
+			feats[i] = CStringGetTextDatum(d.features[i]);
+			types[i] = ObjectIdGetDatum(d.types[i]);
+		}
+		av[0] = PG_ARGISNULL(8) ? (Datum) 0 : PG_GETARG_DATUM(8);
+		av[1] = PointerGetDatum(construct_array(feats, d.nfeatures, TEXTOID, -1, false, TYPALIGN_INT));
+		av[2] = PointerGetDatum(construct_array(types, d.nfeatures, REGTYPEOID, sizeof(Oid), true, TYPALIGN_INT));
+		fs_spi_exec("SELECT feature_store.validate_checks($1, $2, $3)", 3, at, av, an, true);
+	}
+
+	fs_owner_context_enter(&octx);
+	lock_registry();
+	{
+		Datum		feats[MaxTupleAttributeNumber];
+		Datum		ftypes[MaxTupleAttributeNumber];
+		Oid			t[16] = {TEXTOID, NAMEOID, NAMEOID, TEXTOID, NAMEOID, NAMEOID, INTERVALOID, TEXTOID,
+		JSONBOID, TEXTOID, TEXTOID, JSONBOID, NAMEOID, NAMEARRAYOID, REGTYPEARRAYOID};
+		Datum		v[16];
+		bool		n[16] = {0};
+
+		for (int i = 0; i < d.nfeatures; i++)
+		{
+			feats[i] = DirectFunctionCall1(namein, CStringGetDatum(d.features[i]));
+			ftypes[i] = ObjectIdGetDatum(d.types[i]);
+		}
+		v[0] = CStringGetTextDatum(d.name);
+		v[1] = DirectFunctionCall1(namein, CStringGetDatum(d.schema));
+		v[2] = DirectFunctionCall1(namein, CStringGetDatum(d.relname));
+		v[3] = CStringGetTextDatum(d.entity->name);
+		v[4] = DirectFunctionCall1(namein, CStringGetDatum(d.event_time));
+		n[5] = d.created_time == NULL;
+		v[5] = n[5] ? (Datum) 0 : DirectFunctionCall1(namein, CStringGetDatum(d.created_time));
+		n[6] = !d.has_ttl;
+		v[6] = d.has_ttl ? IntervalPGetDatum(d.ttl) : (Datum) 0;
+		v[7] = CStringGetTextDatum(d.online_mode);
+		n[8] = PG_ARGISNULL(8);
+		v[8] = n[8] ? (Datum) 0 : PG_GETARG_DATUM(8);
+		n[9] = PG_ARGISNULL(9);
+		v[9] = n[9] ? (Datum) 0 : PG_GETARG_DATUM(9);
+		n[10] = PG_ARGISNULL(10);
+		v[10] = n[10] ? (Datum) 0 : PG_GETARG_DATUM(10);
+		n[11] = PG_ARGISNULL(11);
+		v[11] = n[11] ? (Datum) 0 : PG_GETARG_DATUM(11);
+		v[12] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(octx.save_userid, false)));
+		v[13] = PointerGetDatum(construct_array(feats, d.nfeatures, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR));
+		v[14] = PointerGetDatum(construct_array(ftypes, d.nfeatures, REGTYPEOID, sizeof(Oid), true, TYPALIGN_INT));
+
+		/* Compare with the latest version: same definition = same version (metadata updated). */
+		if (fs_spi_exec("SELECT v.version, v.registered_by, "
+						"  v.source_schema = $2 AND v.source_name = $3 AND v.entity = $4 AND v.event_time = $5 "
+						"  AND v.created_time IS NOT DISTINCT FROM $6 AND v.ttl IS NOT DISTINCT FROM $7 "
+						"  AND v.checks = coalesce($9, '{}') "
+						"  AND (SELECT array_agg(f.name ORDER BY f.position) = $14 "
+						"          AND array_agg(f.type ORDER BY f.position) = $15 "
+						"       FROM feature_store.view_feature f WHERE f.view_id = v.view_id), "
+						"  v.view_id "
+						"FROM feature_store.feature_view v WHERE v.name = $1 "
+						"ORDER BY v.version DESC LIMIT 1", 15, t, v, n, false) == 1)
+		{
+			int32		latest = fs_spi_int32(0, 1, 0);
+			char	   *owner = fs_spi_text(0, 2, CurrentMemoryContext);
+			bool		same = fs_spi_bool(0, 3, false);
+			int32		view_id = fs_spi_int32(0, 4, 0);
+
+			check_owner("feature view", d.name, owner);
+			if (same)
+			{
+				Oid			ut[5] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID};
+				Datum		uv[5] = {Int32GetDatum(view_id), v[7], v[9], v[10], v[11]};
+				bool		un[5] = {false, false, n[9], n[10], n[11]};
+
+				fs_spi_exec("UPDATE feature_store.feature_view SET online_mode = "
+							"  CASE WHEN $2 = 'off' THEN 'off' WHEN online_mode = 'off' THEN $2 ELSE online_mode END, "
+							"  description = $3, owner = $4, tags = coalesce($5, '{}') WHERE view_id = $1",
+							5, ut, uv, un, false);
+				version = latest;
+				goto done;
+			}
+			version = latest + 1;
+		}
+		else
+			version = 1;
+
+		t[15] = INT4OID;
+		v[15] = Int32GetDatum(version);
+		fs_spi_exec("WITH v AS (INSERT INTO feature_store.feature_view (name, version, source_schema, source_name, entity, "
+					"  event_time, created_time, ttl, online_mode, checks, description, owner, tags, registered_by) "
+					"  VALUES ($1, $16, $2, $3, $4, $5, $6, $7, $8, coalesce($9, '{}'), $10, $11, coalesce($12, '{}'), $13) "
+					"  RETURNING view_id) "
+					"INSERT INTO feature_store.view_feature (view_id, position, name, type) "
+					"SELECT v.view_id, f.ord, f.name, f.type FROM v, unnest($14, $15) WITH ORDINALITY AS f(name, type, ord)",
+					16, t, v, n, false);
+		if (key_types_unset)
+		{
+			Datum		kt[FS_MAX_KEYS];
+			Oid			et[2] = {TEXTOID, REGTYPEARRAYOID};
+			Datum		ev[2];
+
+			for (int i = 0; i < d.entity->nkeys; i++)
+				kt[i] = ObjectIdGetDatum(d.entity->key_types[i]);
+			ev[0] = CStringGetTextDatum(d.entity->name);
+			ev[1] = PointerGetDatum(construct_array(kt, d.entity->nkeys, REGTYPEOID, sizeof(Oid), true, TYPALIGN_INT));
+			fs_spi_exec("UPDATE feature_store.entity SET key_types = $2 WHERE name = $1 AND key_types IS NULL",
+						2, et, ev, NULL, false);
+		}
+done:	;
+	}
+	fs_owner_context_leave(&octx);
+	SPI_finish();
+	PG_RETURN_INT32(version);
+}
+
+/*
+ * fs_register_service(name, features, description, owner, tags) returns the version now current.
+ */
+Datum
+fs_register_service(PG_FUNCTION_ARGS)
+{
+	char	   *name = required_text(fcinfo, 0, "feature service name");
+	List	   *refs;
+	ListCell   *lc;
+	int			n;
+	Datum	   *views,
+			   *versions,
+			   *feats;
+	bool	   *vnulls;
+	int32		version;
+	FsOwnerContext octx;
+
+	fs_check_name("feature service", name);
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("features must not be null")));
+	check_tags(fcinfo, 4);
+	if (fs_lookup_view_version(name, 0, true) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("a feature view named \"%s\" already exists", name),
+				 errhint("Feature services and feature views share one namespace of references; choose another name.")));
+	refs = fs_resolve_feature_refs(PG_GETARG_ARRAYTYPE_P(1));
+	n = list_length(refs);
+	views = palloc(sizeof(Datum) * n);
+	versions = palloc(sizeof(Datum) * n);
+	vnulls = palloc(sizeof(bool) * n);
+	feats = palloc(sizeof(Datum) * n);
+
+	{
+		int			i = 0;
+
+		foreach(lc, refs)
+		{
+			FsFeatureRef *r = lfirst(lc);
+
+			views[i] = CStringGetTextDatum(r->view->name);
+			versions[i] = Int32GetDatum(r->view->version);
+			vnulls[i] = !r->pinned;
+			feats[i] = DirectFunctionCall1(namein, CStringGetDatum(r->view->features[r->feature_index].name));
+			i++;
+		}
+	}
+
+	SPI_connect();
+	fs_owner_context_enter(&octx);
+	lock_registry();
+	{
+		int			dims[1] = {n};
+		int			lbs[1] = {1};
+		Oid			t[8] = {TEXTOID, TEXTARRAYOID, INT4ARRAYOID, NAMEARRAYOID, TEXTOID, TEXTOID, JSONBOID, INT4OID};
+		Datum		v[8];
+		bool		nl[8] = {0};
+
+		v[0] = CStringGetTextDatum(name);
+		v[1] = PointerGetDatum(construct_array(views, n, TEXTOID, -1, false, TYPALIGN_INT));
+		v[2] = PointerGetDatum(construct_md_array(versions, vnulls, 1, dims, lbs, INT4OID, 4, true, TYPALIGN_INT));
+		v[3] = PointerGetDatum(construct_array(feats, n, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR));
+		for (int i = 2; i < 5; i++)
+		{
+			nl[i + 2] = PG_ARGISNULL(i);
+			v[i + 2] = nl[i + 2] ? (Datum) 0 : PG_GETARG_DATUM(i);
+		}
+
+		if (fs_spi_exec("SELECT s.version, s.registered_by, s.service_id, "
+						"  (SELECT array_agg(f.view_name ORDER BY f.position) = $2 "
+						"      AND array_agg(f.view_version ORDER BY f.position) IS NOT DISTINCT FROM $3 "
+						"      AND array_agg(f.feature ORDER BY f.position) = $4 "
+						"   FROM feature_store.service_feature f WHERE f.service_id = s.service_id) "
+						"FROM feature_store.feature_service s WHERE s.name = $1 ORDER BY s.version DESC LIMIT 1",
+						4, t, v, nl, false) == 1)
+		{
+			int32		latest = fs_spi_int32(0, 1, 0);
+			char	   *owner = fs_spi_text(0, 2, CurrentMemoryContext);
+			int32		sid = fs_spi_int32(0, 3, 0);
+
+			check_owner("feature service", name, owner);
+			if (fs_spi_bool(0, 4, false))
+			{
+				Oid			ut[4] = {INT4OID, TEXTOID, TEXTOID, JSONBOID};
+				Datum		uv[4] = {Int32GetDatum(sid), v[4], v[5], v[6]};
+				bool		un[4] = {false, nl[4], nl[5], nl[6]};
+
+				fs_spi_exec("UPDATE feature_store.feature_service SET description = $2, owner = $3, "
+							"tags = coalesce($4, '{}') WHERE service_id = $1", 4, ut, uv, un, false);
+				version = latest;
+				goto done;
+			}
+			version = latest + 1;
+		}
+		else
+			version = 1;
+		v[7] = Int32GetDatum(version);
+		{
+			Oid			rt[9] = {TEXTOID, TEXTARRAYOID, INT4ARRAYOID, NAMEARRAYOID, TEXTOID, TEXTOID, JSONBOID, INT4OID, NAMEOID};
+			Datum		rv[9] = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+			DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(octx.save_userid, false)))};
+			bool		rn[9] = {false, false, false, false, nl[4], nl[5], nl[6], false, false};
+
+			fs_spi_exec("WITH s AS (INSERT INTO feature_store.feature_service (name, version, description, owner, tags, registered_by) "
+						"  VALUES ($1, $8, $5, $6, coalesce($7, '{}'), $9) RETURNING service_id) "
+						"INSERT INTO feature_store.service_feature (service_id, position, view_name, view_version, feature) "
+						"SELECT s.service_id, f.ord, f.v, f.ver, f.feat FROM s, unnest($2, $3, $4) WITH ORDINALITY AS f(v, ver, feat, ord)",
+						9, rt, rv, rn, false);
+		}
+done:	;
+	}
+	fs_owner_context_leave(&octx);
+	SPI_finish();
+	PG_RETURN_INT32(version);
+}
+
+/*
+ * fs_drop_view(name text, cascade boolean) drops every version of "name", or one version of
+ * "name@N". Services that would lose features block the drop unless cascade, which drops them
+ * (with a NOTICE each, as DROP ... CASCADE does). Returns the number of versions dropped.
+ */
+Datum
+fs_drop_view(PG_FUNCTION_ARGS)
+{
+	char	   *ref = required_text(fcinfo, 0, "feature view name");
+	bool		cascade = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
+	FsView	   *v = fs_lookup_view(ref, false);
+	bool		one_version = strchr(ref, '@') != NULL;
+	uint64		ndropped;
+	FsOwnerContext octx;
+
+	check_owner("feature view", v->name, v->registered_by);
+
+	SPI_connect();
+	fs_owner_context_enter(&octx);
+	lock_registry();
+	{
+		Oid			t[4] = {TEXTOID, INT4OID, BOOLOID, BOOLOID};
+		Datum		a[4] = {CStringGetTextDatum(v->name), Int32GetDatum(v->version),
+		BoolGetDatum(one_version), BoolGetDatum(v->is_latest)};
+		uint64		ndep;
+
+		/* Services using what is dropped: all refs (whole view), or pinned to N / following latest N. */
+		ndep = fs_spi_exec("SELECT DISTINCT s.name || '@' || s.version, s.service_id FROM feature_store.service_feature f "
+						   "JOIN feature_store.feature_service s USING (service_id) "
+						   "WHERE f.view_name = $1 AND (NOT $3 OR f.view_version = $2 OR (f.view_version IS NULL AND $4)) "
+						   "ORDER BY 1", 4, t, a, NULL, false);
+		if (ndep > 0 && !cascade)
+			ereport(ERROR,
+					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+					 errmsg("cannot drop feature view \"%s\" because feature service \"%s\" uses it",
+							ref, fs_spi_text(0, 1, CurrentMemoryContext)),
+					 errhint("Drop the feature service first, or use fs_drop_view('%s', cascade => true) to drop the services that use it too.", ref)));
+		for (uint64 i = 0; i < ndep; i++)
+			ereport(NOTICE, (errmsg("drop cascades to feature service \"%s\"",
+									fs_spi_text(i, 1, CurrentMemoryContext))));
+		if (ndep > 0)
+			fs_spi_exec("DELETE FROM feature_store.feature_service s WHERE s.service_id IN ("
+						"  SELECT f.service_id FROM feature_store.service_feature f "
+						"  WHERE f.view_name = $1 AND (NOT $3 OR f.view_version = $2 OR (f.view_version IS NULL AND $4)))",
+						4, t, a, NULL, false);
+		ndropped = fs_spi_exec("DELETE FROM feature_store.feature_view WHERE name = $1 AND (NOT $3 OR version = $2)",
+							   4, t, a, NULL, false);
+	}
+	fs_owner_context_leave(&octx);
+	SPI_finish();
+	PG_RETURN_INT32((int32) ndropped);
+}
+
+/* fs_drop_service(name text): every version of "name", or one version of "name@N". */
+Datum
+fs_drop_service(PG_FUNCTION_ARGS)
+{
+	char	   *ref = required_text(fcinfo, 0, "feature service name");
+	char	   *name = pstrdup(ref);
+	char	   *at = strchr(name, '@');
+	int32		version = 0;
+	uint64		n;
+	FsOwnerContext octx;
+
+	if (at)
+	{
+		char	   *end;
+
+		*at = '\0';
+		version = (int32) strtol(at + 1, &end, 10);
+		if (at[1] == '\0' || *end != '\0' || version < 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid version in feature service reference \"%s\"", ref)));
+	}
+	SPI_connect();
+	{
+		Oid			t[2] = {TEXTOID, INT4OID};
+		Datum		a[2] = {CStringGetTextDatum(name), Int32GetDatum(version)};
+
+		n = fs_spi_exec("SELECT DISTINCT registered_by FROM feature_store.feature_service "
+						"WHERE name = $1 AND ($2 = 0 OR version = $2)", 2, t, a, NULL, true);
+		if (n == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("feature service \"%s\" does not exist", ref)));
+		for (uint64 i = 0; i < n; i++)
+			check_owner("feature service", name, fs_spi_text(i, 1, CurrentMemoryContext));
+		fs_owner_context_enter(&octx);
+		lock_registry();
+		n = fs_spi_exec("DELETE FROM feature_store.feature_service WHERE name = $1 AND ($2 = 0 OR version = $2)",
+						2, t, a, NULL, false);
+		fs_owner_context_leave(&octx);
+	}
+	SPI_finish();
+	PG_RETURN_INT32((int32) n);
+}
+
+/* fs_drop_entity(name text): only while no feature view uses it. */
+Datum
+fs_drop_entity(PG_FUNCTION_ARGS)
+{
+	char	   *name = required_text(fcinfo, 0, "entity name");
+	FsOwnerContext octx;
+
+	SPI_connect();
+	{
+		Oid			t[1] = {TEXTOID};
+		Datum		a[1] = {CStringGetTextDatum(name)};
+
+		if (fs_spi_exec("SELECT registered_by FROM feature_store.entity WHERE name = $1", 1, t, a, NULL, true) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("entity \"%s\" does not exist", name)));
+		check_owner("entity", name, fs_spi_text(0, 1, CurrentMemoryContext));
+		fs_owner_context_enter(&octx);
+		lock_registry();
+		if (fs_spi_exec("SELECT DISTINCT name FROM feature_store.feature_view WHERE entity = $1 ORDER BY 1",
+						1, t, a, NULL, false) > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+					 errmsg("cannot drop entity \"%s\" because feature view \"%s\" uses it",
+							name, fs_spi_text(0, 1, CurrentMemoryContext)),
+					 errhint("Drop the feature views of this entity first.")));
+		fs_spi_exec("DELETE FROM feature_store.entity WHERE name = $1", 1, t, a, NULL, false);
+		fs_owner_context_leave(&octx);
+	}
+	SPI_finish();
+	PG_RETURN_VOID();
+}

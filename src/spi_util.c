@@ -1,0 +1,59 @@
+/*
+ * spi_util.c — see spi_util.h. Kept apart so that every module builds its registry queries the
+ * same way: parameterized, never by pasting values into SQL.
+ */
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "utils/builtins.h"
+
+#include "spi_util.h"
+
+uint64
+fs_spi_exec(const char *sql, int nargs, const Oid *types, const Datum *values,
+			const bool *isnull, bool read_only)
+{
+	char		nulls[16];
+	int			rc;
+
+	Assert(nargs <= (int) sizeof(nulls));
+	for (int i = 0; i < nargs; i++)
+		nulls[i] = (isnull && isnull[i]) ? 'n' : ' ';
+	rc = SPI_execute_with_args(sql, nargs, (Oid *) types, (Datum *) values,
+							   nargs > 0 ? nulls : NULL, read_only, 0);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_with_args failed (%d) for: %s", rc, sql);
+	return SPI_processed;
+}
+
+char *
+fs_spi_text(uint64 row, int col, MemoryContext cxt)
+{
+	char	   *v = SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
+
+	return v ? MemoryContextStrdup(cxt, v) : NULL;
+}
+
+Datum
+fs_spi_datum(uint64 row, int col, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
+}
+
+int32
+fs_spi_int32(uint64 row, int col, int32 if_null)
+{
+	bool		isnull;
+	Datum		d = fs_spi_datum(row, col, &isnull);
+
+	return isnull ? if_null : DatumGetInt32(d);
+}
+
+bool
+fs_spi_bool(uint64 row, int col, bool if_null)
+{
+	bool		isnull;
+	Datum		d = fs_spi_datum(row, col, &isnull);
+
+	return isnull ? if_null : DatumGetBool(d);
+}
