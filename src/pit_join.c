@@ -1,0 +1,1162 @@
+/*
+ * pit_join.c — the point-in-time ("as-of") join of design.md section 2, in C.
+ *
+ * How it works. The spine is read once (one snapshot, the statement's) into a tuplestore
+ * (which spills past work_mem). Spine rows are then processed in batches of consecutive rows
+ * sized so that a batch's state fits in the hash memory limit (work_mem * hash_mem_multiplier).
+ * For each batch and each feature view:
+ *
+ *   1. build: a hash table on the view's entity key over the batch's spine rows; per key the
+ *      spine times sorted ascending ("slots"), each with its TTL lower bound;
+ *   2. probe: one sequential scan of the view's source (every leaf of a partitioned table or
+ *      inheritance tree through the table AM, reading only the needed columns; a view, a
+ *      foreign table or a table under row-level security through an SPI cursor so that the
+ *      executor applies its rules). A history row whose key is in the table is placed into the
+ *      first slot whose spine time is >= its event time (and >= its created time with
+ *      as_of_created); the slot keeps only the best row by (event_ts, created_ts, features) —
+ *      so memory is one row per spine row, never per history row;
+ *   3. as-of merge: per key, walking the slots in time order with a running maximum gives each
+ *      spine row the best row whose start time is <= its time; the TTL bound is then checked on
+ *      that row alone (any other qualifying row has an older event time).
+ *
+ * Rows are emitted batch by batch in spine order. Cost: O(S log S + B * H) time for S spine
+ * rows, H history rows and B batches (B = 1 when the state fits), memory O(S / B), no sort of
+ * the history. Section 2's rules are applied exactly; see README "Point-in-time join".
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgrprotos.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+#include "utils/typcache.h"
+
+#include "pit_join.h"
+#include "pit_join_int.h"
+#include "registry.h"
+
+PitStats	pit_last_stats;
+
+/* A source row kept as the best of one slot: its times and all of the view's features. */
+typedef struct PitRow
+{
+	int64		e;				/* event time, in its own type */
+	int64		e_dom;			/* event time in the comparison domain (for TTL) */
+	int64		c;				/* created time, in its own type */
+	bool		c_null;
+	Datum	   *vals;
+	bool	   *nulls;
+} PitRow;
+
+/* One spine row of one key, in time order within its key. */
+typedef struct PitSlot
+{
+	int64		te;				/* spine time in the event-time domain */
+	int64		tc;				/* spine time in the created-time domain */
+	int64		lb;				/* TTL lower bound in the event-time domain */
+	int32		ord;			/* row number within the batch */
+	int32		entry;			/* key entry (only while grouping) */
+} PitSlot;
+
+/* One relation scanned through the table AM, with the attnums of the view's columns. */
+typedef struct PitLeaf
+{
+	Oid			relid;
+	AttrNumber *att;			/* per column of the view (keys, event, created, features) */
+	AttrNumber	prefix_max;		/* highest attnum among keys/event/created */
+	AttrNumber	all_max;
+} PitLeaf;
+
+typedef struct PitView
+{
+	FsView	   *fv;
+	Oid			relid;
+	bool		use_spi;
+	List	   *leaves;			/* of PitLeaf *, when !use_spi */
+	int			nkeys;
+	int			spine_key[FS_MAX_KEYS]; /* 0-based spine column */
+	Oid			key_type[FS_MAX_KEYS];
+	Oid			key_coll[FS_MAX_KEYS];
+	int16		key_len[FS_MAX_KEYS];
+	bool		key_byval[FS_MAX_KEYS];
+	FmgrInfo	key_hash[FS_MAX_KEYS];
+	FmgrInfo	key_eq[FS_MAX_KEYS];
+	bool		bitwise_keys;	/* all keys are integers: compare and hash the Datum bits */
+	Oid			event_type;
+	Oid			created_type;	/* InvalidOid: no created column */
+	bool		dom_tz_event;	/* compare event time with spine time as timestamptz */
+	bool		dom_tz_created;
+	int			ncols;			/* keys, event, [created], features */
+	int			col_event;
+	int			col_created;	/* -1 when none */
+	int			col_feat0;
+	char	  **col_names;
+	int			nfeat;
+	Oid		   *feat_type;
+	int32	   *feat_typmod;
+	Oid		   *feat_coll;
+	int16	   *feat_len;
+	bool	   *feat_byval;
+	FmgrInfo  **feat_cmp;		/* NULL for types without a default btree order */
+
+	/* per batch */
+	int			nentries;
+	uint32		mask;
+	int32	   *table;			/* open addressing: entry index or -1 */
+	uint32	   *ehash;
+	Datum	   *ekeys;			/* nentries * nkeys */
+	int32	   *estart;
+	int32	   *ecount;
+	PitSlot    *slots;
+	PitRow	  **best;			/* per slot */
+	PitRow	  **winner;			/* per batch row */
+} PitView;
+
+typedef struct PitOutFeature
+{
+	int			view;			/* index into plan->views */
+	int			feat;			/* index into the view's features */
+	char	   *ref;			/* "view@N:feature" */
+} PitOutFeature;
+
+struct PitPlan
+{
+	MemoryContext cxt;
+	Oid			spine_relid;
+	bool		spine_spi;
+	TupleDesc	spine_desc;		/* non-dropped spine columns */
+	AttrNumber *spine_att;		/* physical attnum of each spine_desc column */
+	int			spine_ts;		/* 0-based column in spine_desc */
+	Oid			spine_ts_type;
+	bool		as_of_created;
+	int			nviews;
+	PitView   **views;
+	int			nout;
+	PitOutFeature *out;
+	TupleDesc	desc;
+	size_t		row_bytes;		/* estimated batch memory per spine row */
+};
+
+/*
+ * Converts a time value to the domain the comparison with the spine time uses: timestamptz
+ * unless both sides are timestamp (as SQL's cross-type comparison does, in the session time zone).
+ */
+static inline int64
+to_dom(int64 v, Oid type, bool dom_tz)
+{
+	if (dom_tz && type == TIMESTAMPOID)
+	{
+		int			overflow = 0;
+		TimestampTz r = timestamp2timestamptz_opt_overflow(v, &overflow);
+
+		if (overflow > 0)
+			return PG_INT64_MAX;
+		if (overflow < 0)
+			return PG_INT64_MIN;
+		return r;
+	}
+	return v;
+}
+
+static bool
+is_bitwise_key_type(Oid t)
+{
+	return t == INT2OID || t == INT4OID || t == INT8OID || t == OIDOID || t == DATEOID;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Planning: resolve, validate, name the output.
+ * --------------------------------------------------------------------------------------- */
+
+static AttrNumber
+source_column(PitView *v, const char *col, const char *what, Oid *type, int32 *typmod, Oid *coll)
+{
+	AttrNumber	att = get_attnum(v->relid, col);
+
+	if (att == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("source \"%s.%s\" of feature view \"%s\" has no column \"%s\"",
+						v->fv->source_schema, v->fv->source_name, v->fv->name, col),
+				 errdetail("The view's %s column was dropped or renamed after registration.", what),
+				 errhint("Register the view again over the current source.")));
+	get_atttypetypmodcoll(v->relid, att, type, typmod, coll);
+	return att;
+}
+
+/*
+ * Decides how a source is read: through the table AM (every leaf of its inheritance tree) or,
+ * for views, foreign tables and relations under row-level security, through SPI.
+ */
+static void
+plan_source_access(PitView *v)
+{
+	char		kind = get_rel_relkind(v->relid);
+	List	   *rels;
+	ListCell   *lc;
+
+	v->use_spi = !(kind == RELKIND_RELATION || kind == RELKIND_PARTITIONED_TABLE) ||
+		check_enable_rls(v->relid, InvalidOid, false) == RLS_ENABLED;
+	if (v->use_spi)
+		return;
+	rels = find_all_inheritors(v->relid, AccessShareLock, NULL);
+	foreach(lc, rels)
+	{
+		Oid			relid = lfirst_oid(lc);
+		char		k = get_rel_relkind(relid);
+		PitLeaf    *leaf;
+
+		if (k == RELKIND_PARTITIONED_TABLE)
+			continue;
+		if (k != RELKIND_RELATION)
+		{
+			v->use_spi = true;	/* e.g. a foreign partition */
+			v->leaves = NIL;
+			return;
+		}
+		leaf = palloc0(sizeof(PitLeaf));
+		leaf->relid = relid;
+		leaf->att = palloc(sizeof(AttrNumber) * v->ncols);
+		for (int c = 0; c < v->ncols; c++)
+		{
+			leaf->att[c] = get_attnum(relid, v->col_names[c]);
+			if (leaf->att[c] == InvalidAttrNumber)
+				elog(ERROR, "column \"%s\" missing in relation %u", v->col_names[c], relid);
+			if (c < v->col_feat0)
+				leaf->prefix_max = Max(leaf->prefix_max, leaf->att[c]);
+			leaf->all_max = Max(leaf->all_max, leaf->att[c]);
+		}
+		v->leaves = lappend(v->leaves, leaf);
+	}
+}
+
+static PitView *
+plan_view(PitPlan *p, FsView *fv)
+{
+	PitView    *v = palloc0(sizeof(PitView));
+	FsEntity   *ent = &fv->entity;
+	int32		typmod;
+	Oid			coll;
+
+	v->fv = fv;
+	v->relid = fs_view_source_relid(fv);
+	fs_check_view_select(fv);
+	v->nkeys = ent->nkeys;
+	v->col_event = ent->nkeys;
+	v->col_created = fv->created_time ? ent->nkeys + 1 : -1;
+	v->col_feat0 = ent->nkeys + 1 + (fv->created_time ? 1 : 0);
+	v->nfeat = fv->nfeatures;
+	v->ncols = v->col_feat0 + v->nfeat;
+	v->col_names = palloc(sizeof(char *) * v->ncols);
+	v->bitwise_keys = true;
+
+	for (int k = 0; k < ent->nkeys; k++)
+	{
+		const char *key = ent->keys[k];
+		int			sk = -1;
+		Oid			stype;
+		TypeCacheEntry *tc;
+
+		v->col_names[k] = ent->keys[k];
+		source_column(v, key, "key", &v->key_type[k], &typmod, &v->key_coll[k]);
+		for (int i = 0; i < p->spine_desc->natts; i++)
+			if (strcmp(NameStr(TupleDescAttr(p->spine_desc, i)->attname), key) == 0)
+				sk = i;
+		if (sk < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("spine \"%s\" has no column \"%s\"", get_rel_name(p->spine_relid), key),
+					 errdetail("Feature view \"%s\" is keyed by entity \"%s\", whose key columns the spine must have.",
+							   fv->name, ent->name),
+					 errhint("Add the column to the spine, or select it under that name in a view.")));
+		stype = TupleDescAttr(p->spine_desc, sk)->atttypid;
+		if (stype != v->key_type[k])
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("spine column \"%s\" has type %s, but feature view \"%s\" has key type %s",
+							key, format_type_be(stype), fv->name, format_type_be(v->key_type[k])),
+					 errhint("Cast the spine column in a view: %s::%s.", key, format_type_be(v->key_type[k]))));
+		v->spine_key[k] = sk;
+		get_typlenbyval(v->key_type[k], &v->key_len[k], &v->key_byval[k]);
+		if (!is_bitwise_key_type(v->key_type[k]))
+			v->bitwise_keys = false;
+		tc = lookup_type_cache(v->key_type[k], TYPECACHE_HASH_PROC_FINFO | TYPECACHE_EQ_OPR_FINFO);
+		if (!OidIsValid(tc->hash_proc) || !OidIsValid(tc->eq_opr))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("key type %s of feature view \"%s\" has no hash equality",
+							format_type_be(v->key_type[k]), fv->name)));
+		fmgr_info_copy(&v->key_hash[k], &tc->hash_proc_finfo, CurrentMemoryContext);
+		fmgr_info_copy(&v->key_eq[k], &tc->eq_opr_finfo, CurrentMemoryContext);
+	}
+
+	v->col_names[v->col_event] = fv->event_time;
+	source_column(v, fv->event_time, "event time", &v->event_type, &typmod, &coll);
+	if (v->event_type != TIMESTAMPTZOID && v->event_type != TIMESTAMPOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("event time column \"%s\" of feature view \"%s\" has type %s",
+						fv->event_time, fv->name, format_type_be(v->event_type)),
+				 errhint("Event and created times must be timestamptz or timestamp.")));
+	v->dom_tz_event = !(p->spine_ts_type == TIMESTAMPOID && v->event_type == TIMESTAMPOID);
+	if (v->col_created >= 0)
+	{
+		v->col_names[v->col_created] = fv->created_time;
+		source_column(v, fv->created_time, "created time", &v->created_type, &typmod, &coll);
+		if (v->created_type != TIMESTAMPTZOID && v->created_type != TIMESTAMPOID)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("created time column \"%s\" of feature view \"%s\" has type %s",
+							fv->created_time, fv->name, format_type_be(v->created_type)),
+					 errhint("Event and created times must be timestamptz or timestamp.")));
+		v->dom_tz_created = !(p->spine_ts_type == TIMESTAMPOID && v->created_type == TIMESTAMPOID);
+	}
+
+	v->feat_type = palloc(sizeof(Oid) * Max(v->nfeat, 1));
+	v->feat_typmod = palloc(sizeof(int32) * Max(v->nfeat, 1));
+	v->feat_coll = palloc(sizeof(Oid) * Max(v->nfeat, 1));
+	v->feat_len = palloc(sizeof(int16) * Max(v->nfeat, 1));
+	v->feat_byval = palloc(sizeof(bool) * Max(v->nfeat, 1));
+	v->feat_cmp = palloc0(sizeof(FmgrInfo *) * Max(v->nfeat, 1));
+	for (int f = 0; f < v->nfeat; f++)
+	{
+		TypeCacheEntry *tc;
+
+		v->col_names[v->col_feat0 + f] = fv->features[f].name;
+		source_column(v, fv->features[f].name, "feature", &v->feat_type[f], &v->feat_typmod[f], &v->feat_coll[f]);
+		if (v->feat_type[f] != fv->features[f].type)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("feature \"%s\" of feature view \"%s\" has type %s in its source, but was registered as %s",
+							fv->features[f].name, fv->name, format_type_be(v->feat_type[f]),
+							format_type_be(fv->features[f].type)),
+					 errhint("Register the view again to record the new type.")));
+		get_typlenbyval(v->feat_type[f], &v->feat_len[f], &v->feat_byval[f]);
+		tc = lookup_type_cache(v->feat_type[f], TYPECACHE_CMP_PROC_FINFO);
+		if (OidIsValid(tc->cmp_proc))
+		{
+			v->feat_cmp[f] = palloc(sizeof(FmgrInfo));
+			fmgr_info_copy(v->feat_cmp[f], &tc->cmp_proc_finfo, CurrentMemoryContext);
+		}
+	}
+	plan_source_access(v);
+	return v;
+}
+
+/* Appends a name to the output, erroring when it collides with one already there. */
+static void
+check_name_free(TupleDesc desc, int upto, const char *name, const char *ref, bool full)
+{
+	for (int i = 0; i < upto; i++)
+		if (strcmp(NameStr(TupleDescAttr(desc, i)->attname), name) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_AMBIGUOUS_COLUMN),
+					 errmsg("output column name \"%s\" of feature \"%s\" is ambiguous", name, ref),
+					 errdetail("Column %d of the training set already has this name.", i + 1),
+					 full ? errhint("Select only one version of the view, or rename the spine column in a view.")
+					 : errhint("Pass full_names => true to name feature columns view__feature.")));
+}
+
+PitPlan *
+pit_plan_create(Oid spine_relid, ArrayType *features, const char *spine_time,
+				bool full_names, bool as_of_created)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "point-in-time join",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	PitPlan    *p = palloc0(sizeof(PitPlan));
+	Relation	spine;
+	TupleDesc	rd;
+	List	   *refs;
+	ListCell   *lc;
+	int			n;
+
+	p->cxt = cxt;
+	p->spine_relid = spine_relid;
+	p->as_of_created = as_of_created;
+
+	/* The spine: any relation with columns; read through SPI unless a plain table. */
+	spine = relation_open(spine_relid, AccessShareLock);
+	if (spine->rd_rel->relkind != RELKIND_RELATION && spine->rd_rel->relkind != RELKIND_VIEW &&
+		spine->rd_rel->relkind != RELKIND_MATVIEW && spine->rd_rel->relkind != RELKIND_PARTITIONED_TABLE &&
+		spine->rd_rel->relkind != RELKIND_FOREIGN_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("spine \"%s\" is not a table or view", RelationGetRelationName(spine))));
+	p->spine_spi = spine->rd_rel->relkind != RELKIND_RELATION ||
+		check_enable_rls(spine_relid, InvalidOid, false) == RLS_ENABLED ||
+		spine->rd_rel->relhassubclass;
+	if (!p->spine_spi &&
+		pg_class_aclcheck(spine_relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
+		pg_attribute_aclcheck_all(spine_relid, GetUserId(), ACL_SELECT, ACLMASK_ALL) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(spine));
+	rd = RelationGetDescr(spine);
+	n = 0;
+	for (int i = 0; i < rd->natts; i++)
+		if (!TupleDescAttr(rd, i)->attisdropped)
+			n++;
+	p->spine_desc = CreateTemplateTupleDesc(n);
+	p->spine_att = palloc(sizeof(AttrNumber) * Max(n, 1));
+	p->spine_ts = -1;
+	n = 0;
+	for (int i = 0; i < rd->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(rd, i);
+
+		if (a->attisdropped)
+			continue;
+		TupleDescInitEntry(p->spine_desc, n + 1, NameStr(a->attname), a->atttypid, a->atttypmod, 0);
+		TupleDescInitEntryCollation(p->spine_desc, n + 1, a->attcollation);
+		p->spine_att[n] = a->attnum;
+		if (strcmp(NameStr(a->attname), spine_time) == 0)
+			p->spine_ts = n;
+		n++;
+	}
+	relation_close(spine, NoLock);
+	if (p->spine_ts < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("spine \"%s\" has no column \"%s\"", get_rel_name(spine_relid), spine_time),
+				 errhint("Name the spine's timestamp column with spine_time => 'column'.")));
+	p->spine_ts_type = TupleDescAttr(p->spine_desc, p->spine_ts)->atttypid;
+	if (p->spine_ts_type != TIMESTAMPTZOID && p->spine_ts_type != TIMESTAMPOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("spine time column \"%s\" has type %s", spine_time, format_type_be(p->spine_ts_type)),
+				 errhint("The spine time must be timestamptz or timestamp; cast it in a view.")));
+
+	/* Features: one PitView per distinct view version, in order of first reference. */
+	refs = fs_resolve_feature_refs(features);
+	p->nout = list_length(refs);
+	p->out = palloc0(sizeof(PitOutFeature) * p->nout);
+	p->views = palloc0(sizeof(PitView *) * p->nout);
+	n = 0;
+	foreach(lc, refs)
+	{
+		FsFeatureRef *r = lfirst(lc);
+		int			vi;
+
+		for (vi = 0; vi < p->nviews; vi++)
+			if (p->views[vi]->fv->view_id == r->view->view_id)
+				break;
+		if (vi == p->nviews)
+			p->views[p->nviews++] = plan_view(p, r->view);
+		p->out[n].view = vi;
+		p->out[n].feat = r->feature_index;
+		p->out[n].ref = psprintf("%s@%d:%s", r->view->name, r->view->version,
+								 r->view->features[r->feature_index].name);
+		n++;
+	}
+
+	/* Output descriptor: spine columns, then one column per feature. */
+	p->desc = CreateTemplateTupleDesc(p->spine_desc->natts + p->nout);
+	for (int i = 0; i < p->spine_desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(p->spine_desc, i);
+
+		TupleDescInitEntry(p->desc, i + 1, NameStr(a->attname), a->atttypid, a->atttypmod, 0);
+		TupleDescInitEntryCollation(p->desc, i + 1, a->attcollation);
+	}
+	for (int k = 0; k < p->nout; k++)
+	{
+		PitView    *v = p->views[p->out[k].view];
+		int			f = p->out[k].feat;
+		const char *fname = v->fv->features[f].name;
+		char	   *name = full_names ? psprintf("%s__%s", v->fv->name, fname) : pstrdup(fname);
+		int			col = p->spine_desc->natts + k;
+
+		if (strlen(name) >= NAMEDATALEN)
+			name[pg_mbcliplen(name, strlen(name), NAMEDATALEN - 1)] = '\0';
+		check_name_free(p->desc, col, name, p->out[k].ref, full_names);
+		TupleDescInitEntry(p->desc, col + 1, name, v->feat_type[f], v->feat_typmod[f], 0);
+		TupleDescInitEntryCollation(p->desc, col + 1, v->feat_coll[f]);
+	}
+
+	/* Estimated batch memory per spine row, for sizing batches. */
+	p->row_bytes = sizeof(Datum) * 2;
+	for (int vi = 0; vi < p->nviews; vi++)
+	{
+		PitView    *v = p->views[vi];
+
+		p->row_bytes += sizeof(PitSlot) + 3 * sizeof(void *) + 2 * sizeof(int32) * 2 +
+			sizeof(uint32) + (sizeof(Datum) + 16) * v->nkeys +
+			sizeof(PitRow) + 16 + (sizeof(Datum) + sizeof(bool)) * v->nfeat;
+		for (int f = 0; f < v->nfeat; f++)
+			if (!v->feat_byval[f])
+				p->row_bytes += get_typavgwidth(v->feat_type[f], v->feat_typmod[f]) + 16;
+	}
+	MemoryContextSwitchTo(old);
+	return p;
+}
+
+TupleDesc
+pit_plan_tupdesc(PitPlan *plan)
+{
+	return plan->desc;
+}
+
+List *
+pit_plan_feature_refs(PitPlan *plan)
+{
+	List	   *l = NIL;
+
+	for (int k = 0; k < plan->nout; k++)
+		l = lappend(l, plan->out[k].ref);
+	return l;
+}
+
+List *
+pit_plan_view_versions(PitPlan *plan, List **view_ids)
+{
+	List	   *l = NIL;
+
+	*view_ids = NIL;
+	for (int vi = 0; vi < plan->nviews; vi++)
+	{
+		l = lappend(l, psprintf("%s@%d", plan->views[vi]->fv->name, plan->views[vi]->fv->version));
+		*view_ids = lappend_int(*view_ids, plan->views[vi]->fv->view_id);
+	}
+	return l;
+}
+
+void
+pit_plan_free(PitPlan *plan)
+{
+	MemoryContextDelete(plan->cxt);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Build: the batch's keys and slots.
+ * --------------------------------------------------------------------------------------- */
+
+static inline uint32
+mix64(uint64 x)
+{
+	x ^= x >> 33;
+	x *= UINT64CONST(0xff51afd7ed558ccd);
+	x ^= x >> 33;
+	x *= UINT64CONST(0xc4ceb9fe1a85ec53);
+	x ^= x >> 33;
+	return (uint32) x;
+}
+
+static inline uint32
+hash_keys(PitView *v, const Datum *k)
+{
+	uint32		h = 0;
+
+	if (v->bitwise_keys)
+	{
+		for (int i = 0; i < v->nkeys; i++)
+			h = hash_combine(h, mix64((uint64) k[i]));
+		return h;
+	}
+	for (int i = 0; i < v->nkeys; i++)
+		h = hash_combine(h, DatumGetUInt32(FunctionCall1Coll(&v->key_hash[i], v->key_coll[i], k[i])));
+	return h;
+}
+
+static inline bool
+keys_equal(PitView *v, const Datum *a, const Datum *b)
+{
+	for (int i = 0; i < v->nkeys; i++)
+	{
+		if (v->bitwise_keys)
+		{
+			if (a[i] != b[i])
+				return false;
+		}
+		else if (!DatumGetBool(FunctionCall2Coll(&v->key_eq[i], v->key_coll[i], a[i], b[i])))
+			return false;
+	}
+	return true;
+}
+
+/* Returns the entry of the key, or -1; with insert, adds it (copying the key). */
+static int32
+lookup_key(PitView *v, const Datum *k, uint32 h, bool insert)
+{
+	uint32		pos = h & v->mask;
+
+	for (;;)
+	{
+		int32		e = v->table[pos];
+
+		if (e < 0)
+			break;
+		if (v->ehash[e] == h && keys_equal(v, &v->ekeys[e * v->nkeys], k))
+			return e;
+		pos = (pos + 1) & v->mask;
+	}
+	if (!insert)
+		return -1;
+	{
+		int32		e = v->nentries++;
+
+		v->table[pos] = e;
+		v->ehash[e] = h;
+		for (int i = 0; i < v->nkeys; i++)
+			v->ekeys[e * v->nkeys + i] = datumCopy(k[i], v->key_byval[i], v->key_len[i]);
+		v->ecount[e] = 0;
+		return e;
+	}
+}
+
+static int
+slot_cmp(const void *a, const void *b)
+{
+	const PitSlot *x = a;
+	const PitSlot *y = b;
+
+	if (x->te != y->te)
+		return x->te < y->te ? -1 : 1;
+	return x->ord < y->ord ? -1 : (x->ord > y->ord ? 1 : 0);
+}
+
+/*
+ * Reads the next nrows spine rows (read pointer 0) into every view's hash table and slots.
+ */
+static void
+build_batch(PitPlan *p, Tuplestorestate *store, TupleTableSlot *sslot, int nrows, MemoryContext bcxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(bcxt);
+	PitSlot   **pend = palloc(sizeof(PitSlot *) * p->nviews);
+	int		   *npend = palloc0(sizeof(int) * p->nviews);
+
+	for (int vi = 0; vi < p->nviews; vi++)
+	{
+		PitView    *v = p->views[vi];
+		uint32		cap = 16;
+
+		while (cap < (uint32) nrows * 2)
+			cap <<= 1;
+		v->mask = cap - 1;
+		v->table = palloc(sizeof(int32) * cap);
+		memset(v->table, 0xff, sizeof(int32) * cap);
+		v->nentries = 0;
+		v->ehash = palloc(sizeof(uint32) * Max(nrows, 1));
+		v->ekeys = palloc(sizeof(Datum) * v->nkeys * Max(nrows, 1));
+		v->estart = palloc(sizeof(int32) * Max(nrows, 1));
+		v->ecount = palloc(sizeof(int32) * Max(nrows, 1));
+		v->winner = palloc0(sizeof(PitRow *) * Max(nrows, 1));
+		pend[vi] = palloc(sizeof(PitSlot) * Max(nrows, 1));
+	}
+
+	tuplestore_select_read_pointer(store, 0);
+	for (int i = 0; i < nrows; i++)
+	{
+		Datum		ts;
+		bool		tsnull;
+
+		if (!tuplestore_gettupleslot(store, true, false, sslot))
+			elog(ERROR, "spine store ended early");
+		slot_getallattrs(sslot);
+		ts = sslot->tts_values[p->spine_ts];
+		tsnull = sslot->tts_isnull[p->spine_ts];
+		if (tsnull)
+			continue;
+		for (int vi = 0; vi < p->nviews; vi++)
+		{
+			PitView    *v = p->views[vi];
+			Datum		k[FS_MAX_KEYS];
+			bool		anynull = false;
+			PitSlot    *s;
+			int32		e;
+
+			for (int j = 0; j < v->nkeys; j++)
+			{
+				k[j] = sslot->tts_values[v->spine_key[j]];
+				anynull |= sslot->tts_isnull[v->spine_key[j]];
+			}
+			if (anynull)
+				continue;
+			e = lookup_key(v, k, hash_keys(v, k), true);
+			v->ecount[e]++;
+			s = &pend[vi][npend[vi]++];
+			s->entry = e;
+			s->ord = i;
+			s->te = to_dom(DatumGetInt64(ts), p->spine_ts_type, v->dom_tz_event);
+			s->tc = v->col_created >= 0 ? to_dom(DatumGetInt64(ts), p->spine_ts_type, v->dom_tz_created) : 0;
+			s->lb = PG_INT64_MIN;
+			if (v->fv->has_ttl)
+			{
+				Datum		lb = DirectFunctionCall2(p->spine_ts_type == TIMESTAMPTZOID ?
+													 timestamptz_mi_interval : timestamp_mi_interval,
+													 ts, IntervalPGetDatum(&v->fv->ttl));
+
+				s->lb = to_dom(DatumGetInt64(lb), p->spine_ts_type, v->dom_tz_event);
+			}
+		}
+	}
+
+	/* Group slots by key (counting sort), then order each key's slots by time. */
+	for (int vi = 0; vi < p->nviews; vi++)
+	{
+		PitView    *v = p->views[vi];
+		int32		pos = 0;
+		int32	   *fill;
+
+		for (int32 e = 0; e < v->nentries; e++)
+		{
+			v->estart[e] = pos;
+			pos += v->ecount[e];
+		}
+		v->slots = palloc(sizeof(PitSlot) * Max(npend[vi], 1));
+		v->best = palloc0(sizeof(PitRow *) * Max(npend[vi], 1));
+		fill = palloc0(sizeof(int32) * Max(v->nentries, 1));
+		for (int i = 0; i < npend[vi]; i++)
+		{
+			PitSlot    *s = &pend[vi][i];
+
+			v->slots[v->estart[s->entry] + fill[s->entry]++] = *s;
+		}
+		pfree(fill);
+		pfree(pend[vi]);
+		for (int32 e = 0; e < v->nentries; e++)
+			if (v->ecount[e] > 1)
+				qsort(&v->slots[v->estart[e]], v->ecount[e], sizeof(PitSlot), slot_cmp);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Probe: place history rows into slots, keeping the best per slot.
+ * --------------------------------------------------------------------------------------- */
+
+/*
+ * The order of section 2 rule 4, extended to a total order: greater (event_ts, created_ts)
+ * wins, a NULL created time being older than any; on an exact tie the row whose feature
+ * values are smaller (in view feature order, each by its type's default btree order and
+ * collation, NULLs last) wins. Types without a btree order are skipped. Returns true when
+ * (e, c, vals) beats cur.
+ */
+static bool
+row_beats(PitView *v, int64 e, int64 c, bool c_null, const Datum *vals, const bool *nulls,
+		  const PitRow *cur)
+{
+	if (e != cur->e)
+		return e > cur->e;
+	if (c_null != cur->c_null)
+		return !c_null;
+	if (!c_null && c != cur->c)
+		return c > cur->c;
+	for (int f = 0; f < v->nfeat; f++)
+	{
+		int32		r;
+
+		if (v->feat_cmp[f] == NULL)
+			continue;
+		if (nulls[f] && cur->nulls[f])
+			continue;
+		if (nulls[f])
+			return false;
+		if (cur->nulls[f])
+			return true;
+		r = DatumGetInt32(FunctionCall2Coll(v->feat_cmp[f], v->feat_coll[f], vals[f], cur->vals[f]));
+		if (r != 0)
+			return r < 0;
+	}
+	return false;
+}
+
+/* First index in slots[0..n) whose time (te or tc) is >= t. */
+static inline int
+lower_bound(const PitSlot *s, int n, int64 t, bool created)
+{
+	int			lo = 0,
+				hi = n;
+
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) / 2;
+		int64		st = created ? s[mid].tc : s[mid].te;
+
+		if (st < t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+typedef struct PitCand
+{
+	PitRow	  **bp;
+	int64		e;
+	int64		e_dom;
+	int64		c;
+	bool		c_null;
+} PitCand;
+
+/*
+ * First stage for one history row (keys, event, created in vals[0..col_feat0)): finds the
+ * slot it belongs to and whether it can beat that slot's row; fills cand and returns true if
+ * the features must be read and compared.
+ */
+static inline bool
+consider_prefix(PitPlan *p, PitView *v, const Datum *vals, const bool *nulls, PitCand *cand)
+{
+	int32		e;
+	uint32		h;
+	PitSlot    *s;
+	int			n,
+				j;
+	PitRow	   *cur;
+
+	for (int i = 0; i < v->nkeys; i++)
+		if (nulls[i])
+			return false;
+	if (nulls[v->col_event])
+		return false;
+	h = hash_keys(v, vals);
+	e = lookup_key(v, vals, h, false);
+	if (e < 0)
+		return false;
+	cand->e = DatumGetInt64(vals[v->col_event]);
+	cand->e_dom = to_dom(cand->e, v->event_type, v->dom_tz_event);
+	cand->c_null = v->col_created < 0 || nulls[v->col_created];
+	cand->c = cand->c_null ? 0 : DatumGetInt64(vals[v->col_created]);
+	s = &v->slots[v->estart[e]];
+	n = v->ecount[e];
+	j = lower_bound(s, n, cand->e_dom, false);
+	if (p->as_of_created)
+	{
+		int			jc;
+
+		if (cand->c_null)
+			return false;
+		jc = lower_bound(s, n, to_dom(cand->c, v->created_type, v->dom_tz_created), true);
+		j = Max(j, jc);
+	}
+	if (j >= n)
+		return false;
+	cand->bp = &v->best[v->estart[e] + j];
+	cur = *cand->bp;
+	if (cur == NULL || cand->e > cur->e)
+		return true;
+	if (cand->e < cur->e)
+		return false;
+	if (cand->c_null != cur->c_null)
+		return !cand->c_null;
+	return cand->c_null || cand->c >= cur->c;
+}
+
+/* Second stage: with the features read, keep the row if it beats the slot's current one. */
+static void
+consider_finish(PitView *v, PitCand *cand, const Datum *fvals, const bool *fnulls, MemoryContext bcxt)
+{
+	PitRow	   *r = *cand->bp;
+	MemoryContext old;
+
+	if (r != NULL && !row_beats(v, cand->e, cand->c, cand->c_null, fvals, fnulls, r))
+		return;
+	old = MemoryContextSwitchTo(bcxt);
+	if (r == NULL)
+	{
+		r = palloc(sizeof(PitRow) + (sizeof(Datum) + sizeof(bool)) * v->nfeat);
+		r->vals = (Datum *) (r + 1);
+		r->nulls = (bool *) (r->vals + v->nfeat);
+		*cand->bp = r;
+	}
+	else
+	{
+		for (int f = 0; f < v->nfeat; f++)
+			if (!r->nulls[f] && !v->feat_byval[f])
+				pfree(DatumGetPointer(r->vals[f]));
+	}
+	r->e = cand->e;
+	r->e_dom = cand->e_dom;
+	r->c = cand->c;
+	r->c_null = cand->c_null;
+	for (int f = 0; f < v->nfeat; f++)
+	{
+		r->nulls[f] = fnulls[f];
+		if (fnulls[f])
+			r->vals[f] = (Datum) 0;
+		else if (v->feat_byval[f])
+			r->vals[f] = fvals[f];
+		else if (v->feat_len[f] == -1)
+			r->vals[f] = PointerGetDatum(PG_DETOAST_DATUM_COPY(fvals[f]));
+		else
+			r->vals[f] = datumCopy(fvals[f], false, v->feat_len[f]);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/* Scans one leaf relation through the table AM, deforming features only for candidates. */
+static uint64
+scan_leaf(PitPlan *p, PitView *v, PitLeaf *leaf, MemoryContext bcxt, MemoryContext tmpcxt)
+{
+	Relation	rel = table_open(leaf->relid, AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	TableScanDesc scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+	Datum	   *vals = palloc(sizeof(Datum) * v->ncols);
+	bool	   *nulls = palloc(sizeof(bool) * v->ncols);
+	uint64		n = 0;
+	MemoryContext old = MemoryContextSwitchTo(tmpcxt);
+
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		PitCand		cand;
+
+		if ((++n & 4095) == 0)
+		{
+			CHECK_FOR_INTERRUPTS();
+			MemoryContextReset(tmpcxt);
+		}
+		slot_getsomeattrs(slot, leaf->prefix_max);
+		for (int c = 0; c < v->col_feat0; c++)
+		{
+			vals[c] = slot->tts_values[leaf->att[c] - 1];
+			nulls[c] = slot->tts_isnull[leaf->att[c] - 1];
+		}
+		if (!consider_prefix(p, v, vals, nulls, &cand))
+			continue;
+		slot_getsomeattrs(slot, leaf->all_max);
+		for (int c = v->col_feat0; c < v->ncols; c++)
+		{
+			vals[c] = slot->tts_values[leaf->att[c] - 1];
+			nulls[c] = slot->tts_isnull[leaf->att[c] - 1];
+		}
+		consider_finish(v, &cand, vals + v->col_feat0, nulls + v->col_feat0, bcxt);
+	}
+	MemoryContextSwitchTo(old);
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, NoLock);
+	pfree(vals);
+	pfree(nulls);
+	return n;
+}
+
+/* Reads a view, foreign table or RLS-protected source through an SPI cursor (executor rules apply). */
+static uint64
+scan_spi(PitPlan *p, PitView *v, MemoryContext bcxt)
+{
+	StringInfoData sql;
+	Portal		portal;
+	uint64		n = 0;
+	Datum	   *vals = palloc(sizeof(Datum) * v->ncols);
+	bool	   *nulls = palloc(sizeof(bool) * v->ncols);
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	for (int c = 0; c < v->ncols; c++)
+		appendStringInfo(&sql, "%s%s", c ? ", " : "", quote_identifier(v->col_names[c]));
+	appendStringInfo(&sql, " FROM %s",
+					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(v->relid)),
+												get_rel_name(v->relid)));
+	SPI_connect();
+	portal = SPI_cursor_open_with_args(NULL, sql.data, 0, NULL, NULL, NULL, true, 0);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			PitCand		cand;
+
+			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, vals, nulls);
+			if (consider_prefix(p, v, vals, nulls, &cand))
+				consider_finish(v, &cand, vals + v->col_feat0, nulls + v->col_feat0, bcxt);
+		}
+		n += SPI_processed;
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+	pfree(sql.data);
+	return n;
+}
+
+/*
+ * As-of merge: per key, a running maximum over its slots in time order gives each spine row
+ * the best row starting at or before its time; the TTL bound is checked on that row.
+ */
+static void
+merge_batch(PitView *v)
+{
+	for (int32 e = 0; e < v->nentries; e++)
+	{
+		PitSlot    *s = &v->slots[v->estart[e]];
+		PitRow	  **b = &v->best[v->estart[e]];
+		PitRow	   *run = NULL;
+
+		for (int j = 0; j < v->ecount[e]; j++)
+		{
+			if (b[j] != NULL &&
+				(run == NULL || row_beats(v, b[j]->e, b[j]->c, b[j]->c_null, b[j]->vals, b[j]->nulls, run)))
+				run = b[j];
+			v->winner[s[j].ord] = (run != NULL && run->e_dom >= s[j].lb) ? run : NULL;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Execute
+ * --------------------------------------------------------------------------------------- */
+
+/* Reads the whole spine under the active snapshot into store; returns the row count. */
+static uint64
+read_spine(PitPlan *p, Tuplestorestate *store)
+{
+	uint64		n = 0;
+	Datum	   *vals = palloc(sizeof(Datum) * Max(p->spine_desc->natts, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(p->spine_desc->natts, 1));
+
+	if (!p->spine_spi)
+	{
+		Relation	rel = table_open(p->spine_relid, AccessShareLock);
+		TupleTableSlot *slot = table_slot_create(rel, NULL);
+		TableScanDesc scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+
+		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+		{
+			slot_getallattrs(slot);
+			for (int i = 0; i < p->spine_desc->natts; i++)
+			{
+				vals[i] = slot->tts_values[p->spine_att[i] - 1];
+				nulls[i] = slot->tts_isnull[p->spine_att[i] - 1];
+			}
+			tuplestore_putvalues(store, p->spine_desc, vals, nulls);
+			if ((++n & 4095) == 0)
+				CHECK_FOR_INTERRUPTS();
+		}
+		table_endscan(scan);
+		ExecDropSingleTupleTableSlot(slot);
+		table_close(rel, NoLock);
+	}
+	else
+	{
+		StringInfoData sql;
+		Portal		portal;
+
+		initStringInfo(&sql);
+		appendStringInfoString(&sql, "SELECT ");
+		for (int i = 0; i < p->spine_desc->natts; i++)
+			appendStringInfo(&sql, "%s%s", i ? ", " : "",
+							 quote_identifier(NameStr(TupleDescAttr(p->spine_desc, i)->attname)));
+		appendStringInfo(&sql, " FROM %s",
+						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(p->spine_relid)),
+													get_rel_name(p->spine_relid)));
+		SPI_connect();
+		portal = SPI_cursor_open_with_args(NULL, sql.data, 0, NULL, NULL, NULL, true, 0);
+		for (;;)
+		{
+			SPI_cursor_fetch(portal, true, 10000);
+			if (SPI_processed == 0)
+				break;
+			for (uint64 i = 0; i < SPI_processed; i++)
+			{
+				heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, vals, nulls);
+				tuplestore_putvalues(store, p->spine_desc, vals, nulls);
+			}
+			n += SPI_processed;
+			SPI_freetuptable(SPI_tuptable);
+			CHECK_FOR_INTERRUPTS();
+		}
+		SPI_cursor_close(portal);
+		SPI_finish();
+	}
+	return n;
+}
+
+uint64
+pit_plan_execute(PitPlan *p, PitEmitFn emit, void *arg)
+{
+	MemoryContext old = MemoryContextSwitchTo(p->cxt);
+	MemoryContext bcxt = AllocSetContextCreate(p->cxt, "pit join batch", ALLOCSET_DEFAULT_SIZES);
+	MemoryContext tmpcxt = AllocSetContextCreate(p->cxt, "pit join row", ALLOCSET_DEFAULT_SIZES);
+	Tuplestorestate *store = tuplestore_begin_heap(false, false, work_mem);
+	TupleTableSlot *sslot = MakeSingleTupleTableSlot(p->spine_desc, &TTSOpsMinimalTuple);
+	int			ncols = p->desc->natts;
+	Datum	   *vals = palloc(sizeof(Datum) * ncols);
+	bool	   *nulls = palloc(sizeof(bool) * ncols);
+	uint64		nspine;
+	uint64		done = 0;
+	uint64		batch_rows;
+	size_t		limit = get_hash_memory_limit();
+	int			nsp = p->spine_desc->natts;
+
+	memset(&pit_last_stats, 0, sizeof(pit_last_stats));
+	nspine = read_spine(p, store);
+	tuplestore_alloc_read_pointer(store, 0);
+	batch_rows = Max(limit / Max(p->row_bytes, 1), 1024);
+	batch_rows = Min(batch_rows, (uint64) (MaxAllocSize / sizeof(PitSlot) / 2));
+	pit_last_stats.spine_rows = nspine;
+	pit_last_stats.batch_rows = batch_rows;
+
+	while (done < nspine)
+	{
+		int			nrows = (int) Min(batch_rows, nspine - done);
+		Size		mem;
+
+		build_batch(p, store, sslot, nrows, bcxt);
+		for (int vi = 0; vi < p->nviews; vi++)
+		{
+			PitView    *v = p->views[vi];
+			ListCell   *lc;
+
+			if (v->nentries == 0)
+				continue;
+			if (v->use_spi)
+				pit_last_stats.source_rows += scan_spi(p, v, bcxt);
+			else
+				foreach(lc, v->leaves)
+					pit_last_stats.source_rows += scan_leaf(p, v, lfirst(lc), bcxt, tmpcxt);
+			merge_batch(v);
+		}
+		mem = MemoryContextMemAllocated(p->cxt, true);
+		pit_last_stats.peak_bytes = Max(pit_last_stats.peak_bytes, mem);
+		pit_last_stats.batches++;
+
+		/* Emit the batch in spine order (read pointer 1 trails pointer 0 by one batch). */
+		tuplestore_select_read_pointer(store, 1);
+		for (int i = 0; i < nrows; i++)
+		{
+			if (!tuplestore_gettupleslot(store, true, false, sslot))
+				elog(ERROR, "spine store ended early");
+			slot_getallattrs(sslot);
+			memcpy(vals, sslot->tts_values, sizeof(Datum) * nsp);
+			memcpy(nulls, sslot->tts_isnull, sizeof(bool) * nsp);
+			for (int k = 0; k < p->nout; k++)
+			{
+				PitRow	   *w = p->views[p->out[k].view]->winner[i];
+				int			f = p->out[k].feat;
+
+				nulls[nsp + k] = w == NULL || w->nulls[f];
+				vals[nsp + k] = nulls[nsp + k] ? (Datum) 0 : w->vals[f];
+			}
+			emit(arg, vals, nulls);
+		}
+		done += nrows;
+		MemoryContextReset(bcxt);
+	}
+	ExecDropSingleTupleTableSlot(sslot);
+	tuplestore_end(store);
+	MemoryContextSwitchTo(old);
+	return nspine;
+}
