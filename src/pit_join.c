@@ -840,7 +840,7 @@ consider_prefix(PitPlan *p, PitView *v, const Datum *vals, const bool *nulls, Pi
 	s = &v->slots[v->estart[e]];
 	n = v->ecount[e];
 	j = lower_bound(s, n, cand->e_dom, false);
-	if (p->as_of_created)
+	if (p->as_of_created && v->col_created >= 0)
 	{
 		int			jc;
 
