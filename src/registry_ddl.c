@@ -108,10 +108,11 @@ lock_registry(void)
 				"IN SHARE ROW EXCLUSIVE MODE", 0, NULL, NULL, NULL, false);
 }
 
+/* `caller` is passed explicitly because some callers are already in the owner context. */
 static void
-check_owner(const char *kind, const char *name, const char *registered_by)
+check_owner(const char *kind, const char *name, const char *registered_by, Oid caller)
 {
-	if (!fs_is_member_of(registered_by))
+	if (!fs_is_member_of(caller, registered_by))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of %s \"%s\"", kind, name),
@@ -191,7 +192,7 @@ fs_register_entity(PG_FUNCTION_ARGS)
 			bool		used = fs_spi_bool(0, 3, false);
 			bool		same_types = fs_spi_bool(0, 4, false);
 
-			check_owner("entity", name, owner);
+			check_owner("entity", name, owner, octx.save_userid);
 			if ((!same_keys || !same_types) && used)
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_IN_USE),
@@ -517,7 +518,7 @@ fs_register_view(PG_FUNCTION_ARGS)
 			bool		same = fs_spi_bool(0, 3, false);
 			int32		view_id = fs_spi_int32(0, 4, 0);
 
-			check_owner("feature view", d.name, owner);
+			check_owner("feature view", d.name, owner, octx.save_userid);
 			if (same)
 			{
 				Oid			ut[5] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID};
@@ -647,7 +648,7 @@ fs_register_service(PG_FUNCTION_ARGS)
 			char	   *owner = fs_spi_text(0, 2, CurrentMemoryContext);
 			int32		sid = fs_spi_int32(0, 3, 0);
 
-			check_owner("feature service", name, owner);
+			check_owner("feature service", name, owner, octx.save_userid);
 			if (fs_spi_bool(0, 4, false))
 			{
 				Oid			ut[4] = {INT4OID, TEXTOID, TEXTOID, JSONBOID};
@@ -698,7 +699,7 @@ fs_drop_view(PG_FUNCTION_ARGS)
 	uint64		ndropped;
 	FsOwnerContext octx;
 
-	check_owner("feature view", v->name, v->registered_by);
+	check_owner("feature view", v->name, v->registered_by, GetUserId());
 
 	SPI_connect();
 	fs_owner_context_enter(&octx);
@@ -770,7 +771,7 @@ fs_drop_service(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("feature service \"%s\" does not exist", ref)));
 		for (uint64 i = 0; i < n; i++)
-			check_owner("feature service", name, fs_spi_text(i, 1, CurrentMemoryContext));
+			check_owner("feature service", name, fs_spi_text(i, 1, CurrentMemoryContext), GetUserId());
 		fs_owner_context_enter(&octx);
 		lock_registry();
 		n = fs_spi_exec("DELETE FROM feature_store.feature_service WHERE name = $1 AND ($2 = 0 OR version = $2)",
@@ -797,7 +798,7 @@ fs_drop_entity(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("entity \"%s\" does not exist", name)));
-		check_owner("entity", name, fs_spi_text(0, 1, CurrentMemoryContext));
+		check_owner("entity", name, fs_spi_text(0, 1, CurrentMemoryContext), GetUserId());
 		fs_owner_context_enter(&octx);
 		lock_registry();
 		if (fs_spi_exec("SELECT DISTINCT name FROM feature_store.feature_view WHERE entity = $1 ORDER BY 1",
