@@ -3,10 +3,13 @@
 CREATE EXTENSION IF NOT EXISTS feature_store;
 CREATE ROLE regress_fs_alice;
 CREATE ROLE regress_fs_bob;
+CREATE ROLE regress_fs_carol;
 CREATE TABLE priv_hist (acct_id bigint, event_timestamp timestamptz, balance numeric, secret text);
 GRANT SELECT ON priv_hist TO regress_fs_alice;
 GRANT SELECT (acct_id, event_timestamp, balance) ON priv_hist TO regress_fs_bob;
+SET ROLE regress_fs_carol;
 SELECT fs_register_entity('account', 'acct_id');
+RESET ROLE;
 
 SET ROLE regress_fs_alice;
 SELECT fs_register_view('account_stats', 'priv_hist', 'account');
@@ -59,3 +62,4 @@ DROP TABLE priv_hist;
 SELECT fs_drop_entity('account');
 DROP ROLE regress_fs_alice;
 DROP ROLE regress_fs_bob;
+DROP ROLE regress_fs_carol;
