@@ -43,6 +43,8 @@ SELECT * FROM pg_temp.err($$SELECT fs_register_entity('rider', 'other_id')$$);
 SELECT * FROM pg_temp.err($$SELECT fs_register_view('v', 'no_such_table', 'rider')$$);
 SELECT * FROM pg_temp.err($$SELECT fs_register_view('v', 'err_seq', 'rider')$$);
 SELECT * FROM pg_temp.err($$SELECT fs_register_view('v', 'err_hist', 'no_such_entity')$$);
+CREATE TEMP TABLE err_temp (rider_id bigint, event_timestamp timestamptz, score float8);
+SELECT * FROM pg_temp.err($$SELECT fs_register_view('v', 'err_temp', 'rider')$$);
 SELECT * FROM pg_temp.err($$SELECT fs_register_view('v', 'err_hist', NULL)$$);
 SELECT * FROM pg_temp.err($$SELECT fs_register_view('v@2', 'err_hist', 'rider')$$);
 SELECT * FROM pg_temp.err($$SELECT fs_register_view('v:x', 'err_hist', 'rider')$$);

@@ -367,7 +367,6 @@ Datum
 fs_register_view(PG_FUNCTION_ARGS)
 {
 	ViewDef		d = {0};
-	bool		key_types_unset = false;
 	int32		version;
 	FsOwnerContext octx;
 
@@ -390,6 +389,11 @@ fs_register_view(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 					 errmsg("\"%s\" is not a table, view, materialized view or foreign table", get_rel_name(d.relid))));
+		if (get_rel_persistence(d.relid) == RELPERSISTENCE_TEMP)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("a feature view cannot be defined over temporary relation \"%s\"", get_rel_name(d.relid)),
+					 errdetail("The registry outlives the session that owns a temporary relation.")));
 	}
 	d.schema = get_namespace_name(get_rel_namespace(d.relid));
 	d.relname = get_rel_name(d.relid);
@@ -406,9 +410,7 @@ fs_register_view(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("entity key column \"%s\" has unsupported type %s", d.entity->keys[i], format_type_be(t)),
 					 errhint("Entity keys may be smallint, integer, bigint, text, varchar or uuid.")));
-		if (!OidIsValid(d.entity->key_types[i]))
-			key_types_unset = true;
-		else if (d.entity->key_types[i] != t)
+		if (OidIsValid(d.entity->key_types[i]) && d.entity->key_types[i] != t)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("entity key column \"%s\" has type %s in \"%s.%s\", but entity \"%s\" uses %s",
@@ -546,7 +548,10 @@ fs_register_view(PG_FUNCTION_ARGS)
 					"INSERT INTO feature_store.view_feature (view_id, position, name, type) "
 					"SELECT v.view_id, f.ord, f.name, f.type FROM v, unnest($14, $15) WITH ORDINALITY AS f(name, type, ord)",
 					16, t, v, n, false);
-		if (key_types_unset)
+		/*
+		 * Fix the entity's key types if this is its first view, and re-check them under the
+		 * registry lock: a concurrent first registration may have fixed other types meanwhile.
+		 */
 		{
 			Datum		kt[FS_MAX_KEYS];
 			Oid			et[2] = {TEXTOID, REGTYPEARRAYOID};
@@ -556,8 +561,13 @@ fs_register_view(PG_FUNCTION_ARGS)
 				kt[i] = ObjectIdGetDatum(d.entity->key_types[i]);
 			ev[0] = CStringGetTextDatum(d.entity->name);
 			ev[1] = PointerGetDatum(construct_array(kt, d.entity->nkeys, REGTYPEOID, sizeof(Oid), true, TYPALIGN_INT));
-			fs_spi_exec("UPDATE feature_store.entity SET key_types = $2 WHERE name = $1 AND key_types IS NULL",
-						2, et, ev, NULL, false);
+			if (fs_spi_exec("UPDATE feature_store.entity SET key_types = coalesce(key_types, $2) WHERE name = $1 "
+							"RETURNING key_types = $2", 2, et, ev, NULL, false) != 1 ||
+				!fs_spi_bool(0, 1, false))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("key types of entity \"%s\" changed concurrently", d.entity->name),
+						 errhint("Retry the registration.")));
 		}
 done:	;
 	}
