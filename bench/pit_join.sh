@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Point-in-time join benchmark (design.md section 7 workload): the project's C join against the
+# SQL a strong Postgres user would write, in the same run, on a private cluster.
+#   bench/pit_join.sh SMALL|LARGE
+# Prints each method's time, its ratio to the project's, whether every result is identical (by
+# checksum) and the project's peak memory. The generated cluster is kept in bench/data/<size>
+# (gitignored) and reused by later runs; BENCH_REGEN=1 regenerates it. BENCH_DUCKDB=0 skips the
+# optional DuckDB ASOF JOIN baseline (run through node and @duckdb/node-api when node is present).
+# Settings for every method: shared_buffers 2GB, work_mem 256MB, everything else default.
+set -euo pipefail
+SIZE=${1:-SMALL}
+case $SIZE in
+  SMALL) USERS=100000 SPINE=100000 ;;
+  LARGE) USERS=1000000 SPINE=1000000 ;;
+  *) echo "usage: $0 SMALL|LARGE" >&2; exit 2 ;;
+esac
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+
+W=$(fs_workdir fs_bench)
+fs_copy_tree "$W/src"
+fs_stage_pg "$W"
+fs_chown_for_pg "$W"
+fs_log "building and installing into $W/pg"
+fs_as_pg_user bash -c "source '$W/src/scripts/lib.sh'; fs_stage_pg '$W'; fs_build_install '$W/src'"
+
+DATA=$FS_ROOT/bench/data/$SIZE
+mkdir -p "$FS_ROOT/bench/data"; chmod 755 "$FS_ROOT/bench/data"
+fs_chown_for_pg "$FS_ROOT/bench/data"
+PGOPTS=(-p 5432 -h "$W")
+stop() { fs_as_pg_user "$FS_BINDIR/pg_ctl" -D "$DATA/pgdata" -m fast -w stop >/dev/null 2>&1 || true; }
+cleanup() { stop; rm -rf "$W"; }
+trap cleanup EXIT
+psql_() { fs_as_pg_user "$FS_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 "${PGOPTS[@]}" -d bench "$@"; }
+
+if [ -n "${BENCH_REGEN:-}" ] || [ ! -f "$DATA/generated" ]; then
+  rm -rf "$DATA"; mkdir -p "$DATA"; fs_chown_for_pg "$DATA"
+  fs_as_pg_user "$FS_BINDIR/initdb" -D "$DATA/pgdata" -A trust -U postgres >/dev/null
+fi
+cat > "$W/bench.conf" <<CONF
+listen_addresses = ''
+unix_socket_directories = '$W'
+shared_preload_libraries = 'feature_store'
+shared_buffers = '2GB'
+work_mem = '256MB'
+max_wal_size = '8GB'
+CONF
+fs_chown_for_pg "$W"
+fs_as_pg_user sed -i '/^include /d' "$DATA/pgdata/postgresql.conf"
+echo "include '$W/bench.conf'" | fs_as_pg_user tee -a "$DATA/pgdata/postgresql.conf" >/dev/null
+fs_as_pg_user "$FS_BINDIR/pg_ctl" -D "$DATA/pgdata" -l "$W/server.log" -w start >/dev/null
+
+if [ ! -f "$DATA/generated" ]; then
+  fs_log "generating $SIZE data ($USERS users, $((USERS * 10)) history rows, $SPINE spine rows)"
+  fs_as_pg_user "$FS_BINDIR/createdb" "${PGOPTS[@]}" bench
+  t0=$(date +%s)
+  psql_ -v users=$USERS -v spine_rows=$SPINE -f "$W/src/bench/gen_data.sql"
+  echo "generated in $(( $(date +%s) - t0 )) s"
+  touch "$DATA/generated"
+fi
+
+fs_log "running the methods ($SIZE)"
+psql_ <<'SQL'
+DROP EXTENSION IF EXISTS feature_store CASCADE;
+CREATE EXTENSION feature_store;
+CREATE EXTENSION IF NOT EXISTS pg_prewarm;
+SELECT fs_register_entity('bench_user', 'user_id');
+SELECT fs_register_view('user_stats', 'user_stats_history', 'bench_user', event_time => 'event_ts',
+                        created_time => 'created_ts', ttl => '30 days');
+CREATE FUNCTION pg_temp.bench_ms(q text) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE t0 timestamptz := clock_timestamp();
+BEGIN
+    EXECUTE q;
+    RETURN round(extract(epoch FROM clock_timestamp() - t0) * 1000);
+END $$;
+CREATE FUNCTION pg_temp.checksum(t text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE r text;
+BEGIN
+    EXECUTE format('SELECT count(*) || '' rows, '' || count(f_int1) || '' matched, md5 '' || '
+                   'md5(string_agg(concat_ws(''|'', row_id, f_float1, f_float2, f_int1, f_text1), '','' ORDER BY row_id)) '
+                   'FROM %I', t) INTO r;
+    RETURN r;
+END $$;
+SELECT pg_prewarm('user_stats_history') > 0 AND pg_prewarm('spine') > 0
+       AND pg_prewarm('user_stats_history_user_ts') > 0 AS warmed;
+CREATE TEMP TABLE results (method text, ms float8, checksum text);
+
+INSERT INTO results SELECT 'feature_store fs_point_in_time_join (C)', pg_temp.bench_ms($q$
+CREATE TEMP TABLE r_fs AS
+SELECT row_id, f_float1, f_float2, f_int1, f_text1
+FROM fs_point_in_time_join('spine', '{user_stats:*}', spine_time => 'ts')
+  AS t(row_id bigint, user_id bigint, ts timestamptz, f_float1 float8, f_float2 float8, f_int1 bigint, f_text1 text)
+$q$), pg_temp.checksum('r_fs');
+CREATE TEMP TABLE fs_stats AS SELECT * FROM fs_point_in_time_join_stats();
+
+INSERT INTO results SELECT 'SQL: LEFT JOIN LATERAL ... LIMIT 1 (index)', pg_temp.bench_ms($q$
+CREATE TEMP TABLE r_lateral AS
+SELECT s.row_id, h.f_float1, h.f_float2, h.f_int1, h.f_text1
+FROM spine s
+LEFT JOIN LATERAL (
+    SELECT h.f_float1, h.f_float2, h.f_int1, h.f_text1
+    FROM user_stats_history h
+    WHERE h.user_id = s.user_id AND h.event_ts <= s.ts AND h.event_ts >= s.ts - interval '30 days'
+    ORDER BY h.event_ts DESC, h.created_ts DESC
+    LIMIT 1) h ON true
+$q$), pg_temp.checksum('r_lateral');
+
+INSERT INTO results SELECT 'SQL: DISTINCT ON', pg_temp.bench_ms($q$
+CREATE TEMP TABLE r_distinct AS
+SELECT DISTINCT ON (s.row_id) s.row_id, h.f_float1, h.f_float2, h.f_int1, h.f_text1
+FROM spine s
+LEFT JOIN user_stats_history h
+  ON h.user_id = s.user_id AND h.event_ts <= s.ts AND h.event_ts >= s.ts - interval '30 days'
+ORDER BY s.row_id, h.event_ts DESC NULLS LAST, h.created_ts DESC NULLS LAST
+$q$), pg_temp.checksum('r_distinct');
+
+INSERT INTO results SELECT 'SQL: row_number() window', pg_temp.bench_ms($q$
+CREATE TEMP TABLE r_window AS
+SELECT row_id, f_float1, f_float2, f_int1, f_text1
+FROM (SELECT s.row_id, h.f_float1, h.f_float2, h.f_int1, h.f_text1,
+             row_number() OVER (PARTITION BY s.row_id ORDER BY h.event_ts DESC NULLS LAST, h.created_ts DESC NULLS LAST) AS rn
+      FROM spine s
+      LEFT JOIN user_stats_history h
+        ON h.user_id = s.user_id AND h.event_ts <= s.ts AND h.event_ts >= s.ts - interval '30 days') x
+WHERE rn = 1
+$q$), pg_temp.checksum('r_window');
+
+\pset footer off
+SELECT method, ms AS "time ms",
+       round((ms / (SELECT ms FROM results WHERE method LIKE 'feature_store%'))::numeric, 2) AS "x project time",
+       checksum = (SELECT checksum FROM results WHERE method LIKE 'feature_store%') AS identical
+FROM results ORDER BY ms;
+SELECT checksum AS "project result" FROM results WHERE method LIKE 'feature_store%';
+SELECT spine_rows, batches, batch_rows, source_rows, pg_size_pretty(peak_memory_bytes) AS peak_memory FROM fs_stats;
+SQL
