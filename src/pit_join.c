@@ -33,6 +33,7 @@
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
+#include "common/int.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
@@ -69,15 +70,42 @@ typedef struct PitRow
 	bool	   *nulls;
 } PitRow;
 
-/* One spine row of one key, in time order within its key. */
+/*
+ * One spine row of one key, in time order within its key, with the best row seen so far whose
+ * start time falls between the previous slot's time and this one's. The best row's times are
+ * kept inline so that most history rows are rejected without touching the row itself.
+ */
 typedef struct PitSlot
 {
 	int64		te;				/* spine time in the event-time domain */
 	int64		tc;				/* spine time in the created-time domain */
-	int64		lb;				/* TTL lower bound in the event-time domain */
+	int64		ts;				/* spine time as given (for the TTL bound) */
+	int64		best_e;			/* best->e, when best != NULL */
+	int64		best_c;
+	PitRow	   *best;
 	int32		ord;			/* row number within the batch */
-	int32		entry;			/* key entry (only while grouping) */
+	bool		best_cnull;
 } PitSlot;
+
+/* A spine row while the batch is read, before grouping by key. */
+typedef struct PitPending
+{
+	struct PitEntry *entry;
+	int64		te;
+	int64		tc;
+	int64		ts;
+	int32		ord;
+} PitPending;
+
+/* A key of the batch, stored in the open-addressing table itself (one cache line per probe). */
+typedef struct PitEntry
+{
+	uint32		hash;
+	int32		count;			/* spine rows with this key; -1 = empty table cell */
+	int32		start;			/* first slot */
+	int32		fill;
+	Datum		keys[FLEXIBLE_ARRAY_MEMBER];
+} PitEntry;
 
 /* One relation scanned through the table AM, with the attnums of the view's columns. */
 typedef struct PitLeaf
@@ -123,13 +151,9 @@ typedef struct PitView
 	/* per batch */
 	int			nentries;
 	uint32		mask;
-	int32	   *table;			/* open addressing: entry index or -1 */
-	uint32	   *ehash;
-	Datum	   *ekeys;			/* nentries * nkeys */
-	int32	   *estart;
-	int32	   *ecount;
+	Size		estride;		/* bytes per PitEntry with its keys */
+	char	   *etab;			/* (mask + 1) entries, linear probing */
 	PitSlot    *slots;
-	PitRow	  **best;			/* per slot */
 	PitRow	  **winner;			/* per batch row */
 } PitView;
 
@@ -499,8 +523,8 @@ pit_plan_create(Oid spine_relid, ArrayType *features, const char *spine_time,
 	{
 		PitView    *v = p->views[vi];
 
-		p->row_bytes += sizeof(PitSlot) + 3 * sizeof(void *) + 2 * sizeof(int32) * 2 +
-			sizeof(uint32) + (sizeof(Datum) + 16) * v->nkeys +
+		p->row_bytes += sizeof(PitSlot) + sizeof(PitPending) + sizeof(void *) +
+			2 * (offsetof(PitEntry, keys) + sizeof(Datum) * v->nkeys) + 16 * v->nkeys +
 			sizeof(PitRow) + 16 + (sizeof(Datum) + sizeof(bool)) * v->nfeat;
 		for (int f = 0; f < v->nfeat; f++)
 			if (!v->feat_byval[f])
@@ -593,34 +617,33 @@ keys_equal(PitView *v, const Datum *a, const Datum *b)
 	return true;
 }
 
-/* Returns the entry of the key, or -1; with insert, adds it (copying the key). */
-static int32
+#define ENTRY_AT(v, pos) ((PitEntry *) ((v)->etab + (Size) (pos) * (v)->estride))
+
+/* Returns the entry of the key, or NULL; with insert, adds it (copying the key). */
+static inline PitEntry *
 lookup_key(PitView *v, const Datum *k, uint32 h, bool insert)
 {
 	uint32		pos = h & v->mask;
+	PitEntry   *e;
 
 	for (;;)
 	{
-		int32		e = v->table[pos];
-
-		if (e < 0)
+		e = ENTRY_AT(v, pos);
+		if (e->count < 0)
 			break;
-		if (v->ehash[e] == h && keys_equal(v, &v->ekeys[e * v->nkeys], k))
+		if (e->hash == h && keys_equal(v, e->keys, k))
 			return e;
 		pos = (pos + 1) & v->mask;
 	}
 	if (!insert)
-		return -1;
-	{
-		int32		e = v->nentries++;
-
-		v->table[pos] = e;
-		v->ehash[e] = h;
-		for (int i = 0; i < v->nkeys; i++)
-			v->ekeys[e * v->nkeys + i] = datumCopy(k[i], v->key_byval[i], v->key_len[i]);
-		v->ecount[e] = 0;
-		return e;
-	}
+		return NULL;
+	v->nentries++;
+	e->hash = h;
+	e->count = 0;
+	e->fill = 0;
+	for (int i = 0; i < v->nkeys; i++)
+		e->keys[i] = datumCopy(k[i], v->key_byval[i], v->key_len[i]);
+	return e;
 }
 
 static int
@@ -641,7 +664,7 @@ static void
 build_batch(PitPlan *p, Tuplestorestate *store, TupleTableSlot *sslot, int nrows, MemoryContext bcxt)
 {
 	MemoryContext old = MemoryContextSwitchTo(bcxt);
-	PitSlot   **pend = palloc(sizeof(PitSlot *) * p->nviews);
+	PitPending **pend = palloc(sizeof(PitPending *) * p->nviews);
 	int		   *npend = palloc0(sizeof(int) * p->nviews);
 
 	for (int vi = 0; vi < p->nviews; vi++)
@@ -649,40 +672,35 @@ build_batch(PitPlan *p, Tuplestorestate *store, TupleTableSlot *sslot, int nrows
 		PitView    *v = p->views[vi];
 		uint32		cap = 16;
 
-		while (cap < (uint32) nrows * 2)
+		while (cap < (uint32) nrows + (uint32) nrows / 3 + 1)
 			cap <<= 1;
 		v->mask = cap - 1;
-		v->table = palloc(sizeof(int32) * cap);
-		memset(v->table, 0xff, sizeof(int32) * cap);
+		v->estride = MAXALIGN(offsetof(PitEntry, keys) + sizeof(Datum) * v->nkeys);
+		v->etab = palloc_extended(v->estride * cap, MCXT_ALLOC_HUGE);
+		for (uint32 i = 0; i < cap; i++)
+			ENTRY_AT(v, i)->count = -1;
 		v->nentries = 0;
-		v->ehash = palloc(sizeof(uint32) * Max(nrows, 1));
-		v->ekeys = palloc(sizeof(Datum) * v->nkeys * Max(nrows, 1));
-		v->estart = palloc(sizeof(int32) * Max(nrows, 1));
-		v->ecount = palloc(sizeof(int32) * Max(nrows, 1));
 		v->winner = palloc0(sizeof(PitRow *) * Max(nrows, 1));
-		pend[vi] = palloc(sizeof(PitSlot) * Max(nrows, 1));
+		pend[vi] = palloc(sizeof(PitPending) * Max(nrows, 1));
 	}
 
 	tuplestore_select_read_pointer(store, 0);
 	for (int i = 0; i < nrows; i++)
 	{
 		Datum		ts;
-		bool		tsnull;
 
 		if (!tuplestore_gettupleslot(store, true, false, sslot))
 			elog(ERROR, "spine store ended early");
 		slot_getallattrs(sslot);
-		ts = sslot->tts_values[p->spine_ts];
-		tsnull = sslot->tts_isnull[p->spine_ts];
-		if (tsnull)
+		if (sslot->tts_isnull[p->spine_ts])
 			continue;
+		ts = sslot->tts_values[p->spine_ts];
 		for (int vi = 0; vi < p->nviews; vi++)
 		{
 			PitView    *v = p->views[vi];
 			Datum		k[FS_MAX_KEYS];
 			bool		anynull = false;
-			PitSlot    *s;
-			int32		e;
+			PitPending *s;
 
 			for (int j = 0; j < v->nkeys; j++)
 			{
@@ -691,22 +709,13 @@ build_batch(PitPlan *p, Tuplestorestate *store, TupleTableSlot *sslot, int nrows
 			}
 			if (anynull)
 				continue;
-			e = lookup_key(v, k, hash_keys(v, k), true);
-			v->ecount[e]++;
 			s = &pend[vi][npend[vi]++];
-			s->entry = e;
+			s->entry = lookup_key(v, k, hash_keys(v, k), true);
+			s->entry->count++;
 			s->ord = i;
 			s->te = to_dom(DatumGetInt64(ts), p->spine_ts_type, v->dom_tz_event);
 			s->tc = v->col_created >= 0 ? to_dom(DatumGetInt64(ts), p->spine_ts_type, v->dom_tz_created) : 0;
-			s->lb = PG_INT64_MIN;
-			if (v->fv->has_ttl)
-			{
-				Datum		lb = DirectFunctionCall2(p->spine_ts_type == TIMESTAMPTZOID ?
-													 timestamptz_mi_interval : timestamp_mi_interval,
-													 ts, IntervalPGetDatum(&v->fv->ttl));
-
-				s->lb = to_dom(DatumGetInt64(lb), p->spine_ts_type, v->dom_tz_event);
-			}
+			s->ts = DatumGetInt64(ts);
 		}
 	}
 
@@ -715,27 +724,37 @@ build_batch(PitPlan *p, Tuplestorestate *store, TupleTableSlot *sslot, int nrows
 	{
 		PitView    *v = p->views[vi];
 		int32		pos = 0;
-		int32	   *fill;
 
-		for (int32 e = 0; e < v->nentries; e++)
+		for (uint32 i = 0; i <= v->mask; i++)
 		{
-			v->estart[e] = pos;
-			pos += v->ecount[e];
+			PitEntry   *e = ENTRY_AT(v, i);
+
+			if (e->count > 0)
+			{
+				e->start = pos;
+				pos += e->count;
+			}
 		}
-		v->slots = palloc(sizeof(PitSlot) * Max(npend[vi], 1));
-		v->best = palloc0(sizeof(PitRow *) * Max(npend[vi], 1));
-		fill = palloc0(sizeof(int32) * Max(v->nentries, 1));
+		v->slots = palloc_extended(sizeof(PitSlot) * Max(npend[vi], 1), MCXT_ALLOC_HUGE);
 		for (int i = 0; i < npend[vi]; i++)
 		{
-			PitSlot    *s = &pend[vi][i];
+			PitPending *q = &pend[vi][i];
+			PitSlot    *s = &v->slots[q->entry->start + q->entry->fill++];
 
-			v->slots[v->estart[s->entry] + fill[s->entry]++] = *s;
+			s->te = q->te;
+			s->tc = q->tc;
+			s->ts = q->ts;
+			s->ord = q->ord;
+			s->best = NULL;
 		}
-		pfree(fill);
 		pfree(pend[vi]);
-		for (int32 e = 0; e < v->nentries; e++)
-			if (v->ecount[e] > 1)
-				qsort(&v->slots[v->estart[e]], v->ecount[e], sizeof(PitSlot), slot_cmp);
+		for (uint32 i = 0; i <= v->mask; i++)
+		{
+			PitEntry   *e = ENTRY_AT(v, i);
+
+			if (e->count > 1)
+				qsort(&v->slots[e->start], e->count, sizeof(PitSlot), slot_cmp);
+		}
 	}
 	MemoryContextSwitchTo(old);
 }
@@ -802,7 +821,7 @@ lower_bound(const PitSlot *s, int n, int64 t, bool created)
 
 typedef struct PitCand
 {
-	PitRow	  **bp;
+	PitSlot    *slot;
 	int64		e;
 	int64		e_dom;
 	int64		c;
@@ -817,12 +836,11 @@ typedef struct PitCand
 static inline bool
 consider_prefix(PitPlan *p, PitView *v, const Datum *vals, const bool *nulls, PitCand *cand)
 {
-	int32		e;
+	PitEntry   *e;
 	uint32		h;
 	PitSlot    *s;
 	int			n,
 				j;
-	PitRow	   *cur;
 
 	for (int i = 0; i < v->nkeys; i++)
 		if (nulls[i])
@@ -831,14 +849,14 @@ consider_prefix(PitPlan *p, PitView *v, const Datum *vals, const bool *nulls, Pi
 		return false;
 	h = hash_keys(v, vals);
 	e = lookup_key(v, vals, h, false);
-	if (e < 0)
+	if (e == NULL)
 		return false;
 	cand->e = DatumGetInt64(vals[v->col_event]);
 	cand->e_dom = to_dom(cand->e, v->event_type, v->dom_tz_event);
 	cand->c_null = v->col_created < 0 || nulls[v->col_created];
 	cand->c = cand->c_null ? 0 : DatumGetInt64(vals[v->col_created]);
-	s = &v->slots[v->estart[e]];
-	n = v->ecount[e];
+	s = &v->slots[e->start];
+	n = e->count;
 	j = lower_bound(s, n, cand->e_dom, false);
 	if (p->as_of_created && v->col_created >= 0)
 	{
@@ -851,22 +869,22 @@ consider_prefix(PitPlan *p, PitView *v, const Datum *vals, const bool *nulls, Pi
 	}
 	if (j >= n)
 		return false;
-	cand->bp = &v->best[v->estart[e] + j];
-	cur = *cand->bp;
-	if (cur == NULL || cand->e > cur->e)
+	s += j;
+	cand->slot = s;
+	if (s->best == NULL || cand->e > s->best_e)
 		return true;
-	if (cand->e < cur->e)
+	if (cand->e < s->best_e)
 		return false;
-	if (cand->c_null != cur->c_null)
+	if (cand->c_null != s->best_cnull)
 		return !cand->c_null;
-	return cand->c_null || cand->c >= cur->c;
+	return cand->c_null || cand->c >= s->best_c;
 }
 
 /* Second stage: with the features read, keep the row if it beats the slot's current one. */
 static void
 consider_finish(PitView *v, PitCand *cand, const Datum *fvals, const bool *fnulls, MemoryContext bcxt)
 {
-	PitRow	   *r = *cand->bp;
+	PitRow	   *r = cand->slot->best;
 	MemoryContext old;
 
 	if (r != NULL && !row_beats(v, cand->e, cand->c, cand->c_null, fvals, fnulls, r))
@@ -877,7 +895,7 @@ consider_finish(PitView *v, PitCand *cand, const Datum *fvals, const bool *fnull
 		r = palloc(sizeof(PitRow) + (sizeof(Datum) + sizeof(bool)) * v->nfeat);
 		r->vals = (Datum *) (r + 1);
 		r->nulls = (bool *) (r->vals + v->nfeat);
-		*cand->bp = r;
+		cand->slot->best = r;
 	}
 	else
 	{
@@ -889,6 +907,9 @@ consider_finish(PitView *v, PitCand *cand, const Datum *fvals, const bool *fnull
 	r->e_dom = cand->e_dom;
 	r->c = cand->c;
 	r->c_null = cand->c_null;
+	cand->slot->best_e = cand->e;
+	cand->slot->best_c = cand->c;
+	cand->slot->best_cnull = cand->c_null;
 	for (int f = 0; f < v->nfeat; f++)
 	{
 		r->nulls[f] = fnulls[f];
@@ -996,21 +1017,60 @@ scan_spi(PitPlan *p, PitView *v, MemoryContext bcxt)
  * As-of merge: per key, a running maximum over its slots in time order gives each spine row
  * the best row starting at or before its time; the TTL bound is checked on that row.
  */
-static void
-merge_batch(PitView *v)
+/*
+ * Rule 3: is event time e_dom (event-time domain) >= spine time - TTL? The bound is computed
+ * exactly as SQL's "ts - ttl" (calendar and time zone aware) but only when e_dom is within two
+ * days per TTL month plus two days of the naive bound; elsewhere the answer is certain.
+ */
+static bool
+within_ttl(PitPlan *p, PitView *v, const PitSlot *s, int64 e_dom)
 {
-	for (int32 e = 0; e < v->nentries; e++)
+	const Interval *ttl = &v->fv->ttl;
+	int64		naive,
+				band = ((int64) Abs(ttl->month) * 2 + 2) * USECS_PER_DAY;
+	Datum		lb;
+
+	if (!pg_mul_s64_overflow((int64) ttl->month * DAYS_PER_MONTH + ttl->day, USECS_PER_DAY, &naive) &&
+		!pg_add_s64_overflow(naive, ttl->time, &naive) &&
+		!pg_sub_s64_overflow(s->te, naive, &naive) &&
+		s->te != PG_INT64_MAX && s->te != PG_INT64_MIN &&
+		naive > PG_INT64_MIN + band && naive < PG_INT64_MAX - band)
 	{
-		PitSlot    *s = &v->slots[v->estart[e]];
-		PitRow	  **b = &v->best[v->estart[e]];
+		if (e_dom >= naive + band)
+			return true;
+		if (e_dom < naive - band)
+			return false;
+	}
+	lb = DirectFunctionCall2(p->spine_ts_type == TIMESTAMPTZOID ? timestamptz_mi_interval : timestamp_mi_interval,
+							 Int64GetDatum(s->ts), IntervalPGetDatum(ttl));
+	return e_dom >= to_dom(DatumGetInt64(lb), p->spine_ts_type, v->dom_tz_event);
+}
+
+/*
+ * As-of merge: per key, a running maximum over its slots in time order gives each spine row
+ * the best row starting at or before its time; the TTL bound is checked on that row.
+ */
+static void
+merge_batch(PitPlan *p, PitView *v)
+{
+	for (uint32 i = 0; i <= v->mask; i++)
+	{
+		PitEntry   *e = ENTRY_AT(v, i);
+		PitSlot    *s;
 		PitRow	   *run = NULL;
 
-		for (int j = 0; j < v->ecount[e]; j++)
+		if (e->count <= 0)
+			continue;
+		s = &v->slots[e->start];
+		for (int j = 0; j < e->count; j++)
 		{
-			if (b[j] != NULL &&
-				(run == NULL || row_beats(v, b[j]->e, b[j]->c, b[j]->c_null, b[j]->vals, b[j]->nulls, run)))
-				run = b[j];
-			v->winner[s[j].ord] = (run != NULL && run->e_dom >= s[j].lb) ? run : NULL;
+			PitRow	   *b = s[j].best;
+
+			if (b != NULL &&
+				(run == NULL || row_beats(v, b->e, b->c, b->c_null, b->vals, b->nulls, run)))
+				run = b;
+			v->winner[s[j].ord] =
+				(run != NULL && (!v->fv->has_ttl || within_ttl(p, v, &s[j], run->e_dom))) ? run : NULL;
 		}
 	}
 }
@@ -1127,7 +1187,7 @@ pit_plan_execute(PitPlan *p, PitEmitFn emit, void *arg)
 			else
 				foreach(lc, v->leaves)
 					pit_last_stats.source_rows += scan_leaf(p, v, lfirst(lc), bcxt, tmpcxt);
-			merge_batch(v);
+			merge_batch(p, v);
 		}
 		mem = MemoryContextMemAllocated(p->cxt, true);
 		pit_last_stats.peak_bytes = Max(pit_last_stats.peak_bytes, mem);
