@@ -48,6 +48,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
+#include "portability/instr_time.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -58,6 +59,18 @@
 #include "registry.h"
 
 PitStats	pit_last_stats;
+
+/* Adds the time since *t to phase ms[i] and restarts *t. */
+static void
+phase_done(instr_time *t, int i)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, *t);
+	pit_last_stats.phase_ms[i] += INSTR_TIME_GET_MILLISEC(now);
+	INSTR_TIME_SET_CURRENT(*t);
+}
 
 /* A source row kept as the best of one slot: its times and all of the view's features. */
 typedef struct PitRow
@@ -82,9 +95,12 @@ typedef struct PitSlot
 	int64		ts;				/* spine time as given (for the TTL bound) */
 	int64		best_e;			/* best->e, when best != NULL */
 	int64		best_c;
-	PitRow	   *best;
-	int32		ord;			/* row number within the batch */
+	PitRow	   *best;			/* NULL while only best_tid is known */
+	ItemPointerData best_tid;	/* table AM path: where the best row is */
+	int16		best_leaf;
+	bool		has_best;
 	bool		best_cnull;
+	int32		ord;			/* row number within the batch */
 } PitSlot;
 
 /* A spine row while the batch is read, before grouping by key. */
@@ -154,6 +170,7 @@ typedef struct PitView
 	Size		estride;		/* bytes per PitEntry with its keys */
 	char	   *etab;			/* (mask + 1) entries, linear probing */
 	PitSlot    *slots;
+	int			nslots;
 	PitRow	  **winner;			/* per batch row */
 } PitView;
 
@@ -736,6 +753,7 @@ build_batch(PitPlan *p, Tuplestorestate *store, TupleTableSlot *sslot, int nrows
 			}
 		}
 		v->slots = palloc_extended(sizeof(PitSlot) * Max(npend[vi], 1), MCXT_ALLOC_HUGE);
+		v->nslots = npend[vi];
 		for (int i = 0; i < npend[vi]; i++)
 		{
 			PitPending *q = &pend[vi][i];
@@ -746,6 +764,7 @@ build_batch(PitPlan *p, Tuplestorestate *store, TupleTableSlot *sslot, int nrows
 			s->ts = q->ts;
 			s->ord = q->ord;
 			s->best = NULL;
+			s->has_best = false;
 		}
 		pfree(pend[vi]);
 		for (uint32 i = 0; i <= v->mask; i++)
@@ -764,11 +783,34 @@ build_batch(PitPlan *p, Tuplestorestate *store, TupleTableSlot *sslot, int nrows
  * --------------------------------------------------------------------------------------- */
 
 /*
- * The order of section 2 rule 4, extended to a total order: greater (event_ts, created_ts)
- * wins, a NULL created time being older than any; on an exact tie the row whose feature
- * values are smaller (in view feature order, each by its type's default btree order and
- * collation, NULLs last) wins. Types without a btree order are skipped. Returns true when
- * (e, c, vals) beats cur.
+ * The tie-break of section 2 rule 4 once (event_ts, created_ts) are equal: the row whose
+ * feature values are smaller (in view feature order, each by its type's default btree order
+ * and collation, NULLs last) wins; types without a btree order are skipped. Returns < 0 when
+ * the first row wins, > 0 when the second does, 0 when they are equal on every orderable feature.
+ */
+static int
+features_cmp(PitView *v, const Datum *va, const bool *na, const Datum *vb, const bool *nb)
+{
+	for (int f = 0; f < v->nfeat; f++)
+	{
+		int32		r;
+
+		if (v->feat_cmp[f] == NULL || (na[f] && nb[f]))
+			continue;
+		if (na[f])
+			return 1;
+		if (nb[f])
+			return -1;
+		r = DatumGetInt32(FunctionCall2Coll(v->feat_cmp[f], v->feat_coll[f], va[f], vb[f]));
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+/*
+ * The total order of section 2 rule 4: greater (event_ts, created_ts) wins, a NULL created
+ * time being older than any; then features_cmp. True when (e, c, vals) beats cur.
  */
 static bool
 row_beats(PitView *v, int64 e, int64 c, bool c_null, const Datum *vals, const bool *nulls,
@@ -780,23 +822,7 @@ row_beats(PitView *v, int64 e, int64 c, bool c_null, const Datum *vals, const bo
 		return !c_null;
 	if (!c_null && c != cur->c)
 		return c > cur->c;
-	for (int f = 0; f < v->nfeat; f++)
-	{
-		int32		r;
-
-		if (v->feat_cmp[f] == NULL)
-			continue;
-		if (nulls[f] && cur->nulls[f])
-			continue;
-		if (nulls[f])
-			return false;
-		if (cur->nulls[f])
-			return true;
-		r = DatumGetInt32(FunctionCall2Coll(v->feat_cmp[f], v->feat_coll[f], vals[f], cur->vals[f]));
-		if (r != 0)
-			return r < 0;
-	}
-	return false;
+	return features_cmp(v, vals, nulls, cur->vals, cur->nulls) < 0;
 }
 
 /* First index in slots[0..n) whose time (te or tc) is >= t. */
@@ -819,83 +845,59 @@ lower_bound(const PitSlot *s, int n, int64 t, bool created)
 	return lo;
 }
 
-typedef struct PitCand
-{
-	PitSlot    *slot;
-	int64		e;
-	int64		e_dom;
-	int64		c;
-	bool		c_null;
-} PitCand;
-
 /*
- * First stage for one history row (keys, event, created in vals[0..col_feat0)): finds the
- * slot it belongs to and whether it can beat that slot's row; fills cand and returns true if
- * the features must be read and compared.
+ * Places a history row of key entry ent: its slot is the first whose spine time is >= its
+ * event time (and >= its created time under as_of_created). Returns NULL when no slot takes
+ * it or the slot already holds a greater (event_ts, created_ts); sets *tie when both are
+ * equal and only the features can decide.
  */
-static inline bool
-consider_prefix(PitPlan *p, PitView *v, const Datum *vals, const bool *nulls, PitCand *cand)
+static inline PitSlot *
+place_row(PitPlan *p, PitView *v, PitEntry *ent, int64 e, int64 c, bool c_null, bool *tie)
 {
-	PitEntry   *e;
-	uint32		h;
-	PitSlot    *s;
-	int			n,
-				j;
+	PitSlot    *s = &v->slots[ent->start];
+	int			n = ent->count;
+	int			j;
 
-	for (int i = 0; i < v->nkeys; i++)
-		if (nulls[i])
-			return false;
-	if (nulls[v->col_event])
-		return false;
-	h = hash_keys(v, vals);
-	e = lookup_key(v, vals, h, false);
-	if (e == NULL)
-		return false;
-	cand->e = DatumGetInt64(vals[v->col_event]);
-	cand->e_dom = to_dom(cand->e, v->event_type, v->dom_tz_event);
-	cand->c_null = v->col_created < 0 || nulls[v->col_created];
-	cand->c = cand->c_null ? 0 : DatumGetInt64(vals[v->col_created]);
-	s = &v->slots[e->start];
-	n = e->count;
-	j = lower_bound(s, n, cand->e_dom, false);
+	*tie = false;
+	if (n == 1)
+		j = s->te >= to_dom(e, v->event_type, v->dom_tz_event) ? 0 : 1;
+	else
+		j = lower_bound(s, n, to_dom(e, v->event_type, v->dom_tz_event), false);
 	if (p->as_of_created && v->col_created >= 0)
 	{
-		int			jc;
-
-		if (cand->c_null)
-			return false;
-		jc = lower_bound(s, n, to_dom(cand->c, v->created_type, v->dom_tz_created), true);
-		j = Max(j, jc);
+		if (c_null)
+			return NULL;
+		j = Max(j, lower_bound(s, n, to_dom(c, v->created_type, v->dom_tz_created), true));
 	}
 	if (j >= n)
-		return false;
+		return NULL;
 	s += j;
-	cand->slot = s;
-	if (s->best == NULL || cand->e > s->best_e)
-		return true;
-	if (cand->e < s->best_e)
-		return false;
-	if (cand->c_null != s->best_cnull)
-		return !cand->c_null;
-	return cand->c_null || cand->c >= s->best_c;
+	if (!s->has_best || e > s->best_e)
+		return s;
+	if (e < s->best_e)
+		return NULL;
+	if (c_null != s->best_cnull)
+		return c_null ? NULL : s;
+	if (!c_null && c != s->best_c)
+		return c > s->best_c ? s : NULL;
+	*tie = true;
+	return s;
 }
 
-/* Second stage: with the features read, keep the row if it beats the slot's current one. */
+/* Makes (e, c, features) the slot's best row, copying the features into batch memory. */
 static void
-consider_finish(PitView *v, PitCand *cand, const Datum *fvals, const bool *fnulls, MemoryContext bcxt)
+store_row(PitView *v, PitSlot *s, int64 e, int64 c, bool c_null, const Datum *fvals, const bool *fnulls,
+		  MemoryContext bcxt)
 {
-	PitRow	   *r = cand->slot->best;
-	MemoryContext old;
+	PitRow	   *r = s->best;
+	MemoryContext old = MemoryContextSwitchTo(bcxt);
 
-	if (r != NULL && !row_beats(v, cand->e, cand->c, cand->c_null, fvals, fnulls, r))
-		return;
-	old = MemoryContextSwitchTo(bcxt);
 	if (r == NULL)
 	{
 		r = palloc(sizeof(PitRow) + (sizeof(Datum) + sizeof(bool)) * v->nfeat);
 		r->vals = (Datum *) (r + 1);
 		r->nulls = (bool *) (r->vals + v->nfeat);
-		cand->slot->best = r;
+		s->best = r;
 	}
 	else
 	{
@@ -903,13 +905,14 @@ consider_finish(PitView *v, PitCand *cand, const Datum *fvals, const bool *fnull
 			if (!r->nulls[f] && !v->feat_byval[f])
 				pfree(DatumGetPointer(r->vals[f]));
 	}
-	r->e = cand->e;
-	r->e_dom = cand->e_dom;
-	r->c = cand->c;
-	r->c_null = cand->c_null;
-	cand->slot->best_e = cand->e;
-	cand->slot->best_c = cand->c;
-	cand->slot->best_cnull = cand->c_null;
+	r->e = e;
+	r->e_dom = to_dom(e, v->event_type, v->dom_tz_event);
+	r->c = c;
+	r->c_null = c_null;
+	s->has_best = true;
+	s->best_e = e;
+	s->best_c = c;
+	s->best_cnull = c_null;
 	for (int f = 0; f < v->nfeat; f++)
 	{
 		r->nulls[f] = fnulls[f];
@@ -925,50 +928,260 @@ consider_finish(PitView *v, PitCand *cand, const Datum *fvals, const bool *fnull
 	MemoryContextSwitchTo(old);
 }
 
-/* Scans one leaf relation through the table AM, deforming features only for candidates. */
-static uint64
-scan_leaf(PitPlan *p, PitView *v, PitLeaf *leaf, MemoryContext bcxt, MemoryContext tmpcxt)
+/* ---- table AM path: slots remember the winning row's TID; features are read at the end ---- */
+
+#define PIT_PIPE 64
+
+typedef struct PitBuf
 {
-	Relation	rel = table_open(leaf->relid, AccessShareLock);
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	TableScanDesc scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
-	Datum	   *vals = palloc(sizeof(Datum) * v->ncols);
-	bool	   *nulls = palloc(sizeof(bool) * v->ncols);
-	uint64		n = 0;
-	MemoryContext old = MemoryContextSwitchTo(tmpcxt);
+	Datum		keys[FS_MAX_KEYS];
+	int64		e;
+	int64		c;
+	bool		c_null;
+	uint32		h;
+	ItemPointerData tid;
+	PitEntry   *ent;
+} PitBuf;
 
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+typedef struct PitHeapScan
+{
+	int			nleaves;
+	PitLeaf   **leaves;
+	Relation   *rels;
+	TupleTableSlot **fa;		/* two fetch slots per leaf */
+	TupleTableSlot **fb;
+	Datum	   *va;
+	bool	   *na;
+	Datum	   *vb;
+	bool	   *nb;
+} PitHeapScan;
+
+/* Fetches a row of a leaf by TID under the join's snapshot and extracts its features. */
+static void
+fetch_features(PitView *v, PitHeapScan *hs, int leaf, ItemPointer tid, TupleTableSlot *slot,
+			   Datum *vals, bool *nulls)
+{
+	PitLeaf    *l = hs->leaves[leaf];
+
+	if (!table_tuple_fetch_row_version(hs->rels[leaf], tid, GetActiveSnapshot(), slot))
+		elog(ERROR, "row (%u,%u) of relation %u vanished during a point-in-time join",
+			 ItemPointerGetBlockNumber(tid), ItemPointerGetOffsetNumber(tid), l->relid);
+	slot_getsomeattrs(slot, l->all_max);
+	for (int f = 0; f < v->nfeat; f++)
 	{
-		PitCand		cand;
+		vals[f] = slot->tts_values[l->att[v->col_feat0 + f] - 1];
+		nulls[f] = slot->tts_isnull[l->att[v->col_feat0 + f] - 1];
+	}
+}
 
-		if ((++n & 4095) == 0)
+/* Offers one history row (already found in the key table) to its slot. */
+static inline void
+offer_tid(PitPlan *p, PitView *v, PitHeapScan *hs, int leaf, PitEntry *ent, int64 e, int64 c,
+		  bool c_null, ItemPointer tid)
+{
+	bool		tie;
+	PitSlot    *s = place_row(p, v, ent, e, c, c_null, &tie);
+
+	if (s == NULL)
+		return;
+	if (tie)
+	{
+		/* equal (event, created): read both rows' features and compare */
+		fetch_features(v, hs, leaf, tid, hs->fa[leaf], hs->va, hs->na);
+		fetch_features(v, hs, s->best_leaf, &s->best_tid, hs->fb[s->best_leaf], hs->vb, hs->nb);
+		if (features_cmp(v, hs->va, hs->na, hs->vb, hs->nb) >= 0)
+			return;
+	}
+	s->has_best = true;
+	s->best_e = e;
+	s->best_c = c;
+	s->best_cnull = c_null;
+	s->best_tid = *tid;
+	s->best_leaf = leaf;
+}
+
+/* Processes a buffer of rows: the key table cells were prefetched when the rows were read. */
+static void
+process_buf(PitPlan *p, PitView *v, PitHeapScan *hs, int leaf, PitBuf *buf, int nb)
+{
+	for (int i = 0; i < nb; i++)
+	{
+		buf[i].ent = lookup_key(v, buf[i].keys, buf[i].h, false);
+		if (buf[i].ent != NULL)
+			__builtin_prefetch(&v->slots[buf[i].ent->start]);
+	}
+	for (int i = 0; i < nb; i++)
+		if (buf[i].ent != NULL)
+			offer_tid(p, v, hs, leaf, buf[i].ent, buf[i].e, buf[i].c, buf[i].c_null, &buf[i].tid);
+}
+
+static int
+tid_slot_cmp(const void *a, const void *b)
+{
+	const PitSlot *x = *(PitSlot *const *) a;
+	const PitSlot *y = *(PitSlot *const *) b;
+
+	if (x->best_leaf != y->best_leaf)
+		return x->best_leaf < y->best_leaf ? -1 : 1;
+	return ItemPointerCompare((ItemPointer) &x->best_tid, (ItemPointer) &y->best_tid);
+}
+
+/*
+ * Scans every leaf of the view's source through the table AM: only keys, event and created
+ * times are deformed; the winning rows' features are fetched by TID, in physical order, at
+ * the end (so a row that is replaced later costs nothing). With integer keys the key table
+ * cells of PIT_PIPE rows are prefetched before they are probed, hiding memory latency.
+ */
+static uint64
+scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
+{
+	PitHeapScan hs;
+	uint64		n = 0;
+	PitBuf	   *buf = palloc(sizeof(PitBuf) * PIT_PIPE);
+	ListCell   *lc;
+	PitSlot   **won;
+	int			nwon = 0;
+	MemoryContext old;
+
+	hs.nleaves = list_length(v->leaves);
+	hs.leaves = palloc(sizeof(PitLeaf *) * hs.nleaves);
+	hs.rels = palloc(sizeof(Relation) * hs.nleaves);
+	hs.fa = palloc(sizeof(TupleTableSlot *) * hs.nleaves);
+	hs.fb = palloc(sizeof(TupleTableSlot *) * hs.nleaves);
+	hs.va = palloc(sizeof(Datum) * Max(v->nfeat, 1));
+	hs.na = palloc(sizeof(bool) * Max(v->nfeat, 1));
+	hs.vb = palloc(sizeof(Datum) * Max(v->nfeat, 1));
+	hs.nb = palloc(sizeof(bool) * Max(v->nfeat, 1));
+	foreach(lc, v->leaves)
+	{
+		int			i = foreach_current_index(lc);
+
+		hs.leaves[i] = lfirst(lc);
+		hs.rels[i] = table_open(hs.leaves[i]->relid, AccessShareLock);
+		hs.fa[i] = table_slot_create(hs.rels[i], NULL);
+		hs.fb[i] = table_slot_create(hs.rels[i], NULL);
+	}
+
+	for (int li = 0; li < hs.nleaves; li++)
+	{
+		PitLeaf    *leaf = hs.leaves[li];
+		TupleTableSlot *slot = table_slot_create(hs.rels[li], NULL);
+		TableScanDesc scan = table_beginscan(hs.rels[li], GetActiveSnapshot(), 0, NULL);
+		int			nb = 0;
+		int			ce = leaf->att[v->col_event] - 1;
+		int			cc = v->col_created >= 0 ? leaf->att[v->col_created] - 1 : -1;
+		bool		more = true;
+
+		old = MemoryContextSwitchTo(tmpcxt);
+		while (more)
+		{
+			more = table_scan_getnextslot(scan, ForwardScanDirection, slot);
+			if (more)
+			{
+				PitBuf	   *b = &buf[nb];
+				bool		anynull = false;
+
+				if ((++n & 4095) == 0)
+				{
+					CHECK_FOR_INTERRUPTS();
+					MemoryContextReset(tmpcxt);
+				}
+				slot_getsomeattrs(slot, leaf->prefix_max);
+				for (int k = 0; k < v->nkeys; k++)
+				{
+					b->keys[k] = slot->tts_values[leaf->att[k] - 1];
+					anynull |= slot->tts_isnull[leaf->att[k] - 1];
+				}
+				if (anynull || slot->tts_isnull[ce])
+					continue;
+				b->e = DatumGetInt64(slot->tts_values[ce]);
+				b->c_null = cc < 0 || slot->tts_isnull[cc];
+				b->c = b->c_null ? 0 : DatumGetInt64(slot->tts_values[cc]);
+				b->h = hash_keys(v, b->keys);
+				b->tid = slot->tts_tid;
+				if (!v->bitwise_keys)
+				{
+					/* by-reference keys point into the current page: probe now */
+					PitEntry   *ent = lookup_key(v, b->keys, b->h, false);
+
+					if (ent != NULL)
+						offer_tid(p, v, &hs, li, ent, b->e, b->c, b->c_null, &b->tid);
+					continue;
+				}
+				__builtin_prefetch(ENTRY_AT(v, b->h & v->mask));
+				nb++;
+			}
+			if (nb == PIT_PIPE || (!more && nb > 0))
+			{
+				process_buf(p, v, &hs, li, buf, nb);
+				nb = 0;
+			}
+		}
+		MemoryContextSwitchTo(old);
+		table_endscan(scan);
+		ExecDropSingleTupleTableSlot(slot);
+	}
+
+	/* Read the winners' features in physical order. */
+	won = palloc_extended(sizeof(PitSlot *) * Max(v->nslots, 1), MCXT_ALLOC_HUGE);
+	for (int i = 0; i < v->nslots; i++)
+		if (v->slots[i].has_best)
+			won[nwon++] = &v->slots[i];
+	qsort(won, nwon, sizeof(PitSlot *), tid_slot_cmp);
+	for (int i = 0; i < nwon; i++)
+	{
+		PitSlot    *s = won[i];
+
+		if ((i & 1023) == 0)
 		{
 			CHECK_FOR_INTERRUPTS();
 			MemoryContextReset(tmpcxt);
 		}
-		slot_getsomeattrs(slot, leaf->prefix_max);
-		for (int c = 0; c < v->col_feat0; c++)
-		{
-			vals[c] = slot->tts_values[leaf->att[c] - 1];
-			nulls[c] = slot->tts_isnull[leaf->att[c] - 1];
-		}
-		if (!consider_prefix(p, v, vals, nulls, &cand))
-			continue;
-		slot_getsomeattrs(slot, leaf->all_max);
-		for (int c = v->col_feat0; c < v->ncols; c++)
-		{
-			vals[c] = slot->tts_values[leaf->att[c] - 1];
-			nulls[c] = slot->tts_isnull[leaf->att[c] - 1];
-		}
-		consider_finish(v, &cand, vals + v->col_feat0, nulls + v->col_feat0, bcxt);
+		old = MemoryContextSwitchTo(tmpcxt);
+		fetch_features(v, &hs, s->best_leaf, &s->best_tid, hs.fa[s->best_leaf], hs.va, hs.na);
+		MemoryContextSwitchTo(old);
+		store_row(v, s, s->best_e, s->best_c, s->best_cnull, hs.va, hs.na, bcxt);
 	}
-	MemoryContextSwitchTo(old);
-	table_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	table_close(rel, NoLock);
-	pfree(vals);
-	pfree(nulls);
+	pfree(won);
+
+	for (int i = 0; i < hs.nleaves; i++)
+	{
+		ExecDropSingleTupleTableSlot(hs.fa[i]);
+		ExecDropSingleTupleTableSlot(hs.fb[i]);
+		table_close(hs.rels[i], NoLock);
+	}
+	pfree(buf);
 	return n;
+}
+
+/* Offers a fully read row (SPI path): features are compared and copied right away. */
+static void
+offer_copy(PitPlan *p, PitView *v, const Datum *vals, const bool *nulls, MemoryContext bcxt)
+{
+	PitEntry   *ent;
+	PitSlot    *s;
+	bool		tie;
+	int64		e,
+				c;
+	bool		c_null;
+
+	for (int i = 0; i < v->nkeys; i++)
+		if (nulls[i])
+			return;
+	if (nulls[v->col_event])
+		return;
+	ent = lookup_key(v, vals, hash_keys(v, vals), false);
+	if (ent == NULL)
+		return;
+	e = DatumGetInt64(vals[v->col_event]);
+	c_null = v->col_created < 0 || nulls[v->col_created];
+	c = c_null ? 0 : DatumGetInt64(vals[v->col_created]);
+	s = place_row(p, v, ent, e, c, c_null, &tie);
+	if (s == NULL)
+		return;
+	if (tie && features_cmp(v, vals + v->col_feat0, nulls + v->col_feat0, s->best->vals, s->best->nulls) >= 0)
+		return;
+	store_row(v, s, e, c, c_null, vals + v->col_feat0, nulls + v->col_feat0, bcxt);
 }
 
 /* Reads a view, foreign table or RLS-protected source through an SPI cursor (executor rules apply). */
@@ -997,11 +1210,8 @@ scan_spi(PitPlan *p, PitView *v, MemoryContext bcxt)
 			break;
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
-			PitCand		cand;
-
 			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, vals, nulls);
-			if (consider_prefix(p, v, vals, nulls, &cand))
-				consider_finish(v, &cand, vals + v->col_feat0, nulls + v->col_feat0, bcxt);
+			offer_copy(p, v, vals, nulls, bcxt);
 		}
 		n += SPI_processed;
 		SPI_freetuptable(SPI_tuptable);
@@ -1013,10 +1223,6 @@ scan_spi(PitPlan *p, PitView *v, MemoryContext bcxt)
 	return n;
 }
 
-/*
- * As-of merge: per key, a running maximum over its slots in time order gives each spine row
- * the best row starting at or before its time; the TTL bound is checked on that row.
- */
 /*
  * Rule 3: is event time e_dom (event-time domain) >= spine time - TTL? The bound is computed
  * exactly as SQL's "ts - ttl" (calendar and time zone aware) but only when e_dom is within two
@@ -1160,9 +1366,12 @@ pit_plan_execute(PitPlan *p, PitEmitFn emit, void *arg)
 	uint64		batch_rows;
 	size_t		limit = get_hash_memory_limit();
 	int			nsp = p->spine_desc->natts;
+	instr_time	t;
 
 	memset(&pit_last_stats, 0, sizeof(pit_last_stats));
+	INSTR_TIME_SET_CURRENT(t);
 	nspine = read_spine(p, store);
+	phase_done(&t, 0);
 	tuplestore_alloc_read_pointer(store, 0);
 	batch_rows = Max(limit / Max(p->row_bytes, 1), 1024);
 	batch_rows = Min(batch_rows, (uint64) (MaxAllocSize / sizeof(PitSlot) / 2));
@@ -1175,19 +1384,20 @@ pit_plan_execute(PitPlan *p, PitEmitFn emit, void *arg)
 		Size		mem;
 
 		build_batch(p, store, sslot, nrows, bcxt);
+		phase_done(&t, 1);
 		for (int vi = 0; vi < p->nviews; vi++)
 		{
 			PitView    *v = p->views[vi];
-			ListCell   *lc;
 
 			if (v->nentries == 0)
 				continue;
 			if (v->use_spi)
 				pit_last_stats.source_rows += scan_spi(p, v, bcxt);
 			else
-				foreach(lc, v->leaves)
-					pit_last_stats.source_rows += scan_leaf(p, v, lfirst(lc), bcxt, tmpcxt);
+				pit_last_stats.source_rows += scan_heap(p, v, bcxt, tmpcxt);
+			phase_done(&t, 2);
 			merge_batch(p, v);
+			phase_done(&t, 3);
 		}
 		mem = MemoryContextMemAllocated(p->cxt, true);
 		pit_last_stats.peak_bytes = Max(pit_last_stats.peak_bytes, mem);
@@ -1214,6 +1424,7 @@ pit_plan_execute(PitPlan *p, PitEmitFn emit, void *arg)
 		}
 		done += nrows;
 		MemoryContextReset(bcxt);
+		phase_done(&t, 4);
 	}
 	ExecDropSingleTupleTableSlot(sslot);
 	tuplestore_end(store);

@@ -56,7 +56,8 @@ COMMENT ON FUNCTION fs_create_training_set(text, regclass, text[], text, boolean
   'Creates table target holding a point-in-time training set and records its lineage; returns the row count';
 
 CREATE FUNCTION fs_point_in_time_join_stats(OUT spine_rows bigint, OUT batches int, OUT batch_rows bigint,
-                                            OUT source_rows bigint, OUT peak_memory_bytes bigint)
+                                            OUT source_rows bigint, OUT peak_memory_bytes bigint,
+                                            OUT phases text)
 RETURNS record AS 'MODULE_PATHNAME', 'fs_point_in_time_join_stats'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION fs_point_in_time_join_stats() IS

@@ -14,6 +14,7 @@ typedef struct PitStats
 	int			batches;
 	uint64		source_rows;	/* history rows read, over all batches and views */
 	Size		peak_bytes;		/* peak memory of the join's context */
+	double		phase_ms[5];	/* read spine, build, scan, merge, emit */
 } PitStats;
 
 extern PitStats pit_last_stats;

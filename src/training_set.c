@@ -292,8 +292,9 @@ Datum
 fs_point_in_time_join_stats(PG_FUNCTION_ARGS)
 {
 	TupleDesc	desc;
-	Datum		v[5];
-	bool		n[5] = {false, false, false, false, false};
+	Datum		v[6];
+	bool		n[6] = {false, false, false, false, false, false};
+	char		buf[200];
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -303,5 +304,9 @@ fs_point_in_time_join_stats(PG_FUNCTION_ARGS)
 	v[2] = Int64GetDatum((int64) pit_last_stats.batch_rows);
 	v[3] = Int64GetDatum((int64) pit_last_stats.source_rows);
 	v[4] = Int64GetDatum((int64) pit_last_stats.peak_bytes);
+	snprintf(buf, sizeof(buf), "read spine %.0f ms, build %.0f ms, scan sources %.0f ms, merge %.0f ms, emit %.0f ms",
+			 pit_last_stats.phase_ms[0], pit_last_stats.phase_ms[1], pit_last_stats.phase_ms[2],
+			 pit_last_stats.phase_ms[3], pit_last_stats.phase_ms[4]);
+	v[5] = CStringGetTextDatum(buf);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, v, n)));
 }
