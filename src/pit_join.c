@@ -25,6 +25,8 @@
  */
 #include "postgres.h"
 
+#include <sys/mman.h>
+
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
@@ -84,41 +86,37 @@ typedef struct PitRow
 } PitRow;
 
 /*
- * One spine row of one key, in time order within its key, with the best row seen so far whose
- * start time falls between the previous slot's time and this one's. The best row's times are
- * kept inline so that most history rows are rejected without touching the row itself.
+ * One spine row of the batch (slots are in spine order) with the best source row seen so far
+ * whose start time falls between the previous spine time of the same key and this one. The
+ * best row's times are kept inline so that most history rows are rejected without touching
+ * the row itself.
  */
 typedef struct PitSlot
 {
 	int64		te;				/* spine time in the event-time domain */
 	int64		tc;				/* spine time in the created-time domain */
 	int64		ts;				/* spine time as given (for the TTL bound) */
-	int64		best_e;			/* best->e, when best != NULL */
+	int64		best_e;			/* best row's times, when has_best */
 	int64		best_c;
 	PitRow	   *best;			/* NULL while only best_tid is known */
 	ItemPointerData best_tid;	/* table AM path: where the best row is */
 	int16		best_leaf;
 	bool		has_best;
 	bool		best_cnull;
-	int32		ord;			/* row number within the batch */
+	bool		valid;			/* keys and time are not NULL */
+	uint32		epos;			/* table cell of its key (while building) */
 } PitSlot;
 
-/* A spine row while the batch is read, before grouping by key. */
-typedef struct PitPending
-{
-	struct PitEntry *entry;
-	int64		te;
-	int64		tc;
-	int64		ts;
-	int32		ord;
-} PitPending;
-
-/* A key of the batch, stored in the open-addressing table itself (one cache line per probe). */
+/*
+ * A key of the batch, stored in the open-addressing table itself (one cache line per probe).
+ * A key with one spine row points at its slot; a key with several at a run of idx[], the
+ * slot numbers ordered by time.
+ */
 typedef struct PitEntry
 {
 	uint32		hash;
 	int32		count;			/* spine rows with this key; -1 = empty table cell */
-	int32		start;			/* first slot */
+	int32		start;			/* count == 1: slot number; else offset into idx */
 	int32		fill;
 	Datum		keys[FLEXIBLE_ARRAY_MEMBER];
 } PitEntry;
@@ -169,7 +167,8 @@ typedef struct PitView
 	uint32		mask;
 	Size		estride;		/* bytes per PitEntry with its keys */
 	char	   *etab;			/* (mask + 1) entries, linear probing */
-	PitSlot    *slots;
+	PitSlot    *slots;			/* per batch row */
+	int32	   *idx;			/* slot numbers of keys with several spine rows */
 	int			nslots;
 	PitRow	  **winner;			/* per batch row */
 } PitView;
@@ -218,6 +217,30 @@ to_dom(int64 v, Oid type, bool dom_tz)
 		return r;
 	}
 	return v;
+}
+
+/*
+ * Allocates a large array in the current context on transparent huge pages where the kernel
+ * offers them (madvise mode): the key table and slots are probed at random, and with 4 kB pages
+ * both the first touch (page faults) and the TLB misses cost more than the probe itself. Never
+ * pfree'd individually; freed with its context.
+ */
+static void *
+pit_alloc_big(Size size)
+{
+#if defined(MADV_HUGEPAGE)
+	const Size	huge = 2 * 1024 * 1024;
+
+	if (size >= 4 * huge)
+	{
+		char	   *raw = palloc_extended(size + huge, MCXT_ALLOC_HUGE);
+		char	   *aligned = (char *) TYPEALIGN(huge, raw);
+
+		(void) madvise(aligned, TYPEALIGN_DOWN(huge, size), MADV_HUGEPAGE);
+		return aligned;
+	}
+#endif
+	return palloc_extended(Max(size, 1), MCXT_ALLOC_HUGE);
 }
 
 static bool
@@ -540,7 +563,7 @@ pit_plan_create(Oid spine_relid, ArrayType *features, const char *spine_time,
 	{
 		PitView    *v = p->views[vi];
 
-		p->row_bytes += sizeof(PitSlot) + sizeof(PitPending) + sizeof(void *) +
+		p->row_bytes += sizeof(PitSlot) + sizeof(int32) + sizeof(void *) +
 			2 * (offsetof(PitEntry, keys) + sizeof(Datum) * v->nkeys) + 16 * v->nkeys +
 			sizeof(PitRow) + 16 + (sizeof(Datum) + sizeof(bool)) * v->nfeat;
 		for (int f = 0; f < v->nfeat; f++)
@@ -663,119 +686,202 @@ lookup_key(PitView *v, const Datum *k, uint32 h, bool insert)
 	return e;
 }
 
-static int
-slot_cmp(const void *a, const void *b)
-{
-	const PitSlot *x = a;
-	const PitSlot *y = b;
+/* Orders idx entries by spine time, then spine order. */
+static PitSlot *cmp_slots;
 
-	if (x->te != y->te)
-		return x->te < y->te ? -1 : 1;
-	return x->ord < y->ord ? -1 : (x->ord > y->ord ? 1 : 0);
+static int
+idx_cmp(const void *a, const void *b)
+{
+	int32		x = *(const int32 *) a;
+	int32		y = *(const int32 *) b;
+
+	if (cmp_slots[x].te != cmp_slots[y].te)
+		return cmp_slots[x].te < cmp_slots[y].te ? -1 : 1;
+	return x < y ? -1 : (x > y ? 1 : 0);
 }
 
 /*
- * Reads the next nrows spine rows (read pointer 0) into every view's hash table and slots.
+ * Where spine rows come from: a scan of the spine table (two of them run in step, one for
+ * building batches, one for emitting rows) or, for views and the like, a tuplestore filled
+ * once through SPI and read with two read pointers.
  */
+typedef struct SpineReader
+{
+	PitPlan    *p;
+	Relation	rel;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	Tuplestorestate *store;
+	int			readptr;
+	Datum	   *vals;
+	bool	   *nulls;
+} SpineReader;
+
 static void
-build_batch(PitPlan *p, Tuplestorestate *store, TupleTableSlot *sslot, int nrows, MemoryContext bcxt)
+spine_reader_init(SpineReader *r, PitPlan *p, Tuplestorestate *store, int readptr)
+{
+	memset(r, 0, sizeof(*r));
+	r->p = p;
+	r->vals = palloc(sizeof(Datum) * Max(p->spine_desc->natts, 1));
+	r->nulls = palloc(sizeof(bool) * Max(p->spine_desc->natts, 1));
+	if (store != NULL)
+	{
+		r->store = store;
+		r->readptr = readptr;
+		r->slot = MakeSingleTupleTableSlot(p->spine_desc, &TTSOpsMinimalTuple);
+		return;
+	}
+	r->rel = table_open(p->spine_relid, AccessShareLock);
+	r->slot = table_slot_create(r->rel, NULL);
+	/* no synchronized scan: both readers must see the rows in the same order */
+	r->scan = table_beginscan_strat(r->rel, GetActiveSnapshot(), 0, NULL, true, false);
+}
+
+/* Next spine row into r->vals/nulls (spine_desc order); false at the end. */
+static bool
+spine_next(SpineReader *r)
+{
+	PitPlan    *p = r->p;
+
+	if (r->store != NULL)
+	{
+		tuplestore_select_read_pointer(r->store, r->readptr);
+		if (!tuplestore_gettupleslot(r->store, true, false, r->slot))
+			return false;
+		slot_getallattrs(r->slot);
+		memcpy(r->vals, r->slot->tts_values, sizeof(Datum) * p->spine_desc->natts);
+		memcpy(r->nulls, r->slot->tts_isnull, sizeof(bool) * p->spine_desc->natts);
+		return true;
+	}
+	if (!table_scan_getnextslot(r->scan, ForwardScanDirection, r->slot))
+		return false;
+	slot_getallattrs(r->slot);
+	for (int i = 0; i < p->spine_desc->natts; i++)
+	{
+		r->vals[i] = r->slot->tts_values[p->spine_att[i] - 1];
+		r->nulls[i] = r->slot->tts_isnull[p->spine_att[i] - 1];
+	}
+	return true;
+}
+
+static void
+spine_reader_end(SpineReader *r)
+{
+	if (r->scan != NULL)
+	{
+		table_endscan(r->scan);
+		table_close(r->rel, NoLock);
+	}
+	ExecDropSingleTupleTableSlot(r->slot);
+}
+
+/*
+ * Reads up to maxrows spine rows into every view's key table and slots; returns the count.
+ */
+static int
+build_batch(PitPlan *p, SpineReader *rd, int maxrows, MemoryContext bcxt)
 {
 	MemoryContext old = MemoryContextSwitchTo(bcxt);
-	PitPending **pend = palloc(sizeof(PitPending *) * p->nviews);
-	int		   *npend = palloc0(sizeof(int) * p->nviews);
+	int			nrows = 0;
 
 	for (int vi = 0; vi < p->nviews; vi++)
 	{
 		PitView    *v = p->views[vi];
 		uint32		cap = 16;
 
-		while (cap < (uint32) nrows + (uint32) nrows / 3 + 1)
+		while (cap < (uint32) maxrows + (uint32) maxrows / 3 + 1)
 			cap <<= 1;
 		v->mask = cap - 1;
 		v->estride = MAXALIGN(offsetof(PitEntry, keys) + sizeof(Datum) * v->nkeys);
-		v->etab = palloc_extended(v->estride * cap, MCXT_ALLOC_HUGE);
+		v->etab = pit_alloc_big(v->estride * cap);
 		for (uint32 i = 0; i < cap; i++)
 			ENTRY_AT(v, i)->count = -1;
 		v->nentries = 0;
-		v->winner = palloc0(sizeof(PitRow *) * Max(nrows, 1));
-		pend[vi] = palloc(sizeof(PitPending) * Max(nrows, 1));
+		v->slots = pit_alloc_big(sizeof(PitSlot) * maxrows);
 	}
 
-	tuplestore_select_read_pointer(store, 0);
-	for (int i = 0; i < nrows; i++)
+	while (nrows < maxrows && spine_next(rd))
 	{
-		Datum		ts;
+		Datum		ts = rd->vals[p->spine_ts];
+		bool		tsnull = rd->nulls[p->spine_ts];
 
-		if (!tuplestore_gettupleslot(store, true, false, sslot))
-			elog(ERROR, "spine store ended early");
-		slot_getallattrs(sslot);
-		if (sslot->tts_isnull[p->spine_ts])
-			continue;
-		ts = sslot->tts_values[p->spine_ts];
 		for (int vi = 0; vi < p->nviews; vi++)
 		{
 			PitView    *v = p->views[vi];
-			Datum		k[FS_MAX_KEYS];
-			bool		anynull = false;
-			PitPending *s;
+			PitSlot    *s = &v->slots[nrows];
+			PitEntry   *e;
+			bool		anynull = tsnull;
 
 			for (int j = 0; j < v->nkeys; j++)
-			{
-				k[j] = sslot->tts_values[v->spine_key[j]];
-				anynull |= sslot->tts_isnull[v->spine_key[j]];
-			}
+				anynull |= rd->nulls[v->spine_key[j]];
+			s->valid = !anynull;
+			s->has_best = false;
+			s->best = NULL;
 			if (anynull)
 				continue;
-			s = &pend[vi][npend[vi]++];
-			s->entry = lookup_key(v, k, hash_keys(v, k), true);
-			s->entry->count++;
-			s->ord = i;
-			s->te = to_dom(DatumGetInt64(ts), p->spine_ts_type, v->dom_tz_event);
-			s->tc = v->col_created >= 0 ? to_dom(DatumGetInt64(ts), p->spine_ts_type, v->dom_tz_created) : 0;
+			{
+				Datum		k[FS_MAX_KEYS];
+				uint32		h;
+
+				for (int j = 0; j < v->nkeys; j++)
+					k[j] = rd->vals[v->spine_key[j]];
+				h = hash_keys(v, k);
+				e = lookup_key(v, k, h, true);
+				s->epos = (uint32) (((char *) e - v->etab) / v->estride);
+			}
+			if (e->count++ == 0)
+				e->start = nrows;
 			s->ts = DatumGetInt64(ts);
+			s->te = to_dom(s->ts, p->spine_ts_type, v->dom_tz_event);
+			s->tc = v->col_created >= 0 ? to_dom(s->ts, p->spine_ts_type, v->dom_tz_created) : 0;
 		}
+		nrows++;
 	}
 
-	/* Group slots by key (counting sort), then order each key's slots by time. */
+	/* Keys with several spine rows: their slot numbers, ordered by time, in idx. */
 	for (int vi = 0; vi < p->nviews; vi++)
 	{
 		PitView    *v = p->views[vi];
 		int32		pos = 0;
 
-		for (uint32 i = 0; i <= v->mask; i++)
-		{
-			PitEntry   *e = ENTRY_AT(v, i);
-
-			if (e->count > 0)
-			{
-				e->start = pos;
-				pos += e->count;
-			}
-		}
-		v->slots = palloc_extended(sizeof(PitSlot) * Max(npend[vi], 1), MCXT_ALLOC_HUGE);
-		v->nslots = npend[vi];
-		for (int i = 0; i < npend[vi]; i++)
-		{
-			PitPending *q = &pend[vi][i];
-			PitSlot    *s = &v->slots[q->entry->start + q->entry->fill++];
-
-			s->te = q->te;
-			s->tc = q->tc;
-			s->ts = q->ts;
-			s->ord = q->ord;
-			s->best = NULL;
-			s->has_best = false;
-		}
-		pfree(pend[vi]);
+		v->nslots = nrows;
+		v->winner = pit_alloc_big(sizeof(PitRow *) * nrows);
+		memset(v->winner, 0, sizeof(PitRow *) * nrows);
 		for (uint32 i = 0; i <= v->mask; i++)
 		{
 			PitEntry   *e = ENTRY_AT(v, i);
 
 			if (e->count > 1)
-				qsort(&v->slots[e->start], e->count, sizeof(PitSlot), slot_cmp);
+			{
+				e->start = pos;
+				e->fill = 0;
+				pos += e->count;
+			}
+		}
+		v->idx = pit_alloc_big(sizeof(int32) * pos);
+		if (pos == 0)
+			continue;
+		for (int i = 0; i < nrows; i++)
+		{
+			PitEntry   *e;
+
+			if (!v->slots[i].valid)
+				continue;
+			e = ENTRY_AT(v, v->slots[i].epos);
+			if (e->count > 1)
+				v->idx[e->start + e->fill++] = i;
+		}
+		cmp_slots = v->slots;
+		for (uint32 i = 0; i <= v->mask; i++)
+		{
+			PitEntry   *e = ENTRY_AT(v, i);
+
+			if (e->count > 1)
+				qsort(&v->idx[e->start], e->count, sizeof(int32), idx_cmp);
 		}
 	}
 	MemoryContextSwitchTo(old);
+	return nrows;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -825,9 +931,9 @@ row_beats(PitView *v, int64 e, int64 c, bool c_null, const Datum *vals, const bo
 	return features_cmp(v, vals, nulls, cur->vals, cur->nulls) < 0;
 }
 
-/* First index in slots[0..n) whose time (te or tc) is >= t. */
+/* First position in ix[0..n) whose slot's time (te or tc) is >= t. */
 static inline int
-lower_bound(const PitSlot *s, int n, int64 t, bool created)
+lower_bound(const PitSlot *slots, const int32 *ix, int n, int64 t, bool created)
 {
 	int			lo = 0,
 				hi = n;
@@ -835,7 +941,8 @@ lower_bound(const PitSlot *s, int n, int64 t, bool created)
 	while (lo < hi)
 	{
 		int			mid = (lo + hi) / 2;
-		int64		st = created ? s[mid].tc : s[mid].te;
+		const PitSlot *s = &slots[ix[mid]];
+		int64		st = created ? s->tc : s->te;
 
 		if (st < t)
 			lo = mid + 1;
@@ -846,32 +953,39 @@ lower_bound(const PitSlot *s, int n, int64 t, bool created)
 }
 
 /*
- * Places a history row of key entry ent: its slot is the first whose spine time is >= its
- * event time (and >= its created time under as_of_created). Returns NULL when no slot takes
- * it or the slot already holds a greater (event_ts, created_ts); sets *tie when both are
- * equal and only the features can decide.
+ * Places a history row of key entry ent: its slot is the first (in time) whose spine time is
+ * >= its event time (and >= its created time under as_of_created). Returns NULL when no slot
+ * takes it or the slot already holds a greater (event_ts, created_ts); sets *tie when both
+ * are equal and only the features can decide.
  */
 static inline PitSlot *
 place_row(PitPlan *p, PitView *v, PitEntry *ent, int64 e, int64 c, bool c_null, bool *tie)
 {
-	PitSlot    *s = &v->slots[ent->start];
-	int			n = ent->count;
-	int			j;
+	PitSlot    *s;
+	bool		as_of = p->as_of_created && v->col_created >= 0;
 
 	*tie = false;
-	if (n == 1)
-		j = s->te >= to_dom(e, v->event_type, v->dom_tz_event) ? 0 : 1;
-	else
-		j = lower_bound(s, n, to_dom(e, v->event_type, v->dom_tz_event), false);
-	if (p->as_of_created && v->col_created >= 0)
-	{
-		if (c_null)
-			return NULL;
-		j = Max(j, lower_bound(s, n, to_dom(c, v->created_type, v->dom_tz_created), true));
-	}
-	if (j >= n)
+	if (as_of && c_null)
 		return NULL;
-	s += j;
+	if (ent->count == 1)
+	{
+		s = &v->slots[ent->start];
+		if (s->te < to_dom(e, v->event_type, v->dom_tz_event))
+			return NULL;
+		if (as_of && s->tc < to_dom(c, v->created_type, v->dom_tz_created))
+			return NULL;
+	}
+	else
+	{
+		const int32 *ix = &v->idx[ent->start];
+		int			j = lower_bound(v->slots, ix, ent->count, to_dom(e, v->event_type, v->dom_tz_event), false);
+
+		if (as_of)
+			j = Max(j, lower_bound(v->slots, ix, ent->count, to_dom(c, v->created_type, v->dom_tz_created), true));
+		if (j >= ent->count)
+			return NULL;
+		s = &v->slots[ix[j]];
+	}
 	if (!s->has_best || e > s->best_e)
 		return s;
 	if (e < s->best_e)
@@ -1006,9 +1120,11 @@ process_buf(PitPlan *p, PitView *v, PitHeapScan *hs, int leaf, PitBuf *buf, int 
 {
 	for (int i = 0; i < nb; i++)
 	{
-		buf[i].ent = lookup_key(v, buf[i].keys, buf[i].h, false);
-		if (buf[i].ent != NULL)
-			__builtin_prefetch(&v->slots[buf[i].ent->start]);
+		PitEntry   *e = lookup_key(v, buf[i].keys, buf[i].h, false);
+
+		buf[i].ent = e;
+		if (e != NULL)
+			__builtin_prefetch(e->count == 1 ? (void *) &v->slots[e->start] : (void *) &v->idx[e->start]);
 	}
 	for (int i = 0; i < nb; i++)
 		if (buf[i].ent != NULL)
@@ -1123,9 +1239,11 @@ scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 	}
 
 	/* Read the winners' features in physical order. */
-	won = palloc_extended(sizeof(PitSlot *) * Max(v->nslots, 1), MCXT_ALLOC_HUGE);
+	old = MemoryContextSwitchTo(bcxt);
+	won = pit_alloc_big(sizeof(PitSlot *) * v->nslots);
+	MemoryContextSwitchTo(old);
 	for (int i = 0; i < v->nslots; i++)
-		if (v->slots[i].has_best)
+		if (v->slots[i].valid && v->slots[i].has_best)
 			won[nwon++] = &v->slots[i];
 	qsort(won, nwon, sizeof(PitSlot *), tid_slot_cmp);
 	for (int i = 0; i < nwon; i++)
@@ -1142,7 +1260,6 @@ scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 		MemoryContextSwitchTo(old);
 		store_row(v, s, s->best_e, s->best_c, s->best_cnull, hs.va, hs.na, bcxt);
 	}
-	pfree(won);
 
 	for (int i = 0; i < hs.nleaves; i++)
 	{
@@ -1262,21 +1379,27 @@ merge_batch(PitPlan *p, PitView *v)
 	for (uint32 i = 0; i <= v->mask; i++)
 	{
 		PitEntry   *e = ENTRY_AT(v, i);
-		PitSlot    *s;
 		PitRow	   *run = NULL;
 
 		if (e->count <= 0)
 			continue;
-		s = &v->slots[e->start];
+		if (e->count == 1)
+		{
+			PitSlot    *s = &v->slots[e->start];
+
+			if (s->best != NULL && (!v->fv->has_ttl || within_ttl(p, v, s, s->best->e_dom)))
+				v->winner[e->start] = s->best;
+			continue;
+		}
 		for (int j = 0; j < e->count; j++)
 		{
-			PitRow	   *b = s[j].best;
+			int32		k = v->idx[e->start + j];
+			PitRow	   *b = v->slots[k].best;
 
 			if (b != NULL &&
 				(run == NULL || row_beats(v, b->e, b->c, b->c_null, b->vals, b->nulls, run)))
 				run = b;
-			v->winner[s[j].ord] =
-				(run != NULL && (!v->fv->has_ttl || within_ttl(p, v, &s[j], run->e_dom))) ? run : NULL;
+			v->winner[k] = (run != NULL && (!v->fv->has_ttl || within_ttl(p, v, &v->slots[k], run->e_dom))) ? run : NULL;
 		}
 	}
 }
@@ -1285,69 +1408,40 @@ merge_batch(PitPlan *p, PitView *v)
  * Execute
  * --------------------------------------------------------------------------------------- */
 
-/* Reads the whole spine under the active snapshot into store; returns the row count. */
-static uint64
-read_spine(PitPlan *p, Tuplestorestate *store)
+/* Reads a spine that is not a plain table through SPI into store (under the active snapshot). */
+static void
+read_spine_spi(PitPlan *p, Tuplestorestate *store)
 {
-	uint64		n = 0;
+	StringInfoData sql;
+	Portal		portal;
 	Datum	   *vals = palloc(sizeof(Datum) * Max(p->spine_desc->natts, 1));
 	bool	   *nulls = palloc(sizeof(bool) * Max(p->spine_desc->natts, 1));
 
-	if (!p->spine_spi)
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	for (int i = 0; i < p->spine_desc->natts; i++)
+		appendStringInfo(&sql, "%s%s", i ? ", " : "",
+						 quote_identifier(NameStr(TupleDescAttr(p->spine_desc, i)->attname)));
+	appendStringInfo(&sql, " FROM %s",
+					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(p->spine_relid)),
+												get_rel_name(p->spine_relid)));
+	SPI_connect();
+	portal = SPI_cursor_open_with_args(NULL, sql.data, 0, NULL, NULL, NULL, true, 0);
+	for (;;)
 	{
-		Relation	rel = table_open(p->spine_relid, AccessShareLock);
-		TupleTableSlot *slot = table_slot_create(rel, NULL);
-		TableScanDesc scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
-
-		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 i = 0; i < SPI_processed; i++)
 		{
-			slot_getallattrs(slot);
-			for (int i = 0; i < p->spine_desc->natts; i++)
-			{
-				vals[i] = slot->tts_values[p->spine_att[i] - 1];
-				nulls[i] = slot->tts_isnull[p->spine_att[i] - 1];
-			}
+			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, vals, nulls);
 			tuplestore_putvalues(store, p->spine_desc, vals, nulls);
-			if ((++n & 4095) == 0)
-				CHECK_FOR_INTERRUPTS();
 		}
-		table_endscan(scan);
-		ExecDropSingleTupleTableSlot(slot);
-		table_close(rel, NoLock);
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
 	}
-	else
-	{
-		StringInfoData sql;
-		Portal		portal;
-
-		initStringInfo(&sql);
-		appendStringInfoString(&sql, "SELECT ");
-		for (int i = 0; i < p->spine_desc->natts; i++)
-			appendStringInfo(&sql, "%s%s", i ? ", " : "",
-							 quote_identifier(NameStr(TupleDescAttr(p->spine_desc, i)->attname)));
-		appendStringInfo(&sql, " FROM %s",
-						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(p->spine_relid)),
-													get_rel_name(p->spine_relid)));
-		SPI_connect();
-		portal = SPI_cursor_open_with_args(NULL, sql.data, 0, NULL, NULL, NULL, true, 0);
-		for (;;)
-		{
-			SPI_cursor_fetch(portal, true, 10000);
-			if (SPI_processed == 0)
-				break;
-			for (uint64 i = 0; i < SPI_processed; i++)
-			{
-				heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, vals, nulls);
-				tuplestore_putvalues(store, p->spine_desc, vals, nulls);
-			}
-			n += SPI_processed;
-			SPI_freetuptable(SPI_tuptable);
-			CHECK_FOR_INTERRUPTS();
-		}
-		SPI_cursor_close(portal);
-		SPI_finish();
-	}
-	return n;
+	SPI_cursor_close(portal);
+	SPI_finish();
 }
 
 uint64
@@ -1356,13 +1450,13 @@ pit_plan_execute(PitPlan *p, PitEmitFn emit, void *arg)
 	MemoryContext old = MemoryContextSwitchTo(p->cxt);
 	MemoryContext bcxt = AllocSetContextCreate(p->cxt, "pit join batch", ALLOCSET_DEFAULT_SIZES);
 	MemoryContext tmpcxt = AllocSetContextCreate(p->cxt, "pit join row", ALLOCSET_DEFAULT_SIZES);
-	Tuplestorestate *store = tuplestore_begin_heap(false, false, work_mem);
-	TupleTableSlot *sslot = MakeSingleTupleTableSlot(p->spine_desc, &TTSOpsMinimalTuple);
+	Tuplestorestate *store = NULL;
+	SpineReader build_rd,
+				emit_rd;
 	int			ncols = p->desc->natts;
 	Datum	   *vals = palloc(sizeof(Datum) * ncols);
 	bool	   *nulls = palloc(sizeof(bool) * ncols);
-	uint64		nspine;
-	uint64		done = 0;
+	uint64		total = 0;
 	uint64		batch_rows;
 	size_t		limit = get_hash_memory_limit();
 	int			nsp = p->spine_desc->natts;
@@ -1370,21 +1464,27 @@ pit_plan_execute(PitPlan *p, PitEmitFn emit, void *arg)
 
 	memset(&pit_last_stats, 0, sizeof(pit_last_stats));
 	INSTR_TIME_SET_CURRENT(t);
-	nspine = read_spine(p, store);
+	if (p->spine_spi)
+	{
+		store = tuplestore_begin_heap(false, false, work_mem);
+		read_spine_spi(p, store);
+		tuplestore_alloc_read_pointer(store, 0);
+	}
+	spine_reader_init(&build_rd, p, store, 0);
+	spine_reader_init(&emit_rd, p, store, 1);
 	phase_done(&t, 0);
-	tuplestore_alloc_read_pointer(store, 0);
 	batch_rows = Max(limit / Max(p->row_bytes, 1), 1024);
 	batch_rows = Min(batch_rows, (uint64) (MaxAllocSize / sizeof(PitSlot) / 2));
-	pit_last_stats.spine_rows = nspine;
 	pit_last_stats.batch_rows = batch_rows;
 
-	while (done < nspine)
+	for (;;)
 	{
-		int			nrows = (int) Min(batch_rows, nspine - done);
+		int			nrows = build_batch(p, &build_rd, (int) batch_rows, bcxt);
 		Size		mem;
 
-		build_batch(p, store, sslot, nrows, bcxt);
 		phase_done(&t, 1);
+		if (nrows == 0)
+			break;
 		for (int vi = 0; vi < p->nviews; vi++)
 		{
 			PitView    *v = p->views[vi];
@@ -1403,15 +1503,13 @@ pit_plan_execute(PitPlan *p, PitEmitFn emit, void *arg)
 		pit_last_stats.peak_bytes = Max(pit_last_stats.peak_bytes, mem);
 		pit_last_stats.batches++;
 
-		/* Emit the batch in spine order (read pointer 1 trails pointer 0 by one batch). */
-		tuplestore_select_read_pointer(store, 1);
+		/* Emit the batch in spine order (the emit reader trails the build reader by one batch). */
 		for (int i = 0; i < nrows; i++)
 		{
-			if (!tuplestore_gettupleslot(store, true, false, sslot))
-				elog(ERROR, "spine store ended early");
-			slot_getallattrs(sslot);
-			memcpy(vals, sslot->tts_values, sizeof(Datum) * nsp);
-			memcpy(nulls, sslot->tts_isnull, sizeof(bool) * nsp);
+			if (!spine_next(&emit_rd))
+				elog(ERROR, "spine ended early");
+			memcpy(vals, emit_rd.vals, sizeof(Datum) * nsp);
+			memcpy(nulls, emit_rd.nulls, sizeof(bool) * nsp);
 			for (int k = 0; k < p->nout; k++)
 			{
 				PitRow	   *w = p->views[p->out[k].view]->winner[i];
@@ -1422,12 +1520,17 @@ pit_plan_execute(PitPlan *p, PitEmitFn emit, void *arg)
 			}
 			emit(arg, vals, nulls);
 		}
-		done += nrows;
+		total += nrows;
 		MemoryContextReset(bcxt);
 		phase_done(&t, 4);
+		if (nrows < (int) batch_rows)
+			break;
 	}
-	ExecDropSingleTupleTableSlot(sslot);
-	tuplestore_end(store);
+	pit_last_stats.spine_rows = total;
+	spine_reader_end(&build_rd);
+	spine_reader_end(&emit_rd);
+	if (store != NULL)
+		tuplestore_end(store);
 	MemoryContextSwitchTo(old);
-	return nspine;
+	return total;
 }
