@@ -50,6 +50,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
+#include "optimizer/plancat.h"
 #include "portability/instr_time.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -778,32 +779,77 @@ spine_reader_end(SpineReader *r)
 /*
  * Reads up to maxrows spine rows into every view's key table and slots; returns the count.
  */
+static void
+alloc_table(PitView *v, int rows)
+{
+	uint32		cap = 16;
+
+	while (cap < (uint32) rows + (uint32) rows / 3 + 1)
+		cap <<= 1;
+	v->mask = cap - 1;
+	v->estride = MAXALIGN(offsetof(PitEntry, keys) + sizeof(Datum) * v->nkeys);
+	v->etab = pit_alloc_big(v->estride * cap);
+	for (uint32 i = 0; i < cap; i++)
+		ENTRY_AT(v, i)->count = -1;
+	v->nentries = 0;
+}
+
+/* Doubles the capacity of a batch being built (the spine was larger than estimated). */
+static void
+grow_batch(PitView *v, int nrows, int newcap)
+{
+	PitSlot    *slots = pit_alloc_big(sizeof(PitSlot) * newcap);
+	char	   *oldtab = v->etab;
+	uint32		oldcap = v->mask + 1;
+	Size		stride = v->estride;
+	uint32	   *map = pit_alloc_big(sizeof(uint32) * oldcap);
+
+	memcpy(slots, v->slots, sizeof(PitSlot) * nrows);
+	v->slots = slots;
+	alloc_table(v, newcap);
+	for (uint32 i = 0; i < oldcap; i++)
+	{
+		PitEntry   *o = (PitEntry *) (oldtab + (Size) i * stride);
+		uint32		pos;
+
+		if (o->count < 0)
+			continue;
+		pos = o->hash & v->mask;
+		while (ENTRY_AT(v, pos)->count >= 0)
+			pos = (pos + 1) & v->mask;
+		memcpy(ENTRY_AT(v, pos), o, stride);
+		map[i] = pos;
+		v->nentries++;
+	}
+	for (int i = 0; i < nrows; i++)
+		if (v->slots[i].valid)
+			v->slots[i].epos = map[v->slots[i].epos];
+}
+
 static int
-build_batch(PitPlan *p, SpineReader *rd, int maxrows, MemoryContext bcxt)
+build_batch(PitPlan *p, SpineReader *rd, int maxrows, int caprows, MemoryContext bcxt)
 {
 	MemoryContext old = MemoryContextSwitchTo(bcxt);
 	int			nrows = 0;
+	int			cap = Min(maxrows, caprows);
 
 	for (int vi = 0; vi < p->nviews; vi++)
 	{
-		PitView    *v = p->views[vi];
-		uint32		cap = 16;
-
-		while (cap < (uint32) maxrows + (uint32) maxrows / 3 + 1)
-			cap <<= 1;
-		v->mask = cap - 1;
-		v->estride = MAXALIGN(offsetof(PitEntry, keys) + sizeof(Datum) * v->nkeys);
-		v->etab = pit_alloc_big(v->estride * cap);
-		for (uint32 i = 0; i < cap; i++)
-			ENTRY_AT(v, i)->count = -1;
-		v->nentries = 0;
-		v->slots = pit_alloc_big(sizeof(PitSlot) * maxrows);
+		alloc_table(p->views[vi], cap);
+		p->views[vi]->slots = pit_alloc_big(sizeof(PitSlot) * cap);
 	}
 
 	while (nrows < maxrows && spine_next(rd))
 	{
 		Datum		ts = rd->vals[p->spine_ts];
 		bool		tsnull = rd->nulls[p->spine_ts];
+
+		if (nrows == cap)
+		{
+			cap = (int) Min((int64) maxrows, (int64) cap * 2);
+			for (int vi = 0; vi < p->nviews; vi++)
+				grow_batch(p->views[vi], nrows, cap);
+		}
 
 		for (int vi = 0; vi < p->nviews; vi++)
 		{
@@ -1461,6 +1507,7 @@ pit_plan_execute(PitPlan *p, PitEmitFn emit, void *arg)
 	size_t		limit = get_hash_memory_limit();
 	int			nsp = p->spine_desc->natts;
 	instr_time	t;
+	double		est;
 
 	memset(&pit_last_stats, 0, sizeof(pit_last_stats));
 	INSTR_TIME_SET_CURRENT(t);
@@ -1472,6 +1519,17 @@ pit_plan_execute(PitPlan *p, PitEmitFn emit, void *arg)
 	}
 	spine_reader_init(&build_rd, p, store, 0);
 	spine_reader_init(&emit_rd, p, store, 1);
+	if (store != NULL)
+		est = (double) tuplestore_tuple_count(store);
+	else
+	{
+		int32	   *widths = palloc0(sizeof(int32) * (RelationGetNumberOfAttributes(build_rd.rel) + 1));
+		BlockNumber pages;
+		double		allvis;
+
+		estimate_rel_size(build_rd.rel, widths, &pages, &est, &allvis);
+	}
+	est = Max(est * 1.05 + 16, 1024);
 	phase_done(&t, 0);
 	batch_rows = Max(limit / Max(p->row_bytes, 1), 1024);
 	batch_rows = Min(batch_rows, (uint64) (MaxAllocSize / sizeof(PitSlot) / 2));
@@ -1479,7 +1537,7 @@ pit_plan_execute(PitPlan *p, PitEmitFn emit, void *arg)
 
 	for (;;)
 	{
-		int			nrows = build_batch(p, &build_rd, (int) batch_rows, bcxt);
+		int			nrows = build_batch(p, &build_rd, (int) batch_rows, (int) Min(est, (double) batch_rows), bcxt);
 		Size		mem;
 
 		phase_done(&t, 1);
