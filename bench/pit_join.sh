@@ -6,6 +6,7 @@
 # checksum) and the project's peak memory. The generated cluster is kept in bench/data/<size>
 # (gitignored) and reused by later runs; BENCH_REGEN=1 regenerates it. BENCH_DUCKDB=0 skips the
 # optional DuckDB ASOF JOIN baseline (run through node and @duckdb/node-api when node is present).
+# BENCH_GEN_ONLY=1 only generates the data.
 # Settings for every method: shared_buffers 2GB, work_mem 256MB, everything else default.
 set -euo pipefail
 SIZE=${1:-SMALL}
@@ -42,6 +43,7 @@ unix_socket_directories = '$W'
 shared_preload_libraries = 'feature_store'
 shared_buffers = '2GB'
 work_mem = '256MB'
+timezone = 'UTC'
 max_wal_size = '8GB'
 CONF
 fs_chown_for_pg "$W"
@@ -58,6 +60,7 @@ if [ ! -f "$DATA/generated" ]; then
   touch "$DATA/generated"
 fi
 
+if [ -n "${BENCH_GEN_ONLY:-}" ]; then exit 0; fi
 fs_log "running the methods ($SIZE)"
 psql_ <<'SQL'
 DROP EXTENSION IF EXISTS feature_store CASCADE;
@@ -72,7 +75,7 @@ BEGIN
     EXECUTE q;
     RETURN round(extract(epoch FROM clock_timestamp() - t0) * 1000);
 END $$;
-CREATE FUNCTION pg_temp.checksum(t text) RETURNS text LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION bench_checksum(t text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE r text;
 BEGIN
     EXECUTE format('SELECT count(*) || '' rows, '' || count(f_int1) || '' matched, md5 '' || '
@@ -82,17 +85,18 @@ BEGIN
 END $$;
 SELECT pg_prewarm('user_stats_history') > 0 AND pg_prewarm('spine') > 0
        AND pg_prewarm('user_stats_history_user_ts') > 0 AS warmed;
-CREATE TEMP TABLE results (method text, ms float8, checksum text);
+DROP TABLE IF EXISTS bench_results, bench_fs_stats;
+CREATE TABLE bench_results (method text, ms float8, checksum text);
 
-INSERT INTO results SELECT 'feature_store fs_point_in_time_join (C)', pg_temp.bench_ms($q$
+INSERT INTO bench_results SELECT 'feature_store fs_point_in_time_join (C)', pg_temp.bench_ms($q$
 CREATE TEMP TABLE r_fs AS
 SELECT row_id, f_float1, f_float2, f_int1, f_text1
 FROM fs_point_in_time_join('spine', '{user_stats:*}', spine_time => 'ts')
   AS t(row_id bigint, user_id bigint, ts timestamptz, f_float1 float8, f_float2 float8, f_int1 bigint, f_text1 text)
-$q$), pg_temp.checksum('r_fs');
-CREATE TEMP TABLE fs_stats AS SELECT * FROM fs_point_in_time_join_stats();
+$q$), bench_checksum('r_fs');
+CREATE TABLE bench_fs_stats AS SELECT * FROM fs_point_in_time_join_stats();
 
-INSERT INTO results SELECT 'SQL: LEFT JOIN LATERAL ... LIMIT 1 (index)', pg_temp.bench_ms($q$
+INSERT INTO bench_results SELECT 'SQL: LEFT JOIN LATERAL ... LIMIT 1 (index)', pg_temp.bench_ms($q$
 CREATE TEMP TABLE r_lateral AS
 SELECT s.row_id, h.f_float1, h.f_float2, h.f_int1, h.f_text1
 FROM spine s
@@ -102,18 +106,18 @@ LEFT JOIN LATERAL (
     WHERE h.user_id = s.user_id AND h.event_ts <= s.ts AND h.event_ts >= s.ts - interval '30 days'
     ORDER BY h.event_ts DESC, h.created_ts DESC
     LIMIT 1) h ON true
-$q$), pg_temp.checksum('r_lateral');
+$q$), bench_checksum('r_lateral');
 
-INSERT INTO results SELECT 'SQL: DISTINCT ON', pg_temp.bench_ms($q$
+INSERT INTO bench_results SELECT 'SQL: DISTINCT ON', pg_temp.bench_ms($q$
 CREATE TEMP TABLE r_distinct AS
 SELECT DISTINCT ON (s.row_id) s.row_id, h.f_float1, h.f_float2, h.f_int1, h.f_text1
 FROM spine s
 LEFT JOIN user_stats_history h
   ON h.user_id = s.user_id AND h.event_ts <= s.ts AND h.event_ts >= s.ts - interval '30 days'
 ORDER BY s.row_id, h.event_ts DESC NULLS LAST, h.created_ts DESC NULLS LAST
-$q$), pg_temp.checksum('r_distinct');
+$q$), bench_checksum('r_distinct');
 
-INSERT INTO results SELECT 'SQL: row_number() window', pg_temp.bench_ms($q$
+INSERT INTO bench_results SELECT 'SQL: row_number() window', pg_temp.bench_ms($q$
 CREATE TEMP TABLE r_window AS
 SELECT row_id, f_float1, f_float2, f_int1, f_text1
 FROM (SELECT s.row_id, h.f_float1, h.f_float2, h.f_int1, h.f_text1,
@@ -122,13 +126,46 @@ FROM (SELECT s.row_id, h.f_float1, h.f_float2, h.f_int1, h.f_text1,
       LEFT JOIN user_stats_history h
         ON h.user_id = s.user_id AND h.event_ts <= s.ts AND h.event_ts >= s.ts - interval '30 days') x
 WHERE rn = 1
-$q$), pg_temp.checksum('r_window');
+$q$), bench_checksum('r_window');
 
+SQL
+
+# Optional: DuckDB's ASOF JOIN on the same data (exported to CSV, loading not timed).
+NODE_DIR=$FS_ROOT/bench/data/node
+if [ "${BENCH_DUCKDB:-1}" != 0 ] && command -v node >/dev/null; then
+  if [ ! -d "$NODE_DIR/node_modules/@duckdb/node-api" ]; then
+    fs_log "installing @duckdb/node-api into bench/data/node"
+    mkdir -p "$NODE_DIR"
+    (cd "$NODE_DIR" && npm install --no-audit --no-fund @duckdb/node-api >/dev/null 2>&1) || true
+  fi
+  if [ -d "$NODE_DIR/node_modules/@duckdb/node-api" ]; then
+    fs_log "DuckDB ASOF JOIN baseline"
+    psql_ -c "\copy (SELECT user_id, (extract(epoch FROM event_ts) * 1000000)::bigint, (extract(epoch FROM created_ts) * 1000000)::bigint, f_float1, f_float2, f_int1, f_text1 FROM user_stats_history) TO '$W/hist.csv' CSV" \
+          -c "\copy (SELECT row_id, user_id, (extract(epoch FROM ts) * 1000000)::bigint FROM spine) TO '$W/spine.csv' CSV"
+    cp "$FS_ROOT/bench/duckdb_asof.mjs" "$NODE_DIR/"
+    touch "$W/duck.csv"; chmod 666 "$W/duck.csv"
+    duck=$(cd "$NODE_DIR" && node duckdb_asof.mjs "$W/hist.csv" "$W/spine.csv" "$W/duck.csv")
+    echo "$duck"
+    plain=$(echo "$duck" | awk '$1 == "duckdb_asof_plain" {print $2}')
+    exact=$(echo "$duck" | awk '$1 == "duckdb_asof_exact" {print $2}')
+    psql_ <<SQL
+CREATE TEMP TABLE r_duckdb (row_id bigint, f_float1 float8, f_float2 float8, f_int1 bigint, f_text1 text);
+\copy r_duckdb FROM '$W/duck.csv' CSV
+INSERT INTO bench_results SELECT 'DuckDB ASOF JOIN, exact (dedup equal event times first)', $exact, bench_checksum('r_duckdb');
+INSERT INTO bench_results VALUES ('DuckDB ASOF JOIN, plain (arbitrary row on equal event times)', $plain, 'not compared');
+SQL
+  fi
+fi
+
+fs_log "results ($SIZE: $USERS users, $((USERS * 10)) history rows, $SPINE spine rows)"
+psql_ <<'SQL'
 \pset footer off
 SELECT method, ms AS "time ms",
-       round((ms / (SELECT ms FROM results WHERE method LIKE 'feature_store%'))::numeric, 2) AS "x project time",
-       checksum = (SELECT checksum FROM results WHERE method LIKE 'feature_store%') AS identical
-FROM results ORDER BY ms;
-SELECT checksum AS "project result" FROM results WHERE method LIKE 'feature_store%';
-SELECT spine_rows, batches, batch_rows, source_rows, pg_size_pretty(peak_memory_bytes) AS peak_memory FROM fs_stats;
+       round((ms / (SELECT ms FROM bench_results WHERE method LIKE 'feature_store%'))::numeric, 2) AS "x project time",
+       CASE WHEN checksum = 'not compared' THEN NULL
+            ELSE checksum = (SELECT checksum FROM bench_results WHERE method LIKE 'feature_store%') END AS identical
+FROM bench_results ORDER BY ms;
+SELECT checksum AS "project result" FROM bench_results WHERE method LIKE 'feature_store%';
+SELECT spine_rows, batches, batch_rows, source_rows, pg_size_pretty(peak_memory_bytes) AS peak_memory, phases
+FROM bench_fs_stats;
 SQL

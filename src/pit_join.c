@@ -1233,34 +1233,68 @@ scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 		int			ce = leaf->att[v->col_event] - 1;
 		int			cc = v->col_created >= 0 ? leaf->att[v->col_created] - 1 : -1;
 		bool		more = true;
+		bool		is_heap = hs.rels[li]->rd_tableam == GetHeapamTableAmRoutine();
+		TupleDesc	tdesc = RelationGetDescr(hs.rels[li]);
 
 		old = MemoryContextSwitchTo(tmpcxt);
 		while (more)
 		{
-			more = table_scan_getnextslot(scan, ForwardScanDirection, slot);
+			HeapTuple	htup = NULL;
+
+			if (is_heap)
+			{
+				htup = heap_getnext(scan, ForwardScanDirection);
+				more = htup != NULL;
+			}
+			else
+				more = table_scan_getnextslot(scan, ForwardScanDirection, slot);
 			if (more)
 			{
 				PitBuf	   *b = &buf[nb];
 				bool		anynull = false;
+				bool		isnull;
 
 				if ((++n & 4095) == 0)
 				{
 					CHECK_FOR_INTERRUPTS();
 					MemoryContextReset(tmpcxt);
 				}
-				slot_getsomeattrs(slot, leaf->prefix_max);
-				for (int k = 0; k < v->nkeys; k++)
+				if (is_heap)
 				{
-					b->keys[k] = slot->tts_values[leaf->att[k] - 1];
-					anynull |= slot->tts_isnull[leaf->att[k] - 1];
+					/* plain heap: read the few needed attributes in place (cached offsets) */
+					Datum		d;
+
+					for (int k = 0; k < v->nkeys; k++)
+					{
+						b->keys[k] = heap_getattr(htup, leaf->att[k], tdesc, &isnull);
+						anynull |= isnull;
+					}
+					d = heap_getattr(htup, ce + 1, tdesc, &isnull);
+					if (anynull || isnull)
+						continue;
+					b->e = DatumGetInt64(d);
+					b->c_null = true;
+					if (cc >= 0)
+						d = heap_getattr(htup, cc + 1, tdesc, &b->c_null);
+					b->c = b->c_null ? 0 : DatumGetInt64(d);
+					b->tid = htup->t_self;
 				}
-				if (anynull || slot->tts_isnull[ce])
-					continue;
-				b->e = DatumGetInt64(slot->tts_values[ce]);
-				b->c_null = cc < 0 || slot->tts_isnull[cc];
-				b->c = b->c_null ? 0 : DatumGetInt64(slot->tts_values[cc]);
+				else
+				{
+					slot_getsomeattrs(slot, leaf->prefix_max);
+					for (int k = 0; k < v->nkeys; k++)
+					{
+						b->keys[k] = slot->tts_values[leaf->att[k] - 1];
+						anynull |= slot->tts_isnull[leaf->att[k] - 1];
+					}
+					if (anynull || slot->tts_isnull[ce])
+						continue;
+					b->e = DatumGetInt64(slot->tts_values[ce]);
+					b->c_null = cc < 0 || slot->tts_isnull[cc];
+					b->c = b->c_null ? 0 : DatumGetInt64(slot->tts_values[cc]);
+					b->tid = slot->tts_tid;
+				}
 				b->h = hash_keys(v, b->keys);
-				b->tid = slot->tts_tid;
 				if (!v->bitwise_keys)
 				{
 					/* by-reference keys point into the current page: probe now */
