@@ -28,6 +28,8 @@
 #include <sys/mman.h>
 
 #include "access/heapam.h"
+#include "access/heapam_xlog.h"
+#include "storage/bufmgr.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -76,6 +78,8 @@ phase_done(instr_time *t, int i)
 }
 
 /* A source row kept as the best of one slot: its times and all of the view's features. */
+#define FS_PIT_MAX_FEAT_STACK 64
+
 typedef struct PitRow
 {
 	int64		e;				/* event time, in its own type */
@@ -1049,22 +1053,29 @@ static void
 store_row(PitView *v, PitSlot *s, int64 e, int64 c, bool c_null, const Datum *fvals, const bool *fnulls,
 		  MemoryContext bcxt)
 {
-	PitRow	   *r = s->best;
-	MemoryContext old = MemoryContextSwitchTo(bcxt);
+	Size		size = MAXALIGN(sizeof(PitRow) + (sizeof(Datum) + sizeof(bool)) * v->nfeat);
+	Datum		vals[FS_PIT_MAX_FEAT_STACK];
+	Datum	   *dv = v->nfeat <= FS_PIT_MAX_FEAT_STACK ? vals : palloc(sizeof(Datum) * v->nfeat);
+	PitRow	   *r;
+	char	   *data;
 
-	if (r == NULL)
+	/* one allocation per row, by-reference values inline: the emit pass touches one place */
+	for (int f = 0; f < v->nfeat; f++)
 	{
-		r = palloc(sizeof(PitRow) + (sizeof(Datum) + sizeof(bool)) * v->nfeat);
-		r->vals = (Datum *) (r + 1);
-		r->nulls = (bool *) (r->vals + v->nfeat);
-		s->best = r;
+		dv[f] = fvals[f];
+		if (fnulls[f] || v->feat_byval[f])
+			continue;
+		if (v->feat_len[f] == -1 && VARATT_IS_EXTENDED(DatumGetPointer(fvals[f])))
+			dv[f] = PointerGetDatum(PG_DETOAST_DATUM(fvals[f]));
+		size += MAXALIGN(datumGetSize(dv[f], false, v->feat_len[f]));
 	}
-	else
-	{
-		for (int f = 0; f < v->nfeat; f++)
-			if (!r->nulls[f] && !v->feat_byval[f])
-				pfree(DatumGetPointer(r->vals[f]));
-	}
+	if (s->best != NULL)
+		pfree(s->best);
+	r = MemoryContextAlloc(bcxt, size);
+	r->vals = (Datum *) (r + 1);
+	r->nulls = (bool *) (r->vals + v->nfeat);
+	data = (char *) r + MAXALIGN(sizeof(PitRow) + (sizeof(Datum) + sizeof(bool)) * v->nfeat);
+	s->best = r;
 	r->e = e;
 	r->e_dom = to_dom(e, v->event_type, v->dom_tz_event);
 	r->c = c;
@@ -1080,12 +1091,17 @@ store_row(PitView *v, PitSlot *s, int64 e, int64 c, bool c_null, const Datum *fv
 			r->vals[f] = (Datum) 0;
 		else if (v->feat_byval[f])
 			r->vals[f] = fvals[f];
-		else if (v->feat_len[f] == -1)
-			r->vals[f] = PointerGetDatum(PG_DETOAST_DATUM_COPY(fvals[f]));
 		else
-			r->vals[f] = datumCopy(fvals[f], false, v->feat_len[f]);
+		{
+			Size		len = datumGetSize(dv[f], false, v->feat_len[f]);
+
+			memcpy(data, DatumGetPointer(dv[f]), len);
+			r->vals[f] = PointerGetDatum(data);
+			data += MAXALIGN(len);
+		}
 	}
-	MemoryContextSwitchTo(old);
+	if (dv != vals)
+		pfree(dv);
 }
 
 /* ---- table AM path: slots remember the winning row's TID; features are read at the end ---- */
@@ -1243,8 +1259,18 @@ scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 
 			if (is_heap)
 			{
+				HeapScanDesc hscan = (HeapScanDesc) scan;
+
 				htup = heap_getnext(scan, ForwardScanDirection);
 				more = htup != NULL;
+				/* the tuples of a page are read in line pointer order: fetch ahead */
+				if (more && hscan->rs_cindex + 4 < hscan->rs_ntuples)
+				{
+					Page		page = BufferGetPage(hscan->rs_cbuf);
+					ItemId		lp = PageGetItemId(page, hscan->rs_vistuples[hscan->rs_cindex + 4]);
+
+					__builtin_prefetch((char *) page + ItemIdGetOffset(lp));
+				}
 			}
 			else
 				more = table_scan_getnextslot(scan, ForwardScanDirection, slot);
@@ -1326,10 +1352,66 @@ scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 		if (v->slots[i].valid && v->slots[i].has_best)
 			won[nwon++] = &v->slots[i];
 	qsort(won, nwon, sizeof(PitSlot *), tid_slot_cmp);
+	for (int i = 0; i < nwon;)
+	{
+		PitSlot    *s = won[i];
+		int			li = s->best_leaf;
+		BlockNumber blk = ItemPointerGetBlockNumber(&s->best_tid);
+		Relation	rel = hs.rels[li];
+		PitLeaf    *leaf = hs.leaves[li];
+		Snapshot	snap = GetActiveSnapshot();
+		Buffer		buffer;
+		Page		page;
+		bool		allvis;
+		int			first = i;
+		HeapTuple	copies[MaxHeapTuplesPerPage];
+
+		if (rel->rd_tableam != GetHeapamTableAmRoutine())
+			break;
+		/* plain heap: every winner of a page under one pin and lock */
+		CHECK_FOR_INTERRUPTS();
+		buffer = ReadBufferExtended(rel, MAIN_FORKNUM, blk, RBM_NORMAL, NULL);
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buffer);
+		allvis = PageIsAllVisible(page) && !snap->takenDuringRecovery;
+		for (; i < nwon && won[i]->best_leaf == li && ItemPointerGetBlockNumber(&won[i]->best_tid) == blk; i++)
+		{
+			HeapTupleData tup;
+			ItemId		lp = PageGetItemId(page, ItemPointerGetOffsetNumber(&won[i]->best_tid));
+
+			if (!ItemIdIsNormal(lp))
+				elog(ERROR, "row (%u,%u) of relation %u vanished during a point-in-time join",
+					 blk, ItemPointerGetOffsetNumber(&won[i]->best_tid), leaf->relid);
+			tup.t_data = (HeapTupleHeader) PageGetItem(page, lp);
+			tup.t_len = ItemIdGetLength(lp);
+			tup.t_tableOid = leaf->relid;
+			tup.t_self = won[i]->best_tid;
+			if (!allvis && !HeapTupleSatisfiesVisibility(&tup, snap, buffer))
+				elog(ERROR, "row (%u,%u) of relation %u is no longer visible during a point-in-time join",
+					 blk, ItemPointerGetOffsetNumber(&won[i]->best_tid), leaf->relid);
+			old = MemoryContextSwitchTo(tmpcxt);
+			copies[i - first] = heap_copytuple(&tup);
+			MemoryContextSwitchTo(old);
+		}
+		LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
+		ReleaseBuffer(buffer);
+		/* features are copied (and detoasted) without the page lock */
+		for (int j = first; j < i; j++)
+		{
+			old = MemoryContextSwitchTo(tmpcxt);
+			for (int f = 0; f < v->nfeat; f++)
+				hs.va[f] = heap_getattr(copies[j - first], leaf->att[v->col_feat0 + f], RelationGetDescr(rel), &hs.na[f]);
+			MemoryContextSwitchTo(old);
+			store_row(v, won[j], won[j]->best_e, won[j]->best_c, won[j]->best_cnull, hs.va, hs.na, bcxt);
+		}
+		MemoryContextReset(tmpcxt);
+	}
 	for (int i = 0; i < nwon; i++)
 	{
 		PitSlot    *s = won[i];
 
+		if (s->best != NULL)
+			continue;			/* read by the heap loop above */
 		if ((i & 1023) == 0)
 		{
 			CHECK_FOR_INTERRUPTS();
@@ -1602,6 +1684,10 @@ pit_plan_execute(PitPlan *p, PitEmitFn emit, void *arg)
 				elog(ERROR, "spine ended early");
 			memcpy(vals, emit_rd.vals, sizeof(Datum) * nsp);
 			memcpy(nulls, emit_rd.nulls, sizeof(bool) * nsp);
+			if (i + 8 < nrows)
+				for (int vi = 0; vi < p->nviews; vi++)
+					if (p->views[vi]->winner[i + 8] != NULL)
+						__builtin_prefetch(p->views[vi]->winner[i + 8]);
 			for (int k = 0; k < p->nout; k++)
 			{
 				PitRow	   *w = p->views[p->out[k].view]->winner[i];
