@@ -7,7 +7,8 @@
 # (gitignored) and reused by later runs; BENCH_REGEN=1 regenerates it. BENCH_DUCKDB=0 skips the
 # optional DuckDB ASOF JOIN baseline (run through node and @duckdb/node-api when node is present).
 # BENCH_GEN_ONLY=1 only generates the data.
-# Settings for every method: shared_buffers 2GB, work_mem 256MB, everything else default.
+# Settings for every method: shared_buffers 2GB, work_mem 256MB, jit off (JIT compilation would
+# only slow the SQL baselines down), everything else default.
 set -euo pipefail
 SIZE=${1:-SMALL}
 case $SIZE in
@@ -44,6 +45,7 @@ shared_preload_libraries = 'feature_store'
 shared_buffers = '2GB'
 work_mem = '256MB'
 timezone = 'UTC'
+jit = off
 max_wal_size = '8GB'
 CONF
 fs_chown_for_pg "$W"

@@ -172,6 +172,8 @@ typedef struct PitView
 	uint32		mask;
 	Size		estride;		/* bytes per PitEntry with its keys */
 	char	   *etab;			/* (mask + 1) entries, linear probing */
+	uint64	   *bloom;			/* one bit per key hash: rejects most absent keys in cache */
+	uint32		bloom_shift;
 	PitSlot    *slots;			/* per batch row */
 	int32	   *idx;			/* slot numbers of keys with several spine rows */
 	int			nslots;
@@ -895,6 +897,30 @@ build_batch(PitPlan *p, SpineReader *rd, int maxrows, int caprows, MemoryContext
 		int32		pos = 0;
 
 		v->nslots = nrows;
+		{
+			uint32		bits = 1 << 16;
+			uint32		lg = 16;
+
+			while (bits < (uint32) v->nentries * 8 && lg < 31)
+			{
+				bits <<= 1;
+				lg++;
+			}
+			v->bloom_shift = 32 - lg;
+			v->bloom = pit_alloc_big(bits / 8);
+			memset(v->bloom, 0, bits / 8);
+			for (uint32 i = 0; i <= v->mask; i++)
+			{
+				PitEntry   *e = ENTRY_AT(v, i);
+
+				if (e->count > 0)
+				{
+					uint32		b = (e->hash * 0x9E3779B1U) >> v->bloom_shift;
+
+					v->bloom[b >> 6] |= UINT64CONST(1) << (b & 63);
+				}
+			}
+		}
 		v->winner = pit_alloc_big(sizeof(PitRow *) * nrows);
 		memset(v->winner, 0, sizeof(PitRow *) * nrows);
 		for (uint32 i = 0; i <= v->mask; i++)
@@ -1193,15 +1219,20 @@ process_buf(PitPlan *p, PitView *v, PitHeapScan *hs, int leaf, PitBuf *buf, int 
 			offer_tid(p, v, hs, leaf, buf[i].ent, buf[i].e, buf[i].c, buf[i].c_null, &buf[i].tid);
 }
 
-static int
-tid_slot_cmp(const void *a, const void *b)
+/* A winner to read: its physical position as one sortable integer, and its slot. */
+typedef struct PitWon
 {
-	const PitSlot *x = *(PitSlot *const *) a;
-	const PitSlot *y = *(PitSlot *const *) b;
+	uint64		pos;			/* leaf << 48 | block << 16 | offset */
+	PitSlot    *slot;
+} PitWon;
 
-	if (x->best_leaf != y->best_leaf)
-		return x->best_leaf < y->best_leaf ? -1 : 1;
-	return ItemPointerCompare((ItemPointer) &x->best_tid, (ItemPointer) &y->best_tid);
+static int
+won_cmp(const void *a, const void *b)
+{
+	uint64		x = ((const PitWon *) a)->pos;
+	uint64		y = ((const PitWon *) b)->pos;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
 }
 
 /*
@@ -1217,7 +1248,7 @@ scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 	uint64		n = 0;
 	PitBuf	   *buf = palloc(sizeof(PitBuf) * PIT_PIPE);
 	ListCell   *lc;
-	PitSlot   **won;
+	PitWon	   *won;
 	int			nwon = 0;
 	MemoryContext old;
 
@@ -1321,6 +1352,12 @@ scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 					b->tid = slot->tts_tid;
 				}
 				b->h = hash_keys(v, b->keys);
+				{
+					uint32		bb = (b->h * 0x9E3779B1U) >> v->bloom_shift;
+
+					if ((v->bloom[bb >> 6] & (UINT64CONST(1) << (bb & 63))) == 0)
+						continue;	/* key not in this batch */
+				}
 				if (!v->bitwise_keys)
 				{
 					/* by-reference keys point into the current page: probe now */
@@ -1346,15 +1383,22 @@ scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 
 	/* Read the winners' features in physical order. */
 	old = MemoryContextSwitchTo(bcxt);
-	won = pit_alloc_big(sizeof(PitSlot *) * v->nslots);
+	won = pit_alloc_big(sizeof(PitWon) * v->nslots);
 	MemoryContextSwitchTo(old);
 	for (int i = 0; i < v->nslots; i++)
 		if (v->slots[i].valid && v->slots[i].has_best)
-			won[nwon++] = &v->slots[i];
-	qsort(won, nwon, sizeof(PitSlot *), tid_slot_cmp);
+		{
+			PitSlot    *s = &v->slots[i];
+
+			won[nwon].pos = ((uint64) s->best_leaf << 48) |
+				((uint64) ItemPointerGetBlockNumber(&s->best_tid) << 16) |
+				ItemPointerGetOffsetNumber(&s->best_tid);
+			won[nwon++].slot = s;
+		}
+	qsort(won, nwon, sizeof(PitWon), won_cmp);
 	for (int i = 0; i < nwon;)
 	{
-		PitSlot    *s = won[i];
+		PitSlot    *s = won[i].slot;
 		int			li = s->best_leaf;
 		BlockNumber blk = ItemPointerGetBlockNumber(&s->best_tid);
 		Relation	rel = hs.rels[li];
@@ -1374,21 +1418,22 @@ scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 		LockBuffer(buffer, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buffer);
 		allvis = PageIsAllVisible(page) && !snap->takenDuringRecovery;
-		for (; i < nwon && won[i]->best_leaf == li && ItemPointerGetBlockNumber(&won[i]->best_tid) == blk; i++)
+		for (; i < nwon && (won[i].pos >> 16) == (won[first].pos >> 16); i++)
 		{
 			HeapTupleData tup;
-			ItemId		lp = PageGetItemId(page, ItemPointerGetOffsetNumber(&won[i]->best_tid));
+			PitSlot    *w = won[i].slot;
+			ItemId		lp = PageGetItemId(page, ItemPointerGetOffsetNumber(&w->best_tid));
 
 			if (!ItemIdIsNormal(lp))
 				elog(ERROR, "row (%u,%u) of relation %u vanished during a point-in-time join",
-					 blk, ItemPointerGetOffsetNumber(&won[i]->best_tid), leaf->relid);
+					 blk, ItemPointerGetOffsetNumber(&w->best_tid), leaf->relid);
 			tup.t_data = (HeapTupleHeader) PageGetItem(page, lp);
 			tup.t_len = ItemIdGetLength(lp);
 			tup.t_tableOid = leaf->relid;
-			tup.t_self = won[i]->best_tid;
+			tup.t_self = w->best_tid;
 			if (!allvis && !HeapTupleSatisfiesVisibility(&tup, snap, buffer))
 				elog(ERROR, "row (%u,%u) of relation %u is no longer visible during a point-in-time join",
-					 blk, ItemPointerGetOffsetNumber(&won[i]->best_tid), leaf->relid);
+					 blk, ItemPointerGetOffsetNumber(&w->best_tid), leaf->relid);
 			old = MemoryContextSwitchTo(tmpcxt);
 			copies[i - first] = heap_copytuple(&tup);
 			MemoryContextSwitchTo(old);
@@ -1398,17 +1443,19 @@ scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 		/* features are copied (and detoasted) without the page lock */
 		for (int j = first; j < i; j++)
 		{
+			PitSlot    *w = won[j].slot;
+
 			old = MemoryContextSwitchTo(tmpcxt);
 			for (int f = 0; f < v->nfeat; f++)
 				hs.va[f] = heap_getattr(copies[j - first], leaf->att[v->col_feat0 + f], RelationGetDescr(rel), &hs.na[f]);
 			MemoryContextSwitchTo(old);
-			store_row(v, won[j], won[j]->best_e, won[j]->best_c, won[j]->best_cnull, hs.va, hs.na, bcxt);
+			store_row(v, w, w->best_e, w->best_c, w->best_cnull, hs.va, hs.na, bcxt);
 		}
 		MemoryContextReset(tmpcxt);
 	}
 	for (int i = 0; i < nwon; i++)
 	{
-		PitSlot    *s = won[i];
+		PitSlot    *s = won[i].slot;
 
 		if (s->best != NULL)
 			continue;			/* read by the heap loop above */
