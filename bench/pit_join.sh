@@ -168,6 +168,6 @@ SELECT method, ms AS "time ms",
             ELSE checksum = (SELECT checksum FROM bench_results WHERE method LIKE 'feature_store%') END AS identical
 FROM bench_results ORDER BY ms;
 SELECT checksum AS "project result" FROM bench_results WHERE method LIKE 'feature_store%';
-SELECT spine_rows, batches, batch_rows, source_rows, pg_size_pretty(peak_memory_bytes) AS peak_memory, phases
+SELECT spine_rows, batches, batch_rows, source_rows, pg_size_pretty(peak_memory_bytes) AS peak_memory, detail
 FROM bench_fs_stats;
 SQL

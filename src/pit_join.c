@@ -27,7 +27,13 @@
 
 #include <sys/mman.h>
 
+#include "access/genam.h"
 #include "access/heapam.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_index.h"
+#include "utils/syscache.h"
 #include "access/heapam_xlog.h"
 #include "storage/bufmgr.h"
 #include "access/htup_details.h"
@@ -133,6 +139,9 @@ typedef struct PitLeaf
 	AttrNumber *att;			/* per column of the view (keys, event, created, features) */
 	AttrNumber	prefix_max;		/* highest attnum among keys/event/created */
 	AttrNumber	all_max;
+	Oid			index;			/* btree index led by the key columns, or InvalidOid */
+	int			index_key[FS_MAX_KEYS]; /* index column i holds key index_key[i] */
+	double		tuples;			/* estimated rows */
 } PitLeaf;
 
 typedef struct PitView
@@ -277,6 +286,61 @@ source_column(PitView *v, const char *col, const char *what, Oid *type, int32 *t
 }
 
 /*
+ * Finds a valid, non-partial btree index of a leaf whose leading columns are the entity key
+ * (in any order) with the key types' default equality and collations, so that a small spine
+ * can probe it instead of scanning the leaf. Also estimates the leaf's size.
+ */
+static void
+find_key_index(PitView *v, PitLeaf *leaf)
+{
+	Relation	rel = table_open(leaf->relid, AccessShareLock);
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	int32	   *widths = palloc0(sizeof(int32) * (RelationGetNumberOfAttributes(rel) + 1));
+	BlockNumber pages;
+	double		allvis;
+
+	estimate_rel_size(rel, widths, &pages, &leaf->tuples, &allvis);
+	leaf->index = InvalidOid;
+	foreach(lc, indexes)
+	{
+		Relation	irel = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index ix = irel->rd_index;
+		bool		ok = ix->indisvalid && ix->indisready && ix->indislive &&
+			irel->rd_rel->relam == BTREE_AM_OID && ix->indnkeyatts >= v->nkeys &&
+			heap_attisnull(irel->rd_indextuple, Anum_pg_index_indpred, NULL) &&
+			heap_attisnull(irel->rd_indextuple, Anum_pg_index_indexprs, NULL);
+		bool		used[FS_MAX_KEYS] = {false};
+
+		for (int i = 0; ok && i < v->nkeys; i++)
+		{
+			int			k;
+
+			for (k = 0; k < v->nkeys; k++)
+				if (!used[k] && leaf->att[k] == ix->indkey.values[i])
+					break;
+			if (k == v->nkeys ||
+				irel->rd_indcollation[i] != v->key_coll[k] ||
+				get_opfamily_member(irel->rd_opfamily[i], irel->rd_opcintype[i], irel->rd_opcintype[i],
+									BTEqualStrategyNumber) != lookup_type_cache(v->key_type[k], TYPECACHE_EQ_OPR)->eq_opr)
+				ok = false;
+			else
+			{
+				used[k] = true;
+				leaf->index_key[i] = k;
+			}
+		}
+		index_close(irel, NoLock);
+		if (ok)
+		{
+			leaf->index = lfirst_oid(lc);
+			break;
+		}
+	}
+	table_close(rel, NoLock);
+}
+
+/*
  * Decides how a source is read: through the table AM (every leaf of its inheritance tree) or,
  * for views, foreign tables and relations under row-level security, through SPI.
  */
@@ -318,6 +382,7 @@ plan_source_access(PitView *v)
 				leaf->prefix_max = Max(leaf->prefix_max, leaf->att[c]);
 			leaf->all_max = Max(leaf->all_max, leaf->att[c]);
 		}
+		find_key_index(v, leaf);
 		v->leaves = lappend(v->leaves, leaf);
 	}
 }
@@ -1133,6 +1198,7 @@ store_row(PitView *v, PitSlot *s, int64 e, int64 c, bool c_null, const Datum *fv
 /* ---- table AM path: slots remember the winning row's TID; features are read at the end ---- */
 
 #define PIT_PIPE 64
+#define PIT_PROBE_FACTOR 20		/* probe an index when keys * this < rows of the leaf */
 
 typedef struct PitBuf
 {
@@ -1226,6 +1292,65 @@ typedef struct PitWon
 	PitSlot    *slot;
 } PitWon;
 
+/*
+ * Reads the rows of every batch key through the leaf's key index (see find_key_index) and
+ * offers them as a scan would: the rows with a key of the batch are exactly those the index
+ * returns for that key, so the result does not depend on the strategy.
+ */
+static uint64
+probe_leaf(PitPlan *p, PitView *v, PitHeapScan *hs, int li, MemoryContext tmpcxt)
+{
+	PitLeaf    *leaf = hs->leaves[li];
+	Relation	rel = hs->rels[li];
+	Relation	irel = index_open(leaf->index, AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	IndexScanDesc isc = index_beginscan(rel, irel, GetActiveSnapshot(), v->nkeys, 0);
+	ScanKeyData sk[FS_MAX_KEYS];
+	int			ce = leaf->att[v->col_event] - 1;
+	int			cc = v->col_created >= 0 ? leaf->att[v->col_created] - 1 : -1;
+	uint64		n = 0;
+	MemoryContext old;
+
+	for (int i = 0; i < v->nkeys; i++)
+	{
+		Oid			opr = get_opfamily_member(irel->rd_opfamily[i], irel->rd_opcintype[i],
+											  irel->rd_opcintype[i], BTEqualStrategyNumber);
+
+		ScanKeyInit(&sk[i], i + 1, BTEqualStrategyNumber, get_opcode(opr), (Datum) 0);
+		sk[i].sk_collation = irel->rd_indcollation[i];
+	}
+	old = MemoryContextSwitchTo(tmpcxt);
+	for (uint32 pos = 0; pos <= v->mask; pos++)
+	{
+		PitEntry   *e = ENTRY_AT(v, pos);
+
+		if (e->count <= 0)
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		for (int i = 0; i < v->nkeys; i++)
+			sk[i].sk_argument = e->keys[leaf->index_key[i]];
+		index_rescan(isc, sk, v->nkeys, NULL, 0);
+		while (index_getnext_slot(isc, ForwardScanDirection, slot))
+		{
+			bool		c_null;
+
+			n++;
+			slot_getsomeattrs(slot, leaf->prefix_max);
+			if (slot->tts_isnull[ce])
+				continue;
+			c_null = cc < 0 || slot->tts_isnull[cc];
+			offer_tid(p, v, hs, li, e, DatumGetInt64(slot->tts_values[ce]),
+					  c_null ? 0 : DatumGetInt64(slot->tts_values[cc]), c_null, &slot->tts_tid);
+		}
+		MemoryContextReset(tmpcxt);
+	}
+	MemoryContextSwitchTo(old);
+	index_endscan(isc);
+	index_close(irel, NoLock);
+	ExecDropSingleTupleTableSlot(slot);
+	return n;
+}
+
 static int
 won_cmp(const void *a, const void *b)
 {
@@ -1274,14 +1399,28 @@ scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 	for (int li = 0; li < hs.nleaves; li++)
 	{
 		PitLeaf    *leaf = hs.leaves[li];
-		TupleTableSlot *slot = table_slot_create(hs.rels[li], NULL);
-		TableScanDesc scan = table_beginscan(hs.rels[li], GetActiveSnapshot(), 0, NULL);
+		TupleTableSlot *slot;
+		TableScanDesc scan;
 		int			nb = 0;
 		int			ce = leaf->att[v->col_event] - 1;
 		int			cc = v->col_created >= 0 ? leaf->att[v->col_created] - 1 : -1;
 		bool		more = true;
 		bool		is_heap = hs.rels[li]->rd_tableam == GetHeapamTableAmRoutine();
 		TupleDesc	tdesc = RelationGetDescr(hs.rels[li]);
+
+		/*
+		 * The planner's choice, simplified: few keys against a large leaf probe its key index
+		 * (one descent per key, reading only that key's rows); otherwise one sequential scan.
+		 */
+		if (OidIsValid(leaf->index) && (double) v->nentries * PIT_PROBE_FACTOR < leaf->tuples)
+		{
+			n += probe_leaf(p, v, &hs, li, tmpcxt);
+			pit_last_stats.probed_leaves++;
+			continue;
+		}
+		pit_last_stats.scanned_leaves++;
+		slot = table_slot_create(hs.rels[li], NULL);
+		scan = table_beginscan(hs.rels[li], GetActiveSnapshot(), 0, NULL);
 
 		old = MemoryContextSwitchTo(tmpcxt);
 		while (more)

@@ -57,8 +57,8 @@ COMMENT ON FUNCTION fs_create_training_set(text, regclass, text[], text, boolean
 
 CREATE FUNCTION fs_point_in_time_join_stats(OUT spine_rows bigint, OUT batches int, OUT batch_rows bigint,
                                             OUT source_rows bigint, OUT peak_memory_bytes bigint,
-                                            OUT phases text)
+                                            OUT detail text)
 RETURNS record AS 'MODULE_PATHNAME', 'fs_point_in_time_join_stats'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION fs_point_in_time_join_stats() IS
-  'How the last point-in-time join of this session ran: spine rows, batches, rows read, peak memory';
+  'How the last point-in-time join of this session ran: spine rows, batches, source rows read, peak memory, strategy and time per phase';

@@ -14,7 +14,9 @@ typedef struct PitStats
 	int			batches;
 	uint64		source_rows;	/* history rows read, over all batches and views */
 	Size		peak_bytes;		/* peak memory of the join's context */
-	double		phase_ms[5];	/* read spine, build, scan, merge, emit */
+	double		phase_ms[5];
+	int			scanned_leaves;	/* relations read sequentially (per batch) */
+	int			probed_leaves;	/* relations probed through a key index (per batch) */	/* read spine, build, scan, merge, emit */
 } PitStats;
 
 extern PitStats pit_last_stats;
