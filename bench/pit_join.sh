@@ -51,7 +51,7 @@ CONF
 fs_chown_for_pg "$W"
 fs_as_pg_user sed -i '/^include /d' "$DATA/pgdata/postgresql.conf"
 echo "include '$W/bench.conf'" | fs_as_pg_user tee -a "$DATA/pgdata/postgresql.conf" >/dev/null
-fs_as_pg_user "$FS_BINDIR/pg_ctl" -D "$DATA/pgdata" -l "$W/server.log" -w start >/dev/null
+fs_as_pg_user "$FS_BINDIR/pg_ctl" -D "$DATA/pgdata" -l "$W/server.log" -w start >/dev/null || { cat "$W/server.log"; exit 1; }
 
 if [ ! -f "$DATA/generated" ]; then
   fs_log "generating $SIZE data ($USERS users, $((USERS * 10)) history rows, $SPINE spine rows)"
