@@ -160,6 +160,21 @@ SELECT id, note FROM fs_point_in_time_join('pj_spine', '{pj_driver:note}')
 RESET ROLE;
 ALTER TABLE pj_driver_hist DISABLE ROW LEVEL SECURITY;
 
+-- Large values stored out of line (TOAST) and compressed come back whole.
+CREATE TABLE pj_big_hist (driver_id bigint, event_timestamp timestamptz, doc text, blob text);
+ALTER TABLE pj_big_hist ALTER COLUMN blob SET STORAGE EXTERNAL;
+INSERT INTO pj_big_hist
+SELECT d, '2026-01-01 10:00'::timestamptz + k * interval '1 hour',
+       repeat('compressible ', 2000 + k),
+       (SELECT string_agg(md5(d::text || k::text || g::text), '') FROM generate_series(1, 300) g)
+FROM generate_series(1, 2) d, generate_series(0, 2) k;
+SELECT fs_register_view('pj_big', 'pj_big_hist', 'pj_driver');
+SELECT j.id, length(j.doc) AS doc_len, md5(j.blob) = md5(h.blob) AS blob_ok
+FROM fs_point_in_time_join('pj_spine', '{pj_big:*}') AS j(id int, driver_id bigint, event_timestamp timestamptz, label bool, doc text, blob text)
+LEFT JOIN LATERAL (SELECT * FROM pj_big_hist h WHERE h.driver_id = j.driver_id AND h.event_timestamp <= j.event_timestamp
+                   ORDER BY h.event_timestamp DESC LIMIT 1) h ON true
+WHERE j.id <= 6 ORDER BY j.id;
+
 -- Errors.
 -- unknown view, feature, service; bad reference; no features; NULL arguments
 SELECT fs_training_columns('pj_spine', '{nope:x}');
@@ -208,5 +223,5 @@ DROP ROLE pj_analyst;
 -- Leave the database as found (the extension's tables go with it).
 DROP EXTENSION feature_store CASCADE;
 DROP SCHEMA pj_out CASCADE;
-DROP TABLE pj_driver_hist, pj_spine, pj_um_hist, pj_user_hist, pj_spine2, pj_driver_part, pj_ts1, pj_spine_int, pj_spine_note CASCADE;
+DROP TABLE pj_big_hist, pj_driver_hist, pj_spine, pj_um_hist, pj_user_hist, pj_spine2, pj_driver_part, pj_ts1, pj_spine_int, pj_spine_note CASCADE;
 DROP SEQUENCE pj_seq;

@@ -966,7 +966,7 @@ build_batch(PitPlan *p, SpineReader *rd, int maxrows, int caprows, MemoryContext
 			uint32		bits = 1 << 16;
 			uint32		lg = 16;
 
-			while (bits < (uint32) v->nentries * 8 && lg < 31)
+			while (bits < (uint32) v->nentries * 4 && lg < 31)
 			{
 				bits <<= 1;
 				lg++;
@@ -1374,6 +1374,8 @@ scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 	PitBuf	   *buf = palloc(sizeof(PitBuf) * PIT_PIPE);
 	ListCell   *lc;
 	PitWon	   *won;
+	instr_time	t0,
+				t1;
 	int			nwon = 0;
 	MemoryContext old;
 
@@ -1521,6 +1523,7 @@ scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 	}
 
 	/* Read the winners' features in physical order. */
+	INSTR_TIME_SET_CURRENT(t0);
 	old = MemoryContextSwitchTo(bcxt);
 	won = pit_alloc_big(sizeof(PitWon) * v->nslots);
 	MemoryContextSwitchTo(old);
@@ -1561,7 +1564,10 @@ scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 		{
 			HeapTupleData tup;
 			PitSlot    *w = won[i].slot;
-			ItemId		lp = PageGetItemId(page, ItemPointerGetOffsetNumber(&w->best_tid));
+			ItemId		lp = PageGetItemId(page, (OffsetNumber) (won[i].pos & 0xFFFF));
+
+			if (i + 4 < nwon)
+				__builtin_prefetch(won[i + 4].slot);
 
 			if (!ItemIdIsNormal(lp))
 				elog(ERROR, "row (%u,%u) of relation %u vanished during a point-in-time join",
@@ -1573,17 +1579,35 @@ scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 			if (!allvis && !HeapTupleSatisfiesVisibility(&tup, snap, buffer))
 				elog(ERROR, "row (%u,%u) of relation %u is no longer visible during a point-in-time join",
 					 blk, ItemPointerGetOffsetNumber(&w->best_tid), leaf->relid);
-			old = MemoryContextSwitchTo(tmpcxt);
-			copies[i - first] = heap_copytuple(&tup);
-			MemoryContextSwitchTo(old);
+			{
+				bool		external = false;
+
+				for (int f = 0; f < v->nfeat; f++)
+				{
+					hs.va[f] = heap_getattr(&tup, leaf->att[v->col_feat0 + f], RelationGetDescr(rel), &hs.na[f]);
+					if (!hs.na[f] && v->feat_len[f] == -1 && VARATT_IS_EXTERNAL(DatumGetPointer(hs.va[f])))
+						external = true;
+				}
+				copies[i - first] = NULL;
+				if (!external)
+					store_row(v, w, w->best_e, w->best_c, w->best_cnull, hs.va, hs.na, bcxt);
+				else
+				{
+					/* TOAST is read after the page lock is released */
+					old = MemoryContextSwitchTo(tmpcxt);
+					copies[i - first] = heap_copytuple(&tup);
+					MemoryContextSwitchTo(old);
+				}
+			}
 		}
 		LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
 		ReleaseBuffer(buffer);
-		/* features are copied (and detoasted) without the page lock */
 		for (int j = first; j < i; j++)
 		{
 			PitSlot    *w = won[j].slot;
 
+			if (copies[j - first] == NULL)
+				continue;
 			old = MemoryContextSwitchTo(tmpcxt);
 			for (int f = 0; f < v->nfeat; f++)
 				hs.va[f] = heap_getattr(copies[j - first], leaf->att[v->col_feat0 + f], RelationGetDescr(rel), &hs.na[f]);
@@ -1609,6 +1633,9 @@ scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 		store_row(v, s, s->best_e, s->best_c, s->best_cnull, hs.va, hs.na, bcxt);
 	}
 
+	INSTR_TIME_SET_CURRENT(t1);
+	INSTR_TIME_SUBTRACT(t1, t0);
+	pit_last_stats.winners_ms += INSTR_TIME_GET_MILLISEC(t1);
 	for (int i = 0; i < hs.nleaves; i++)
 	{
 		ExecDropSingleTupleTableSlot(hs.fa[i]);

@@ -15,6 +15,7 @@ typedef struct PitStats
 	uint64		source_rows;	/* history rows read, over all batches and views */
 	Size		peak_bytes;		/* peak memory of the join's context */
 	double		phase_ms[5];
+	double		winners_ms;		/* part of phase 2: reading the winning rows' features */
 	int			scanned_leaves;	/* relations read sequentially (per batch) */
 	int			probed_leaves;	/* relations probed through a key index (per batch) */	/* read spine, build, scan, merge, emit */
 } PitStats;
