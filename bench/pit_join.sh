@@ -85,6 +85,7 @@ BEGIN
                    'FROM %I', t) INTO r;
     RETURN r;
 END $$;
+VACUUM (FREEZE) user_stats_history, spine;   -- all pages all-visible, for every method alike
 SELECT pg_prewarm('user_stats_history') > 0 AND pg_prewarm('spine') > 0
        AND pg_prewarm('user_stats_history_user_ts') > 0 AS warmed;
 DROP TABLE IF EXISTS bench_results, bench_fs_stats;
