@@ -1,27 +1,30 @@
 /*
  * pit_join.c — the point-in-time ("as-of") join of design.md section 2, in C.
  *
- * How it works. The spine is read once (one snapshot, the statement's) into a tuplestore
- * (which spills past work_mem). Spine rows are then processed in batches of consecutive rows
- * sized so that a batch's state fits in the hash memory limit (work_mem * hash_mem_multiplier).
+ * How it works. Everything is read under the statement's snapshot. Spine rows are processed in
+ * batches of consecutive rows sized so that a batch's state fits in the hash memory limit
+ * (work_mem * hash_mem_multiplier); a spine table is read by two scans in step (one builds a
+ * batch, the other emits it), other spines are first materialized in a tuplestore through SPI.
  * For each batch and each feature view:
  *
- *   1. build: a hash table on the view's entity key over the batch's spine rows; per key the
- *      spine times sorted ascending ("slots"), each with its TTL lower bound;
- *   2. probe: one sequential scan of the view's source (every leaf of a partitioned table or
- *      inheritance tree through the table AM, reading only the needed columns; a view, a
- *      foreign table or a table under row-level security through an SPI cursor so that the
- *      executor applies its rules). A history row whose key is in the table is placed into the
- *      first slot whose spine time is >= its event time (and >= its created time with
- *      as_of_created); the slot keeps only the best row by (event_ts, created_ts, features) —
- *      so memory is one row per spine row, never per history row;
+ *   1. build: an open-addressing hash table of the view's entity keys over the batch's spine
+ *      rows, a bloom filter of them, and per spine row a slot (per key in time order);
+ *   2. read the source: every leaf of its inheritance tree through the table AM (plain heap:
+ *      in place, only keys and times, prefetching), or, for few keys and an index led by the key
+ *      columns, one index probe per key; views, foreign tables and tables under row-level
+ *      security through an SPI cursor, so that the executor applies their rules. A row whose key
+ *      is in the batch is placed into the first slot of its key whose spine time is >= its event
+ *      time (and >= its created time with as_of_created); the slot keeps only the best row by
+ *      (event_ts, created_ts, features), remembering where it is (TID), and the winners'
+ *      features are read at the end in physical order — memory is one row per spine row, never
+ *      per history row, and the history is never sorted;
  *   3. as-of merge: per key, walking the slots in time order with a running maximum gives each
  *      spine row the best row whose start time is <= its time; the TTL bound is then checked on
- *      that row alone (any other qualifying row has an older event time).
+ *      that row alone (any other qualifying row has an older event time);
+ *   4. emit the batch's rows in spine order.
  *
- * Rows are emitted batch by batch in spine order. Cost: O(S log S + B * H) time for S spine
- * rows, H history rows and B batches (B = 1 when the state fits), memory O(S / B), no sort of
- * the history. Section 2's rules are applied exactly; see README "Point-in-time join".
+ * Cost: O(S log s + B * H) time for S spine rows, s per key, H history rows and B batches
+ * (B = 1 when the state fits), memory O(S / B). See README "Point-in-time join".
  */
 #include "postgres.h"
 
@@ -259,6 +262,7 @@ pit_alloc_big(Size size)
 	return palloc_extended(Max(size, 1), MCXT_ALLOC_HUGE);
 }
 
+/* Integer types whose equality is equality of the Datum bits (hashed and compared inline). */
 static bool
 is_bitwise_key_type(Oid t)
 {
@@ -269,6 +273,7 @@ is_bitwise_key_type(Oid t)
  * Planning: resolve, validate, name the output.
  * --------------------------------------------------------------------------------------- */
 
+/* A registered column of the view's source, still there: its attnum, type, typmod, collation. */
 static AttrNumber
 source_column(PitView *v, const char *col, const char *what, Oid *type, int32 *typmod, Oid *coll)
 {
@@ -387,6 +392,10 @@ plan_source_access(PitView *v)
 	}
 }
 
+/*
+ * Validates one view version against the spine and its source (privilege, key columns and
+ * types, time columns, feature types) and prepares comparison and hashing functions.
+ */
 static PitView *
 plan_view(PitPlan *p, FsView *fv)
 {
@@ -514,6 +523,7 @@ check_name_free(TupleDesc desc, int upto, const char *name, const char *ref, boo
 					 : errhint("Pass full_names => true to name feature columns view__feature.")));
 }
 
+/* See pit_join.h: everything that can be wrong with the arguments is found here. */
 PitPlan *
 pit_plan_create(Oid spine_relid, ArrayType *features, const char *spine_time,
 				bool full_names, bool as_of_created)
@@ -646,12 +656,14 @@ pit_plan_create(Oid spine_relid, ArrayType *features, const char *spine_time,
 	return p;
 }
 
+/* The training set's row type (see pit_join.h). */
 TupleDesc
 pit_plan_tupdesc(PitPlan *plan)
 {
 	return plan->desc;
 }
 
+/* The resolved references, for the lineage. */
 List *
 pit_plan_feature_refs(PitPlan *plan)
 {
@@ -662,6 +674,7 @@ pit_plan_feature_refs(PitPlan *plan)
 	return l;
 }
 
+/* The view versions used, for the lineage. */
 List *
 pit_plan_view_versions(PitPlan *plan, List **view_ids)
 {
@@ -676,6 +689,7 @@ pit_plan_view_versions(PitPlan *plan, List **view_ids)
 	return l;
 }
 
+/* All of a plan's memory is in its own context. */
 void
 pit_plan_free(PitPlan *plan)
 {
@@ -697,6 +711,7 @@ mix64(uint64 x)
 	return (uint32) x;
 }
 
+/* Hash of a key: Datum bits for integer keys, else the types' hash functions, combined. */
 static inline uint32
 hash_keys(PitView *v, const Datum *k)
 {
@@ -713,6 +728,7 @@ hash_keys(PitView *v, const Datum *k)
 	return h;
 }
 
+/* Key equality with the types' default equality (bits for integer keys); keys are never NULL here. */
 static inline bool
 keys_equal(PitView *v, const Datum *a, const Datum *b)
 {
@@ -789,6 +805,7 @@ typedef struct SpineReader
 	bool	   *nulls;
 } SpineReader;
 
+/* Opens a reader: read pointer readptr of store, or (store NULL) its own scan of the spine table. */
 static void
 spine_reader_init(SpineReader *r, PitPlan *p, Tuplestorestate *store, int readptr)
 {
@@ -836,6 +853,7 @@ spine_next(SpineReader *r)
 	return true;
 }
 
+/* Closes a reader (the tuplestore itself is ended by the caller). */
 static void
 spine_reader_end(SpineReader *r)
 {
@@ -847,9 +865,7 @@ spine_reader_end(SpineReader *r)
 	ExecDropSingleTupleTableSlot(r->slot);
 }
 
-/*
- * Reads up to maxrows spine rows into every view's key table and slots; returns the count.
- */
+/* An empty key table for about `rows` keys (load factor at most 3/4). */
 static void
 alloc_table(PitView *v, int rows)
 {
@@ -897,6 +913,10 @@ grow_batch(PitView *v, int nrows, int newcap)
 			v->slots[i].epos = map[v->slots[i].epos];
 }
 
+/*
+ * Reads up to maxrows spine rows into every view's key table and slots (sized for caprows,
+ * grown on demand); returns the count.
+ */
 static int
 build_batch(PitPlan *p, SpineReader *rd, int maxrows, int caprows, MemoryContext bcxt)
 {
@@ -1351,6 +1371,7 @@ probe_leaf(PitPlan *p, PitView *v, PitHeapScan *hs, int li, MemoryContext tmpcxt
 	return n;
 }
 
+/* Orders winners by physical position. */
 static int
 won_cmp(const void *a, const void *b)
 {
@@ -1819,6 +1840,7 @@ read_spine_spi(PitPlan *p, Tuplestorestate *store)
 	SPI_finish();
 }
 
+/* See pit_join.h and the file header: batches of build, read sources, merge, emit. */
 uint64
 pit_plan_execute(PitPlan *p, PitEmitFn emit, void *arg)
 {

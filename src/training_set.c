@@ -80,6 +80,7 @@ typedef struct TstoreEmit
 	TupleDesc	desc;
 } TstoreEmit;
 
+/* Emit callback of the set-returning form: rows go to the function's tuplestore. */
 static void
 emit_tstore(void *arg, Datum *values, bool *nulls)
 {
@@ -168,6 +169,7 @@ typedef struct TableEmit
 	CommandId	cid;
 } TableEmit;
 
+/* Emit callback of fs_create_training_set: rows go straight into the new table. */
 static void
 emit_table(void *arg, Datum *values, bool *nulls)
 {
@@ -180,6 +182,7 @@ emit_table(void *arg, Datum *values, bool *nulls)
 	table_tuple_insert(t->rel, t->slot, t->cid, 0, t->bis);
 }
 
+/* A text[] of C strings, for the lineage row. */
 static Datum
 text_array(List *strings)
 {
