@@ -1,0 +1,456 @@
+/*
+ * checks.c — feature checks as SQL expressions, the quarantine of failing rows, and
+ * fs_validate, which reports failing rows without writing anything. Semantics: checks.h.
+ *
+ * The checks jsonb was validated at registration (feature_store.validate_checks), so the
+ * numbers here are jsonb numerics and the features exist. Every value taken from the jsonb
+ * goes into SQL text only through quote_literal_cstr and an explicit cast, every identifier
+ * through quote_identifier; operators and functions are schema-qualified so that the
+ * expression means the same under any search_path.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#include "checks.h"
+#include "security.h"
+#include "spi_util.h"
+
+PG_FUNCTION_INFO_V1(fs_validate);
+
+typedef enum FsCheckKind
+{
+	FS_CHECK_NOT_NULL,
+	FS_CHECK_MIN,
+	FS_CHECK_MAX,
+	FS_CHECK_ALLOWED
+} FsCheckKind;
+
+typedef struct FsCheck
+{
+	int			feature;		/* index into FsView.features */
+	FsCheckKind kind;
+	char	   *number;			/* min/max: the jsonb number's text */
+	int			nallowed;
+	char	  **allowed;		/* allowed: each element's jsonb text */
+} FsCheck;
+
+/* Rows are moved from the source cursor to the quarantine in batches of this many. */
+#define FS_QUARANTINE_BATCH 1000
+
+/*
+ * Reads the checks of one view version, in feature order and then rule order, so that the
+ * labels of a failing row always come out in the same order.
+ */
+static List *
+load_checks(FsView *v)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	List	   *checks = NIL;
+	Oid			types[1] = {INT4OID};
+	Datum		vals[1] = {Int32GetDatum(v->view_id)};
+	uint64		n;
+
+	SPI_connect();
+	n = fs_spi_exec("SELECT f.key, r.key, "
+					"  CASE WHEN r.key IN ('min', 'max') THEN r.value::text END, "
+					"  CASE WHEN r.key = 'not_null' THEN r.value = 'true'::jsonb END, "
+					"  CASE WHEN r.key = 'allowed' THEN "
+					"    ARRAY(SELECT e::text FROM jsonb_array_elements(r.value) e) END "
+					"FROM feature_store.feature_view v "
+					"CROSS JOIN LATERAL jsonb_each(v.checks) f "
+					"JOIN feature_store.view_feature vf ON vf.view_id = v.view_id AND vf.name::text = f.key "
+					"CROSS JOIN LATERAL jsonb_each(f.value) r "
+					"WHERE v.view_id = $1 "
+					"ORDER BY vf.position, array_position(ARRAY['not_null', 'min', 'max', 'allowed'], r.key)",
+					1, types, vals, NULL, true);
+	for (uint64 i = 0; i < n; i++)
+	{
+		char	   *feature = fs_spi_text(i, 1, cxt);
+		char	   *rule = fs_spi_text(i, 2, cxt);
+		FsCheck    *c = MemoryContextAllocZero(cxt, sizeof(FsCheck));
+
+		c->feature = -1;
+		for (int f = 0; f < v->nfeatures; f++)
+			if (strcmp(v->features[f].name, feature) == 0)
+				c->feature = f;
+		if (c->feature < 0)
+			elog(ERROR, "check of unknown feature \"%s\" in view %d", feature, v->view_id);
+
+		if (strcmp(rule, "not_null") == 0)
+		{
+			/* "not_null": false declares nothing. */
+			if (!fs_spi_bool(i, 4, false))
+				continue;
+			c->kind = FS_CHECK_NOT_NULL;
+		}
+		else if (strcmp(rule, "min") == 0 || strcmp(rule, "max") == 0)
+		{
+			c->kind = rule[1] == 'i' ? FS_CHECK_MIN : FS_CHECK_MAX;
+			c->number = fs_spi_text(i, 3, cxt);
+		}
+		else if (strcmp(rule, "allowed") == 0)
+		{
+			bool		isnull;
+			Datum		arr = fs_spi_datum(i, 5, &isnull);
+			Datum	   *elems;
+			int			nelems;
+
+			c->kind = FS_CHECK_ALLOWED;
+			deconstruct_array(DatumGetArrayTypeP(arr), TEXTOID, -1, false, TYPALIGN_INT,
+							  &elems, NULL, &nelems);
+			c->nallowed = nelems;
+			c->allowed = MemoryContextAlloc(cxt, sizeof(char *) * Max(nelems, 1));
+			for (int k = 0; k < nelems; k++)
+				c->allowed[k] = MemoryContextStrdup(cxt, TextDatumGetCString(elems[k]));
+		}
+		else
+			elog(ERROR, "unknown check \"%s\" in view %d", rule, v->view_id);
+		checks = lappend(checks, c);
+	}
+	SPI_finish();
+	return checks;
+}
+
+bool
+fs_view_has_checks(FsView *v)
+{
+	return load_checks(v) != NIL;
+}
+
+static char *
+check_label(FsView *v, FsCheck *c)
+{
+	const char *feature = v->features[c->feature].name;
+
+	switch (c->kind)
+	{
+		case FS_CHECK_NOT_NULL:
+			return psprintf("%s: not_null", feature);
+		case FS_CHECK_MIN:
+			return psprintf("%s: min %s", feature, c->number);
+		case FS_CHECK_MAX:
+			return psprintf("%s: max %s", feature, c->number);
+		case FS_CHECK_ALLOWED:
+			return psprintf("%s: allowed", feature);
+	}
+	return NULL;				/* keep compiler quiet */
+}
+
+/*
+ * The condition under which one check FAILS, over alias.column: never NULL, so that it can
+ * be combined with OR / NOT without three-valued surprises.
+ */
+static void
+append_failure_condition(StringInfo buf, FsView *v, FsCheck *c, const char *alias)
+{
+	FsFeature  *f = &v->features[c->feature];
+	char	   *col = psprintf("%s.%s", quote_identifier(alias), quote_identifier(f->name));
+
+	switch (c->kind)
+	{
+		case FS_CHECK_NOT_NULL:
+			/* num_nulls: a composite whose fields are all NULL is not itself NULL. */
+			if (get_typtype(f->type) == TYPTYPE_COMPOSITE)
+				appendStringInfo(buf, "(pg_catalog.num_nulls(%s) OPERATOR(pg_catalog.=) 1)", col);
+			else
+				appendStringInfo(buf, "(%s IS NULL)", col);
+			break;
+		case FS_CHECK_MIN:
+		case FS_CHECK_MAX:
+			appendStringInfo(buf, "(%s IS NOT NULL AND CAST(%s AS pg_catalog.numeric) OPERATOR(pg_catalog.%s) CAST(%s AS pg_catalog.numeric))",
+							 col, col, c->kind == FS_CHECK_MIN ? "<" : ">",
+							 quote_literal_cstr(c->number));
+			break;
+		case FS_CHECK_ALLOWED:
+			appendStringInfo(buf, "(%s IS NOT NULL AND NOT (pg_catalog.to_jsonb(%s) OPERATOR(pg_catalog.=) ANY (ARRAY[",
+							 col, col);
+			for (int k = 0; k < c->nallowed; k++)
+				appendStringInfo(buf, "%sCAST(%s AS pg_catalog.jsonb)", k > 0 ? ", " : "",
+								 quote_literal_cstr(c->allowed[k]));
+			appendStringInfoString(buf, "])))");
+			break;
+	}
+}
+
+char *
+fs_checks_failure_expr(FsView *v, const char *alias)
+{
+	List	   *checks = load_checks(v);
+	ListCell   *lc;
+	StringInfoData buf;
+
+	if (checks == NIL)
+		return pstrdup("CAST(NULL AS pg_catalog.text[])");
+	/*
+	 * CASE WHEN <any check fails> THEN <labels of the failed ones> END: passing rows (the
+	 * common case) cost one short-circuited OR and never build an array.
+	 */
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "CASE WHEN NOT %s THEN pg_catalog.array_remove(ARRAY[", fs_checks_pass_expr(v, alias));
+	foreach(lc, checks)
+	{
+		FsCheck    *c = lfirst(lc);
+
+		if (lc != list_head(checks))
+			appendStringInfoString(&buf, ", ");
+		appendStringInfoString(&buf, "CASE WHEN ");
+		append_failure_condition(&buf, v, c, alias);
+		appendStringInfo(&buf, " THEN %s END", quote_literal_cstr(check_label(v, c)));
+	}
+	appendStringInfoString(&buf, "]::pg_catalog.text[], NULL) END");
+	return buf.data;
+}
+
+char *
+fs_checks_pass_expr(FsView *v, const char *alias)
+{
+	List	   *checks = load_checks(v);
+	ListCell   *lc;
+	StringInfoData buf;
+
+	if (checks == NIL)
+		return pstrdup("true");
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "NOT (");
+	foreach(lc, checks)
+	{
+		if (lc != list_head(checks))
+			appendStringInfoString(&buf, " OR ");
+		append_failure_condition(&buf, v, lfirst(lc), alias);
+	}
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+char *
+fs_window_predicate(FsView *v, const char *alias, const FsWindow *w, int param_start, int param_end)
+{
+	const char *col = (w->on_created && v->created_time) ? v->created_time : v->event_time;
+	char	   *ref = psprintf("%s.%s", quote_identifier(alias), quote_identifier(col));
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "true");
+	if (!TIMESTAMP_IS_NOBEGIN(w->start))
+		appendStringInfo(&buf, " AND %s OPERATOR(pg_catalog.>=) $%d", ref, param_start);
+	if (!TIMESTAMP_IS_NOEND(w->end))
+		appendStringInfo(&buf, " AND %s OPERATOR(pg_catalog.<=) $%d", ref, param_end);
+	return buf.data;
+}
+
+/*
+ * The query listing the failing rows of a window ($1 = start, $2 = end): entity (jsonb of
+ * the key columns), event_ts, created_ts, failed_checks, row_data (jsonb of keys, times and
+ * features only: the columns the view exposes, which is what the caller was allowed to
+ * register). With as_json, one jsonb column holding all five, for batching.
+ */
+static char *
+failing_rows_query(FsView *v, const FsWindow *w, bool as_json, bool ordered)
+{
+	StringInfoData inner;
+	StringInfoData q;
+	const char *src = quote_qualified_identifier(v->source_schema, v->source_name);
+
+	initStringInfo(&inner);
+	for (int i = 0; i < v->entity.nkeys; i++)
+		appendStringInfo(&inner, "%s%s", i > 0 ? ", " : "", quote_identifier(v->entity.keys[i]));
+	appendStringInfo(&inner, ", %s", quote_identifier(v->event_time));
+	if (v->created_time)
+		appendStringInfo(&inner, ", %s", quote_identifier(v->created_time));
+	for (int i = 0; i < v->nfeatures; i++)
+		appendStringInfo(&inner, ", %s", quote_identifier(v->features[i].name));
+
+	initStringInfo(&q);
+	appendStringInfoString(&q, "SELECT ");
+	if (as_json)
+		appendStringInfoString(&q, "pg_catalog.jsonb_build_object('entity', q.entity, 'event_ts', q.event_ts, "
+							   "'created_ts', q.created_ts, 'failed', q.failed, 'row', q.row_data) ");
+	else
+		appendStringInfoString(&q, "q.entity, q.event_ts, q.created_ts, q.failed, q.row_data ");
+	appendStringInfoString(&q, "FROM (SELECT pg_catalog.jsonb_build_object(");
+	for (int i = 0; i < v->entity.nkeys; i++)
+		appendStringInfo(&q, "%s%s, s.%s", i > 0 ? ", " : "", quote_literal_cstr(v->entity.keys[i]),
+						 quote_identifier(v->entity.keys[i]));
+	appendStringInfo(&q, ") AS entity, CAST(s.%s AS pg_catalog.timestamptz) AS event_ts, ",
+					 quote_identifier(v->event_time));
+	if (v->created_time)
+		appendStringInfo(&q, "CAST(s.%s AS pg_catalog.timestamptz) AS created_ts, ",
+						 quote_identifier(v->created_time));
+	else
+		appendStringInfoString(&q, "CAST(NULL AS pg_catalog.timestamptz) AS created_ts, ");
+	appendStringInfo(&q, "%s AS failed, pg_catalog.to_jsonb(s) AS row_data "
+					 "FROM (SELECT %s FROM %s s WHERE %s) s) q WHERE q.failed IS NOT NULL",
+					 fs_checks_failure_expr(v, "s"), inner.data, src,
+					 fs_window_predicate(v, "s", w, 1, 2));
+	if (ordered)
+		appendStringInfoString(&q, " ORDER BY q.entity, q.event_ts, q.created_ts NULLS FIRST, q.row_data");
+	return q.data;
+}
+
+static void
+window_params(const FsWindow *w, Datum *vals, bool *nulls)
+{
+	vals[0] = TimestampTzGetDatum(w->start);
+	vals[1] = TimestampTzGetDatum(w->end);
+	nulls[0] = nulls[1] = false;
+}
+
+uint64
+fs_quarantine_window(FsView *v, const FsWindow *w, int64 run_id, uint64 *nfailing)
+{
+	Oid			types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		vals[2];
+	bool		nulls[2];
+	char		cnulls[2] = {' ', ' '};
+	Portal		portal;
+	uint64		inserted = 0;
+	uint64		failing = 0;
+
+	if (nfailing)
+		*nfailing = 0;
+	fs_view_source_relid(v);
+	if (!fs_view_has_checks(v))
+		return 0;
+	fs_check_view_select(v);
+	window_params(w, vals, nulls);
+
+	SPI_connect();
+	/* Read as the caller: their privileges (and row security) apply to the source. */
+	portal = SPI_cursor_open_with_args(NULL, failing_rows_query(v, w, true, false), 2, types, vals,
+									   cnulls, true, CURSOR_OPT_NO_SCROLL);
+	for (;;)
+	{
+		uint64		n;
+		Datum	   *rows;
+		FsOwnerContext octx;
+
+		SPI_cursor_fetch(portal, true, FS_QUARANTINE_BATCH);
+		n = SPI_processed;
+		if (n == 0)
+			break;
+		failing += n;
+		rows = palloc(sizeof(Datum) * n);
+		for (uint64 i = 0; i < n; i++)
+		{
+			bool		isnull;
+
+			rows[i] = fs_spi_datum(i, 1, &isnull);
+		}
+		{
+			Oid			it[5] = {INT4OID, TEXTOID, INT4OID, INT8OID, JSONBARRAYOID};
+			Datum		iv[5];
+			bool		in[5] = {false, false, false, run_id <= 0, false};
+			SPITupleTable *batch = SPI_tuptable;
+
+			iv[0] = Int32GetDatum(v->view_id);
+			iv[1] = CStringGetTextDatum(v->name);
+			iv[2] = Int32GetDatum(v->version);
+			iv[3] = Int64GetDatum(run_id);
+			iv[4] = PointerGetDatum(construct_array(rows, (int) n, JSONBOID, -1, false, TYPALIGN_INT));
+			fs_owner_context_enter(&octx);
+			inserted += fs_spi_exec("INSERT INTO feature_store.quarantine (view_id, view_name, view_version, "
+									"  entity, event_ts, created_ts, failed_checks, row_data, run_id) "
+									"SELECT $1, $2, $3, x -> 'entity', (x ->> 'event_ts')::timestamptz, "
+									"  (x ->> 'created_ts')::timestamptz, "
+									"  ARRAY(SELECT jsonb_array_elements_text(x -> 'failed')), x -> 'row', $4 "
+									"FROM unnest($5) x "
+									"ON CONFLICT DO NOTHING",
+									5, it, iv, in, false);
+			fs_owner_context_leave(&octx);
+			SPI_freetuptable(batch);
+		}
+		pfree(rows);
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+	if (nfailing)
+		*nfailing = failing;
+	return inserted;
+}
+
+/* NULL argument -> open side of the window. */
+static TimestampTz
+ts_arg(FunctionCallInfo fcinfo, int argno, TimestampTz if_null)
+{
+	return PG_ARGISNULL(argno) ? if_null : PG_GETARG_TIMESTAMPTZ(argno);
+}
+
+/*
+ * fs_validate(view text, start_ts timestamptz, end_ts timestamptz, on_created boolean)
+ * returns the rows of the window that fail a check, one row per source row, in entity and
+ * time order, without writing anything. Caller needs SELECT on the source.
+ */
+Datum
+fs_validate(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	FsView	   *v;
+	FsWindow	w;
+	Oid			types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		vals[2];
+	bool		nulls[2];
+	char		cnulls[2] = {' ', ' '};
+	Portal		portal;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("feature view name must not be null")));
+	w.start = ts_arg(fcinfo, 1, DT_NOBEGIN);
+	w.end = ts_arg(fcinfo, 2, DT_NOEND);
+	w.on_created = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
+	if (!TIMESTAMP_NOT_FINITE(w.start) && !TIMESTAMP_NOT_FINITE(w.end) && w.start > w.end)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("start_ts must not be later than end_ts"),
+				 errhint("Pass NULL for an open side of the window.")));
+	v = fs_lookup_view(text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
+	fs_view_source_relid(v);
+	fs_check_view_select(v);
+	if (w.on_created && v->created_time == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("feature view \"%s\" has no created-time column", v->name),
+				 errhint("Omit on_created to select the window by event time.")));
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (!fs_view_has_checks(v))
+		PG_RETURN_NULL();
+	window_params(&w, vals, nulls);
+
+	SPI_connect();
+	portal = SPI_cursor_open_with_args(NULL, failing_rows_query(v, &w, false, true), 2, types, vals,
+									   cnulls, true, CURSOR_OPT_NO_SCROLL);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, FS_QUARANTINE_BATCH);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			Datum		out[5];
+			bool		outnull[5];
+
+			for (int c = 0; c < 5; c++)
+				out[c] = fs_spi_datum(i, c + 1, &outnull[c]);
+			/* tuplestore_putvalues copies the values into the tuplestore's own memory. */
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, outnull);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+	PG_RETURN_NULL();
+}
