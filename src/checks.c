@@ -10,6 +10,7 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -28,6 +29,7 @@
 #include "spi_util.h"
 
 PG_FUNCTION_INFO_V1(fs_validate);
+PG_FUNCTION_INFO_V1(fs_checks_sql);
 
 typedef enum FsCheckKind
 {
@@ -184,6 +186,25 @@ append_failure_condition(StringInfo buf, FsView *v, FsCheck *c, const char *alia
 	}
 }
 
+/* "(<check 1 fails> OR <check 2 fails> ...)": never NULL. */
+static char *
+any_failure(FsView *v, List *checks, const char *alias)
+{
+	ListCell   *lc;
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '(');
+	foreach(lc, checks)
+	{
+		if (lc != list_head(checks))
+			appendStringInfoString(&buf, " OR ");
+		append_failure_condition(&buf, v, lfirst(lc), alias);
+	}
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
 char *
 fs_checks_failure_expr(FsView *v, const char *alias)
 {
@@ -193,12 +214,13 @@ fs_checks_failure_expr(FsView *v, const char *alias)
 
 	if (checks == NIL)
 		return pstrdup("CAST(NULL AS pg_catalog.text[])");
+
 	/*
 	 * CASE WHEN <any check fails> THEN <labels of the failed ones> END: passing rows (the
 	 * common case) cost one short-circuited OR and never build an array.
 	 */
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "CASE WHEN NOT %s THEN pg_catalog.array_remove(ARRAY[", fs_checks_pass_expr(v, alias));
+	appendStringInfo(&buf, "CASE WHEN %s THEN pg_catalog.array_remove(ARRAY[", any_failure(v, checks, alias));
 	foreach(lc, checks)
 	{
 		FsCheck    *c = lfirst(lc);
@@ -217,21 +239,10 @@ char *
 fs_checks_pass_expr(FsView *v, const char *alias)
 {
 	List	   *checks = load_checks(v);
-	ListCell   *lc;
-	StringInfoData buf;
 
 	if (checks == NIL)
 		return pstrdup("true");
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, "NOT (");
-	foreach(lc, checks)
-	{
-		if (lc != list_head(checks))
-			appendStringInfoString(&buf, " OR ");
-		append_failure_condition(&buf, v, lfirst(lc), alias);
-	}
-	appendStringInfoChar(&buf, ')');
-	return buf.data;
+	return psprintf("NOT %s", any_failure(v, checks, alias));
 }
 
 char *
@@ -453,4 +464,31 @@ fs_validate(PG_FUNCTION_ARGS)
 	SPI_cursor_close(portal);
 	SPI_finish();
 	PG_RETURN_NULL();
+}
+
+/*
+ * feature_store.checks_sql(view text, alias text, OUT failure_expr text, OUT pass_expr text):
+ * the expressions materialization uses, for inspection and for tests that run them against
+ * an oracle. Checks are registry metadata, readable by everyone.
+ */
+Datum
+fs_checks_sql(PG_FUNCTION_ARGS)
+{
+	FsView	   *v;
+	char	   *alias;
+	TupleDesc	desc;
+	Datum		vals[2];
+	bool		nulls[2] = {false, false};
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("view and alias must not be null")));
+	v = fs_lookup_view(text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
+	alias = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	vals[0] = CStringGetTextDatum(fs_checks_failure_expr(v, alias));
+	vals[1] = CStringGetTextDatum(fs_checks_pass_expr(v, alias));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), vals, nulls)));
 }

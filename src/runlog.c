@@ -384,22 +384,24 @@ test_work(void *arg, int64 run_id, uint64 *quarantined)
 /*
  * feature_store.run_logged_test(view text, kind text, work_sql text, quarantine boolean,
  * start_ts timestamptz, end_ts timestamptz): test-only (superuser) driver of fs_run_logged.
+ * A NULL kind means "what an incremental run would log" (scheduled under pg_cron).
  */
 Datum
 fs_run_logged_test(PG_FUNCTION_ARGS)
 {
 	TestWork	t;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("view, kind and work_sql must not be null")));
+				 errmsg("view and work_sql must not be null")));
 	t.view = fs_lookup_view(text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
 	t.sql = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	t.quarantine = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
 	t.window.start = PG_ARGISNULL(4) ? DT_NOBEGIN : PG_GETARG_TIMESTAMPTZ(4);
 	t.window.end = PG_ARGISNULL(5) ? DT_NOEND : PG_GETARG_TIMESTAMPTZ(5);
 	t.window.on_created = false;
-	PG_RETURN_INT64((int64) fs_run_logged(t.view, text_to_cstring(PG_GETARG_TEXT_PP(1)),
+	PG_RETURN_INT64((int64) fs_run_logged(t.view, PG_ARGISNULL(1) ? fs_run_incremental_kind() :
+										  text_to_cstring(PG_GETARG_TEXT_PP(1)),
 										  t.window.start, t.window.end, test_work, &t));
 }

@@ -33,7 +33,8 @@ COMMENT ON VIEW fs_runs IS 'Every materialization run: view, window, rows writte
 GRANT SELECT ON fs_runs TO PUBLIC;
 
 -- Test driver of the run log's C API: runs work_sql as a logged run of the view (rows written =
--- rows work_sql processed), optionally quarantining the window's failing rows. Superuser only.
+-- rows work_sql processed), optionally quarantining the window's failing rows. kind NULL: what an
+-- incremental run logs ('scheduled' inside a pg_cron job, else 'incremental'). Superuser only.
 CREATE FUNCTION feature_store.run_logged_test(view text, kind text, work_sql text,
                                               quarantine boolean DEFAULT false,
                                               start_ts timestamptz DEFAULT NULL, end_ts timestamptz DEFAULT NULL)
