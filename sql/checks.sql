@@ -1,8 +1,8 @@
 -- Checks and quarantine: fs_validate against hand-computed answers (every rule, NULLs,
 -- boundaries exactly at min/max), against a brute-force SQL oracle on random data, the
 -- expressions materialization uses, idempotent quarantine, privileges, bad input.
-CREATE EXTENSION IF NOT EXISTS feature_store;
 SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS feature_store;
 SET timezone = 'UTC';
 
 CREATE FUNCTION pg_temp.err(q text, OUT state text, OUT message text, OUT hint text)
@@ -214,3 +214,6 @@ SELECT fs_drop_view('chk'); SELECT fs_drop_view('chk_nochecks'); SELECT fs_drop_
 SELECT fs_drop_entity('chk_acct'); SELECT fs_drop_entity('chk_k');
 DROP TABLE "Chk ""Hist""", chk_rnd, chk_alter;
 DROP ROLE regress_chk_reader;
+
+-- Leave the database as found: the registry tests create the extension themselves.
+DROP EXTENSION feature_store;
