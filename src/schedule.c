@@ -135,7 +135,7 @@ cron_schedule(Oid *types, Datum *args, const char *schedule)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("invalid schedule \"%s\"", schedule),
-					 errhint("Use cron format (minute hour day-of-month month day-of-week, e.g. '*/5 * * * *'), or '[1-59] seconds'.")));
+					 errhint("Use cron format (minute hour day-of-month month day-of-week), e.g. '*/5 * * * *'; pg_cron 1.5 and later also accept '[1-59] seconds'.")));
 		ReThrowError(edata);
 	}
 	PG_END_TRY();
@@ -167,7 +167,7 @@ fs_schedule_materialization(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("schedule must not be null"),
-				 errhint("Use cron format, e.g. '*/5 * * * *', or '[1-59] seconds'.")));
+				 errhint("Use cron format (minute hour day-of-month month day-of-week), e.g. '*/5 * * * *'.")));
 	schedule = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	require_pg_cron();
 	fs_check_view_select(v);
