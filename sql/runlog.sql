@@ -77,6 +77,22 @@ SELECT count(*) AS rl_hist2_still_there FROM rl_hist2;
 SELECT feature_store.run_logged_test('rl_view', NULL, 'SELECT 1');
 SELECT n, kind, outcome FROM rl_runs ORDER BY n DESC LIMIT 1;
 
+-- The streaming pattern: a statement trigger with a transition table logs a 'stream' run per
+-- statement and quarantines the statement's failing rows (compared with a plain count).
+CREATE TABLE rl_stream (k int, ev timestamptz, x float8);
+SELECT fs_register_view('rl_stream', 'rl_stream', 'rl_k', 'ev', checks => '{"x": {"not_null": true, "max": 1}}');
+CREATE TRIGGER rl_stream_ins AFTER INSERT ON rl_stream REFERENCING NEW TABLE AS "new ""rows"""
+    FOR EACH STATEMENT EXECUTE FUNCTION feature_store.stream_logged_test('rl_stream');
+INSERT INTO rl_stream SELECT g, '2026-01-01'::timestamptz + g * interval '1 hour',
+    CASE WHEN g % 10 = 0 THEN NULL WHEN g % 7 = 0 THEN 2 ELSE 0.5 END FROM generate_series(1, 100) g;
+INSERT INTO rl_stream VALUES (1, '2026-02-01', 3);
+SELECT kind, rows_written, rows_quarantined, outcome FROM fs_runs WHERE view = 'rl_stream' ORDER BY run_id;
+SELECT (SELECT count(*) FROM fs_quarantine WHERE view = 'rl_stream') AS quarantined,
+       (SELECT count(*) FROM rl_stream WHERE x IS NULL OR x > 1) AS oracle;
+SELECT * FROM pg_temp.err($$SELECT feature_store.stream_logged_test()$$);
+SELECT fs_drop_view('rl_stream');
+DROP TABLE rl_stream;
+
 -- Bad input.
 SELECT * FROM pg_temp.err($$SELECT feature_store.run_logged_test('rl_view', 'hourly', 'SELECT 1')$$);
 SELECT * FROM pg_temp.err($$SELECT feature_store.run_logged_test('no_view', 'batch', 'SELECT 1')$$);

@@ -13,6 +13,7 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -262,17 +263,17 @@ fs_window_predicate(FsView *v, const char *alias, const FsWindow *w, int param_s
 }
 
 /*
- * The query listing the failing rows of a window ($1 = start, $2 = end): entity (jsonb of
- * the key columns), event_ts, created_ts, failed_checks, row_data (jsonb of keys, times and
- * features only: the columns the view exposes, which is what the caller was allowed to
- * register). With as_json, one jsonb column holding all five, for batching.
+ * The query listing the failing rows of from_item (the source, or a transition table) that
+ * satisfy `predicate` (over alias s): entity (jsonb of the key columns), event_ts,
+ * created_ts, failed_checks, row_data (jsonb of keys, times and features only: the columns
+ * the view exposes, which is what the caller was allowed to register). With as_json, one
+ * jsonb column holding all five, for batching.
  */
 static char *
-failing_rows_query(FsView *v, const FsWindow *w, bool as_json, bool ordered)
+failing_rows_query(FsView *v, const char *src, const char *predicate, bool as_json, bool ordered)
 {
 	StringInfoData inner;
 	StringInfoData q;
-	const char *src = quote_qualified_identifier(v->source_schema, v->source_name);
 
 	initStringInfo(&inner);
 	for (int i = 0; i < v->entity.nkeys; i++)
@@ -303,8 +304,7 @@ failing_rows_query(FsView *v, const FsWindow *w, bool as_json, bool ordered)
 		appendStringInfoString(&q, "CAST(NULL AS pg_catalog.timestamptz) AS created_ts, ");
 	appendStringInfo(&q, "%s AS failed, pg_catalog.to_jsonb(s) AS row_data "
 					 "FROM (SELECT %s FROM %s s WHERE %s) s) q WHERE q.failed IS NOT NULL",
-					 fs_checks_failure_expr(v, "s"), inner.data, src,
-					 fs_window_predicate(v, "s", w, 1, 2));
+					 fs_checks_failure_expr(v, "s"), inner.data, src, predicate);
 	if (ordered)
 		appendStringInfoString(&q, " ORDER BY q.entity, q.event_ts, q.created_ts NULLS FIRST, q.row_data");
 	return q.data;
@@ -318,39 +318,46 @@ window_params(const FsWindow *w, Datum *vals, bool *nulls)
 	nulls[0] = nulls[1] = false;
 }
 
-uint64
-fs_quarantine_window(FsView *v, const FsWindow *w, int64 run_id, uint64 *nfailing)
+static const char *
+source_item(FsView *v)
 {
-	Oid			types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		vals[2];
-	bool		nulls[2];
-	char		cnulls[2] = {' ', ' '};
+	return quote_qualified_identifier(v->source_schema, v->source_name);
+}
+
+/*
+ * Moves the rows of `sql` (one jsonb per failing row, see failing_rows_query) into the
+ * quarantine: read through a cursor as the caller, inserted in batches as the extension owner,
+ * skipping rows already quarantined. trigdata, when given, registers the transition tables
+ * in this SPI connection so that `sql` can read them.
+ */
+static uint64
+quarantine_query(FsView *v, const char *sql, int nargs, Oid *types, Datum *vals,
+				 TriggerData *trigdata, int64 run_id, uint64 *nfailing)
+{
 	Portal		portal;
 	uint64		inserted = 0;
 	uint64		failing = 0;
 
-	if (nfailing)
-		*nfailing = 0;
-	fs_view_source_relid(v);
-	if (!fs_view_has_checks(v))
-		return 0;
-	fs_check_view_select(v);
-	window_params(w, vals, nulls);
-
 	SPI_connect();
+	if (trigdata && SPI_register_trigger_data(trigdata) != SPI_OK_TD_REGISTER)
+		elog(ERROR, "SPI_register_trigger_data failed");
 	/* Read as the caller: their privileges (and row security) apply to the source. */
-	portal = SPI_cursor_open_with_args(NULL, failing_rows_query(v, w, true, false), 2, types, vals,
-									   cnulls, true, CURSOR_OPT_NO_SCROLL);
+	portal = SPI_cursor_open_with_args(NULL, sql, nargs, types, vals, NULL, true, CURSOR_OPT_NO_SCROLL);
 	for (;;)
 	{
 		uint64		n;
 		Datum	   *rows;
 		FsOwnerContext octx;
+		Oid			it[5] = {INT4OID, TEXTOID, INT4OID, INT8OID, JSONBARRAYOID};
+		Datum		iv[5];
+		bool		in[5] = {false, false, false, run_id <= 0, false};
+		SPITupleTable *batch;
 
 		SPI_cursor_fetch(portal, true, FS_QUARANTINE_BATCH);
 		n = SPI_processed;
 		if (n == 0)
 			break;
+		batch = SPI_tuptable;
 		failing += n;
 		rows = palloc(sizeof(Datum) * n);
 		for (uint64 i = 0; i < n; i++)
@@ -359,29 +366,22 @@ fs_quarantine_window(FsView *v, const FsWindow *w, int64 run_id, uint64 *nfailin
 
 			rows[i] = fs_spi_datum(i, 1, &isnull);
 		}
-		{
-			Oid			it[5] = {INT4OID, TEXTOID, INT4OID, INT8OID, JSONBARRAYOID};
-			Datum		iv[5];
-			bool		in[5] = {false, false, false, run_id <= 0, false};
-			SPITupleTable *batch = SPI_tuptable;
-
-			iv[0] = Int32GetDatum(v->view_id);
-			iv[1] = CStringGetTextDatum(v->name);
-			iv[2] = Int32GetDatum(v->version);
-			iv[3] = Int64GetDatum(run_id);
-			iv[4] = PointerGetDatum(construct_array(rows, (int) n, JSONBOID, -1, false, TYPALIGN_INT));
-			fs_owner_context_enter(&octx);
-			inserted += fs_spi_exec("INSERT INTO feature_store.quarantine (view_id, view_name, view_version, "
-									"  entity, event_ts, created_ts, failed_checks, row_data, run_id) "
-									"SELECT $1, $2, $3, x -> 'entity', (x ->> 'event_ts')::timestamptz, "
-									"  (x ->> 'created_ts')::timestamptz, "
-									"  ARRAY(SELECT jsonb_array_elements_text(x -> 'failed')), x -> 'row', $4 "
-									"FROM unnest($5) x "
-									"ON CONFLICT DO NOTHING",
-									5, it, iv, in, false);
-			fs_owner_context_leave(&octx);
-			SPI_freetuptable(batch);
-		}
+		iv[0] = Int32GetDatum(v->view_id);
+		iv[1] = CStringGetTextDatum(v->name);
+		iv[2] = Int32GetDatum(v->version);
+		iv[3] = Int64GetDatum(run_id);
+		iv[4] = PointerGetDatum(construct_array(rows, (int) n, JSONBOID, -1, false, TYPALIGN_INT));
+		fs_owner_context_enter(&octx);
+		inserted += fs_spi_exec("INSERT INTO feature_store.quarantine (view_id, view_name, view_version, "
+								"  entity, event_ts, created_ts, failed_checks, row_data, run_id) "
+								"SELECT $1, $2, $3, x -> 'entity', (x ->> 'event_ts')::timestamptz, "
+								"  (x ->> 'created_ts')::timestamptz, "
+								"  ARRAY(SELECT jsonb_array_elements_text(x -> 'failed')), x -> 'row', $4 "
+								"FROM unnest($5) x "
+								"ON CONFLICT DO NOTHING",
+								5, it, iv, in, false);
+		fs_owner_context_leave(&octx);
+		SPI_freetuptable(batch);
 		pfree(rows);
 	}
 	SPI_cursor_close(portal);
@@ -389,6 +389,36 @@ fs_quarantine_window(FsView *v, const FsWindow *w, int64 run_id, uint64 *nfailin
 	if (nfailing)
 		*nfailing = failing;
 	return inserted;
+}
+
+uint64
+fs_quarantine_window(FsView *v, const FsWindow *w, int64 run_id, uint64 *nfailing)
+{
+	Oid			types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		vals[2];
+	bool		nulls[2];
+
+	if (nfailing)
+		*nfailing = 0;
+	fs_view_source_relid(v);
+	if (!fs_view_has_checks(v))
+		return 0;
+	fs_check_view_select(v);
+	window_params(w, vals, nulls);
+	return quarantine_query(v, failing_rows_query(v, source_item(v), fs_window_predicate(v, "s", w, 1, 2), true, false),
+							2, types, vals, NULL, run_id, nfailing);
+}
+
+uint64
+fs_quarantine_relation(FsView *v, const char *from_item, TriggerData *trigdata, int64 run_id,
+					   uint64 *nfailing)
+{
+	if (nfailing)
+		*nfailing = 0;
+	if (!fs_view_has_checks(v))
+		return 0;
+	return quarantine_query(v, failing_rows_query(v, from_item, "true", true, false),
+							0, NULL, NULL, trigdata, run_id, nfailing);
 }
 
 /* NULL argument -> open side of the window. */
@@ -442,8 +472,8 @@ fs_validate(PG_FUNCTION_ARGS)
 	window_params(&w, vals, nulls);
 
 	SPI_connect();
-	portal = SPI_cursor_open_with_args(NULL, failing_rows_query(v, &w, false, true), 2, types, vals,
-									   cnulls, true, CURSOR_OPT_NO_SCROLL);
+	portal = SPI_cursor_open_with_args(NULL, failing_rows_query(v, source_item(v), fs_window_predicate(v, "s", &w, 1, 2), false, true),
+									   2, types, vals, cnulls, true, CURSOR_OPT_NO_SCROLL);
 	for (;;)
 	{
 		SPI_cursor_fetch(portal, true, FS_QUARANTINE_BATCH);

@@ -68,4 +68,15 @@ extern char *fs_window_predicate(FsView *v, const char *alias, const FsWindow *w
  */
 extern uint64 fs_quarantine_window(FsView *v, const FsWindow *w, int64 run_id, uint64 *nfailing);
 
+/*
+ * The same for the rows of an arbitrary FROM item with the source's columns, without a
+ * window: the streaming path passes a statement trigger's transition table (its name, quoted
+ * with quote_identifier) and the TriggerData, which is registered in this function's own SPI
+ * connection so that the name resolves. No privilege check: the caller decides (a trigger's
+ * rows are the statement's own).
+ */
+struct TriggerData;
+extern uint64 fs_quarantine_relation(FsView *v, const char *from_item, struct TriggerData *trigdata,
+									 int64 run_id, uint64 *nfailing);
+
 #endif

@@ -14,6 +14,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -35,6 +36,7 @@
 #include "spi_util.h"
 
 PG_FUNCTION_INFO_V1(fs_run_logged_test);
+PG_FUNCTION_INFO_V1(fs_stream_logged_test);
 
 /* What the worker needs to write a failed run's record; strings follow in data[]. */
 typedef struct FsRunRecord
@@ -404,4 +406,59 @@ fs_run_logged_test(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64((int64) fs_run_logged(t.view, PG_ARGISNULL(1) ? fs_run_incremental_kind() :
 										  text_to_cstring(PG_GETARG_TEXT_PP(1)),
 										  t.window.start, t.window.end, test_work, &t));
+}
+
+typedef struct StreamWork
+{
+	FsView	   *view;
+	TriggerData *trigdata;
+} StreamWork;
+
+/*
+ * The test micro-batch: quarantines the failing rows of the statement's transition table;
+ * the passing ones count as written (the online store's streaming path will write them).
+ */
+static uint64
+stream_work(void *arg, int64 run_id, uint64 *quarantined)
+{
+	StreamWork *s = arg;
+	const char *table = quote_identifier(s->trigdata->tg_trigger->tgnewtable);
+	uint64		failing;
+	int64		total;
+	bool		isnull;
+
+	*quarantined = fs_quarantine_relation(s->view, table, s->trigdata, run_id, &failing);
+	SPI_connect();
+	if (SPI_register_trigger_data(s->trigdata) != SPI_OK_TD_REGISTER)
+		elog(ERROR, "SPI_register_trigger_data failed");
+	fs_spi_exec(psprintf("SELECT count(*) FROM %s", table), 0, NULL, NULL, NULL, true);
+	total = DatumGetInt64(fs_spi_datum(0, 1, &isnull));
+	SPI_finish();
+	return (uint64) total - failing;
+}
+
+/*
+ * feature_store.stream_logged_test(view): test-only statement trigger (AFTER INSERT ...
+ * REFERENCING NEW TABLE ... FOR EACH STATEMENT) that logs each statement as a 'stream' run
+ * and quarantines its failing rows, as the streaming path will.
+ */
+Datum
+fs_stream_logged_test(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	StreamWork	s;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("stream_logged_test must be called as a trigger")));
+	if (!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) || trigdata->tg_trigger->tgnewtable == NULL ||
+		trigdata->tg_trigger->tgnargs != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("stream_logged_test needs a statement trigger with a NEW TABLE and the view name as its argument")));
+	s.view = fs_lookup_view(trigdata->tg_trigger->tgargs[0], false);
+	s.trigdata = trigdata;
+	fs_run_logged(s.view, "stream", DT_NOBEGIN, DT_NOEND, stream_work, &s);
+	return PointerGetDatum(NULL);
 }

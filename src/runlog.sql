@@ -42,3 +42,11 @@ RETURNS bigint AS 'MODULE_PATHNAME', 'fs_run_logged_test' LANGUAGE C VOLATILE PA
 REVOKE ALL ON FUNCTION feature_store.run_logged_test(text, text, text, boolean, timestamptz, timestamptz) FROM PUBLIC;
 COMMENT ON FUNCTION feature_store.run_logged_test(text, text, text, boolean, timestamptz, timestamptz) IS
   'Test only: runs work_sql through the run log (fs_run_logged) and returns the rows it processed';
+
+-- Test driver of the streaming pattern: a statement trigger that logs each statement as a
+-- 'stream' run and quarantines the failing rows of its transition table. Superuser only.
+CREATE FUNCTION feature_store.stream_logged_test() RETURNS trigger
+AS 'MODULE_PATHNAME', 'fs_stream_logged_test' LANGUAGE C;
+REVOKE ALL ON FUNCTION feature_store.stream_logged_test() FROM PUBLIC;
+COMMENT ON FUNCTION feature_store.stream_logged_test() IS
+  'Test only: statement trigger (NEW TABLE, argument: view) logging a stream run that quarantines failing new rows';
