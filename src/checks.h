@@ -13,6 +13,11 @@
  *    row is served, and every failing row of the window is quarantined, once (re-running a
  *    window adds nothing: quarantine is unique on view version, entity, event time, created
  *    time and the row's content).
+ *  - Usage by batch materialization (latest passing row per entity as of the window's end):
+ *        SELECT DISTINCT ON (keys) ... FROM <source> s
+ *        WHERE <fs_window_predicate(v, "s", &w, 1, 2)> AND <fs_checks_pass_expr(v, "s")>
+ *        ORDER BY keys, event DESC, created DESC NULLS LAST
+ *    and, in the same run, fs_quarantine_window(v, &w, run_id, NULL) for the failing rows.
  *  - Labels name the feature and the rule: "conv_rate: not_null", "conv_rate: min 0",
  *    "conv_rate: max 1", "conv_rate: allowed"; listed in feature order, then in the order
  *    not_null, min, max, allowed.
