@@ -21,34 +21,38 @@ SELECT fs_register_entity('chk_acct', ARRAY['acct_id', 'region']);
 SELECT fs_register_view('chk', '"Chk ""Hist"""', 'chk_acct', 'ev', 'cr',
     features => '{id,score,r4,cnt,amt,tier,code,Flag,note}',
     checks => '{"score": {"not_null": true, "min": 0, "max": 1},
-                "r4": {"max": 0.1}, "cnt": {"min": -5, "max": 10}, "amt": {"min": 0.5},
+                "r4": {"max": 0.1}, "cnt": {"min": -5.5, "max": 10}, "amt": {"min": 0.5},
                 "tier": {"allowed": ["gold", "silver"]}, "code": {"allowed": [1, 2.0]},
                 "Flag": {"not_null": true}, "note": {"not_null": false}}');
 
 -- Row i has event time 2026-01-0i (day i) and created time 2026-02-0i.
+-- min/max compare in the feature's type: integers exactly, real/double against the bound as
+-- that type (so a real 0.1 passes max 0.1), numeric exactly.
 INSERT INTO "Chk ""Hist""" VALUES
  (1, 'eu', '2026-01-01', '2026-02-01', 1, 0.5, 0.1, 10, 0.5, 'gold', 2, true, 'boundaries: cnt = max, amt = min, r4 = max as real'),
- (1, 'eu', '2026-01-02', '2026-02-02', 2, 0, NULL, -5, NULL, NULL, NULL, false, 'NULLs pass min/max/allowed; score = min, cnt = min'),
+ (1, 'eu', '2026-01-02', '2026-02-02', 2, 0, NULL, -5, NULL, NULL, NULL, false, 'NULLs pass min/max/allowed; score = min; cnt -5 >= -5.5'),
  (1, 'us', '2026-01-03', '2026-02-03', 3, NULL, 0.05, 0, 1, 'silver', 1, true, 'score NULL: not_null'),
  (2, 'eu', '2026-01-04', '2026-02-04', 4, 1.0000001, 0, 11, 1, 'gold', 1, true, 'just above max twice'),
- (2, 'eu', '2026-01-05', '2026-02-05', 5, -0.0001, 0, -6, 0.49, 'gold', 1, true, 'just below min three times'),
+ (2, 'eu', '2026-01-05', '2026-02-05', 5, -0.0001, 0, -6, 0.49, 'gold', 1, true, 'just below min three times (cnt -6 < -5.5)'),
  (2, 'us', '2026-01-06', '2026-02-06', 6, 1, 0.11, 0, 1, 'Gold', 3, true, 'r4 max, allowed is case-sensitive, code 3 not allowed'),
  (3, 'eu', '2026-01-07', '2026-02-07', 7, 1, 0, 0, 1, 'gold', 1, NULL, 'Flag NULL: not_null'),
  (3, 'eu', '2026-01-08', '2026-02-08', 8, 'NaN', 0, 0, 1, 'gold', 1, true, 'NaN is above every max'),
  (3, 'us', '2026-01-09', '2026-02-09', 9, '-Infinity', 0, 0, 1, '', 2, true, '-Infinity below min; empty string not allowed'),
- (NULL, NULL, NULL, NULL, 10, NULL, 0, 0, 1, 'gold', 1, true, 'NULL key and times: reported by an open window only');
+ (NULL, NULL, NULL, NULL, 10, NULL, 0, 0, 1, 'gold', 1, true, 'NULL key and times: reported by an open window only'),
+ (4, 'eu', '2026-01-10', '2026-02-10', 11, 1.0000000000000002, 0, 0, 1, 'gold', 1, true, 'the double just above 1 fails max 1');
 
 -- Hand-computed: which rows fail which checks, labels in feature then rule order.
 CREATE TEMP TABLE chk_expected (id int, labels text[]);
 INSERT INTO chk_expected VALUES
  (3, '{"score: not_null"}'),
  (4, '{"score: max 1","cnt: max 10"}'),
- (5, '{"score: min 0","cnt: min -5","amt: min 0.5"}'),
+ (5, '{"score: min 0","cnt: min -5.5","amt: min 0.5"}'),
  (6, '{"r4: max 0.1","tier: allowed","code: allowed"}'),
  (7, '{"Flag: not_null"}'),
  (8, '{"score: max 1"}'),
  (9, '{"score: min 0","tier: allowed"}'),
- (10, '{"score: not_null"}');
+ (10, '{"score: not_null"}'),
+ (11, '{"score: max 1"}');
 
 SELECT entity, event_ts, created_ts, failed_checks, row_data->>'note' AS note FROM fs_validate('chk');
 -- exactly the hand-computed answer, both ways
@@ -81,6 +85,29 @@ BEGIN
                     WHERE (%s) IS DISTINCT FROM x.labels OR (%s) = (x.id IS NOT NULL)', e.failure_expr, e.pass_expr) INTO bad;
     RAISE WARNING 'passing %, failing %, disagreeing with the hand-computed answer %', n_pass, n_fail, bad;
 END $$;
+
+-- Each type's comparison path (typed fast paths and the numeric / jsonb fallbacks) against
+-- hand-computed answers: allowed keeps jsonb equality (the text "1" is not the number 1, an
+-- integer never equals 2.5), bounds outside the type's range still compare correctly.
+CREATE TABLE chk_types (k int, ev timestamptz, id int, i4 int, f8 float8, b bool, vc varchar, n numeric,
+                        d date, f4 real, i2 smallint, i8 bigint);
+SELECT fs_register_entity('chk_tk', 'k');
+SELECT fs_register_view('chk_types', 'chk_types', 'chk_tk', 'ev', features => '{id,i4,f8,b,vc,n,d,f4,i2,i8}',
+    checks => '{"i4": {"allowed": [1, 2.5, "1", true]}, "f8": {"allowed": [0.1, 1]}, "b": {"allowed": [true]},
+                "vc": {"allowed": ["a", 1]}, "n": {"allowed": [1.50]}, "d": {"allowed": ["2026-01-01"]},
+                "f4": {"max": 1e39}, "i2": {"min": -100000, "max": 100000.5},
+                "i8": {"min": 9223372036854775807.5}}');
+INSERT INTO chk_types VALUES
+ (1, '2026-01-01', 1, 1, 0.1, true, 'a', 1.5, '2026-01-01', 3e38, -32768, 9223372036854775807),
+ (2, '2026-01-01', 2, 2, 0.3, false, '1', 1.51, '2026-01-02', 'Infinity', 32767, NULL),
+ (3, '2026-01-01', 3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+SELECT (row_data->>'id')::int AS id, failed_checks FROM fs_validate('chk_types') ORDER BY 1;
+SELECT failure_expr LIKE '%to_jsonb(t.d)%' AS date_as_jsonb,
+       failure_expr NOT LIKE '%to_jsonb(t.i4)%' AND failure_expr NOT LIKE '%to_jsonb(t.vc)%' AS typed_allowed,
+       failure_expr LIKE '%CAST(t.i8 AS pg_catalog.numeric)%' AS i8_bound_as_numeric,
+       failure_expr LIKE '%CAST(t.f4 AS pg_catalog.numeric)%' AS f4_bound_as_numeric,
+       failure_expr NOT LIKE '%CAST(t.i2 AS pg_catalog.numeric)%' AS i2_bound_as_integer
+FROM feature_store.checks_sql('chk_types', 't');
 
 -- A view without checks: nothing fails, expressions are trivial.
 SELECT fs_register_view('chk_nochecks', '"Chk ""Hist"""', 'chk_acct', 'ev', features => '{score}');
@@ -213,20 +240,22 @@ SELECT fs_register_view('chk_gone', 'chk_gone', 'chk_k', 'ev', checks => '{"a": 
 SELECT * FROM feature_store.checks_sql('chk_gone', 'g');
 DROP TABLE chk_gone;
 SELECT * FROM pg_temp.err($$SELECT * FROM fs_validate('chk_gone')$$);
--- a source column changed type after registration: the cast fails cleanly, no crash
+-- a source column changed type or disappeared after registration: a clear error
 CREATE TABLE chk_alter (k int, ev timestamptz, a float8);
 SELECT fs_register_view('chk_alter', 'chk_alter', 'chk_k', 'ev', checks => '{"a": {"min": 0}}');
 INSERT INTO chk_alter VALUES (1, '2026-01-01', 1);
 ALTER TABLE chk_alter ALTER COLUMN a TYPE text;
 UPDATE chk_alter SET a = 'abc';
 SELECT * FROM pg_temp.err($$SELECT * FROM fs_validate('chk_alter')$$);
+ALTER TABLE chk_alter DROP COLUMN a;
+SELECT * FROM pg_temp.err($$SELECT * FROM fs_validate('chk_alter')$$);
 
 -- Dropping a view drops its quarantined rows (they are only readable through the view).
 SELECT fs_drop_view('chk_rnd');
 SELECT count(*) FROM feature_store.quarantine q WHERE q.view_name = 'chk_rnd';
-SELECT fs_drop_view('chk'); SELECT fs_drop_view('chk_nochecks'); SELECT fs_drop_view('chk_gone'); SELECT fs_drop_view('chk_alter');
+SELECT fs_drop_view('chk'); SELECT fs_drop_view('chk_nochecks'); SELECT fs_drop_view('chk_types'); SELECT fs_drop_entity('chk_tk'); SELECT fs_drop_view('chk_gone'); SELECT fs_drop_view('chk_alter');
 SELECT fs_drop_entity('chk_acct'); SELECT fs_drop_entity('chk_k');
-DROP TABLE "Chk ""Hist""", chk_rnd, chk_alter;
+DROP TABLE "Chk ""Hist""", chk_rnd, chk_alter, chk_types;
 DROP ROLE regress_chk_reader;
 
 -- Leave the database as found: the registry tests create the extension themselves.

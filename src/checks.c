@@ -10,6 +10,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -47,10 +49,33 @@ typedef struct FsCheck
 	char	   *number;			/* min/max: the jsonb number's text */
 	int			nallowed;
 	char	  **allowed;		/* allowed: each element's jsonb text */
+	char	  **allowed_type;	/* its jsonb_typeof */
+	char	  **allowed_scalar; /* its scalar text (string contents, number, true/false) */
 } FsCheck;
 
 /* Rows are moved from the source cursor to the quarantine in batches of this many. */
 #define FS_QUARANTINE_BATCH 1000
+
+/* A text[] column of the current SPI result as C strings (NULL elements stay NULL). */
+static char **
+text_array(uint64 row, int col, MemoryContext cxt, int *n)
+{
+	bool		isnull;
+	Datum		arr = fs_spi_datum(row, col, &isnull);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	char	  **out;
+
+	deconstruct_array(DatumGetArrayTypeP(arr), TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &nelems);
+	out = MemoryContextAllocZero(cxt, sizeof(char *) * Max(nelems, 1));
+	for (int k = 0; k < nelems; k++)
+		if (!nulls[k])
+			out[k] = MemoryContextStrdup(cxt, TextDatumGetCString(elems[k]));
+	if (n)
+		*n = nelems;
+	return out;
+}
 
 /*
  * Reads the checks of one view version, in feature order and then rule order, so that the
@@ -70,7 +95,11 @@ load_checks(FsView *v)
 					"  CASE WHEN r.key IN ('min', 'max') THEN r.value::text END, "
 					"  CASE WHEN r.key = 'not_null' THEN r.value = 'true'::jsonb END, "
 					"  CASE WHEN r.key = 'allowed' THEN "
-					"    ARRAY(SELECT e::text FROM jsonb_array_elements(r.value) e) END "
+					"    ARRAY(SELECT e::text FROM jsonb_array_elements(r.value) e) END, "
+					"  CASE WHEN r.key = 'allowed' THEN "
+					"    ARRAY(SELECT jsonb_typeof(e) FROM jsonb_array_elements(r.value) e) END, "
+					"  CASE WHEN r.key = 'allowed' THEN "
+					"    ARRAY(SELECT e #>> '{}' FROM jsonb_array_elements(r.value) e) END "
 					"FROM feature_store.feature_view v "
 					"CROSS JOIN LATERAL jsonb_each(v.checks) f "
 					"JOIN feature_store.view_feature vf ON vf.view_id = v.view_id AND vf.name::text = f.key "
@@ -105,18 +134,10 @@ load_checks(FsView *v)
 		}
 		else if (strcmp(rule, "allowed") == 0)
 		{
-			bool		isnull;
-			Datum		arr = fs_spi_datum(i, 5, &isnull);
-			Datum	   *elems;
-			int			nelems;
-
 			c->kind = FS_CHECK_ALLOWED;
-			deconstruct_array(DatumGetArrayTypeP(arr), TEXTOID, -1, false, TYPALIGN_INT,
-							  &elems, NULL, &nelems);
-			c->nallowed = nelems;
-			c->allowed = MemoryContextAlloc(cxt, sizeof(char *) * Max(nelems, 1));
-			for (int k = 0; k < nelems; k++)
-				c->allowed[k] = MemoryContextStrdup(cxt, TextDatumGetCString(elems[k]));
+			c->allowed = text_array(i, 5, cxt, &c->nallowed);
+			c->allowed_type = text_array(i, 6, cxt, NULL);
+			c->allowed_scalar = text_array(i, 7, cxt, NULL);
 		}
 		else
 			elog(ERROR, "unknown check \"%s\" in view %d", rule, v->view_id);
@@ -152,6 +173,168 @@ check_label(FsView *v, FsCheck *c)
 }
 
 /*
+ * An integer bound for an integer column: the smallest integer >= number (min) or the largest
+ * <= number (max), so that comparing integers is exact. Computed on the decimal text (jsonb
+ * prints numerics without exponent). False if it does not fit int64.
+ */
+static bool
+integer_bound(const char *number, bool is_min, int64 *out)
+{
+	const char *dot = strchr(number, '.');
+	char	   *intpart = dot ? pnstrdup(number, dot - number) : pstrdup(number);
+	bool		neg = number[0] == '-';
+	bool		frac = false;
+	char	   *end;
+	long long	v;
+
+	if (dot)
+		for (const char *p = dot + 1; *p; p++)
+			if (*p >= '1' && *p <= '9')
+				frac = true;
+	errno = 0;
+	v = strtoll(intpart, &end, 10);
+	if (errno != 0 || *end != '\0' || end == intpart)
+		return false;
+	if (frac)
+	{
+		if (is_min && !neg)
+		{
+			if (v == PG_INT64_MAX)
+				return false;
+			v++;
+		}
+		else if (!is_min && neg)
+		{
+			if (v == PG_INT64_MIN)
+				return false;
+			v--;
+		}
+	}
+	*out = (int64) v;
+	return true;
+}
+
+/* True if the number converts to a finite, non-underflowing value of the float type. */
+static bool
+float_fits(const char *number, bool single)
+{
+	char	   *end;
+	double		d;
+
+	errno = 0;
+	d = single ? (double) strtof(number, &end) : strtod(number, &end);
+	return errno == 0 && *end == '\0' && !isinf(d);
+}
+
+/*
+ * A min/max bound as a literal of the feature's own type, so that the comparison runs in that
+ * type (cheap, and as a CHECK constraint on the column would): integers exactly (rounded
+ * inward), numeric exactly, real and double precision against the bound rounded to that
+ * type (a real 0.1 equals the bound 0.1). NULL: compare as numeric instead.
+ */
+static char *
+typed_bound(Oid type, const char *number, bool is_min)
+{
+	int64		iv;
+
+	switch (type)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+			if (!integer_bound(number, is_min, &iv))
+				return NULL;
+			return psprintf("CAST('" INT64_FORMAT "' AS pg_catalog.int8)", iv);
+		case FLOAT4OID:
+			return float_fits(number, true) ? psprintf("CAST(%s AS pg_catalog.float4)", quote_literal_cstr(number)) : NULL;
+		case FLOAT8OID:
+			return float_fits(number, false) ? psprintf("CAST(%s AS pg_catalog.float8)", quote_literal_cstr(number)) : NULL;
+		case NUMERICOID:
+			return psprintf("CAST(%s AS pg_catalog.numeric)", quote_literal_cstr(number));
+		default:
+			return NULL;
+	}
+}
+
+/*
+ * The allowed values as a comma-separated list of literals of the feature's own type, keeping
+ * only the elements jsonb equality could match (strings for text, integral numbers for
+ * integers, numbers for floats and numeric, booleans for boolean); "" if none can match;
+ * NULL for other types (compared as jsonb).
+ */
+static char *
+typed_allowed_list(Oid type, FsCheck *c)
+{
+	StringInfoData buf;
+	const char *want;
+
+	switch (type)
+	{
+		case TEXTOID:
+		case VARCHAROID:
+			want = "string";
+			break;
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case FLOAT4OID:
+		case FLOAT8OID:
+		case NUMERICOID:
+			want = "number";
+			break;
+		case BOOLOID:
+			want = "boolean";
+			break;
+		default:
+			return NULL;
+	}
+	initStringInfo(&buf);
+	for (int k = 0; k < c->nallowed; k++)
+	{
+		const char *lit = NULL;
+		int64		iv;
+
+		if (c->allowed_type[k] == NULL || strcmp(c->allowed_type[k], want) != 0)
+			continue;
+		switch (type)
+		{
+			case TEXTOID:
+			case VARCHAROID:
+				lit = psprintf("CAST(%s AS pg_catalog.text)", quote_literal_cstr(c->allowed_scalar[k]));
+				break;
+			case INT2OID:
+			case INT4OID:
+			case INT8OID:
+				/* integral only: the same bound rounded both ways */
+				{
+					int64		lo;
+
+					if (!integer_bound(c->allowed_scalar[k], true, &iv) ||
+						!integer_bound(c->allowed_scalar[k], false, &lo) || iv != lo)
+						continue;
+					lit = psprintf("CAST('" INT64_FORMAT "' AS pg_catalog.int8)", iv);
+				}
+				break;
+			case FLOAT4OID:
+			case FLOAT8OID:
+				if (!float_fits(c->allowed_scalar[k], type == FLOAT4OID))
+					return NULL;	/* out of the type's range: compare as jsonb */
+				lit = psprintf("CAST(%s AS pg_catalog.%s)", quote_literal_cstr(c->allowed_scalar[k]),
+							   type == FLOAT4OID ? "float4" : "float8");
+				break;
+			case NUMERICOID:
+				lit = psprintf("CAST(%s AS pg_catalog.numeric)", quote_literal_cstr(c->allowed_scalar[k]));
+				break;
+			case BOOLOID:
+				lit = psprintf("CAST(%s AS pg_catalog.bool)", quote_literal_cstr(c->allowed_scalar[k]));
+				break;
+		}
+		appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "", lit);
+	}
+	return buf.data;
+}
+
+/*
  * The condition under which one check FAILS, over alias.column: never NULL, so that it can
  * be combined with OR / NOT without three-valued surprises.
  */
@@ -172,17 +355,44 @@ append_failure_condition(StringInfo buf, FsView *v, FsCheck *c, const char *alia
 			break;
 		case FS_CHECK_MIN:
 		case FS_CHECK_MAX:
-			appendStringInfo(buf, "(%s IS NOT NULL AND CAST(%s AS pg_catalog.numeric) OPERATOR(pg_catalog.%s) CAST(%s AS pg_catalog.numeric))",
-							 col, col, c->kind == FS_CHECK_MIN ? "<" : ">",
-							 quote_literal_cstr(c->number));
+			{
+				const char *op = c->kind == FS_CHECK_MIN ? "<" : ">";
+				char	   *bound = typed_bound(f->type, c->number, c->kind == FS_CHECK_MIN);
+
+				if (bound)
+					appendStringInfo(buf, "(%s IS NOT NULL AND %s OPERATOR(pg_catalog.%s) %s)",
+									 col, col, op, bound);
+				else
+					appendStringInfo(buf, "(%s IS NOT NULL AND CAST(%s AS pg_catalog.numeric) OPERATOR(pg_catalog.%s) CAST(%s AS pg_catalog.numeric))",
+									 col, col, op, quote_literal_cstr(c->number));
+			}
 			break;
 		case FS_CHECK_ALLOWED:
-			appendStringInfo(buf, "(%s IS NOT NULL AND NOT (pg_catalog.to_jsonb(%s) OPERATOR(pg_catalog.=) ANY (ARRAY[",
-							 col, col);
-			for (int k = 0; k < c->nallowed; k++)
-				appendStringInfo(buf, "%sCAST(%s AS pg_catalog.jsonb)", k > 0 ? ", " : "",
-								 quote_literal_cstr(c->allowed[k]));
-			appendStringInfoString(buf, "])))");
+			{
+				char	   *list = typed_allowed_list(f->type, c);
+
+				if (list && list[0] == '\0')
+					/* no allowed value can equal a value of this type */
+					appendStringInfo(buf, "(%s IS NOT NULL)", col);
+				else if (list && f->type == TEXTOID)
+					appendStringInfo(buf, "(%s IS NOT NULL AND NOT (%s COLLATE pg_catalog.\"C\" OPERATOR(pg_catalog.=) ANY (ARRAY[%s])))",
+									 col, col, list);
+				else if (list && f->type == VARCHAROID)
+					appendStringInfo(buf, "(%s IS NOT NULL AND NOT (CAST(%s AS pg_catalog.text) COLLATE pg_catalog.\"C\" OPERATOR(pg_catalog.=) ANY (ARRAY[%s])))",
+									 col, col, list);
+				else if (list)
+					appendStringInfo(buf, "(%s IS NOT NULL AND NOT (%s OPERATOR(pg_catalog.=) ANY (ARRAY[%s])))",
+									 col, col, list);
+				else
+				{
+					appendStringInfo(buf, "(%s IS NOT NULL AND NOT (pg_catalog.to_jsonb(%s) OPERATOR(pg_catalog.=) ANY (ARRAY[",
+									 col, col);
+					for (int k = 0; k < c->nallowed; k++)
+						appendStringInfo(buf, "%sCAST(%s AS pg_catalog.jsonb)", k > 0 ? ", " : "",
+										 quote_literal_cstr(c->allowed[k]));
+					appendStringInfoString(buf, "])))");
+				}
+			}
 			break;
 	}
 }
@@ -391,6 +601,37 @@ quarantine_query(FsView *v, const char *sql, int nargs, Oid *types, Datum *vals,
 	return inserted;
 }
 
+/*
+ * The checks are compiled for the feature types recorded at registration: a source column
+ * that was dropped or changed type since then gets a clear error here, not a confusing one
+ * from inside the generated query.
+ */
+static void
+check_source_columns(FsView *v)
+{
+	Oid			relid = fs_view_source_relid(v);
+
+	for (int i = 0; i < v->nfeatures; i++)
+	{
+		AttrNumber	att = get_attnum(relid, v->features[i].name);
+		Oid			type = att == InvalidAttrNumber ? InvalidOid : get_atttype(relid, att);
+
+		if (att == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("feature \"%s\" of feature view \"%s\" is no longer a column of \"%s.%s\"",
+							v->features[i].name, v->name, v->source_schema, v->source_name),
+					 errhint("Register the view again over the changed source.")));
+		if (type != v->features[i].type)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" of \"%s.%s\" has type %s, but feature view \"%s\" version %d was registered with %s",
+							v->features[i].name, v->source_schema, v->source_name, format_type_be(type),
+							v->name, v->version, format_type_be(v->features[i].type)),
+					 errhint("Register the view again to record the new type.")));
+	}
+}
+
 uint64
 fs_quarantine_window(FsView *v, const FsWindow *w, int64 run_id, uint64 *nfailing)
 {
@@ -404,6 +645,7 @@ fs_quarantine_window(FsView *v, const FsWindow *w, int64 run_id, uint64 *nfailin
 	if (!fs_view_has_checks(v))
 		return 0;
 	fs_check_view_select(v);
+	check_source_columns(v);
 	window_params(w, vals, nulls);
 	return quarantine_query(v, failing_rows_query(v, source_item(v), fs_window_predicate(v, "s", w, 1, 2), true, false),
 							2, types, vals, NULL, run_id, nfailing);
@@ -469,6 +711,7 @@ fs_validate(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	if (!fs_view_has_checks(v))
 		PG_RETURN_NULL();
+	check_source_columns(v);
 	window_params(&w, vals, nulls);
 
 	SPI_connect();

@@ -5,10 +5,15 @@
  * Semantics (the contract materialization keeps):
  *  - A row passes when every check of every feature holds. NULL feature values pass min, max
  *    and allowed (as SQL CHECK constraints do); only not_null rejects them.
- *  - min/max compare the value cast to numeric with the declared number, both bounds inclusive
- *    (value = max passes). NaN is greater than every number: it fails max, passes min.
- *  - allowed compares to_jsonb(value) with the declared jsonb elements by jsonb equality
- *    (1 = 1.0; the text "1" is not the number 1).
+ *  - min/max are inclusive (value = max passes) and compare in the feature's own type, as a
+ *    CHECK constraint on the column would: integer and numeric features exactly (a fractional
+ *    bound on an integer is rounded inward), real and double precision against the bound
+ *    converted to that type (so a real 0.1 passes max 0.1; the double just above 1 fails max
+ *    1). NaN is greater than every number: it fails max, passes min. Bounds outside a float
+ *    type's range compare as numeric.
+ *  - allowed means jsonb equality of to_jsonb(value) with one of the declared elements (1 =
+ *    1.0; the text "1" is not the number 1), evaluated in the feature's type where that is
+ *    equivalent (text, integers, floats, numeric, boolean), as jsonb otherwise.
  *  - Failing rows are excluded BEFORE each entity's latest row is chosen: the latest *passing*
  *    row is served, and every failing row of the window is quarantined, once (re-running a
  *    window adds nothing: quarantine is unique on view version, entity, event time, created
