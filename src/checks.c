@@ -54,7 +54,7 @@ typedef struct FsCheck
 } FsCheck;
 
 /* Rows are moved from the source cursor to the quarantine in batches of this many. */
-#define FS_QUARANTINE_BATCH 1000
+#define FS_QUARANTINE_BATCH 5000
 
 /* A text[] column of the current SPI result as C strings (NULL elements stay NULL). */
 static char **
@@ -476,11 +476,12 @@ fs_window_predicate(FsView *v, const char *alias, const FsWindow *w, int param_s
  * The query listing the failing rows of from_item (the source, or a transition table) that
  * satisfy `predicate` (over alias s): entity (jsonb of the key columns), event_ts,
  * created_ts, failed_checks, row_data (jsonb of keys, times and features only: the columns
- * the view exposes, which is what the caller was allowed to register). With as_json, one
- * jsonb column holding all five, for batching.
+ * the view exposes, which is what the caller was allowed to register). With for_transport,
+ * failed_checks comes as one text (labels joined by newlines, which labels never contain),
+ * so that a batch travels as five one-dimensional arrays.
  */
 static char *
-failing_rows_query(FsView *v, const char *src, const char *predicate, bool as_json, bool ordered)
+failing_rows_query(FsView *v, const char *src, const char *predicate, bool for_transport, bool ordered)
 {
 	StringInfoData inner;
 	StringInfoData q;
@@ -496,9 +497,9 @@ failing_rows_query(FsView *v, const char *src, const char *predicate, bool as_js
 
 	initStringInfo(&q);
 	appendStringInfoString(&q, "SELECT ");
-	if (as_json)
-		appendStringInfoString(&q, "pg_catalog.jsonb_build_object('entity', q.entity, 'event_ts', q.event_ts, "
-							   "'created_ts', q.created_ts, 'failed', q.failed, 'row', q.row_data) ");
+	if (for_transport)
+		appendStringInfoString(&q, "q.entity, q.event_ts, q.created_ts, "
+							   "pg_catalog.array_to_string(q.failed, E'\\n'), q.row_data ");
 	else
 		appendStringInfoString(&q, "q.entity, q.event_ts, q.created_ts, q.failed, q.row_data ");
 	appendStringInfoString(&q, "FROM (SELECT pg_catalog.jsonb_build_object(");
@@ -535,7 +536,7 @@ source_item(FsView *v)
 }
 
 /*
- * Moves the rows of `sql` (one jsonb per failing row, see failing_rows_query) into the
+ * Moves the rows of `sql` (failing rows in transport form, see failing_rows_query) into the
  * quarantine: read through a cursor as the caller, inserted in batches as the extension owner,
  * skipping rows already quarantined. trigdata, when given, registers the transition tables
  * in this SPI connection so that `sql` can read them.
@@ -555,13 +556,16 @@ quarantine_query(FsView *v, const char *sql, int nargs, Oid *types, Datum *vals,
 	portal = SPI_cursor_open_with_args(NULL, sql, nargs, types, vals, NULL, true, CURSOR_OPT_NO_SCROLL);
 	for (;;)
 	{
+		static const Oid coltypes[5] = {JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, JSONBOID};
 		uint64		n;
-		Datum	   *rows;
 		FsOwnerContext octx;
-		Oid			it[5] = {INT4OID, TEXTOID, INT4OID, INT8OID, JSONBARRAYOID};
-		Datum		iv[5];
-		bool		in[5] = {false, false, false, run_id <= 0, false};
+		Oid			it[9] = {INT4OID, TEXTOID, INT4OID, INT8OID, JSONBARRAYOID, TIMESTAMPTZARRAYOID,
+		TIMESTAMPTZARRAYOID, TEXTARRAYOID, JSONBARRAYOID};
+		Datum		iv[9];
+		bool		in[9] = {false, false, false, run_id <= 0, false, false, false, false, false};
 		SPITupleTable *batch;
+		Datum	   *cols[5];
+		bool	   *nulls[5];
 
 		SPI_cursor_fetch(portal, true, FS_QUARANTINE_BATCH);
 		n = SPI_processed;
@@ -569,30 +573,41 @@ quarantine_query(FsView *v, const char *sql, int nargs, Oid *types, Datum *vals,
 			break;
 		batch = SPI_tuptable;
 		failing += n;
-		rows = palloc(sizeof(Datum) * n);
-		for (uint64 i = 0; i < n; i++)
+		for (int c = 0; c < 5; c++)
 		{
-			bool		isnull;
+			int			dims[1] = {(int) n};
+			int			lbs[1] = {1};
+			int16		typlen;
+			bool		typbyval;
+			char		typalign;
 
-			rows[i] = fs_spi_datum(i, 1, &isnull);
+			cols[c] = palloc(sizeof(Datum) * n);
+			nulls[c] = palloc(sizeof(bool) * n);
+			for (uint64 i = 0; i < n; i++)
+				cols[c][i] = fs_spi_datum(i, c + 1, &nulls[c][i]);
+			get_typlenbyvalalign(coltypes[c], &typlen, &typbyval, &typalign);
+			iv[4 + c] = PointerGetDatum(construct_md_array(cols[c], nulls[c], 1, dims, lbs, coltypes[c],
+														   typlen, typbyval, typalign));
 		}
 		iv[0] = Int32GetDatum(v->view_id);
 		iv[1] = CStringGetTextDatum(v->name);
 		iv[2] = Int32GetDatum(v->version);
 		iv[3] = Int64GetDatum(run_id);
-		iv[4] = PointerGetDatum(construct_array(rows, (int) n, JSONBOID, -1, false, TYPALIGN_INT));
 		fs_owner_context_enter(&octx);
 		inserted += fs_spi_exec("INSERT INTO feature_store.quarantine (view_id, view_name, view_version, "
 								"  entity, event_ts, created_ts, failed_checks, row_data, run_id) "
-								"SELECT $1, $2, $3, x -> 'entity', (x ->> 'event_ts')::timestamptz, "
-								"  (x ->> 'created_ts')::timestamptz, "
-								"  ARRAY(SELECT jsonb_array_elements_text(x -> 'failed')), x -> 'row', $4 "
-								"FROM unnest($5) x "
+								"SELECT $1, $2, $3, u.e, u.t, u.c, string_to_array(u.f, E'\\n'), u.r, $4 "
+								"FROM unnest($5, $6, $7, $8, $9) AS u(e, t, c, f, r) "
 								"ON CONFLICT DO NOTHING",
-								5, it, iv, in, false);
+								9, it, iv, in, false);
 		fs_owner_context_leave(&octx);
 		SPI_freetuptable(batch);
-		pfree(rows);
+		for (int c = 0; c < 5; c++)
+		{
+			pfree(cols[c]);
+			pfree(nulls[c]);
+			pfree(DatumGetPointer(iv[4 + c]));
+		}
 	}
 	SPI_cursor_close(portal);
 	SPI_finish();
