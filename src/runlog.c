@@ -4,7 +4,7 @@
  * Failed runs: the work runs in an internal subtransaction (the PL/pgSQL exception-block
  * pattern). On error the subtransaction is rolled back, which leaves the caller's transaction
  * usable; the failure is then written by a dynamic background worker, which connects to the
- * same database as the extension owner and inserts the record in a transaction of its own
+ * same database and inserts the record as the extension owner in a transaction of its own
  * (an autonomous write, as pg_background does). The record travels in a DSM segment; the
  * worker sets `written` there after its commit, so the caller knows whether it worked. Then
  * the original error is re-raised. No worker slot, or a worker that failed: a WARNING with the
@@ -42,7 +42,7 @@ PG_FUNCTION_INFO_V1(fs_stream_logged_test);
 typedef struct FsRunRecord
 {
 	Oid			dbid;
-	Oid			ownerid;		/* role the worker connects as */
+	Oid			ownerid;		/* role the worker writes as */
 	int64		run_id;
 	int32		view_id;
 	int32		version;
@@ -337,10 +337,17 @@ fs_runlog_worker_main(Datum main_arg)
 	dsm_pin_mapping(seg);
 	rec = dsm_segment_address(seg);
 
-	BackgroundWorkerInitializeConnectionByOid(rec->dbid, rec->ownerid, 0);
+	/*
+	 * Connect as the bootstrap superuser (no role is given): that needs no LOGIN right, which
+	 * the extension owner may lack; the row is then written as the extension owner, which owns
+	 * the table, with a safe search_path.
+	 */
+	BackgroundWorkerInitializeConnectionByOid(rec->dbid, InvalidOid, 0);
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION);
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+	SetUserIdAndSecContext(rec->ownerid, SECURITY_LOCAL_USERID_CHANGE);
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "recording a failed materialization run");

@@ -38,5 +38,28 @@ is($node->safe_psql('postgres', q{SELECT feature_store.run_logged_test('ns_view'
 is($node->safe_psql('postgres', q{SELECT outcome FROM fs_runs}), 'success', 'and is recorded');
 is($node->safe_psql('postgres', 'SELECT 1'), '1', 'the server is up');
 
+# With worker slots again, failed runs are recorded even when the extension owner (who writes
+# the record) may not log in: the worker connects without a role and writes as the owner.
+$node->append_conf('postgresql.conf', 'max_worker_processes = 8');
+$node->restart;
+$node->safe_psql('postgres', q{
+CREATE ROLE ns_owner SUPERUSER NOLOGIN;
+CREATE DATABASE ns_db OWNER ns_owner;
+});
+$node->safe_psql('ns_db', q{
+SET ROLE ns_owner;
+CREATE EXTENSION feature_store;
+CREATE TABLE ns_hist (k int, ev timestamptz, x float8);
+SELECT fs_register_entity('ns_k', 'k');
+SELECT fs_register_view('ns_view', 'ns_hist', 'ns_k', 'ev');
+});
+is($node->safe_psql('ns_db', q{SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'feature_store'}),
+   'ns_owner', 'the extension is owned by a NOLOGIN role');
+($ret, $out, $err) = $node->psql('ns_db', q{SELECT feature_store.run_logged_test('ns_view', 'batch', 'SELECT 1/0')});
+like($err, qr/division by zero/, 'the failing run fails');
+unlike($err, qr/WARNING/, 'without a warning');
+is($node->safe_psql('ns_db', q{SELECT outcome || ':' || error FROM fs_runs}), 'error:division by zero',
+   'the failed run is recorded');
+
 $node->stop;
 done_testing();
