@@ -46,6 +46,6 @@ GRANT SELECT ON fs_quarantine TO PUBLIC;
 
 CREATE FUNCTION feature_store.checks_sql(view text, alias text DEFAULT 's',
                                          OUT failure_expr text, OUT pass_expr text)
-AS 'MODULE_PATHNAME', 'fs_checks_sql' LANGUAGE C STABLE PARALLEL SAFE;
+AS 'MODULE_PATHNAME', 'fs_checks_sql' LANGUAGE C STABLE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION feature_store.checks_sql(text, text) IS
   'The SQL expressions (over table alias) that materialization uses: failed check labels (NULL = passes), and passes';
