@@ -28,6 +28,7 @@
 #include "utils/timestamp.h"
 
 #include "registry.h"
+#include "schedule.h"
 #include "security.h"
 #include "spi_util.h"
 
@@ -741,6 +742,7 @@ fs_drop_view(PG_FUNCTION_ARGS)
 						4, t, a, NULL, false);
 		ndropped = fs_spi_exec("DELETE FROM feature_store.feature_view WHERE name = $1 AND (NOT $3 OR version = $2)",
 							   4, t, a, NULL, false);
+		fs_schedule_forget_view(v->name);
 	}
 	fs_owner_context_leave(&octx);
 	SPI_finish();
