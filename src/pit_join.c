@@ -834,8 +834,15 @@ spine_next(SpineReader *r)
 
 	if (r->store != NULL)
 	{
+		MemoryContext old = MemoryContextSwitchTo(p->cxt);	/* tuples read back from disk are
+																 * owned by the slot: not in a
+																 * batch context */
+		bool		found;
+
 		tuplestore_select_read_pointer(r->store, r->readptr);
-		if (!tuplestore_gettupleslot(r->store, true, false, r->slot))
+		found = tuplestore_gettupleslot(r->store, true, false, r->slot);
+		MemoryContextSwitchTo(old);
+		if (!found)
 			return false;
 		slot_getallattrs(r->slot);
 		memcpy(r->vals, r->slot->tts_values, sizeof(Datum) * p->spine_desc->natts);
