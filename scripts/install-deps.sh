@@ -3,7 +3,7 @@
 # Only asks apt when something is missing, so a second run is instant and works offline.
 set -euo pipefail
 
-PKGS=(postgresql-15 postgresql-server-dev-15 postgresql-15-cron libipc-run-perl build-essential)
+PKGS=(postgresql-15 postgresql-server-dev-15 postgresql-15-cron libipc-run-perl build-essential sqlsmith)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

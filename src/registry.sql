@@ -60,7 +60,6 @@ BEGIN
     END LOOP;
 END
 $$;
-REVOKE ALL ON FUNCTION feature_store.validate_checks(jsonb, text[], regtype[]) FROM PUBLIC;
 
 CREATE FUNCTION fs_register_entity(name text, join_keys text[], description text DEFAULT NULL,
                                    key_types regtype[] DEFAULT NULL)

@@ -109,10 +109,11 @@ lock_registry(void)
 				"IN SHARE ROW EXCLUSIVE MODE", 0, NULL, NULL, NULL, false);
 }
 
+/* `caller` is passed explicitly because some callers are already in the owner context. */
 static void
-check_owner(const char *kind, const char *name, const char *registered_by)
+check_owner(const char *kind, const char *name, const char *registered_by, Oid caller)
 {
-	if (!fs_is_member_of(registered_by))
+	if (!fs_is_member_of(caller, registered_by))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of %s \"%s\"", kind, name),
@@ -192,7 +193,7 @@ fs_register_entity(PG_FUNCTION_ARGS)
 			bool		used = fs_spi_bool(0, 3, false);
 			bool		same_types = fs_spi_bool(0, 4, false);
 
-			check_owner("entity", name, owner);
+			check_owner("entity", name, owner, octx.save_userid);
 			if ((!same_keys || !same_types) && used)
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_IN_USE),
@@ -367,7 +368,6 @@ Datum
 fs_register_view(PG_FUNCTION_ARGS)
 {
 	ViewDef		d = {0};
-	bool		key_types_unset = false;
 	int32		version;
 	FsOwnerContext octx;
 
@@ -390,6 +390,11 @@ fs_register_view(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 					 errmsg("\"%s\" is not a table, view, materialized view or foreign table", get_rel_name(d.relid))));
+		if (get_rel_persistence(d.relid) == RELPERSISTENCE_TEMP)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("a feature view cannot be defined over temporary relation \"%s\"", get_rel_name(d.relid)),
+					 errdetail("The registry outlives the session that owns a temporary relation.")));
 	}
 	d.schema = get_namespace_name(get_rel_namespace(d.relid));
 	d.relname = get_rel_name(d.relid);
@@ -406,9 +411,7 @@ fs_register_view(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("entity key column \"%s\" has unsupported type %s", d.entity->keys[i], format_type_be(t)),
 					 errhint("Entity keys may be smallint, integer, bigint, text, varchar or uuid.")));
-		if (!OidIsValid(d.entity->key_types[i]))
-			key_types_unset = true;
-		else if (d.entity->key_types[i] != t)
+		if (OidIsValid(d.entity->key_types[i]) && d.entity->key_types[i] != t)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("entity key column \"%s\" has type %s in \"%s.%s\", but entity \"%s\" uses %s",
@@ -518,7 +521,7 @@ fs_register_view(PG_FUNCTION_ARGS)
 			bool		same = fs_spi_bool(0, 3, false);
 			int32		view_id = fs_spi_int32(0, 4, 0);
 
-			check_owner("feature view", d.name, owner);
+			check_owner("feature view", d.name, owner, octx.save_userid);
 			if (same)
 			{
 				Oid			ut[5] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID};
@@ -546,7 +549,10 @@ fs_register_view(PG_FUNCTION_ARGS)
 					"INSERT INTO feature_store.view_feature (view_id, position, name, type) "
 					"SELECT v.view_id, f.ord, f.name, f.type FROM v, unnest($14, $15) WITH ORDINALITY AS f(name, type, ord)",
 					16, t, v, n, false);
-		if (key_types_unset)
+		/*
+		 * Fix the entity's key types if this is its first view, and re-check them under the
+		 * registry lock: a concurrent first registration may have fixed other types meanwhile.
+		 */
 		{
 			Datum		kt[FS_MAX_KEYS];
 			Oid			et[2] = {TEXTOID, REGTYPEARRAYOID};
@@ -556,8 +562,13 @@ fs_register_view(PG_FUNCTION_ARGS)
 				kt[i] = ObjectIdGetDatum(d.entity->key_types[i]);
 			ev[0] = CStringGetTextDatum(d.entity->name);
 			ev[1] = PointerGetDatum(construct_array(kt, d.entity->nkeys, REGTYPEOID, sizeof(Oid), true, TYPALIGN_INT));
-			fs_spi_exec("UPDATE feature_store.entity SET key_types = $2 WHERE name = $1 AND key_types IS NULL",
-						2, et, ev, NULL, false);
+			if (fs_spi_exec("UPDATE feature_store.entity SET key_types = coalesce(key_types, $2) WHERE name = $1 "
+							"RETURNING key_types = $2", 2, et, ev, NULL, false) != 1 ||
+				!fs_spi_bool(0, 1, false))
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("key types of entity \"%s\" changed concurrently", d.entity->name),
+						 errhint("Retry the registration.")));
 		}
 done:	;
 	}
@@ -648,7 +659,7 @@ fs_register_service(PG_FUNCTION_ARGS)
 			char	   *owner = fs_spi_text(0, 2, CurrentMemoryContext);
 			int32		sid = fs_spi_int32(0, 3, 0);
 
-			check_owner("feature service", name, owner);
+			check_owner("feature service", name, owner, octx.save_userid);
 			if (fs_spi_bool(0, 4, false))
 			{
 				Oid			ut[4] = {INT4OID, TEXTOID, TEXTOID, JSONBOID};
@@ -699,7 +710,7 @@ fs_drop_view(PG_FUNCTION_ARGS)
 	uint64		ndropped;
 	FsOwnerContext octx;
 
-	check_owner("feature view", v->name, v->registered_by);
+	check_owner("feature view", v->name, v->registered_by, GetUserId());
 
 	SPI_connect();
 	fs_owner_context_enter(&octx);
@@ -772,7 +783,7 @@ fs_drop_service(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("feature service \"%s\" does not exist", ref)));
 		for (uint64 i = 0; i < n; i++)
-			check_owner("feature service", name, fs_spi_text(i, 1, CurrentMemoryContext));
+			check_owner("feature service", name, fs_spi_text(i, 1, CurrentMemoryContext), GetUserId());
 		fs_owner_context_enter(&octx);
 		lock_registry();
 		n = fs_spi_exec("DELETE FROM feature_store.feature_service WHERE name = $1 AND ($2 = 0 OR version = $2)",
@@ -799,7 +810,7 @@ fs_drop_entity(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("entity \"%s\" does not exist", name)));
-		check_owner("entity", name, fs_spi_text(0, 1, CurrentMemoryContext));
+		check_owner("entity", name, fs_spi_text(0, 1, CurrentMemoryContext), GetUserId());
 		fs_owner_context_enter(&octx);
 		lock_registry();
 		if (fs_spi_exec("SELECT DISTINCT name FROM feature_store.feature_view WHERE entity = $1 ORDER BY 1",

@@ -60,13 +60,13 @@ fs_owner_context_leave(FsOwnerContext *ctx)
 }
 
 bool
-fs_is_member_of(const char *rolename)
+fs_is_member_of(Oid user, const char *rolename)
 {
 	Oid			roleid = get_role_oid(rolename, true);
 
-	if (superuser())
+	if (superuser_arg(user))
 		return true;
 	if (!OidIsValid(roleid))
 		return false;
-	return has_privs_of_role(GetUserId(), roleid);
+	return has_privs_of_role(user, roleid);
 }

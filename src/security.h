@@ -23,7 +23,7 @@ extern Oid	fs_extension_owner(void);
 extern void fs_owner_context_enter(FsOwnerContext *ctx);
 extern void fs_owner_context_leave(FsOwnerContext *ctx);
 
-/* True if the current user is the role named or a member of it (or superuser). */
-extern bool fs_is_member_of(const char *rolename);
+/* True if role `user` has the privileges of the role named (or is a superuser). */
+extern bool fs_is_member_of(Oid user, const char *rolename);
 
 #endif

@@ -1,0 +1,43 @@
+# The README cannot rot: every ```sql block in README.md runs, in order, against the quickstart's
+# example database (scripts/example_data.sql) on a cluster configured as the README says.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use File::Basename qw(dirname);
+use Cwd qw(abs_path);
+
+my $root = abs_path(dirname(__FILE__) . '/../..');
+my $readme = slurp_file("$root/README.md");
+my @blocks;
+while ($readme =~ /^```sql[ \t]*\n(.*?)^```[ \t]*$/msg)
+{
+	push @blocks, $1;
+}
+cmp_ok(scalar(@blocks), '>=', 2, 'README.md has SQL examples');
+
+my $node = PostgreSQL::Test::Cluster->new('readme');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'pg_cron, feature_store'
+cron.database_name = 'quickstart'
+feature_store.database = 'quickstart'
+});
+$node->start;
+$node->safe_psql('postgres', 'CREATE DATABASE quickstart');
+$node->command_ok(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('quickstart'),
+	'-f', "$root/scripts/example_data.sql"], 'example data loads');
+$node->safe_psql('quickstart', 'CREATE EXTENSION pg_cron; CREATE EXTENSION feature_store;');
+
+my $i = 0;
+for my $sql (@blocks)
+{
+	$i++;
+	my ($first) = $sql =~ /^\s*(.{0,60})/;
+	my ($ret, $out, $err) = $node->psql('quickstart', $sql, on_error_stop => 1);
+	is($ret, 0, "README SQL block $i runs: $first") or diag("block:\n$sql\nerror:\n$err");
+}
+
+$node->stop;
+done_testing();
