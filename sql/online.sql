@@ -155,6 +155,8 @@ SELECT to_regclass(:'short_online') IS NULL AS dropped_with_view;
 SELECT fs_online('driver:3');
 
 -- Leave the database as we found it (other tests create the extension themselves).
+SET client_min_messages = warning;
 DROP EXTENSION feature_store CASCADE;
+RESET client_min_messages;
 DROP TABLE onl_driver, onl_um, onl_merchant;
 DROP ROLE onl_reader;

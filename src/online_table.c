@@ -284,7 +284,7 @@ fs_online_write_window(FsView *v, TimestampTz start_ts, TimestampTz end_ts)
 static void
 check_view_owner(FsView *v)
 {
-	if (!fs_is_member_of(v->registered_by))
+	if (!fs_is_member_of(GetUserId(), v->registered_by))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of feature view \"%s\"", v->name),
