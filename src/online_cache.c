@@ -173,15 +173,18 @@ fs_shmem_startup(void)
 void
 fs_cache_init(void)
 {
+	/* PGC_POSTMASTER may only be defined while preloading (else FATAL); then they do nothing */
+	GucContext	startup = process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP;
+
 	DefineCustomIntVariable("feature_store.cache_size",
 							"Shared memory for the online feature cache.",
 							"Rows that do not fit are evicted or declined and read from the online tables.",
 							&fs_cache_size_kb, 65536, 64, INT_MAX / 2,
-							PGC_POSTMASTER, GUC_UNIT_KB, NULL, NULL, NULL);
+							startup, GUC_UNIT_KB, NULL, NULL, NULL);
 	DefineCustomStringVariable("feature_store.database",
 							   "Database whose online features the cache worker serves.",
 							   NULL, &fs_cache_database, "postgres",
-							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+							   startup, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("feature_store.worker_naptime",
 							"Longest sleep of the cache worker between checks.",
 							NULL, &fs_worker_naptime_ms, 1000, 10, 3600 * 1000,
