@@ -151,10 +151,15 @@ decode_payload(const char *buf, int len, FsOnlineRow *row)
 	memcpy(row->features, buf + PAYLOAD_JSONB_OFF, len - PAYLOAD_JSONB_OFF);
 }
 
-/* SQL of the row's feature object: jsonb_build_object in chunks of 50 pairs (the arg limit). */
+/*
+ * SQL of the row's object {"view": {"feature": value, ...}}, the exact shape fs_online returns
+ * for one view, so the common case serves cached bytes without rebuilding anything. Features
+ * go through jsonb_build_object (to_jsonb rules) in chunks of 50 pairs (the argument limit).
+ */
 static void
 append_features_jsonb(StringInfo sql, FsView *v)
 {
+	appendStringInfo(sql, "pg_catalog.jsonb_build_object(%s::pg_catalog.text, ", quote_literal_cstr(v->name));
 	if (v->nfeatures == 0)
 		appendStringInfoString(sql, "'{}'::pg_catalog.jsonb");
 	for (int i = 0; i < v->nfeatures; i++)
@@ -168,6 +173,19 @@ append_features_jsonb(StringInfo sql, FsView *v)
 	}
 	if (v->nfeatures > 0)
 		appendStringInfoChar(sql, ')');
+	appendStringInfoChar(sql, ')');
+}
+
+JsonbContainer *
+fs_row_inner(FsOnlineView *ov, FsOnlineRow *row)
+{
+	JsonbValue	v;
+	const char *name = ov->view->name;
+
+	if (getKeyJsonValueFromContainer(&row->features->root, name, strlen(name), &v) == NULL ||
+		v.type != jbvBinary)
+		elog(ERROR, "online row of view \"%s\" lacks its feature object", name);
+	return v.val.binary.data;
 }
 
 static SPIPlanPtr

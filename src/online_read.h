@@ -17,8 +17,11 @@ typedef struct FsOnlineRow
 	TimestampTz event_ts;
 	TimestampTz created_ts;
 	bool		created_null;
-	Jsonb	   *features;		/* {"feature": value, ...} */
+	Jsonb	   *features;		/* {"view": {"feature": value, ...}}: served as is */
 } FsOnlineRow;
+
+/* The inner {"feature": value, ...} object of a found row. */
+extern JsonbContainer *fs_row_inner(FsOnlineView *ov, FsOnlineRow *row);
 
 /* Per-call state: SPI/owner context opened lazily for read-throughs, closed by fs_read_end. */
 typedef struct FsReadState

@@ -160,11 +160,11 @@ push_string(JsonbParseState **st, JsonbIteratorToken tok, const char *s)
 	pushJsonbValue(st, tok, &v);
 }
 
-/* The value of feature `name` in a row's object (jbvNull when absent). */
+/* The value of feature `name` in a row's feature object (jbvNull when absent). */
 static void
-feature_value(Jsonb *features, const char *name, JsonbValue *out)
+feature_value(JsonbContainer *inner, const char *name, JsonbValue *out)
 {
-	JsonbValue *v = getKeyJsonValueFromContainer(&features->root, name, strlen(name), out);
+	JsonbValue *v = getKeyJsonValueFromContainer(inner, name, strlen(name), out);
 
 	if (v == NULL)
 		out->type = jbvNull;
@@ -178,15 +178,37 @@ serve_entity(FsReadState *rs, ServePlan *p, FsEntityVal *e)
 	JsonbValue *res;
 	int			nfound = 0;
 
+	/* the common case, one view with all features: the cached object is the answer */
+	if (p->ntargets == 1 && p->targets[0].nfeat < 0)
+	{
+		FsOnlineRow row;
+
+		if (!fs_read_row(rs, p->targets[0].ov, e, &row))
+			return NULL;
+		if (!row_expired(p->targets[0].ov, &row))
+			return row.features;
+		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+		push_string(&st, WJB_KEY, p->targets[0].ov->view->name);
+		{
+			JsonbValue	v;
+
+			v.type = jbvNull;
+			pushJsonbValue(&st, WJB_VALUE, &v);
+		}
+		return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+	}
+
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 	for (int i = 0; i < p->ntargets; i++)
 	{
 		Target	   *t = &p->targets[i];
 		FsOnlineRow row;
 		JsonbValue	v;
+		JsonbContainer *inner;
 
 		if (!fs_read_row(rs, t->ov, e, &row))
 			continue;
+		inner = fs_row_inner(t->ov, &row);
 		nfound++;
 		push_string(&st, WJB_KEY, t->ov->view->name);
 		if (row_expired(t->ov, &row))
@@ -197,8 +219,8 @@ serve_entity(FsReadState *rs, ServePlan *p, FsEntityVal *e)
 		else if (t->nfeat < 0)
 		{
 			v.type = jbvBinary;
-			v.val.binary.data = &row.features->root;
-			v.val.binary.len = VARSIZE(row.features) - VARHDRSZ;
+			v.val.binary.data = inner;
+			v.val.binary.len = VARSIZE(row.features) - VARHDRSZ;	/* upper bound, unused */
 			pushJsonbValue(&st, WJB_VALUE, &v);
 		}
 		else
@@ -209,7 +231,7 @@ serve_entity(FsReadState *rs, ServePlan *p, FsEntityVal *e)
 				const char *fname = t->ov->view->features[t->feat[f]].name;
 
 				push_string(&st, WJB_KEY, fname);
-				feature_value(row.features, fname, &v);
+				feature_value(inner, fname, &v);
 				pushJsonbValue(&st, WJB_VALUE, &v);
 			}
 			pushJsonbValue(&st, WJB_END_OBJECT, NULL);
@@ -349,7 +371,7 @@ fs_online_vector(PG_FUNCTION_ARGS)
 
 			if (fov[i] != p->targets[t].ov)
 				continue;
-			feature_value(row.features, fov[i]->view->features[fidx[i]].name, &v);
+			feature_value(fs_row_inner(fov[i], &row), fov[i]->view->features[fidx[i]].name, &v);
 			if (v.type == jbvNumeric)
 			{
 				vals[i] = DirectFunctionCall1(numeric_float8, NumericGetDatum(v.val.numeric));
@@ -466,7 +488,7 @@ fs_online_detail(PG_FUNCTION_ARGS)
 			{
 				JsonbValue	jv;
 
-				feature_value(row.features, fname, &jv);
+				feature_value(fs_row_inner(tg->ov, &row), fname, &jv);
 				status = expired ? "expired" : jv.type == jbvNull ? "null" : "present";
 				if (jv.type != jbvNull)
 				{
