@@ -111,17 +111,24 @@ parse_key(const char *input, const char **pp, StringInfo buf)
 static FsEntityVal *
 make_entity(const char *name, int nkeys, char **keys)
 {
-	StringInfoData buf;
+	size_t		lens[FS_MAX_KEYS + 1];
+	size_t		total = strlen(name) + 1;
 	FsEntityVal *e;
+	char	   *p;
 
-	initStringInfo(&buf);
-	appendBinaryStringInfo(&buf, name, strlen(name) + 1);
 	for (int i = 0; i < nkeys; i++)
-		appendBinaryStringInfo(&buf, keys[i], strlen(keys[i]) + 1);
-	e = palloc0(offsetof(FsEntityVal, data) + buf.len);
-	SET_VARSIZE(e, offsetof(FsEntityVal, data) + buf.len);
+		total += (lens[i] = strlen(keys[i]) + 1);
+	e = palloc(offsetof(FsEntityVal, data) + total);
+	SET_VARSIZE(e, offsetof(FsEntityVal, data) + total);
 	e->nkeys = (int16) nkeys;
-	memcpy(e->data, buf.data, buf.len);
+	p = e->data;
+	memcpy(p, name, strlen(name) + 1);
+	p += strlen(name) + 1;
+	for (int i = 0; i < nkeys; i++)
+	{
+		memcpy(p, keys[i], lens[i]);
+		p += lens[i];
+	}
 	return e;
 }
 
@@ -244,15 +251,36 @@ fs_entity_out(PG_FUNCTION_ARGS)
 	PG_RETURN_CSTRING(buf.data);
 }
 
-/* Text of one constructor argument through its type's output function. */
-static char *
-datum_text(Datum d, Oid type)
+/*
+ * Output functions of the constructor's arguments, looked up once per call site (fn_extra):
+ * building entities in a query (fs_entity('user', g) over many rows) must be cheap.
+ */
+typedef struct MakeCache
 {
-	Oid			outfn;
-	bool		varlena;
+	Oid			types[FS_MAX_KEYS];
+	FmgrInfo	out[FS_MAX_KEYS];
+} MakeCache;
 
-	getTypeOutputInfo(type, &outfn, &varlena);
-	return OidOutputFunctionCall(outfn, d);
+static char *
+datum_text(FunctionCallInfo fcinfo, int i, Datum d, Oid type)
+{
+	MakeCache  *mc = fcinfo->flinfo->fn_extra;
+
+	if (mc == NULL)
+	{
+		mc = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(MakeCache));
+		fcinfo->flinfo->fn_extra = mc;
+	}
+	if (mc->types[i] != type)
+	{
+		Oid			outfn;
+		bool		varlena;
+
+		getTypeOutputInfo(type, &outfn, &varlena);
+		fmgr_info_cxt(outfn, &mc->out[i], fcinfo->flinfo->fn_mcxt);
+		mc->types[i] = type;
+	}
+	return OutputFunctionCall(&mc->out[i], d);
 }
 
 /*
@@ -293,7 +321,8 @@ fs_entity_make(PG_FUNCTION_ARGS)
 		{
 			if (nulls[i])
 				ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("entity key must not be null")));
-			keys[nkeys++] = datum_text(elems[i], elt);
+			keys[nkeys] = datum_text(fcinfo, nkeys, elems[i], elt);
+			nkeys++;
 		}
 	}
 	else
@@ -304,7 +333,8 @@ fs_entity_make(PG_FUNCTION_ARGS)
 				ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("an entity has at most %d key columns", FS_MAX_KEYS)));
 			if (PG_ARGISNULL(i))
 				ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("entity key must not be null")));
-			keys[nkeys++] = datum_text(PG_GETARG_DATUM(i), get_fn_expr_argtype(fcinfo->flinfo, i));
+			keys[nkeys] = datum_text(fcinfo, nkeys, PG_GETARG_DATUM(i), get_fn_expr_argtype(fcinfo->flinfo, i));
+			nkeys++;
 		}
 	}
 	if (nkeys == 0)

@@ -32,8 +32,11 @@
  *
  * LAYOUT AND LOCKING
  * Fixed-size entries (FS_CACHE_DATA bytes of key image + payload) in 8-way buckets; a key
- * hashes to one bucket; FS_CACHE_NLOCKS LWLocks each guard every FS_CACHE_NLOCKS-th bucket
- * (shared to read, exclusive to fill or evict). Within a full bucket the victim is chosen by
+ * may live in either of two buckets chosen by its hash (two-choice hashing, so the cache fills
+ * to ~95% before evicting); FS_CACHE_NLOCKS LWLocks each guard every FS_CACHE_NLOCKS-th bucket
+ * (shared to read one bucket, exclusive on both to fill: taken in address order, no deadlock).
+ * Duplicates of a key in both buckets are impossible (a fill looks in both under both locks).
+ * When both buckets are full of live entries, the victim in the first is chosen by
  * CLOCK (reference bits, set by readers under the shared lock — a benign race). Stale
  * entries (older generation or freed view) are reused before valid ones; replacing a valid
  * entry counts as an eviction. Rows too large for an entry are declined (counted) and always
@@ -291,66 +294,128 @@ entry_is_live(FsEntry *e)
 	return s->view_id == e->view_id && pg_atomic_read_u64(&s->gen) == e->gen;
 }
 
+/* A key's two candidate buckets ("two-choice" hashing keeps buckets from overflowing early). */
+static inline void
+key_buckets(uint64 hash, int64 *b1, int64 *b2)
+{
+	*b1 = (int64) (hash % (uint64) ctl->nbuckets);
+	*b2 = (int64) (((hash >> 32) ^ (hash * 0x9E3779B97F4A7C15ULL)) % (uint64) ctl->nbuckets);
+}
+
+static inline FsEntry *
+find_in_bucket(int64 b, int32 view_id, uint64 hash, const char *key, int keylen, bool any_gen, uint64 gen)
+{
+	FsEntry    *e = &entries[b * FS_CACHE_WAYS];
+
+	for (int w = 0; w < FS_CACHE_WAYS; w++, e++)
+		if (e->hash == hash && e->view_id == view_id && (any_gen || e->gen == gen) &&
+			e->keylen == keylen && memcmp(e->data, key, keylen) == 0)
+			return e;
+	return NULL;
+}
+
 int
 fs_cache_get(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
 			 uint64 gen, char *buf)
 {
-	int64		b = hash % ctl->nbuckets;
-	FsEntry    *e = &entries[b * FS_CACHE_WAYS];
-	int			len = -1;
-	LWLock	   *lock = bucket_lock(b);
+	int64		b[2];
 
-	LWLockAcquire(lock, LW_SHARED);
-	for (int w = 0; w < FS_CACHE_WAYS; w++, e++)
+	key_buckets(hash, &b[0], &b[1]);
+	for (int i = 0; i < 2; i++)
 	{
-		if (e->hash == hash && e->view_id == view_id && e->gen == gen &&
-			e->keylen == keylen && memcmp(e->data, key, keylen) == 0)
+		LWLock	   *lock = bucket_lock(b[i]);
+		FsEntry    *e;
+		int			len = -1;
+
+		if (i == 1 && b[1] == b[0])
+			break;
+		LWLockAcquire(lock, LW_SHARED);
+		e = find_in_bucket(b[i], view_id, hash, key, keylen, false, gen);
+		if (e)
 		{
 			len = e->len;
 			memcpy(buf, e->data + keylen, len);
 			e->ref = 1;
-			break;
 		}
+		LWLockRelease(lock);
+		if (len >= 0)
+			return len;
 	}
-	LWLockRelease(lock);
-	return len;
+	return -1;
+}
+
+/* First dead (empty, older generation or freed view) entry of a bucket. */
+static inline FsEntry *
+dead_in_bucket(int64 b)
+{
+	FsEntry    *e = &entries[b * FS_CACHE_WAYS];
+
+	for (int w = 0; w < FS_CACHE_WAYS; w++, e++)
+		if (!entry_is_live(e))
+			return e;
+	return NULL;
+}
+
+static inline int
+count_dead(int64 b)
+{
+	FsEntry    *e = &entries[b * FS_CACHE_WAYS];
+	int			n = 0;
+
+	for (int w = 0; w < FS_CACHE_WAYS; w++, e++)
+		n += !entry_is_live(e);
+	return n;
 }
 
 void
 fs_cache_put(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
 			 uint64 gen_at_read, const char *payload, int len)
 {
-	int64		b;
-	FsEntry    *base;
-	FsEntry    *victim = NULL;
-	LWLock	   *lock;
+	int64		b1,
+				b2;
+	LWLock	   *l1,
+			   *l2;
+	FsEntry    *victim;
 
 	if (keylen + len > FS_CACHE_DATA)
 	{
 		fs_cache_count(slot, FS_CTR_DECLINED);
 		return;
 	}
-	b = hash % ctl->nbuckets;
-	base = &entries[b * FS_CACHE_WAYS];
-	lock = bucket_lock(b);
-	LWLockAcquire(lock, LW_EXCLUSIVE);
+	key_buckets(hash, &b1, &b2);
+	l1 = bucket_lock(b1);
+	l2 = bucket_lock(b2);
+	/* both buckets' locks, in address order (no deadlock), once if they are the same */
+	if (l2 < l1)
+	{
+		LWLock	   *t = l1;
+
+		l1 = l2;
+		l2 = t;
+	}
+	LWLockAcquire(l1, LW_EXCLUSIVE);
+	if (l2 != l1)
+		LWLockAcquire(l2, LW_EXCLUSIVE);
 	/* a writer committed since the caller read G: its value may predate that commit */
 	if (ctl->views[slot].view_id != view_id ||
 		pg_atomic_read_u64(&ctl->views[slot].gen) != gen_at_read)
-	{
-		LWLockRelease(lock);
-		return;
-	}
-	for (int w = 0; w < FS_CACHE_WAYS && victim == NULL; w++)
-		if (base[w].view_id == view_id && base[w].hash == hash && base[w].keylen == keylen &&
-			memcmp(base[w].data, key, keylen) == 0)
-			victim = &base[w];
-	for (int w = 0; w < FS_CACHE_WAYS && victim == NULL; w++)
-		if (!entry_is_live(&base[w]))
-			victim = &base[w];
+		goto done;
+	victim = find_in_bucket(b1, view_id, hash, key, keylen, true, 0);
+	if (victim == NULL)
+		victim = find_in_bucket(b2, view_id, hash, key, keylen, true, 0);
 	if (victim == NULL)
 	{
-		/* CLOCK over the bucket: clear reference bits until an unreferenced entry turns up */
+		/* the less loaded of the two buckets (power of two choices) */
+		int			d1 = count_dead(b1),
+					d2 = count_dead(b2);
+
+		victim = d1 >= d2 ? dead_in_bucket(b1) : dead_in_bucket(b2);
+	}
+	if (victim == NULL)
+	{
+		/* CLOCK over the first bucket: clear reference bits until an unreferenced entry turns up */
+		FsEntry    *base = &entries[b1 * FS_CACHE_WAYS];
+
 		for (int pass = 0; pass < 2 && victim == NULL; pass++)
 			for (int w = 0; w < FS_CACHE_WAYS && victim == NULL; w++)
 			{
@@ -370,8 +435,11 @@ fs_cache_put(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
 	victim->ref = 0;
 	memcpy(victim->data, key, keylen);
 	memcpy(victim->data + keylen, payload, len);
-	LWLockRelease(lock);
 	fs_cache_count(slot, FS_CTR_FILLS);
+done:
+	if (l2 != l1)
+		LWLockRelease(l2);
+	LWLockRelease(l1);
 }
 
 /* Clears every entry of a freed view so that its memory is available at once. */

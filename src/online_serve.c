@@ -17,6 +17,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -404,9 +405,10 @@ fs_online_batch(PG_FUNCTION_ARGS)
 	bool	   *enulls;
 	int			n;
 	char	   *name = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	ServePlan	   *p = palloc(sizeof(ServePlan));
+	ServePlan  *p = palloc(sizeof(ServePlan));
 	char	   *plan_entity = NULL;
 	FsReadState rs;
+	MemoryContext rowcxt;
 	int16		typlen;
 	bool		byval;
 	char		align;
@@ -418,10 +420,13 @@ fs_online_batch(PG_FUNCTION_ARGS)
 	get_typlenbyvalalign(ARR_ELEMTYPE(arr), &typlen, &byval, &align);
 	deconstruct_array(arr, ARR_ELEMTYPE(arr), typlen, byval, align, &elems, &enulls, &n);
 	fs_read_begin(&rs);
+	/* per-entity garbage goes away after each row is stored: memory stays flat */
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "fs_online_batch row", ALLOCSET_DEFAULT_SIZES);
 	for (int i = 0; i < n; i++)
 	{
 		Datum		out[2];
 		bool		onull[2] = {true, true};
+		MemoryContext old;
 
 		if (!enulls[i])
 		{
@@ -433,7 +438,9 @@ fs_online_batch(PG_FUNCTION_ARGS)
 				plan_entity = pstrdup(fs_entity_val_name(e));
 				make_plan(p, plan_entity, name);
 			}
+			old = MemoryContextSwitchTo(rowcxt);
 			res = serve_entity(&rs, p, e);
+			MemoryContextSwitchTo(old);
 			out[0] = PointerGetDatum(e);
 			onull[0] = false;
 			if (res)
@@ -443,8 +450,10 @@ fs_online_batch(PG_FUNCTION_ARGS)
 			}
 		}
 		tuplestore_putvalues(rsi->setResult, rsi->setDesc, out, onull);
+		MemoryContextReset(rowcxt);
 	}
 	fs_read_end(&rs);
+	MemoryContextDelete(rowcxt);
 	return (Datum) 0;
 }
 
