@@ -64,8 +64,8 @@ SELECT fs_materialize('user_stats', '-infinity', 'infinity');
 SQL
 fs_log "waiting for the worker to load the cache"
 for _ in $(seq 1 300); do
-  st=$(PSQL -d bench -Atc "SELECT (SELECT worker_state FROM fs_stat_online WHERE view IS NULL) || ' ' || coalesce((SELECT entries FROM fs_stat_online WHERE view = 'user_stats'), 0)")
-  [ "$st" = "idle $ENTITIES" ] && break
+  st=$(PSQL -d bench -Atc "SELECT (SELECT worker_state FROM fs_stat_online WHERE view IS NULL) || ' ' || coalesce((SELECT entries + evictions FROM fs_stat_online WHERE view = 'user_stats'), 0)")
+  [ "${st%% *}" = idle ] && [ "${st##* }" -ge "$ENTITIES" ] && break
   sleep 1
 done
 echo "cache: $st"

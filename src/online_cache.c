@@ -260,6 +260,12 @@ fs_cache_view_slot(int32 view_id, bool create)
 	return freeslot;
 }
 
+bool
+fs_cache_slot_is(int slot, int32 view_id)
+{
+	return slot >= 0 && slot < FS_CACHE_MAX_VIEWS && ctl->views[slot].view_id == view_id;
+}
+
 uint64
 fs_cache_view_gen(int slot)
 {

@@ -47,6 +47,7 @@ extern bool fs_cache_usable(void);
 
 /* View slots: find (or create) the slot of a view; -1 when none/full. */
 extern int	fs_cache_view_slot(int32 view_id, bool create);
+extern bool fs_cache_slot_is(int slot, int32 view_id);
 extern uint64 fs_cache_view_gen(int slot);
 extern void fs_cache_count(int slot, FsCacheCounter c);
 

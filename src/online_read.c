@@ -295,7 +295,7 @@ fs_read_row(FsReadState *st, FsOnlineView *ov, FsEntityVal *e, FsOnlineRow *row)
 		imglen = fs_read_key_image(ov, keys, img);
 		if (imglen >= 0)
 		{
-			if (ov->cache_slot < 0 || !(ov->cache_slot < FS_CACHE_MAX_VIEWS))
+			if (!fs_cache_slot_is(ov->cache_slot, v->view_id))
 				ov->cache_slot = fs_cache_view_slot(v->view_id, true);
 			slot = ov->cache_slot;
 		}
