@@ -30,12 +30,14 @@ PG_FUNCTION_INFO_V1(fs_entity_eq);
 PG_FUNCTION_INFO_V1(fs_entity_ne);
 PG_FUNCTION_INFO_V1(fs_entity_hash);
 
+/* The entity name is the first NUL-terminated string of the data. */
 const char *
 fs_entity_val_name(const FsEntityVal *e)
 {
 	return e->data;
 }
 
+/* Pointers to the key texts, which follow the name (no copies: serving calls this per lookup). */
 void
 fs_entity_val_keys(const FsEntityVal *e, const char **keys)
 {
@@ -59,6 +61,7 @@ bad_literal(const char *input, const char *detail)
 			 errhint("Write entity:key, such as 'driver:1001', or entity:(key1,key2) for composite keys; double-quote keys containing , ( ) \" \\ or spaces.")));
 }
 
+/* Characters that force quoting: the separators of the syntax and white space. */
 static bool
 is_special(char c)
 {
@@ -132,6 +135,7 @@ make_entity(const char *name, int nkeys, char **keys)
 	return e;
 }
 
+/* Entity names follow the registry's rules; a literal with another name is malformed. */
 static void
 check_entity_name(const char *input, const char *name)
 {
@@ -202,6 +206,7 @@ fs_entity_in(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(make_entity(name, nkeys, keys));
 }
 
+/* Appends a key, quoted only when it must be, so output reads back to the same value. */
 static void
 append_key(StringInfo buf, const char *k)
 {
@@ -342,6 +347,7 @@ fs_entity_make(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(make_entity(name, nkeys, keys));
 }
 
+/* Accessors for SQL users: the entity name and the key texts. */
 Datum
 fs_entity_name(PG_FUNCTION_ARGS)
 {
@@ -371,18 +377,21 @@ entity_eq(FunctionCallInfo fcinfo)
 	return VARSIZE(a) == VARSIZE(b) && memcmp(a, b, VARSIZE(a)) == 0;
 }
 
+/* SQL-callable = and <> over entity_eq. */
 Datum
 fs_entity_eq(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(entity_eq(fcinfo));
 }
 
+/* Negator of =, for completeness of the operator family. */
 Datum
 fs_entity_ne(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_BOOL(!entity_eq(fcinfo));
 }
 
+/* Hash over the same bytes equality compares, so hash joins and GROUP BY agree with =. */
 Datum
 fs_entity_hash(PG_FUNCTION_ARGS)
 {

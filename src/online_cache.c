@@ -120,6 +120,7 @@ cache_nentries(void)
 	return Max(n, FS_CACHE_WAYS);
 }
 
+/* Control block plus the entry array: the whole request, fixed at postmaster start. */
 static Size
 cache_shmem_size(void)
 {
@@ -201,25 +202,24 @@ fs_cache_init(void)
 	shmem_startup_hook = fs_shmem_startup;
 }
 
+/* True once this process is attached to the cache (preloaded and shared memory set up). */
 bool
 fs_cache_preloaded(void)
 {
 	return preloaded && ctl != NULL;
 }
 
-bool
-fs_cache_usable(void)
-{
-	return ctl != NULL && ctl->dboid == MyDatabaseId && OidIsValid(MyDatabaseId) &&
-		!RecoveryInProgress();
-}
-
+/* A generation never handed out before (cluster-wide counter): no ABA between incarnations. */
 static uint64
 new_gen(void)
 {
 	return pg_atomic_fetch_add_u64(&ctl->global_gen, 1) + 1;
 }
 
+/*
+ * The view's slot, created on first use with a fresh generation. Shared lock for the common
+ * lookup; exclusive only to create, re-checking under it.
+ */
 int
 fs_cache_view_slot(int32 view_id, bool create)
 {
@@ -260,12 +260,14 @@ fs_cache_view_slot(int32 view_id, bool create)
 	return freeslot;
 }
 
+/* Cheap validation of a backend's cached slot number (slots are reused after a view goes off). */
 bool
 fs_cache_slot_is(int slot, int32 view_id)
 {
 	return slot >= 0 && slot < FS_CACHE_MAX_VIEWS && ctl->views[slot].view_id == view_id;
 }
 
+/* The reader's first step of the protocol: the generation, with a barrier before the snapshot. */
 uint64
 fs_cache_view_gen(int slot)
 {
@@ -276,6 +278,7 @@ fs_cache_view_gen(int slot)
 	return g;
 }
 
+/* Statistics counters are atomics: readers never take a lock just to count. */
 void
 fs_cache_count(int slot, FsCacheCounter c)
 {
@@ -283,12 +286,14 @@ fs_cache_count(int slot, FsCacheCounter c)
 		pg_atomic_fetch_add_u64(&ctl->views[slot].ctr[c], 1);
 }
 
+/* Lock striping: bucket b is guarded by lock b mod FS_CACHE_NLOCKS. */
 static inline LWLock *
 bucket_lock(int64 bucket)
 {
 	return &((LWLockPadded *) ctl->locks)[bucket % FS_CACHE_NLOCKS].lock;
 }
 
+/* Live = its view still owns the slot and the slot's generation is the entry's. */
 static inline bool
 entry_is_live(FsEntry *e)
 {
@@ -320,6 +325,7 @@ find_in_bucket(int64 b, int32 view_id, uint64 hash, const char *key, int keylen,
 	return NULL;
 }
 
+/* Probes both candidate buckets under shared locks; copies the payload out on a hit. */
 int
 fs_cache_get(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
 			 uint64 gen, char *buf)
@@ -373,6 +379,11 @@ count_dead(int64 b)
 	return n;
 }
 
+/*
+ * The reader's fill (and the worker's load): stores under both bucket locks unless the view's
+ * generation moved past gen_at_read, replacing the key's entry, else a dead entry of the less
+ * loaded bucket, else a CLOCK victim (an eviction).
+ */
 void
 fs_cache_put(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
 			 uint64 gen_at_read, const char *payload, int len)
@@ -469,6 +480,7 @@ sweep_view(int32 view_id)
 	}
 }
 
+/* The writer's commit step: new generation (and with free_slot, the view leaves the cache). */
 void
 fs_cache_bump(int32 view_id, bool free_slot)
 {
@@ -492,6 +504,7 @@ fs_cache_bump(int32 view_id, bool free_slot)
 		sweep_view(view_id);
 }
 
+/* Worker: has a commit changed the view since its last complete load? Returns the generation. */
 bool
 fs_cache_view_needs_load(int slot, uint64 *gen)
 {
@@ -505,6 +518,7 @@ fs_cache_view_needs_load(int slot, uint64 *gen)
 	return needs;
 }
 
+/* Worker: records a complete load under generation gen. */
 void
 fs_cache_view_loaded(int slot, uint64 gen)
 {
@@ -513,6 +527,7 @@ fs_cache_view_loaded(int slot, uint64 gen)
 	LWLockRelease(ctl->viewlock);
 }
 
+/* Worker state for fs_stat_online; error != NULL records the last error and its time. */
 void
 fs_cache_set_worker(int pid, FsWorkerState state, const char *error)
 {
@@ -532,6 +547,7 @@ fs_cache_set_worker(int pid, FsWorkerState state, const char *error)
 	SpinLockRelease(&ctl->mutex);
 }
 
+/* The latch committers set so that the worker reloads right after a commit. */
 void
 fs_cache_set_worker_latch(void *latch)
 {
@@ -540,6 +556,7 @@ fs_cache_set_worker_latch(void *latch)
 	SpinLockRelease(&ctl->mutex);
 }
 
+/* Called at commit by writers: wake the worker (never blocks, never errors). */
 void
 fs_cache_wake_worker(void)
 {

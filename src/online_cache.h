@@ -42,8 +42,6 @@ typedef enum FsWorkerState
 extern void fs_cache_init(void);			/* from _PG_init: GUCs, hooks */
 extern bool fs_cache_preloaded(void);
 
-/* True when this backend may use the cache at all (preloaded, right database, primary). */
-extern bool fs_cache_usable(void);
 
 /* View slots: find (or create) the slot of a view; -1 when none/full. */
 extern int	fs_cache_view_slot(int32 view_id, bool create);

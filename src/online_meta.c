@@ -31,6 +31,7 @@ static FsOnlineView **views = NULL;
 static int	nviews = 0;
 static List *services = NIL;	/* FsService * */
 
+/* Registry changed (or the invalidation queue overflowed): rebuild at the next call. */
 static void
 relcache_cb(Datum arg, Oid relid)
 {
@@ -48,12 +49,14 @@ syscache_cb(Datum arg, int cacheid, uint32 hashvalue)
 	priv_epoch++;
 }
 
+/* The context the registry cache lives in (reset on rebuild). */
 MemoryContext
 fs_meta_context(void)
 {
 	return meta_cxt;
 }
 
+/* Frees the cached registry and its prepared plans. */
 static void
 meta_reset(void)
 {
@@ -67,6 +70,7 @@ meta_reset(void)
 	services = NIL;
 }
 
+/* Reads every view version once (with its key input functions) into meta_cxt. */
 static void
 meta_load(void)
 {
@@ -123,6 +127,7 @@ meta_load(void)
 	meta_valid = inval_count == count_at_start;
 }
 
+/* Registers the invalidation callbacks once; rebuilds when stale. */
 void
 fs_meta_ensure(void)
 {
@@ -140,6 +145,7 @@ fs_meta_ensure(void)
 		meta_load();
 }
 
+/* Accessors over the cached views. */
 int
 fs_meta_nviews(void)
 {
@@ -152,6 +158,7 @@ fs_meta_view(int i)
 	return views[i];
 }
 
+/* "name" (latest) or "name@N" among the cached views, without SPI. */
 FsOnlineView *
 fs_meta_find_view(const char *ref)
 {
@@ -179,6 +186,7 @@ fs_meta_find_view(const char *ref)
 	return NULL;
 }
 
+/* A cached view by id. */
 static FsOnlineView *
 find_by_id(int32 view_id)
 {
@@ -188,6 +196,7 @@ find_by_id(int32 view_id)
 	return NULL;
 }
 
+/* Services are resolved once (through the registry's resolver) and kept until the registry changes. */
 FsService *
 fs_meta_find_service(const char *ref)
 {
@@ -239,6 +248,7 @@ fs_meta_find_service(const char *ref)
 	return s;
 }
 
+/* SELECT on the view's source for the current user, re-checked after pg_class or role changes. */
 bool
 fs_meta_can_select(FsOnlineView *ov)
 {

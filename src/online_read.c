@@ -44,6 +44,7 @@ static bool notice_given = false;
 static Oid	cache_db = InvalidOid;
 static bool cache_db_known = false;
 
+/* A call's read state starts closed: cache hits never need SPI or the owner context. */
 void
 fs_read_begin(FsReadState *st)
 {
@@ -51,6 +52,7 @@ fs_read_begin(FsReadState *st)
 	st->notice_given = false;
 }
 
+/* Closes what read-throughs opened (on error, transaction abort does it). */
 void
 fs_read_end(FsReadState *st)
 {
@@ -62,6 +64,7 @@ fs_read_end(FsReadState *st)
 	}
 }
 
+/* Opened once per call, at the first read-through: SPI as the owner of the online tables. */
 static void
 open_spi(FsReadState *st)
 {
@@ -113,6 +116,7 @@ fs_read_key_image(FsOnlineView *ov, const Datum *keys, char *img)
 	return off;
 }
 
+/* Payload = header (found, times) + the served jsonb; returns its length. */
 static int
 encode_payload(const FsOnlineRow *row, char *buf)
 {
@@ -135,6 +139,7 @@ encode_payload(const FsOnlineRow *row, char *buf)
 	return len;
 }
 
+/* Inverse of encode_payload, copying the jsonb so it outlives the bucket lock. */
 static void
 decode_payload(const char *buf, int len, FsOnlineRow *row)
 {
@@ -188,6 +193,7 @@ fs_row_inner(FsOnlineView *ov, FsOnlineRow *row)
 	return v.val.binary.data;
 }
 
+/* Keyed read of one online row, prepared once per backend and view version. */
 static SPIPlanPtr
 read_plan(FsOnlineView *ov)
 {
@@ -264,6 +270,10 @@ cache_on(void)
 	return cache_db == MyDatabaseId && !RecoveryInProgress() && !IsolationUsesXactSnapshot();
 }
 
+/*
+ * The read path: cache probe under the generation read first, else durable read with a new
+ * snapshot and a fill tagged with that generation (protocol in online_cache.c).
+ */
 bool
 fs_read_row(FsReadState *st, FsOnlineView *ov, FsEntityVal *e, FsOnlineRow *row)
 {

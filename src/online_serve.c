@@ -49,6 +49,7 @@ typedef struct ServePlan
 	FsService  *service;		/* when a service was named (vector order) */
 } ServePlan;
 
+/* A view named explicitly must be online and readable by the caller (else an error). */
 static void
 check_named_view(FsOnlineView *ov)
 {
@@ -61,6 +62,7 @@ check_named_view(FsOnlineView *ov)
 		fs_check_view_select(ov->view);
 }
 
+/* The plan's target for a view, added on first use (one read per view per entity). */
 static Target *
 target_for(ServePlan *p, FsOnlineView *ov)
 {
@@ -137,6 +139,7 @@ make_plan(ServePlan *p, const char *entity, const char *name)
 	}
 }
 
+/* TTL at read time: older than now() - ttl is expired (the bound itself is fresh). */
 static bool
 row_expired(FsOnlineView *ov, FsOnlineRow *row)
 {
@@ -150,6 +153,7 @@ row_expired(FsOnlineView *ov, FsOnlineRow *row)
 	return row->event_ts < cutoff;
 }
 
+/* Pushes a C string as a jsonb string token. */
 static void
 push_string(JsonbParseState **st, JsonbIteratorToken tok, const char *s)
 {
@@ -172,6 +176,7 @@ feature_value(JsonbContainer *inner, const char *name, JsonbValue *out)
 }
 
 /* Serves one entity as jsonb; NULL when no view has a row for it. */
+/* One entity's answer for a plan (see the file header for the shape). */
 static Jsonb *
 serve_entity(FsReadState *rs, ServePlan *p, FsEntityVal *e)
 {
@@ -242,6 +247,7 @@ serve_entity(FsReadState *rs, ServePlan *p, FsEntityVal *e)
 	return nfound > 0 ? JsonbValueToJsonb(res) : NULL;
 }
 
+/* fs_online's two forms share plan + one serve. */
 static Jsonb *
 online_common(FunctionCallInfo fcinfo, FsEntityVal *e, const char *name)
 {
@@ -267,6 +273,7 @@ fs_online_all(PG_FUNCTION_ARGS)
 	PG_RETURN_JSONB_P(res);
 }
 
+/* The view-or-service argument, which must not be NULL. */
 static char *
 name_arg(FunctionCallInfo fcinfo, int n)
 {
@@ -288,6 +295,7 @@ fs_online_named(PG_FUNCTION_ARGS)
 	PG_RETURN_JSONB_P(res);
 }
 
+/* Types whose values have a meaning as float8 for a model. */
 static bool
 vector_type_ok(Oid t)
 {
@@ -515,6 +523,7 @@ fs_online_detail(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* Names of worker states as fs_stat_online shows them. */
 static const char *
 worker_state_name(FsWorkerState s)
 {

@@ -47,6 +47,7 @@ static DirtyView *dirty = NULL;
 static int	ndirty = 0;
 static int	maxdirty = 0;
 
+/* Remembers (in TopMemoryContext, until transaction end) that this transaction wrote a view. */
 static void
 mark_dirty(int32 view_id, bool free_slot)
 {
@@ -67,6 +68,7 @@ mark_dirty(int32 view_id, bool free_slot)
 	ndirty++;
 }
 
+/* Did this transaction write the view? Then its own reads must bypass the cache. */
 bool
 fs_online_written_in_xact(int32 view_id)
 {
@@ -112,12 +114,14 @@ online_xact_callback(XactEvent event, void *arg)
 	}
 }
 
+/* From _PG_init: the commit callback of the protocol. */
 void
 fs_online_table_init(void)
 {
 	RegisterXactCallback(online_xact_callback, NULL);
 }
 
+/* feature_store."online_<view_id>", quoted for SQL text. */
 char *
 fs_online_table_qualname(int32 view_id)
 {
@@ -127,6 +131,7 @@ fs_online_table_qualname(int32 view_id)
 	return quote_qualified_identifier("feature_store", name);
 }
 
+/* The online table's OID by name (InvalidOid when not created yet or dropped). */
 Oid
 fs_online_table_relid(int32 view_id)
 {
@@ -137,6 +142,10 @@ fs_online_table_relid(int32 view_id)
 	return OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
 }
 
+/*
+ * Transactional invalidation (relcache of feature_store.feature_view): at commit every backend's
+ * registry cache and the worker learn that views or online tables changed.
+ */
 void
 fs_registry_changed(void)
 {
@@ -147,6 +156,7 @@ fs_registry_changed(void)
 		CacheInvalidateRelcacheByRelid(relid);
 }
 
+/* Comma-separated quoted key columns with an optional table prefix. */
 static void
 append_key_list(StringInfo sql, FsView *v, const char *prefix)
 {
@@ -154,6 +164,10 @@ append_key_list(StringInfo sql, FsView *v, const char *prefix)
 		appendStringInfo(sql, "%s%s%s", i > 0 ? ", " : "", prefix, quote_identifier(v->entity.keys[i]));
 }
 
+/*
+ * Creates the online table (as the extension owner: ordinary roles cannot create in schema
+ * feature_store), private to the owner, with the statement trigger of the cache protocol.
+ */
 Oid
 fs_online_ensure_table(FsView *v)
 {
@@ -210,6 +224,7 @@ fs_online_ensure_table(FsView *v)
 	return fs_online_table_relid(v->view_id);
 }
 
+/* The single-statement, set-based upsert described in online_table.h. */
 uint64
 fs_online_write_window(FsView *v, TimestampTz start_ts, TimestampTz end_ts)
 {
@@ -291,6 +306,7 @@ check_view_owner(FsView *v)
 				 errdetail("Feature view \"%s\" was registered by role \"%s\".", v->name, v->registered_by)));
 }
 
+/* A required text argument (NULL is null_value_not_allowed). */
 static char *
 text_arg(FunctionCallInfo fcinfo, int n, const char *what)
 {
@@ -391,6 +407,7 @@ fs_online_reload(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/* Drop hook of fs_drop_view (runs inside its SPI connection and owner context). */
 void
 fs_online_drop_views(const char *name, int32 version)
 {
