@@ -7,6 +7,7 @@ OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 # The install script of the current version is built from one SQL file per concern, in this order
 # (each beside the C source of the same concern). Released versions get hand-written upgrade scripts.
 SQL_PARTS = src/schema.sql src/registry.sql
+SQL_PARTS += src/online.sql
 SQL_PARTS += src/checks.sql src/runlog.sql src/schedule.sql
 SQL_PARTS += src/pit_join.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql

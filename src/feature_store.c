@@ -8,6 +8,8 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "online.h"
+
 PG_MODULE_MAGIC;
 
 void		_PG_init(void);
@@ -15,5 +17,8 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
+	fs_cache_init();
+	fs_online_table_init();
+	fs_worker_register();
 	MarkGUCPrefixReserved("feature_store");
 }

@@ -27,6 +27,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "online_table.h"
 #include "registry.h"
 #include "schedule.h"
 #include "security.h"
@@ -740,6 +741,7 @@ fs_drop_view(PG_FUNCTION_ARGS)
 						"  SELECT f.service_id FROM feature_store.service_feature f "
 						"  WHERE f.view_name = $1 AND (NOT $3 OR f.view_version = $2 OR (f.view_version IS NULL AND $4)))",
 						4, t, a, NULL, false);
+		fs_online_drop_views(v->name, one_version ? v->version : 0);
 		ndropped = fs_spi_exec("DELETE FROM feature_store.feature_view WHERE name = $1 AND (NOT $3 OR version = $2)",
 							   4, t, a, NULL, false);
 		fs_schedule_forget_view(v->name);

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Online serving benchmark (issue 4): pgbench over the unix socket, prepared protocol, at 1, 4
+# and 8 clients:
+#   fs_online(entity)            -- jsonb with 4 features, privilege check, shared-memory cache
+#   PK lookup                    -- SELECT * FROM a plain latest-values table WHERE user_id = $1
+#   SELECT 1                     -- the protocol ceiling
+# and in-query batch lookups per second: fs_online_batch over 1000 entities vs an index
+# nested-loop join of 1000 keys against the same latest-values table.
+# Prints TPS, p50/p99 latency and the ratios; the targets are fs_online >= 0.9x the PK lookup at
+# 1 and 8 clients, batch >= 3x the nested-loop join, p99 < 1 ms at 8 clients.
+#   bench/online.sh                 LARGE: 1M entities (override with ENTITIES=n), 10 s per run (DURATION=s)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+
+ENTITIES=${ENTITIES:-1000000}
+DURATION=${DURATION:-10}
+BATCH=1000
+
+W=$(fs_workdir fs_bench_online)
+fs_copy_tree "$W/src"
+fs_stage_pg "$W"
+fs_chown_for_pg "$W"
+cleanup() {
+  fs_as_pg_user "$FS_BINDIR/pg_ctl" -D "$W/data" -m fast stop >/dev/null 2>&1 || true
+  if [ -z "${FS_KEEP:-}" ]; then rm -rf "$W"; else echo "work directory kept: $W"; fi
+}
+trap cleanup EXIT
+
+fs_log "building and installing into $W/pg"
+fs_as_pg_user bash -c "source '$W/src/scripts/lib.sh'; fs_stage_pg '$W'; fs_build_install '$W/src'"
+
+# cache: 256-byte entries, 1.25x the entity count
+cache_kb=$(( (ENTITIES * 256 * 5 / 4) / 1024 + 1024 ))
+fs_log "cluster (cache_size = ${cache_kb}kB for $ENTITIES entities)"
+fs_as_pg_user "$FS_BINDIR/initdb" -D "$W/data" -A trust >/dev/null
+cat >> "$W/data/postgresql.conf" <<CONF
+listen_addresses = ''
+unix_socket_directories = '$W'
+port = 5439
+shared_buffers = 1GB
+max_connections = 50
+shared_preload_libraries = 'feature_store'
+feature_store.database = 'bench'
+feature_store.cache_size = '${cache_kb}kB'
+CONF
+fs_as_pg_user "$FS_BINDIR/pg_ctl" -D "$W/data" -l "$W/log" -w start >/dev/null
+PSQL() { fs_as_pg_user "$FS_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -h "$W" -p 5439 "$@"; }
+PSQL -d postgres -c "CREATE DATABASE bench"
+
+fs_log "data: $ENTITIES entities, 4 features each"
+PSQL -d bench <<SQL
+CREATE EXTENSION feature_store;
+-- the plain latest-values table (baseline) doubles as the view's source: one row per user
+CREATE TABLE user_latest (user_id bigint PRIMARY KEY, event_ts timestamptz, created_ts timestamptz,
+                          f_float1 float8, f_float2 float8, f_int1 bigint, f_text1 text);
+INSERT INTO user_latest
+SELECT u, now() - (u % 1000) * interval '1 minute', now(), (u % 9973) / 9973.0, u * 0.25, u % 1000, 'seg' || (u % 7)
+FROM generate_series(1, $ENTITIES) u;
+VACUUM ANALYZE user_latest;
+SELECT fs_register_entity('user', 'user_id');
+SELECT fs_register_view('user_stats', 'user_latest', 'user', event_time => 'event_ts', created_time => 'created_ts',
+                        features => ARRAY['f_float1', 'f_float2', 'f_int1', 'f_text1']);
+SELECT fs_materialize('user_stats', '-infinity', 'infinity');
+SQL
+fs_log "waiting for the worker to load the cache"
+for _ in $(seq 1 300); do
+  st=$(PSQL -d bench -Atc "SELECT (SELECT worker_state FROM fs_stat_online WHERE view IS NULL) || ' ' || coalesce((SELECT entries + evictions FROM fs_stat_online WHERE view = 'user_stats'), 0)")
+  [ "${st%% *}" = idle ] && [ "${st##* }" -ge "$ENTITIES" ] && break
+  sleep 1
+done
+echo "cache: $st"
+
+cat > "$W/fs.sql" <<S
+\set id random(1, $ENTITIES)
+SELECT fs_online(fs_entity('user', :id::bigint));
+S
+cat > "$W/pk.sql" <<S
+\set id random(1, $ENTITIES)
+SELECT * FROM user_latest WHERE user_id = :id;
+S
+printf 'SELECT 1;\n' > "$W/one.sql"
+cat > "$W/batch.sql" <<S
+\set s random(1, $ENTITIES - $BATCH)
+SELECT count(features) FROM fs_online_batch(ARRAY(SELECT fs_entity('user', g) FROM generate_series(:s::bigint, :s::bigint + $((BATCH - 1))) g));
+S
+cat > "$W/perrow.sql" <<S
+\set s random(1, $ENTITIES - $BATCH)
+SELECT count(fs_online(fs_entity('user', g))) FROM generate_series(:s::bigint, :s::bigint + $((BATCH - 1))) g;
+S
+cat > "$W/nl.sql" <<S
+\set s random(1, $ENTITIES - $BATCH)
+SELECT count(l.*) FROM generate_series(:s::bigint, :s::bigint + $((BATCH - 1))) g JOIN user_latest l ON l.user_id = g;
+S
+chmod 644 "$W"/*.sql
+
+# run NAME CLIENTS: prints "tps p50_ms p99_ms" from a pgbench run with per-transaction logs
+run() {
+  local name=$1 c=$2 dir="$W/log_${1}_$2"
+  mkdir -p "$dir"; fs_chown_for_pg "$dir"
+  local out
+  out=$(cd "$dir" && fs_as_pg_user env PGOPTIONS="-c enable_hashjoin=off -c enable_mergejoin=off" \
+        "$FS_BINDIR/pgbench" -n -M prepared -h "$W" -p 5439 -c "$c" -j "$(( c < 2 ? c : 2 ))" -T "$DURATION" -l \
+        -f "$W/$name.sql" bench 2>&1)
+  local tps
+  tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
+  [ -n "$tps" ] || { echo "$out" >&2; exit 1; }
+  cat "$dir"/pgbench_log.* | awk '{print $3}' | sort -n > "$dir/lat"
+  local n p50 p99
+  n=$(wc -l < "$dir/lat")
+  p50=$(awk -v k=$(( n / 2 + 1 )) 'NR==k {printf "%.3f", $1/1000; exit}' "$dir/lat")
+  p99=$(awk -v k=$(( n * 99 / 100 + 1 )) 'NR==k {printf "%.3f", $1/1000; exit}' "$dir/lat")
+  echo "$tps $p50 $p99"
+}
+
+declare -A R
+fs_log "pgbench: $DURATION s per run, prepared protocol, unix socket"
+for c in 1 4 8; do
+  for q in one pk fs; do
+    R[$q,$c]=$(run $q $c)
+    echo "  $q @ $c clients: ${R[$q,$c]}"
+  done
+done
+for c in 1 8; do
+  for q in nl batch perrow; do
+    R[$q,$c]=$(run $q $c)
+    echo "  $q @ $c clients: ${R[$q,$c]}"
+  done
+done
+
+f() { echo "${R[$1,$2]}" | cut -d' ' -f"$3"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+echo
+printf '%-34s %8s %10s %10s %10s\n' "query (TPS, latency ms)" clients TPS p50 p99
+for c in 1 4 8; do
+  for q in one pk fs; do
+    case $q in one) label="SELECT 1 (protocol ceiling)";; pk) label="PK lookup, latest-values table";; fs) label="fs_online(entity), 4 features";; esac
+    printf '%-34s %8s %10s %10s %10s\n' "$label" "$c" "$(f $q $c 1)" "$(f $q $c 2)" "$(f $q $c 3)"
+  done
+done
+echo
+printf '%-34s %8s %14s\n' "in-query batch of $BATCH" clients "lookups/s"
+for c in 1 8; do
+  printf '%-34s %8s %14.0f\n' "index nested-loop join" "$c" "$(awk -v t="$(f nl $c 1)" -v b=$BATCH 'BEGIN {print t * b}')"
+  printf '%-34s %8s %14.0f\n' "fs_online_batch" "$c" "$(awk -v t="$(f batch $c 1)" -v b=$BATCH 'BEGIN {print t * b}')"
+  printf '%-34s %8s %14.0f\n' "fs_online per row in a query" "$c" "$(awk -v t="$(f perrow $c 1)" -v b=$BATCH 'BEGIN {print t * b}')"
+done
+echo
+echo "ratios (target):"
+for c in 1 4 8; do
+  echo "  fs_online / PK lookup TPS @ $c clients: $(ratio "$(f fs $c 1)" "$(f pk $c 1)")   (>= 0.9 at 1 and 8)"
+  echo "  fs_online / SELECT 1 TPS  @ $c clients: $(ratio "$(f fs $c 1)" "$(f one $c 1)")"
+done
+for c in 1 8; do
+  echo "  batch / nested-loop lookups/s @ $c clients: $(ratio "$(f batch $c 1)" "$(f nl $c 1)")   (>= 3)"
+  echo "  per-row fs_online / nested-loop lookups/s @ $c clients: $(ratio "$(f perrow $c 1)" "$(f nl $c 1)")"
+done
+echo "  fs_online p99 @ 8 clients: $(f fs 8 3) ms   (< 1 ms)"
+echo
+PSQL -d bench -Atc "SELECT format('cache memory per entity: %s bytes (capacity %s bytes); raw payload per entity: %s bytes (key 8, 2 timestamps 16, 4 features %s); served jsonb %s bytes',
+  (SELECT bytes_used / greatest(entries, 1) FROM fs_stat_online WHERE view = 'user_stats'),
+  (SELECT capacity_bytes FROM fs_stat_online WHERE view IS NULL),
+  (SELECT round(avg(8 + 16 + pg_column_size(f_float1) + pg_column_size(f_float2) + pg_column_size(f_int1) + pg_column_size(f_text1))) FROM user_latest),
+  (SELECT round(avg(pg_column_size(f_float1) + pg_column_size(f_float2) + pg_column_size(f_int1) + pg_column_size(f_text1))) FROM user_latest),
+  (SELECT round(avg(pg_column_size(fs_online(fs_entity('user', user_id))))) FROM user_latest TABLESAMPLE SYSTEM (0.1)))"
+PSQL -d bench -c "SELECT view, entries, bytes_used, capacity_bytes, hits, misses, read_throughs, evictions, declined, worker_state FROM fs_stat_online"

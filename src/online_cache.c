@@ -1,0 +1,612 @@
+/*
+ * online_cache.c — shared-memory cache of online rows, bounded by feature_store.cache_size.
+ *
+ * CACHE PROTOCOL (why a lookup never returns an aborted or a stale value)
+ *
+ * The durable online table is the truth; the cache holds copies tagged with a generation.
+ * Each view has a slot with a generation number `gen`; numbers come from one cluster-wide
+ * counter, so a value once replaced never comes back (no ABA).
+ *
+ *  Writer:  any statement that changes a view's online table marks the view dirty in the
+ *           backend (statement trigger, online_table.c). In the XACT_EVENT_COMMIT callback,
+ *           which runs after ProcArrayEndTransaction made the transaction visible and before
+ *           COMMIT returns to the client, the writer gives the view a new generation
+ *           (fs_cache_bump). Aborted transactions never bump and their rows are never seen
+ *           by any snapshot, so they never reach the cache.
+ *  Reader:  reads the view's generation G first; looks up an entry tagged G (hit), else (miss)
+ *           takes a NEW snapshot (GetLatestSnapshot) after reading G, reads the durable row,
+ *           and stores it tagged G only if the slot still has generation G.
+ *  Why it is safe: an entry tagged G holds a value read with a snapshot taken after G was
+ *           current. If a writer W committed a newer value, either W's bump happened before
+ *           that G was read (then the snapshot, taken later, saw W's row), or after (then
+ *           the slot's generation is no longer G and the entry is never served again). A
+ *           lookup that starts after W's COMMIT returned reads a generation at least as new
+ *           as W's bump, so it can only hit entries whose snapshot saw W.
+ *  Memory ordering: the generation is read with an atomic read followed by a barrier, and
+ *           snapshots are taken under ProcArrayLock, so "read G, then snapshot" holds; bumps
+ *           are made under the view lock after the commit became visible.
+ *  Where the cache is bypassed: transactions that wrote the view themselves (they must see
+ *           their own rows), REPEATABLE READ / SERIALIZABLE transactions (their snapshot is
+ *           older than G), standbys (no commit callbacks there), other databases than
+ *           feature_store.database. Those lookups read the durable table.
+ *
+ * LAYOUT AND LOCKING
+ * Fixed-size entries (FS_CACHE_DATA bytes of key image + payload) in 8-way buckets; a key
+ * may live in either of two buckets chosen by its hash (two-choice hashing, so the cache fills
+ * to ~95% before evicting); FS_CACHE_NLOCKS LWLocks each guard every FS_CACHE_NLOCKS-th bucket
+ * (shared to read one bucket, exclusive on both to fill: taken in address order, no deadlock).
+ * Duplicates of a key in both buckets are impossible (a fill looks in both under both locks).
+ * When both buckets are full of live entries, the victim in the first is chosen by
+ * CLOCK (reference bits, set by readers under the shared lock — a benign race). Stale
+ * entries (older generation or freed view) are reused before valid ones; replacing a valid
+ * entry counts as an eviction. Rows too large for an entry are declined (counted) and always
+ * read through. View slots (generation, loaded generation, counters) are guarded by one
+ * LWLock; counters are atomics.
+ */
+#include "postgres.h"
+
+#include "access/xlog.h"
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+
+#include "online_cache.h"
+
+#define FS_CACHE_WAYS	8
+#define FS_CACHE_NLOCKS 128
+#define FS_TRANCHE		"feature_store_cache"
+
+int			fs_cache_size_kb = 65536;
+char	   *fs_cache_database = NULL;
+int			fs_worker_naptime_ms = 1000;
+
+typedef struct FsViewSlot
+{
+	int32		view_id;		/* 0 = free */
+	pg_atomic_uint64 gen;
+	uint64		loaded_gen;		/* generation the worker last loaded completely */
+	pg_atomic_uint64 ctr[FS_NCOUNTERS];
+} FsViewSlot;
+
+typedef struct FsEntry
+{
+	int32		view_id;		/* 0 = empty */
+	uint16		slot;
+	uint16		keylen;
+	uint16		len;			/* payload bytes after the key image */
+	uint8		ref;
+	uint64		hash;
+	uint64		gen;
+	char		data[FS_CACHE_DATA];
+} FsEntry;
+
+typedef struct FsCacheCtl
+{
+	LWLock	   *viewlock;
+	LWLock	   *locks;			/* FS_CACHE_NLOCKS bucket locks follow viewlock */
+	pg_atomic_uint64 global_gen;
+	int64		nentries;
+	int64		nbuckets;
+	Oid			dboid;			/* database the worker serves, once connected */
+	slock_t		mutex;			/* guards the worker fields below */
+	int			worker_pid;
+	FsWorkerState worker_state;
+	Latch	   *worker_latch;
+	char		last_error[256];
+	TimestampTz last_error_at;
+	int64		worker_errors;
+	FsViewSlot	views[FS_CACHE_MAX_VIEWS];
+} FsCacheCtl;
+
+static FsCacheCtl *ctl = NULL;
+static FsEntry *entries = NULL;
+static bool preloaded = false;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* Number of entries cache_size allows, a multiple of the bucket width, at least one bucket. */
+static int64
+cache_nentries(void)
+{
+	int64		n = ((int64) fs_cache_size_kb * 1024) / sizeof(FsEntry);
+
+	n -= n % FS_CACHE_WAYS;
+	return Max(n, FS_CACHE_WAYS);
+}
+
+/* Control block plus the entry array: the whole request, fixed at postmaster start. */
+static Size
+cache_shmem_size(void)
+{
+	return add_size(MAXALIGN(sizeof(FsCacheCtl)), mul_size(cache_nentries(), sizeof(FsEntry)));
+}
+
+/* Requests the cache's shared memory and locks (PG15: only allowed in this hook). */
+static void
+fs_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(cache_shmem_size());
+	RequestNamedLWLockTranche(FS_TRANCHE, FS_CACHE_NLOCKS + 1);
+}
+
+/* Attaches to (or, first time after (re)start, initializes) the cache. */
+static void
+fs_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	ctl = ShmemInitStruct("feature_store online cache", cache_shmem_size(), &found);
+	entries = (FsEntry *) ((char *) ctl + MAXALIGN(sizeof(FsCacheCtl)));
+	if (!found)
+	{
+		LWLockPadded *tranche = GetNamedLWLockTranche(FS_TRANCHE);
+
+		memset(ctl, 0, sizeof(FsCacheCtl));
+		ctl->viewlock = &tranche[0].lock;
+		ctl->locks = &tranche[1].lock;
+		pg_atomic_init_u64(&ctl->global_gen, 1);
+		ctl->nentries = cache_nentries();
+		ctl->nbuckets = ctl->nentries / FS_CACHE_WAYS;
+		SpinLockInit(&ctl->mutex);
+		for (int i = 0; i < FS_CACHE_MAX_VIEWS; i++)
+		{
+			pg_atomic_init_u64(&ctl->views[i].gen, 0);
+			for (int c = 0; c < FS_NCOUNTERS; c++)
+				pg_atomic_init_u64(&ctl->views[i].ctr[c], 0);
+		}
+		memset(entries, 0, ctl->nentries * sizeof(FsEntry));
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * Defines the GUCs and, when preloaded, hooks shared memory. The cache only exists when
+ * preloaded: its size is fixed at postmaster start.
+ */
+void
+fs_cache_init(void)
+{
+	/* PGC_POSTMASTER may only be defined while preloading (else FATAL); then they do nothing */
+	GucContext	startup = process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP;
+
+	DefineCustomIntVariable("feature_store.cache_size",
+							"Shared memory for the online feature cache.",
+							"Rows that do not fit are evicted or declined and read from the online tables.",
+							&fs_cache_size_kb, 65536, 64, INT_MAX / 2,
+							startup, GUC_UNIT_KB, NULL, NULL, NULL);
+	DefineCustomStringVariable("feature_store.database",
+							   "Database whose online features the cache worker serves.",
+							   NULL, &fs_cache_database, "postgres",
+							   startup, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("feature_store.worker_naptime",
+							"Longest sleep of the cache worker between checks.",
+							NULL, &fs_worker_naptime_ms, 1000, 10, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+	preloaded = true;
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = fs_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = fs_shmem_startup;
+}
+
+/* True once this process is attached to the cache (preloaded and shared memory set up). */
+bool
+fs_cache_preloaded(void)
+{
+	return preloaded && ctl != NULL;
+}
+
+/* A generation never handed out before (cluster-wide counter): no ABA between incarnations. */
+static uint64
+new_gen(void)
+{
+	return pg_atomic_fetch_add_u64(&ctl->global_gen, 1) + 1;
+}
+
+/*
+ * The view's slot, created on first use with a fresh generation. Shared lock for the common
+ * lookup; exclusive only to create, re-checking under it.
+ */
+int
+fs_cache_view_slot(int32 view_id, bool create)
+{
+	int			freeslot = -1;
+
+	LWLockAcquire(ctl->viewlock, LW_SHARED);
+	for (int i = 0; i < FS_CACHE_MAX_VIEWS; i++)
+		if (ctl->views[i].view_id == view_id)
+		{
+			LWLockRelease(ctl->viewlock);
+			return i;
+		}
+	LWLockRelease(ctl->viewlock);
+	if (!create)
+		return -1;
+	LWLockAcquire(ctl->viewlock, LW_EXCLUSIVE);
+	for (int i = 0; i < FS_CACHE_MAX_VIEWS; i++)
+	{
+		if (ctl->views[i].view_id == view_id)
+		{
+			LWLockRelease(ctl->viewlock);
+			return i;
+		}
+		if (ctl->views[i].view_id == 0 && freeslot < 0)
+			freeslot = i;
+	}
+	if (freeslot >= 0)
+	{
+		FsViewSlot *s = &ctl->views[freeslot];
+
+		s->view_id = view_id;
+		pg_atomic_write_u64(&s->gen, new_gen());
+		s->loaded_gen = 0;
+		for (int c = 0; c < FS_NCOUNTERS; c++)
+			pg_atomic_write_u64(&s->ctr[c], 0);
+	}
+	LWLockRelease(ctl->viewlock);
+	return freeslot;
+}
+
+/* Cheap validation of a backend's cached slot number (slots are reused after a view goes off). */
+bool
+fs_cache_slot_is(int slot, int32 view_id)
+{
+	return slot >= 0 && slot < FS_CACHE_MAX_VIEWS && ctl->views[slot].view_id == view_id;
+}
+
+/* The reader's first step of the protocol: the generation, with a barrier before the snapshot. */
+uint64
+fs_cache_view_gen(int slot)
+{
+	uint64		g = pg_atomic_read_u64(&ctl->views[slot].gen);
+
+	/* the caller's snapshot must be taken after this read (protocol) */
+	pg_memory_barrier();
+	return g;
+}
+
+/* Statistics counters are atomics: readers never take a lock just to count. */
+void
+fs_cache_count(int slot, FsCacheCounter c)
+{
+	if (ctl != NULL && slot >= 0)
+		pg_atomic_fetch_add_u64(&ctl->views[slot].ctr[c], 1);
+}
+
+/* Lock striping: bucket b is guarded by lock b mod FS_CACHE_NLOCKS. */
+static inline LWLock *
+bucket_lock(int64 bucket)
+{
+	return &((LWLockPadded *) ctl->locks)[bucket % FS_CACHE_NLOCKS].lock;
+}
+
+/* Live = its view still owns the slot and the slot's generation is the entry's. */
+static inline bool
+entry_is_live(FsEntry *e)
+{
+	FsViewSlot *s;
+
+	if (e->view_id == 0)
+		return false;
+	s = &ctl->views[e->slot];
+	return s->view_id == e->view_id && pg_atomic_read_u64(&s->gen) == e->gen;
+}
+
+/* A key's two candidate buckets ("two-choice" hashing keeps buckets from overflowing early). */
+static inline void
+key_buckets(uint64 hash, int64 *b1, int64 *b2)
+{
+	*b1 = (int64) (hash % (uint64) ctl->nbuckets);
+	*b2 = (int64) (((hash >> 32) ^ (hash * 0x9E3779B97F4A7C15ULL)) % (uint64) ctl->nbuckets);
+}
+
+static inline FsEntry *
+find_in_bucket(int64 b, int32 view_id, uint64 hash, const char *key, int keylen, bool any_gen, uint64 gen)
+{
+	FsEntry    *e = &entries[b * FS_CACHE_WAYS];
+
+	for (int w = 0; w < FS_CACHE_WAYS; w++, e++)
+		if (e->hash == hash && e->view_id == view_id && (any_gen || e->gen == gen) &&
+			e->keylen == keylen && memcmp(e->data, key, keylen) == 0)
+			return e;
+	return NULL;
+}
+
+/* Probes both candidate buckets under shared locks; copies the payload out on a hit. */
+int
+fs_cache_get(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
+			 uint64 gen, char *buf)
+{
+	int64		b[2];
+
+	key_buckets(hash, &b[0], &b[1]);
+	for (int i = 0; i < 2; i++)
+	{
+		LWLock	   *lock = bucket_lock(b[i]);
+		FsEntry    *e;
+		int			len = -1;
+
+		if (i == 1 && b[1] == b[0])
+			break;
+		LWLockAcquire(lock, LW_SHARED);
+		e = find_in_bucket(b[i], view_id, hash, key, keylen, false, gen);
+		if (e)
+		{
+			len = e->len;
+			memcpy(buf, e->data + keylen, len);
+			e->ref = 1;
+		}
+		LWLockRelease(lock);
+		if (len >= 0)
+			return len;
+	}
+	return -1;
+}
+
+/* First dead (empty, older generation or freed view) entry of a bucket. */
+static inline FsEntry *
+dead_in_bucket(int64 b)
+{
+	FsEntry    *e = &entries[b * FS_CACHE_WAYS];
+
+	for (int w = 0; w < FS_CACHE_WAYS; w++, e++)
+		if (!entry_is_live(e))
+			return e;
+	return NULL;
+}
+
+static inline int
+count_dead(int64 b)
+{
+	FsEntry    *e = &entries[b * FS_CACHE_WAYS];
+	int			n = 0;
+
+	for (int w = 0; w < FS_CACHE_WAYS; w++, e++)
+		n += !entry_is_live(e);
+	return n;
+}
+
+/*
+ * The reader's fill (and the worker's load): stores under both bucket locks unless the view's
+ * generation moved past gen_at_read, replacing the key's entry, else a dead entry of the less
+ * loaded bucket, else a CLOCK victim (an eviction).
+ */
+void
+fs_cache_put(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
+			 uint64 gen_at_read, const char *payload, int len)
+{
+	int64		b1,
+				b2;
+	LWLock	   *l1,
+			   *l2;
+	FsEntry    *victim;
+
+	if (keylen + len > FS_CACHE_DATA)
+	{
+		fs_cache_count(slot, FS_CTR_DECLINED);
+		return;
+	}
+	key_buckets(hash, &b1, &b2);
+	l1 = bucket_lock(b1);
+	l2 = bucket_lock(b2);
+	/* both buckets' locks, in address order (no deadlock), once if they are the same */
+	if (l2 < l1)
+	{
+		LWLock	   *t = l1;
+
+		l1 = l2;
+		l2 = t;
+	}
+	LWLockAcquire(l1, LW_EXCLUSIVE);
+	if (l2 != l1)
+		LWLockAcquire(l2, LW_EXCLUSIVE);
+	/* a writer committed since the caller read G: its value may predate that commit */
+	if (ctl->views[slot].view_id != view_id ||
+		pg_atomic_read_u64(&ctl->views[slot].gen) != gen_at_read)
+		goto done;
+	victim = find_in_bucket(b1, view_id, hash, key, keylen, true, 0);
+	if (victim == NULL)
+		victim = find_in_bucket(b2, view_id, hash, key, keylen, true, 0);
+	if (victim == NULL)
+	{
+		/* the less loaded of the two buckets (power of two choices) */
+		int			d1 = count_dead(b1),
+					d2 = count_dead(b2);
+
+		victim = d1 >= d2 ? dead_in_bucket(b1) : dead_in_bucket(b2);
+	}
+	if (victim == NULL)
+	{
+		/* CLOCK over the first bucket: clear reference bits until an unreferenced entry turns up */
+		FsEntry    *base = &entries[b1 * FS_CACHE_WAYS];
+
+		for (int pass = 0; pass < 2 && victim == NULL; pass++)
+			for (int w = 0; w < FS_CACHE_WAYS && victim == NULL; w++)
+			{
+				if (base[w].ref == 0)
+					victim = &base[w];
+				else
+					base[w].ref = 0;
+			}
+		fs_cache_count(victim->slot, FS_CTR_EVICTIONS);
+	}
+	victim->view_id = view_id;
+	victim->slot = (uint16) slot;
+	victim->hash = hash;
+	victim->gen = gen_at_read;
+	victim->keylen = (uint16) keylen;
+	victim->len = (uint16) len;
+	victim->ref = 0;
+	memcpy(victim->data, key, keylen);
+	memcpy(victim->data + keylen, payload, len);
+	fs_cache_count(slot, FS_CTR_FILLS);
+done:
+	if (l2 != l1)
+		LWLockRelease(l2);
+	LWLockRelease(l1);
+}
+
+/* Clears every entry of a freed view so that its memory is available at once. */
+static void
+sweep_view(int32 view_id)
+{
+	for (int64 b = 0; b < ctl->nbuckets; b++)
+	{
+		FsEntry    *e = &entries[b * FS_CACHE_WAYS];
+		bool		any = false;
+
+		for (int w = 0; w < FS_CACHE_WAYS; w++)
+			any |= e[w].view_id == view_id;
+		if (!any)
+			continue;
+		LWLockAcquire(bucket_lock(b), LW_EXCLUSIVE);
+		for (int w = 0; w < FS_CACHE_WAYS; w++)
+			if (e[w].view_id == view_id)
+				e[w].view_id = 0;
+		LWLockRelease(bucket_lock(b));
+	}
+}
+
+/* The writer's commit step: new generation (and with free_slot, the view leaves the cache). */
+void
+fs_cache_bump(int32 view_id, bool free_slot)
+{
+	bool		freed = false;
+
+	if (ctl == NULL)
+		return;
+	LWLockAcquire(ctl->viewlock, LW_EXCLUSIVE);
+	for (int i = 0; i < FS_CACHE_MAX_VIEWS; i++)
+		if (ctl->views[i].view_id == view_id)
+		{
+			pg_atomic_write_u64(&ctl->views[i].gen, new_gen());
+			if (free_slot)
+			{
+				ctl->views[i].view_id = 0;
+				freed = true;
+			}
+		}
+	LWLockRelease(ctl->viewlock);
+	if (freed)
+		sweep_view(view_id);
+}
+
+/* Worker: has a commit changed the view since its last complete load? Returns the generation. */
+bool
+fs_cache_view_needs_load(int slot, uint64 *gen)
+{
+	bool		needs;
+
+	LWLockAcquire(ctl->viewlock, LW_SHARED);
+	*gen = pg_atomic_read_u64(&ctl->views[slot].gen);
+	needs = ctl->views[slot].loaded_gen != *gen;
+	LWLockRelease(ctl->viewlock);
+	pg_memory_barrier();
+	return needs;
+}
+
+/* Worker: records a complete load under generation gen. */
+void
+fs_cache_view_loaded(int slot, uint64 gen)
+{
+	LWLockAcquire(ctl->viewlock, LW_EXCLUSIVE);
+	ctl->views[slot].loaded_gen = gen;
+	LWLockRelease(ctl->viewlock);
+}
+
+/* Worker state for fs_stat_online; error != NULL records the last error and its time. */
+void
+fs_cache_set_worker(int pid, FsWorkerState state, const char *error)
+{
+	if (ctl == NULL)
+		return;
+	SpinLockAcquire(&ctl->mutex);
+	ctl->worker_pid = pid;
+	ctl->worker_state = state;
+	if (pid == MyProcPid && OidIsValid(MyDatabaseId))
+		ctl->dboid = MyDatabaseId;
+	if (error)
+	{
+		strlcpy(ctl->last_error, error, sizeof(ctl->last_error));
+		ctl->last_error_at = GetCurrentTimestamp();
+		ctl->worker_errors++;
+	}
+	SpinLockRelease(&ctl->mutex);
+}
+
+/* The latch committers set so that the worker reloads right after a commit. */
+void
+fs_cache_set_worker_latch(void *latch)
+{
+	SpinLockAcquire(&ctl->mutex);
+	ctl->worker_latch = (Latch *) latch;
+	SpinLockRelease(&ctl->mutex);
+}
+
+/* Called at commit by writers: wake the worker (never blocks, never errors). */
+void
+fs_cache_wake_worker(void)
+{
+	Latch	   *l;
+
+	if (ctl == NULL)
+		return;
+	SpinLockAcquire(&ctl->mutex);
+	l = ctl->worker_latch;
+	SpinLockRelease(&ctl->mutex);
+	if (l)
+		SetLatch(l);
+}
+
+/* A consistent-enough copy of counters and a count of live entries per view (unlocked scan). */
+void
+fs_cache_stats(FsCacheStats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (ctl == NULL)
+		return;
+	out->capacity_entries = ctl->nentries;
+	out->entry_bytes = sizeof(FsEntry);
+	out->capacity_bytes = ctl->nentries * sizeof(FsEntry);
+	LWLockAcquire(ctl->viewlock, LW_SHARED);
+	for (int i = 0; i < FS_CACHE_MAX_VIEWS; i++)
+	{
+		FsCacheViewStats *v = &out->views[i];
+
+		v->view_id = ctl->views[i].view_id;
+		for (int c = 0; c < FS_NCOUNTERS; c++)
+			v->counters[c] = pg_atomic_read_u64(&ctl->views[i].ctr[c]);
+	}
+	LWLockRelease(ctl->viewlock);
+	out->nviews = FS_CACHE_MAX_VIEWS;
+	for (int64 i = 0; i < ctl->nentries; i++)
+	{
+		FsEntry    *e = &entries[i];
+
+		if (entry_is_live(e))
+		{
+			out->views[e->slot].entries++;
+			out->views[e->slot].bytes += sizeof(FsEntry);
+		}
+	}
+	SpinLockAcquire(&ctl->mutex);
+	out->worker_pid = ctl->worker_pid;
+	out->worker_state = ctl->worker_state;
+	strlcpy(out->last_error, ctl->last_error, sizeof(out->last_error));
+	out->last_error_at = ctl->last_error_at;
+	out->worker_errors = ctl->worker_errors;
+	SpinLockRelease(&ctl->mutex);
+}

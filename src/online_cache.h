@@ -1,0 +1,99 @@
+/*
+ * online_cache.h — the shared-memory cache of online rows (see the protocol at the top of
+ * online_cache.c) and its GUCs, statistics and worker state.
+ */
+#ifndef FS_ONLINE_CACHE_H
+#define FS_ONLINE_CACHE_H
+
+#include "postgres.h"
+#include "datatype/timestamp.h"
+
+#define FS_CACHE_KEY_MAX	64		/* bytes of key image an entry can hold */
+#define FS_CACHE_DATA		224		/* key image + payload bytes per entry */
+#define FS_CACHE_MAX_VIEWS	256		/* view slots (statistics + generation) */
+
+extern int	fs_cache_size_kb;
+extern char *fs_cache_database;
+extern int	fs_worker_naptime_ms;
+
+/* Statistics counters of a view slot. */
+typedef enum FsCacheCounter
+{
+	FS_CTR_HITS,
+	FS_CTR_MISSES,
+	FS_CTR_READ_THROUGHS,
+	FS_CTR_EVICTIONS,
+	FS_CTR_DECLINED,
+	FS_CTR_FILLS,
+	FS_NCOUNTERS
+} FsCacheCounter;
+
+/* Worker states shown by fs_stat_online. */
+typedef enum FsWorkerState
+{
+	FS_WORKER_NOT_RUNNING,
+	FS_WORKER_STARTING,
+	FS_WORKER_LOADING,
+	FS_WORKER_IDLE,
+	FS_WORKER_BACKOFF,
+	FS_WORKER_WAITING_EXTENSION
+} FsWorkerState;
+
+extern void fs_cache_init(void);			/* from _PG_init: GUCs, hooks */
+extern bool fs_cache_preloaded(void);
+
+
+/* View slots: find (or create) the slot of a view; -1 when none/full. */
+extern int	fs_cache_view_slot(int32 view_id, bool create);
+extern bool fs_cache_slot_is(int slot, int32 view_id);
+extern uint64 fs_cache_view_gen(int slot);
+extern void fs_cache_count(int slot, FsCacheCounter c);
+
+/*
+ * Lookup: on a hit copies the payload (at most FS_CACHE_DATA bytes) into buf and returns its
+ * length; -1 on a miss. Only entries tagged with generation `gen` (the slot's current one,
+ * read by the caller) count.
+ */
+extern int	fs_cache_get(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
+						 uint64 gen, char *buf);
+
+/* Fill: stores payload unless the slot's generation moved past gen_at_read (see protocol). */
+extern void fs_cache_put(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
+						 uint64 gen_at_read, const char *payload, int len);
+
+/* Commit side: a new generation for the view (all its entries become stale); free = drop slot. */
+extern void fs_cache_bump(int32 view_id, bool free_slot);
+
+/* Worker bookkeeping. */
+extern bool fs_cache_view_needs_load(int slot, uint64 *gen);
+extern void fs_cache_view_loaded(int slot, uint64 gen);
+extern void fs_cache_set_worker(int pid, FsWorkerState state, const char *error);
+extern void fs_cache_wake_worker(void);
+extern void fs_cache_set_worker_latch(void *latch);
+
+/* Statistics snapshot for fs_stat_online. */
+typedef struct FsCacheViewStats
+{
+	int32		view_id;
+	int64		entries;
+	int64		bytes;
+	uint64		counters[FS_NCOUNTERS];
+} FsCacheViewStats;
+
+typedef struct FsCacheStats
+{
+	int64		capacity_bytes;
+	int64		capacity_entries;
+	int64		entry_bytes;
+	int			nviews;
+	FsCacheViewStats views[FS_CACHE_MAX_VIEWS];
+	int			worker_pid;
+	FsWorkerState worker_state;
+	char		last_error[256];
+	TimestampTz last_error_at;
+	int64		worker_errors;
+} FsCacheStats;
+
+extern void fs_cache_stats(FsCacheStats *out);
+
+#endif

@@ -1,0 +1,58 @@
+/*
+ * online_meta.h — per-backend cache of what serving needs from the registry: every view
+ * version with its key input functions, online table, prepared read plan and the caller's
+ * privilege on its source; resolved feature services. Rebuilt after registry changes
+ * (transactional invalidation), privileges re-checked after pg_class / role changes.
+ */
+#ifndef FS_ONLINE_META_H
+#define FS_ONLINE_META_H
+
+#include "postgres.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+
+#include "registry.h"
+
+typedef struct FsOnlineView
+{
+	FsView	   *view;			/* registry description (name, entity, features, ttl ...) */
+	bool		online;			/* online_mode <> 'off' */
+	Oid			online_relid;	/* InvalidOid until the online table exists */
+	FmgrInfo	key_in[FS_MAX_KEYS];
+	Oid			key_ioparam[FS_MAX_KEYS];
+	int16		key_len[FS_MAX_KEYS];
+	bool		key_byval[FS_MAX_KEYS];
+	SPIPlanPtr	read_plan;		/* keyed read of one online row, built on first use */
+	int			cache_slot;		/* hint, -1 unknown */
+	uint64		priv_epoch;		/* privilege cache: valid while epoch and user match */
+	Oid			priv_user;
+	bool		priv_ok;
+} FsOnlineView;
+
+/* One resolved feature of a service: its view and the index of the feature in it. */
+typedef struct FsServiceFeature
+{
+	FsOnlineView *ov;
+	int			feature_index;
+} FsServiceFeature;
+
+typedef struct FsService
+{
+	char	   *name;
+	int			nfeatures;
+	FsServiceFeature *features;
+} FsService;
+
+/* Makes sure the cache reflects the registry; call once at the start of each call. */
+extern void fs_meta_ensure(void);
+extern int	fs_meta_nviews(void);
+extern FsOnlineView *fs_meta_view(int i);
+/* "name" (latest) or "name@N"; NULL when no such view. */
+extern FsOnlineView *fs_meta_find_view(const char *ref);
+/* Resolved service (errors like fs_resolve_feature_ref); NULL when no such service. */
+extern FsService *fs_meta_find_service(const char *ref);
+/* Privilege on the source, cached. */
+extern bool fs_meta_can_select(FsOnlineView *ov);
+extern MemoryContext fs_meta_context(void);
+
+#endif

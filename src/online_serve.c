@@ -1,0 +1,618 @@
+/*
+ * online_serve.c — the serving calls: fs_online(entity [, view_or_service]), fs_online_vector,
+ * fs_online_batch, fs_online_detail, and fs_stat_online's function.
+ *
+ * Result shape (documented in README): {"view": {"feature": value, ...}, ...}. A view that has
+ * no row for the entity is absent; a view whose row is older than now() - ttl appears as
+ * "view": null (expired, not served as fresh). No row in any view: NULL. TTL is checked
+ * against the transaction start time (now()), both bounds inclusive as in the offline join.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#include "entity_type.h"
+#include "online_cache.h"
+#include "online_meta.h"
+#include "online_read.h"
+
+PG_FUNCTION_INFO_V1(fs_online_all);
+PG_FUNCTION_INFO_V1(fs_online_named);
+PG_FUNCTION_INFO_V1(fs_online_vector);
+PG_FUNCTION_INFO_V1(fs_online_batch);
+PG_FUNCTION_INFO_V1(fs_online_detail);
+PG_FUNCTION_INFO_V1(fs_online_stat);
+
+/* What one call serves: views, and per view either all features or a subset (services). */
+typedef struct Target
+{
+	FsOnlineView *ov;
+	int			nfeat;			/* -1 = all features */
+	int		   *feat;			/* feature indexes when nfeat >= 0 */
+} Target;
+
+typedef struct ServePlan
+{
+	int			ntargets;
+	Target		targets[FS_CACHE_MAX_VIEWS];
+	FsService  *service;		/* when a service was named (vector order) */
+} ServePlan;
+
+/* A view named explicitly must be online and readable by the caller (else an error). */
+static void
+check_named_view(FsOnlineView *ov)
+{
+	if (!ov->online)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("feature view \"%s\" is not online", ov->view->name),
+				 errhint("Enable it with SELECT fs_set_online_mode('%s', 'batch') and materialize it.", ov->view->name)));
+	if (!fs_meta_can_select(ov))
+		fs_check_view_select(ov->view);
+}
+
+/* The plan's target for a view, added on first use (one read per view per entity). */
+static Target *
+target_for(ServePlan *p, FsOnlineView *ov)
+{
+	for (int i = 0; i < p->ntargets; i++)
+		if (p->targets[i].ov == ov)
+			return &p->targets[i];
+	if (p->ntargets == FS_CACHE_MAX_VIEWS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many feature views in one online lookup")));
+	p->targets[p->ntargets].ov = ov;
+	p->targets[p->ntargets].nfeat = -1;
+	p->targets[p->ntargets].feat = NULL;
+	return &p->targets[p->ntargets++];
+}
+
+/*
+ * Resolves what to serve. name NULL: every online latest view of the entity the caller may
+ * read (others are left out, as information_schema does). A view or service name: exactly
+ * those features; lacking privilege is an error there.
+ */
+static void
+make_plan(ServePlan *p, const char *entity, const char *name)
+{
+	p->ntargets = 0;
+	p->service = NULL;
+	fs_meta_ensure();
+	if (name == NULL)
+	{
+		for (int i = 0; i < fs_meta_nviews(); i++)
+		{
+			FsOnlineView *ov = fs_meta_view(i);
+
+			if (ov->view->is_latest && ov->online && strcmp(ov->view->entity.name, entity) == 0 &&
+				fs_meta_can_select(ov))
+				target_for(p, ov);
+		}
+		return;
+	}
+	{
+		FsOnlineView *ov = fs_meta_find_view(name);
+		FsService  *s;
+
+		if (ov)
+		{
+			check_named_view(ov);
+			if (strcmp(ov->view->entity.name, entity) == 0)
+				target_for(p, ov);
+			return;
+		}
+		s = fs_meta_find_service(name);
+		if (s == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("feature view or service \"%s\" does not exist", name),
+					 errhint("See SELECT name FROM fs_views WHERE online_mode <> 'off' and SELECT name FROM fs_services.")));
+		p->service = s;
+		for (int i = 0; i < s->nfeatures; i++)
+			check_named_view(s->features[i].ov);
+		for (int i = 0; i < s->nfeatures; i++)
+		{
+			Target	   *t;
+
+			if (strcmp(s->features[i].ov->view->entity.name, entity) != 0)
+				continue;
+			t = target_for(p, s->features[i].ov);
+			if (t->feat == NULL)
+			{
+				t->feat = palloc(sizeof(int) * s->nfeatures);
+				t->nfeat = 0;
+			}
+			t->feat[t->nfeat++] = s->features[i].feature_index;
+		}
+	}
+}
+
+/* TTL at read time: older than now() - ttl is expired (the bound itself is fresh). */
+static bool
+row_expired(FsOnlineView *ov, FsOnlineRow *row)
+{
+	TimestampTz cutoff;
+
+	if (!ov->view->has_ttl)
+		return false;
+	cutoff = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+													 TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
+													 IntervalPGetDatum(&ov->view->ttl)));
+	return row->event_ts < cutoff;
+}
+
+/* Pushes a C string as a jsonb string token. */
+static void
+push_string(JsonbParseState **st, JsonbIteratorToken tok, const char *s)
+{
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) s;
+	v.val.string.len = strlen(s);
+	pushJsonbValue(st, tok, &v);
+}
+
+/* The value of feature `name` in a row's feature object (jbvNull when absent). */
+static void
+feature_value(JsonbContainer *inner, const char *name, JsonbValue *out)
+{
+	JsonbValue *v = getKeyJsonValueFromContainer(inner, name, strlen(name), out);
+
+	if (v == NULL)
+		out->type = jbvNull;
+}
+
+/* Serves one entity as jsonb; NULL when no view has a row for it. */
+/* One entity's answer for a plan (see the file header for the shape). */
+static Jsonb *
+serve_entity(FsReadState *rs, ServePlan *p, FsEntityVal *e)
+{
+	JsonbParseState *st = NULL;
+	JsonbValue *res;
+	int			nfound = 0;
+
+	/* the common case, one view with all features: the cached object is the answer */
+	if (p->ntargets == 1 && p->targets[0].nfeat < 0)
+	{
+		FsOnlineRow row;
+
+		if (!fs_read_row(rs, p->targets[0].ov, e, &row))
+			return NULL;
+		if (!row_expired(p->targets[0].ov, &row))
+			return row.features;
+		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+		push_string(&st, WJB_KEY, p->targets[0].ov->view->name);
+		{
+			JsonbValue	v;
+
+			v.type = jbvNull;
+			pushJsonbValue(&st, WJB_VALUE, &v);
+		}
+		return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+	}
+
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	for (int i = 0; i < p->ntargets; i++)
+	{
+		Target	   *t = &p->targets[i];
+		FsOnlineRow row;
+		JsonbValue	v;
+		JsonbContainer *inner;
+
+		if (!fs_read_row(rs, t->ov, e, &row))
+			continue;
+		inner = fs_row_inner(t->ov, &row);
+		nfound++;
+		push_string(&st, WJB_KEY, t->ov->view->name);
+		if (row_expired(t->ov, &row))
+		{
+			v.type = jbvNull;
+			pushJsonbValue(&st, WJB_VALUE, &v);
+		}
+		else if (t->nfeat < 0)
+		{
+			v.type = jbvBinary;
+			v.val.binary.data = inner;
+			v.val.binary.len = VARSIZE(row.features) - VARHDRSZ;	/* upper bound, unused */
+			pushJsonbValue(&st, WJB_VALUE, &v);
+		}
+		else
+		{
+			pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+			for (int f = 0; f < t->nfeat; f++)
+			{
+				const char *fname = t->ov->view->features[t->feat[f]].name;
+
+				push_string(&st, WJB_KEY, fname);
+				feature_value(inner, fname, &v);
+				pushJsonbValue(&st, WJB_VALUE, &v);
+			}
+			pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+		}
+	}
+	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+	return nfound > 0 ? JsonbValueToJsonb(res) : NULL;
+}
+
+/* fs_online's two forms share plan + one serve. */
+static Jsonb *
+online_common(FunctionCallInfo fcinfo, FsEntityVal *e, const char *name)
+{
+	ServePlan	   *p = palloc(sizeof(ServePlan));
+	FsReadState rs;
+	Jsonb	   *res;
+
+	make_plan(p, fs_entity_val_name(e), name);
+	fs_read_begin(&rs);
+	res = serve_entity(&rs, p, e);
+	fs_read_end(&rs);
+	return res;
+}
+
+/* fs_online(entity) -> jsonb of every online view of the entity the caller may read */
+Datum
+fs_online_all(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *res = online_common(fcinfo, PG_GETARG_FS_ENTITY_P(0), NULL);
+
+	if (res == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_JSONB_P(res);
+}
+
+/* The view-or-service argument, which must not be NULL. */
+static char *
+name_arg(FunctionCallInfo fcinfo, int n)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("feature view or service name must not be null")));
+	return text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+/* fs_online(entity, view_or_service) -> jsonb restricted to that view or service */
+Datum
+fs_online_named(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *res = online_common(fcinfo, PG_GETARG_FS_ENTITY_P(0), name_arg(fcinfo, 1));
+
+	if (res == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_JSONB_P(res);
+}
+
+/* Types whose values have a meaning as float8 for a model. */
+static bool
+vector_type_ok(Oid t)
+{
+	return t == INT2OID || t == INT4OID || t == INT8OID || t == FLOAT4OID || t == FLOAT8OID ||
+		t == NUMERICOID || t == BOOLOID;
+}
+
+/*
+ * fs_online_vector(entity, service) -> float8[] in the service's feature order (a view name
+ * gives the view's feature order). Missing, null or expired values are NULL elements; NULL
+ * when no view has a row for the entity.
+ */
+Datum
+fs_online_vector(PG_FUNCTION_ARGS)
+{
+	FsEntityVal *e = PG_GETARG_FS_ENTITY_P(0);
+	char	   *name = name_arg(fcinfo, 1);
+	ServePlan	   *p = palloc(sizeof(ServePlan));
+	FsReadState rs;
+	int			n;
+	FsOnlineView **fov;
+	int		   *fidx;
+	Datum	   *vals;
+	bool	   *nulls;
+	int			nfound = 0;
+	int			dims[1];
+	int			lbs[1] = {1};
+
+	make_plan(p, fs_entity_val_name(e), name);
+	if (p->service)
+	{
+		n = p->service->nfeatures;
+		fov = palloc(sizeof(FsOnlineView *) * n);
+		fidx = palloc(sizeof(int) * n);
+		for (int i = 0; i < n; i++)
+		{
+			fov[i] = p->service->features[i].ov;
+			fidx[i] = p->service->features[i].feature_index;
+		}
+	}
+	else
+	{
+		FsOnlineView *ov = fs_meta_find_view(name);
+
+		n = ov->view->nfeatures;
+		fov = palloc(sizeof(FsOnlineView *) * n);
+		fidx = palloc(sizeof(int) * n);
+		for (int i = 0; i < n; i++)
+		{
+			fov[i] = ov;
+			fidx[i] = i;
+		}
+	}
+	for (int i = 0; i < n; i++)
+	{
+		FsFeature  *f = &fov[i]->view->features[fidx[i]];
+
+		if (!vector_type_ok(f->type))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("feature \"%s:%s\" of type %s cannot be served as float8",
+							fov[i]->view->name, f->name, format_type_be(f->type)),
+					 errhint("fs_online_vector serves numeric and boolean features; use fs_online for the others.")));
+	}
+	vals = palloc0(sizeof(Datum) * Max(n, 1));
+	nulls = palloc(sizeof(bool) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		nulls[i] = true;
+	fs_read_begin(&rs);
+	for (int t = 0; t < p->ntargets; t++)
+	{
+		FsOnlineRow row;
+
+		if (!fs_read_row(&rs, p->targets[t].ov, e, &row))
+			continue;
+		nfound++;
+		if (row_expired(p->targets[t].ov, &row))
+			continue;
+		for (int i = 0; i < n; i++)
+		{
+			JsonbValue	v;
+
+			if (fov[i] != p->targets[t].ov)
+				continue;
+			feature_value(fs_row_inner(fov[i], &row), fov[i]->view->features[fidx[i]].name, &v);
+			if (v.type == jbvNumeric)
+			{
+				vals[i] = DirectFunctionCall1(numeric_float8, NumericGetDatum(v.val.numeric));
+				nulls[i] = false;
+			}
+			else if (v.type == jbvBool)
+			{
+				vals[i] = Float8GetDatum(v.val.boolean ? 1.0 : 0.0);
+				nulls[i] = false;
+			}
+		}
+	}
+	fs_read_end(&rs);
+	if (nfound == 0)
+		PG_RETURN_NULL();
+	dims[0] = n;
+	PG_RETURN_ARRAYTYPE_P(construct_md_array(vals, nulls, 1, dims, lbs, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * fs_online_batch(entities fs_entity[], view_or_service text) -> (entity, features) per
+ * element, in array order; one plan and one read state for the whole array.
+ */
+Datum
+fs_online_batch(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsi = (ReturnSetInfo *) fcinfo->resultinfo;
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *enulls;
+	int			n;
+	char	   *name = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	ServePlan  *p = palloc(sizeof(ServePlan));
+	char	   *plan_entity = NULL;
+	FsReadState rs;
+	MemoryContext rowcxt;
+	int16		typlen;
+	bool		byval;
+	char		align;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	arr = PG_GETARG_ARRAYTYPE_P(0);
+	get_typlenbyvalalign(ARR_ELEMTYPE(arr), &typlen, &byval, &align);
+	deconstruct_array(arr, ARR_ELEMTYPE(arr), typlen, byval, align, &elems, &enulls, &n);
+	fs_read_begin(&rs);
+	/* per-entity garbage goes away after each row is stored: memory stays flat */
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "fs_online_batch row", ALLOCSET_DEFAULT_SIZES);
+	for (int i = 0; i < n; i++)
+	{
+		Datum		out[2];
+		bool		onull[2] = {true, true};
+		MemoryContext old;
+
+		if (!enulls[i])
+		{
+			FsEntityVal *e = DatumGetFsEntityP(elems[i]);
+			Jsonb	   *res;
+
+			if (plan_entity == NULL || strcmp(plan_entity, fs_entity_val_name(e)) != 0)
+			{
+				plan_entity = pstrdup(fs_entity_val_name(e));
+				make_plan(p, plan_entity, name);
+			}
+			old = MemoryContextSwitchTo(rowcxt);
+			res = serve_entity(&rs, p, e);
+			MemoryContextSwitchTo(old);
+			out[0] = PointerGetDatum(e);
+			onull[0] = false;
+			if (res)
+			{
+				out[1] = JsonbPGetDatum(res);
+				onull[1] = false;
+			}
+		}
+		tuplestore_putvalues(rsi->setResult, rsi->setDesc, out, onull);
+		MemoryContextReset(rowcxt);
+	}
+	fs_read_end(&rs);
+	MemoryContextDelete(rowcxt);
+	return (Datum) 0;
+}
+
+/*
+ * fs_online_detail(entity, view_or_service) -> one row per feature: view, version, feature,
+ * value, event_ts, status ('present', 'null', 'not_found', 'expired'), like Feast's
+ * field statuses. Expired rows show the stale value so that it can be inspected.
+ */
+Datum
+fs_online_detail(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsi = (ReturnSetInfo *) fcinfo->resultinfo;
+	FsEntityVal *e = PG_GETARG_FS_ENTITY_P(0);
+	char	   *name = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	ServePlan	   *p = palloc(sizeof(ServePlan));
+	FsReadState rs;
+
+	InitMaterializedSRF(fcinfo, 0);
+	make_plan(p, fs_entity_val_name(e), name);
+	fs_read_begin(&rs);
+	for (int t = 0; t < p->ntargets; t++)
+	{
+		Target	   *tg = &p->targets[t];
+		FsView	   *v = tg->ov->view;
+		FsOnlineRow row;
+		bool		found = fs_read_row(&rs, tg->ov, e, &row);
+		bool		expired = found && row_expired(tg->ov, &row);
+		int			nf = tg->nfeat < 0 ? v->nfeatures : tg->nfeat;
+
+		for (int f = 0; f < nf; f++)
+		{
+			const char *fname = v->features[tg->nfeat < 0 ? f : tg->feat[f]].name;
+			Datum		out[6];
+			bool		onull[6] = {false, false, false, true, true, false};
+			const char *status = "not_found";
+
+			out[0] = CStringGetTextDatum(v->name);
+			out[1] = Int32GetDatum(v->version);
+			out[2] = CStringGetTextDatum(fname);
+			if (found)
+			{
+				JsonbValue	jv;
+
+				feature_value(fs_row_inner(tg->ov, &row), fname, &jv);
+				status = expired ? "expired" : jv.type == jbvNull ? "null" : "present";
+				if (jv.type != jbvNull)
+				{
+					out[3] = JsonbPGetDatum(JsonbValueToJsonb(&jv));
+					onull[3] = false;
+				}
+				out[4] = TimestampTzGetDatum(row.event_ts);
+				onull[4] = false;
+			}
+			out[5] = CStringGetTextDatum(status);
+			tuplestore_putvalues(rsi->setResult, rsi->setDesc, out, onull);
+		}
+	}
+	fs_read_end(&rs);
+	return (Datum) 0;
+}
+
+/* Names of worker states as fs_stat_online shows them. */
+static const char *
+worker_state_name(FsWorkerState s)
+{
+	switch (s)
+	{
+		case FS_WORKER_STARTING:
+			return "starting";
+		case FS_WORKER_LOADING:
+			return "loading";
+		case FS_WORKER_IDLE:
+			return "idle";
+		case FS_WORKER_BACKOFF:
+			return "error backoff";
+		case FS_WORKER_WAITING_EXTENSION:
+			return "waiting for extension";
+		default:
+			return "not running";
+	}
+}
+
+/*
+ * Statistics: one row per view slot (this database's views) and a total row (view NULL)
+ * with capacity and the worker's state. Without the cache: the total row says "disabled".
+ */
+Datum
+fs_online_stat(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsi = (ReturnSetInfo *) fcinfo->resultinfo;
+	FsCacheStats *s = palloc(sizeof(FsCacheStats));
+	int64		tot_entries = 0,
+				tot_bytes = 0;
+	uint64		tot[FS_NCOUNTERS] = {0};
+
+	InitMaterializedSRF(fcinfo, 0);
+	fs_cache_stats(s);
+	fs_meta_ensure();
+	for (int i = 0; i < s->nviews; i++)
+	{
+		FsCacheViewStats *vs = &s->views[i];
+		Datum		out[14];
+		bool		onull[14] = {0};
+		FsOnlineView *ov = NULL;
+
+		if (vs->view_id == 0)
+			continue;
+		for (int j = 0; j < fs_meta_nviews(); j++)
+			if (fs_meta_view(j)->view->view_id == vs->view_id)
+				ov = fs_meta_view(j);
+		if (ov == NULL)
+			continue;			/* another database's view id, or dropped */
+		tot_entries += vs->entries;
+		tot_bytes += vs->bytes;
+		for (int c = 0; c < FS_NCOUNTERS; c++)
+			tot[c] += vs->counters[c];
+		out[0] = CStringGetTextDatum(ov->view->name);
+		out[1] = Int32GetDatum(ov->view->version);
+		out[2] = Int64GetDatum(vs->entries);
+		out[3] = Int64GetDatum(vs->bytes);
+		onull[4] = true;
+		out[5] = Int64GetDatum((int64) vs->counters[FS_CTR_HITS]);
+		out[6] = Int64GetDatum((int64) vs->counters[FS_CTR_MISSES]);
+		out[7] = Int64GetDatum((int64) vs->counters[FS_CTR_READ_THROUGHS]);
+		out[8] = Int64GetDatum((int64) vs->counters[FS_CTR_EVICTIONS]);
+		out[9] = Int64GetDatum((int64) vs->counters[FS_CTR_DECLINED]);
+		onull[10] = onull[11] = onull[12] = onull[13] = true;
+		tuplestore_putvalues(rsi->setResult, rsi->setDesc, out, onull);
+	}
+	{
+		Datum		out[14];
+		bool		onull[14] = {0};
+		bool		on = fs_cache_preloaded();
+
+		onull[0] = onull[1] = true;
+		out[2] = Int64GetDatum(tot_entries);
+		out[3] = Int64GetDatum(tot_bytes);
+		out[4] = Int64GetDatum(s->capacity_bytes);
+		out[5] = Int64GetDatum((int64) tot[FS_CTR_HITS]);
+		out[6] = Int64GetDatum((int64) tot[FS_CTR_MISSES]);
+		out[7] = Int64GetDatum((int64) tot[FS_CTR_READ_THROUGHS]);
+		out[8] = Int64GetDatum((int64) tot[FS_CTR_EVICTIONS]);
+		out[9] = Int64GetDatum((int64) tot[FS_CTR_DECLINED]);
+		out[10] = CStringGetTextDatum(on ? worker_state_name(s->worker_state) : "disabled");
+		onull[11] = !on || s->worker_pid == 0;
+		out[11] = Int32GetDatum(s->worker_pid);
+		onull[12] = s->last_error[0] == '\0';
+		out[12] = CStringGetTextDatum(s->last_error);
+		onull[13] = s->last_error_at == 0;
+		out[13] = TimestampTzGetDatum(s->last_error_at);
+		tuplestore_putvalues(rsi->setResult, rsi->setDesc, out, onull);
+	}
+	return (Datum) 0;
+}

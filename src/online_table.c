@@ -1,0 +1,452 @@
+/*
+ * online_table.c — durable online tables, fs_materialize, fs_set_online_mode, and the
+ * commit-time generation bump of the cache protocol (see online_cache.c).
+ *
+ * Table of view version N: feature_store."online_N" (entity key columns with the entity's key
+ * types, "__event_ts" timestamptz NOT NULL, "__created_ts" timestamptz, then the features with
+ * their types; PRIMARY KEY on the keys). It is WAL-logged: it is the truth the cache copies.
+ * Only the extension owner can read or write it; serving checks SELECT on the view's source.
+ * A statement trigger on it marks the view dirty in the writing backend, and the transaction
+ * callback gives the view a new cache generation once the commit is visible. So every way of
+ * changing the table (fs_materialize, a later incremental or streaming path, a superuser's
+ * manual fix) keeps the cache correct.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "online_cache.h"
+#include "online_table.h"
+#include "security.h"
+#include "spi_util.h"
+
+PG_FUNCTION_INFO_V1(fs_materialize);
+PG_FUNCTION_INFO_V1(fs_set_online_mode);
+PG_FUNCTION_INFO_V1(fs_online_reload);
+PG_FUNCTION_INFO_V1(fs_online_changed_trigger);
+PG_FUNCTION_INFO_V1(fs_registry_changed_trigger);
+
+/* Views whose online table this transaction changed; free = the view left the online store. */
+typedef struct DirtyView
+{
+	int32		view_id;
+	bool		free_slot;
+} DirtyView;
+
+static DirtyView *dirty = NULL;
+static int	ndirty = 0;
+static int	maxdirty = 0;
+
+/* Remembers (in TopMemoryContext, until transaction end) that this transaction wrote a view. */
+static void
+mark_dirty(int32 view_id, bool free_slot)
+{
+	for (int i = 0; i < ndirty; i++)
+		if (dirty[i].view_id == view_id)
+		{
+			dirty[i].free_slot |= free_slot;
+			return;
+		}
+	if (ndirty == maxdirty)
+	{
+		maxdirty = Max(8, maxdirty * 2);
+		dirty = dirty ? repalloc(dirty, maxdirty * sizeof(DirtyView))
+			: MemoryContextAlloc(TopMemoryContext, maxdirty * sizeof(DirtyView));
+	}
+	dirty[ndirty].view_id = view_id;
+	dirty[ndirty].free_slot = free_slot;
+	ndirty++;
+}
+
+/* Did this transaction write the view? Then its own reads must bypass the cache. */
+bool
+fs_online_written_in_xact(int32 view_id)
+{
+	for (int i = 0; i < ndirty; i++)
+		if (dirty[i].view_id == view_id)
+			return true;
+	return false;
+}
+
+/*
+ * The writer's half of the cache protocol. XACT_EVENT_COMMIT runs after the commit is
+ * visible to new snapshots and before the client hears COMMIT, which is exactly when a new
+ * generation must be published. Aborts publish nothing: their rows are never visible.
+ */
+static void
+online_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_PREPARE:
+			if (ndirty > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot prepare a transaction that changed online features"),
+						 errdetail("The online cache is updated when the writing transaction commits in its own session.")));
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			if (ndirty > 0)
+			{
+				for (int i = 0; i < ndirty; i++)
+					fs_cache_bump(dirty[i].view_id, dirty[i].free_slot);
+				fs_cache_wake_worker();
+			}
+			ndirty = 0;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			ndirty = 0;
+			break;
+		default:
+			break;
+	}
+}
+
+/* From _PG_init: the commit callback of the protocol. */
+void
+fs_online_table_init(void)
+{
+	RegisterXactCallback(online_xact_callback, NULL);
+}
+
+/* feature_store."online_<view_id>", quoted for SQL text. */
+char *
+fs_online_table_qualname(int32 view_id)
+{
+	char		name[NAMEDATALEN];
+
+	snprintf(name, sizeof(name), "online_%d", view_id);
+	return quote_qualified_identifier("feature_store", name);
+}
+
+/* The online table's OID by name (InvalidOid when not created yet or dropped). */
+Oid
+fs_online_table_relid(int32 view_id)
+{
+	char		name[NAMEDATALEN];
+	Oid			nsp = get_namespace_oid("feature_store", true);
+
+	snprintf(name, sizeof(name), "online_%d", view_id);
+	return OidIsValid(nsp) ? get_relname_relid(name, nsp) : InvalidOid;
+}
+
+/*
+ * Transactional invalidation (relcache of feature_store.feature_view): at commit every backend's
+ * registry cache and the worker learn that views or online tables changed.
+ */
+void
+fs_registry_changed(void)
+{
+	Oid			nsp = get_namespace_oid("feature_store", true);
+	Oid			relid = OidIsValid(nsp) ? get_relname_relid("feature_view", nsp) : InvalidOid;
+
+	if (OidIsValid(relid))
+		CacheInvalidateRelcacheByRelid(relid);
+}
+
+/* Comma-separated quoted key columns with an optional table prefix. */
+static void
+append_key_list(StringInfo sql, FsView *v, const char *prefix)
+{
+	for (int i = 0; i < v->entity.nkeys; i++)
+		appendStringInfo(sql, "%s%s%s", i > 0 ? ", " : "", prefix, quote_identifier(v->entity.keys[i]));
+}
+
+/*
+ * Creates the online table (as the extension owner: ordinary roles cannot create in schema
+ * feature_store), private to the owner, with the statement trigger of the cache protocol.
+ */
+Oid
+fs_online_ensure_table(FsView *v)
+{
+	Oid			relid = fs_online_table_relid(v->view_id);
+	StringInfoData sql;
+	FsOwnerContext octx;
+	char	   *qname;
+
+	if (OidIsValid(relid))
+		return relid;
+	for (int i = 0; i < v->nfeatures; i++)
+		if (strcmp(v->features[i].name, FS_ONLINE_EVENT_COL) == 0 ||
+			strcmp(v->features[i].name, FS_ONLINE_CREATED_COL) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_COLUMN),
+					 errmsg("feature \"%s\" of view \"%s\" collides with a column of the online table",
+							v->features[i].name, v->name),
+					 errhint("Rename the feature in a view over the source.")));
+	qname = fs_online_table_qualname(v->view_id);
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE TABLE %s (", qname);
+	for (int i = 0; i < v->entity.nkeys; i++)
+		appendStringInfo(&sql, "%s %s NOT NULL, ", quote_identifier(v->entity.keys[i]),
+						 format_type_extended(v->entity.key_types[i], -1, FORMAT_TYPE_FORCE_QUALIFY));
+	appendStringInfo(&sql, "%s pg_catalog.timestamptz NOT NULL, %s pg_catalog.timestamptz",
+					 quote_identifier(FS_ONLINE_EVENT_COL), quote_identifier(FS_ONLINE_CREATED_COL));
+	for (int i = 0; i < v->nfeatures; i++)
+		appendStringInfo(&sql, ", %s %s", quote_identifier(v->features[i].name),
+						 format_type_extended(v->features[i].type, -1, FORMAT_TYPE_FORCE_QUALIFY));
+	appendStringInfoString(&sql, ", PRIMARY KEY (");
+	append_key_list(&sql, v, "");
+	appendStringInfoString(&sql, "))");
+
+	SPI_connect();
+	fs_owner_context_enter(&octx);
+	fs_spi_exec(sql.data, 0, NULL, NULL, NULL, false);
+	resetStringInfo(&sql);
+	appendStringInfo(&sql, "REVOKE ALL ON %s FROM PUBLIC", qname);
+	fs_spi_exec(sql.data, 0, NULL, NULL, NULL, false);
+	resetStringInfo(&sql);
+	appendStringInfo(&sql, "COMMENT ON TABLE %s IS %s", qname,
+					 quote_literal_cstr(psprintf("online rows of feature view %s version %d (written by feature_store only)",
+												 v->name, v->version)));
+	fs_spi_exec(sql.data, 0, NULL, NULL, NULL, false);
+	resetStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE TRIGGER fs_online_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s "
+					 "FOR EACH STATEMENT EXECUTE FUNCTION feature_store.online_changed('%d')",
+					 qname, v->view_id);
+	fs_spi_exec(sql.data, 0, NULL, NULL, NULL, false);
+	fs_owner_context_leave(&octx);
+	SPI_finish();
+	CommandCounterIncrement();
+	fs_registry_changed();
+	return fs_online_table_relid(v->view_id);
+}
+
+/* The single-statement, set-based upsert described in online_table.h. */
+uint64
+fs_online_write_window(FsView *v, TimestampTz start_ts, TimestampTz end_ts)
+{
+	StringInfoData sql;
+	FsOwnerContext octx;
+	char	   *src;
+	const char *ev = quote_identifier(v->event_time);
+	uint64		n;
+	Oid			types[3] = {TIMESTAMPTZOID, TIMESTAMPTZOID, INTERVALOID};
+	Datum		vals[3];
+	bool		nulls[3] = {false, false, !v->has_ttl};
+
+	fs_view_source_relid(v);
+	fs_online_ensure_table(v);
+	src = quote_qualified_identifier(v->source_schema, v->source_name);
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "INSERT INTO %s AS o (", fs_online_table_qualname(v->view_id));
+	append_key_list(&sql, v, "");
+	appendStringInfo(&sql, ", %s, %s", quote_identifier(FS_ONLINE_EVENT_COL), quote_identifier(FS_ONLINE_CREATED_COL));
+	for (int i = 0; i < v->nfeatures; i++)
+		appendStringInfo(&sql, ", %s", quote_identifier(v->features[i].name));
+	appendStringInfoString(&sql, ") SELECT DISTINCT ON (");
+	append_key_list(&sql, v, "x.");
+	appendStringInfoString(&sql, ") ");
+	append_key_list(&sql, v, "x.");
+	appendStringInfoString(&sql, ", x.fs__ev, x.fs__cr");
+	for (int i = 0; i < v->nfeatures; i++)
+		appendStringInfo(&sql, ", x.%s", quote_identifier(v->features[i].name));
+	appendStringInfoString(&sql, " FROM (SELECT ");
+	append_key_list(&sql, v, "s.");
+	appendStringInfo(&sql, ", s.%s::pg_catalog.timestamptz AS fs__ev, ", ev);
+	if (v->created_time)
+		appendStringInfo(&sql, "s.%s::pg_catalog.timestamptz AS fs__cr", quote_identifier(v->created_time));
+	else
+		appendStringInfoString(&sql, "NULL::pg_catalog.timestamptz AS fs__cr");
+	for (int i = 0; i < v->nfeatures; i++)
+		appendStringInfo(&sql, ", s.%s", quote_identifier(v->features[i].name));
+	appendStringInfo(&sql, ", s AS fs__row FROM %s s WHERE s.%s::pg_catalog.timestamptz >= $1 "
+					 "AND s.%s::pg_catalog.timestamptz <= $2 "
+					 "AND ($3 IS NULL OR s.%s::pg_catalog.timestamptz >= $2 - $3)",
+					 src, ev, ev, ev);
+	for (int i = 0; i < v->entity.nkeys; i++)
+		appendStringInfo(&sql, " AND s.%s IS NOT NULL", quote_identifier(v->entity.keys[i]));
+	appendStringInfoString(&sql, ") x ORDER BY ");
+	append_key_list(&sql, v, "x.");
+	appendStringInfoString(&sql, ", x.fs__ev DESC, x.fs__cr DESC NULLS LAST, x.fs__row::pg_catalog.text");
+	appendStringInfoString(&sql, " ON CONFLICT (");
+	append_key_list(&sql, v, "");
+	appendStringInfo(&sql, ") DO UPDATE SET %s = EXCLUDED.%s, %s = EXCLUDED.%s",
+					 quote_identifier(FS_ONLINE_EVENT_COL), quote_identifier(FS_ONLINE_EVENT_COL),
+					 quote_identifier(FS_ONLINE_CREATED_COL), quote_identifier(FS_ONLINE_CREATED_COL));
+	for (int i = 0; i < v->nfeatures; i++)
+		appendStringInfo(&sql, ", %s = EXCLUDED.%s", quote_identifier(v->features[i].name),
+						 quote_identifier(v->features[i].name));
+	/* never backwards: only a strictly newer (event, created) replaces what is online */
+	appendStringInfo(&sql, " WHERE (o.%s, COALESCE(o.%s, '-infinity')) < (EXCLUDED.%s, COALESCE(EXCLUDED.%s, '-infinity'))",
+					 quote_identifier(FS_ONLINE_EVENT_COL), quote_identifier(FS_ONLINE_CREATED_COL),
+					 quote_identifier(FS_ONLINE_EVENT_COL), quote_identifier(FS_ONLINE_CREATED_COL));
+
+	vals[0] = TimestampTzGetDatum(start_ts);
+	vals[1] = TimestampTzGetDatum(end_ts);
+	vals[2] = v->has_ttl ? IntervalPGetDatum(&v->ttl) : (Datum) 0;
+	SPI_connect();
+	fs_owner_context_enter(&octx);
+	n = fs_spi_exec(sql.data, 3, types, vals, nulls, false);
+	fs_owner_context_leave(&octx);
+	SPI_finish();
+	return n;
+}
+
+/* Caller may change the view's serving settings: its registrant (or a member, or superuser). */
+static void
+check_view_owner(FsView *v)
+{
+	if (!fs_is_member_of(GetUserId(), v->registered_by))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of feature view \"%s\"", v->name),
+				 errdetail("Feature view \"%s\" was registered by role \"%s\".", v->name, v->registered_by)));
+}
+
+/* A required text argument (NULL is null_value_not_allowed). */
+static char *
+text_arg(FunctionCallInfo fcinfo, int n, const char *what)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+/*
+ * fs_materialize(view, start_ts, end_ts) -> rows written. Anyone who may SELECT the source
+ * may materialize: the result is a function of data they can read.
+ */
+Datum
+fs_materialize(PG_FUNCTION_ARGS)
+{
+	FsView	   *v = fs_lookup_view(text_arg(fcinfo, 0, "feature view name"), false);
+	TimestampTz start_ts,
+				end_ts;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("start and end of the materialization window must not be null")));
+	start_ts = PG_GETARG_TIMESTAMPTZ(1);
+	end_ts = PG_GETARG_TIMESTAMPTZ(2);
+	if (start_ts > end_ts)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("materialization window starts after it ends"),
+				 errhint("Pass start_ts <= end_ts.")));
+	if (strcmp(v->online_mode, "off") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("feature view \"%s\" is not online", v->name),
+				 errhint("Enable it with SELECT fs_set_online_mode('%s', 'batch').", v->name)));
+	fs_check_view_select(v);
+	PG_RETURN_INT64((int64) fs_online_write_window(v, start_ts, end_ts));
+}
+
+/*
+ * fs_set_online_mode(view, mode): 'batch' creates the (empty) online table, 'off' drops it and
+ * frees the view's cache memory at commit. 'stream' is a later feature.
+ */
+Datum
+fs_set_online_mode(PG_FUNCTION_ARGS)
+{
+	FsView	   *v = fs_lookup_view(text_arg(fcinfo, 0, "feature view name"), false);
+	char	   *mode = text_arg(fcinfo, 1, "online mode");
+	FsOwnerContext octx;
+
+	if (strcmp(mode, "stream") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("online mode \"stream\" is not supported yet"),
+				 errhint("Use 'batch' and fs_materialize.")));
+	if (strcmp(mode, "off") != 0 && strcmp(mode, "batch") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid online mode \"%s\"", mode),
+				 errhint("Valid modes are 'off' and 'batch'.")));
+	check_view_owner(v);
+	SPI_connect();
+	fs_owner_context_enter(&octx);
+	{
+		Oid			t[2] = {INT4OID, TEXTOID};
+		Datum		a[2] = {Int32GetDatum(v->view_id), CStringGetTextDatum(mode)};
+
+		fs_spi_exec("UPDATE feature_store.feature_view SET online_mode = $2 WHERE view_id = $1",
+					2, t, a, NULL, false);
+		if (strcmp(mode, "off") == 0 && OidIsValid(fs_online_table_relid(v->view_id)))
+		{
+			fs_spi_exec(psprintf("DROP TABLE %s", fs_online_table_qualname(v->view_id)),
+						0, NULL, NULL, NULL, false);
+			mark_dirty(v->view_id, true);
+		}
+	}
+	fs_owner_context_leave(&octx);
+	SPI_finish();
+	fs_registry_changed();
+	if (strcmp(mode, "batch") == 0)
+	{
+		CommandCounterIncrement();
+		fs_online_ensure_table(v);
+	}
+	PG_RETURN_VOID();
+}
+
+/* fs_online_reload(view): drops the view's cached rows at commit; the worker reloads them. */
+Datum
+fs_online_reload(PG_FUNCTION_ARGS)
+{
+	FsView	   *v = fs_lookup_view(text_arg(fcinfo, 0, "feature view name"), false);
+
+	check_view_owner(v);
+	mark_dirty(v->view_id, false);
+	PG_RETURN_VOID();
+}
+
+/* Drop hook of fs_drop_view (runs inside its SPI connection and owner context). */
+void
+fs_online_drop_views(const char *name, int32 version)
+{
+	Oid			t[2] = {TEXTOID, INT4OID};
+	Datum		a[2] = {CStringGetTextDatum(name), Int32GetDatum(version)};
+	uint64		n;
+	int32	   *ids;
+
+	n = fs_spi_exec("SELECT view_id FROM feature_store.feature_view WHERE name = $1 AND ($2 = 0 OR version = $2)",
+					2, t, a, NULL, false);
+	ids = palloc(sizeof(int32) * Max(n, 1));
+	for (uint64 i = 0; i < n; i++)
+		ids[i] = fs_spi_int32(i, 1, 0);
+	for (uint64 i = 0; i < n; i++)
+	{
+		if (OidIsValid(fs_online_table_relid(ids[i])))
+			fs_spi_exec(psprintf("DROP TABLE %s", fs_online_table_qualname(ids[i])), 0, NULL, NULL, NULL, false);
+		mark_dirty(ids[i], true);
+	}
+}
+
+/* Statement trigger on online tables: marks the view (trigger argument) dirty. */
+Datum
+fs_online_changed_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || td->tg_trigger->tgnargs != 1)
+		elog(ERROR, "online_changed must be called as a trigger with the view id");
+	mark_dirty(pg_strtoint32(td->tg_trigger->tgargs[0]), false);
+	return PointerGetDatum(NULL);
+}
+
+/* Statement trigger on registry tables: every backend reloads its registry cache. */
+Datum
+fs_registry_changed_trigger(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "registry_changed must be called as a trigger");
+	fs_registry_changed();
+	return PointerGetDatum(NULL);
+}

@@ -1,0 +1,40 @@
+/*
+ * online_table.h — the durable online tables (one per online view version: the latest row per
+ * entity), the batch write path, and the commit-time signal that keeps the cache in step.
+ */
+#ifndef FS_ONLINE_TABLE_H
+#define FS_ONLINE_TABLE_H
+
+#include "postgres.h"
+#include "registry.h"
+
+#define FS_ONLINE_EVENT_COL		"__event_ts"
+#define FS_ONLINE_CREATED_COL	"__created_ts"
+
+/* feature_store."online_<view_id>" or InvalidOid when it does not exist. */
+extern Oid	fs_online_table_relid(int32 view_id);
+extern char *fs_online_table_qualname(int32 view_id);
+
+/* Creates the view version's online table if missing (as the extension owner); returns it. */
+extern Oid	fs_online_ensure_table(FsView *view);
+
+/*
+ * The write path: upserts, for every entity with history in [start_ts, end_ts], its latest
+ * row (design section 2 rules at end_ts) unless the row already online is as new or newer.
+ * Runs in the caller's transaction; the caller must have checked SELECT on the source.
+ * Returns the number of rows inserted or updated.
+ */
+extern uint64 fs_online_write_window(FsView *view, TimestampTz start_ts, TimestampTz end_ts);
+
+/* Hook for fs_drop_view: drops the online tables of the versions being dropped. */
+extern void fs_online_drop_views(const char *name, int32 version);
+
+/* True when this transaction changed the online table of the view (cache must be bypassed). */
+extern bool fs_online_written_in_xact(int32 view_id);
+
+/* Tells every backend's registry cache (and the worker) that the registry changed. */
+extern void fs_registry_changed(void);
+
+extern void fs_online_table_init(void);
+
+#endif

@@ -1,0 +1,92 @@
+# Concurrency proof of the cache protocol: 8 pgbench readers call fs_online while 2 writers
+# rewrite the same 10 entities in transactions that commit or abort at random (with sleeps inside
+# to widen the races). Each value is a version number (the event time in microseconds), written
+# to two features at once. Afterwards a checker proves that no read returned
+#   - a version whose transaction aborted (every read version is in the committed log),
+#   - a torn row (both features carry the same version),
+#   - a version older than one whose COMMIT had already returned when the read started.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use IPC::Run;
+use FsOnline;
+
+my $node = FsOnline::new_node('conc', '1MB', "max_connections = 40\n");
+$node->safe_psql('postgres', q{
+CREATE EXTENSION feature_store;
+CREATE TABLE chist (id bigint, ts timestamptz, v bigint, w bigint);
+INSERT INTO chist SELECT i, 'epoch'::timestamptz, 0, 0 FROM generate_series(1, 10) i;
+SELECT fs_register_entity('cent', 'id');
+SELECT fs_register_view('c', 'chist', 'cent', event_time => 'ts');
+SELECT fs_materialize('c', '-infinity', 'infinity');
+CREATE TABLE committed (id bigint, ver bigint);           -- written inside the writing transaction
+INSERT INTO committed SELECT i, 0 FROM generate_series(1, 10) i;
+CREATE UNLOGGED TABLE commit_done (id bigint, ver bigint, at timestamptz);  -- after COMMIT returned
+CREATE UNLOGGED TABLE attempts (id bigint, ver bigint);   -- every writing transaction, before BEGIN
+CREATE UNLOGGED TABLE reads (id bigint, v bigint, w bigint, started timestamptz);
+});
+
+my $dir = PostgreSQL::Test::Utils::tempdir;
+open my $r, '>', "$dir/reader.sql" or die;
+print $r q{\set k random(1, 10)
+INSERT INTO reads SELECT :k, (f -> 'c' ->> 'v')::bigint, (f -> 'c' ->> 'w')::bigint, s
+FROM (SELECT clock_timestamp() AS s, fs_online(fs_entity('cent', :k)) AS f OFFSET 0) x;
+};
+close $r;
+open my $w, '>', "$dir/writer.sql" or die;
+print $w q{\set k random(1, 10)
+\set commit random(0, 2)
+\set pause random(0, 3)
+SELECT (extract(epoch from clock_timestamp()) * 1000000)::bigint AS ver \gset
+INSERT INTO attempts VALUES (:k, :ver);
+BEGIN;
+INSERT INTO chist VALUES (:k, 'epoch'::timestamptz + :ver * interval '1 microsecond', :ver, :ver);
+INSERT INTO committed VALUES (:k, :ver);
+SELECT fs_materialize('c', now() - interval '1 hour', 'infinity');
+\sleep :pause ms
+\if :commit
+COMMIT;
+INSERT INTO commit_done VALUES (:k, :ver, clock_timestamp());
+\else
+ROLLBACK;
+\endif
+};
+close $w;
+
+my @conn = ('-h', $node->host, '-p', $node->port, 'postgres');
+my ($wout, $werr) = ('', '');
+my $writers = IPC::Run::start(['pgbench', '-n', '-c', '2', '-j', '1', '-T', '12', '-f', "$dir/writer.sql", @conn],
+	'>', \$wout, '2>', \$werr);
+my ($rout, $rerr) = ('', '');
+IPC::Run::run(['pgbench', '-n', '-c', '8', '-j', '2', '-T', '10', '-f', "$dir/reader.sql", @conn],
+	'>', \$rout, '2>', \$rerr);
+$writers->finish;
+like($rout, qr/number of failed transactions: 0/, 'readers ran without errors') or diag($rout, $rerr);
+like($wout, qr/number of failed transactions: 0/, 'writers ran without errors') or diag($wout, $werr);
+
+my ($nreads, $ncommits) = split /\|/, $node->safe_psql('postgres',
+	q{SELECT (SELECT count(*) FROM reads), (SELECT count(*) FROM commit_done)});
+cmp_ok($nreads, '>', 1000, "enough reads ($nreads)");
+cmp_ok($ncommits, '>', 50, "enough commits ($ncommits)");
+my $aborted = $node->safe_psql('postgres', q{SELECT count(*) FROM attempts a WHERE NOT EXISTS (SELECT 1 FROM committed c WHERE c.id = a.id AND c.ver = a.ver)});
+cmp_ok($aborted, '>', 20, "some writing transactions aborted ($aborted)");
+
+is($node->safe_psql('postgres', q{SELECT count(*) FROM reads WHERE v IS NULL OR w IS NULL}), '0', 'every read found the entity');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM reads r WHERE NOT EXISTS (SELECT 1 FROM committed c WHERE c.id = r.id AND c.ver = r.v)}),
+	'0', 'no read returned a value of an aborted transaction');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM reads WHERE v <> w}), '0', 'no torn rows');
+my $stale = $node->safe_psql('postgres', q{
+SELECT count(*) FROM reads r
+WHERE EXISTS (SELECT 1 FROM commit_done d WHERE d.id = r.id AND d.ver > r.v AND d.at < r.started)});
+is($stale, '0', 'no read older than a commit that had returned before it started');
+my ($hits, $misses) = split /\|/, $node->safe_psql('postgres', q{SELECT hits, misses FROM fs_stat_online WHERE view = 'c'});
+cmp_ok($hits, '>', 0, "the cache served reads (hits $hits, misses $misses)");
+# final state: the cache agrees with the durable table
+is($node->safe_psql('postgres', q{
+SELECT count(*) FROM generate_series(1, 10) i
+WHERE (fs_online(fs_entity('cent', i)) -> 'c' ->> 'v')::bigint IS DISTINCT FROM (SELECT max(ver) FROM commit_done d WHERE d.id = i)
+  AND EXISTS (SELECT 1 FROM commit_done d WHERE d.id = i)}), '0', 'final answers are the last committed versions');
+$node->stop;
+done_testing();
