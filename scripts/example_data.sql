@@ -1,7 +1,9 @@
 -- The bundled quickstart example, in the spirit of Feast's: drivers with hourly stats, customers
--- with daily profiles, and a spine of ride requests. Deterministic (setseed), so every run shows
--- the same numbers.
+-- with daily profiles, and a spine of ride requests. Values are deterministic (setseed); times are
+-- relative to the current hour, so that online TTLs (measured from now()) behave as in production:
+-- the history covers the 48 hours up to the last full hour.
 SELECT setseed(0.42);
+CREATE TEMP TABLE anchor AS SELECT date_trunc('hour', now()) AS t;
 
 CREATE TABLE driver_hourly_stats (
     driver_id        bigint      NOT NULL,
@@ -11,12 +13,12 @@ CREATE TABLE driver_hourly_stats (
     acc_rate         float8,
     avg_daily_trips  integer
 );
--- 5 drivers (1001..1005), one row per hour over two days ending 2026-01-02 00:00 UTC.
+-- 5 drivers (1001..1005), one row per hour over the last two days, written 5 minutes later.
 INSERT INTO driver_hourly_stats
-SELECT d, ts, ts + interval '5 minutes',
+SELECT d, a.t - h * interval '1 hour', a.t - h * interval '1 hour' + interval '5 minutes',
        round(random()::numeric, 3)::float8, round(random()::numeric, 3)::float8, (random() * 1000)::int
-FROM generate_series(1001, 1005) d,
-     generate_series('2025-12-31 00:00+00'::timestamptz, '2026-01-01 23:00+00', interval '1 hour') ts;
+FROM anchor a, generate_series(47, 0, -1) h, generate_series(1001, 1005) d
+ORDER BY h DESC, d;
 
 CREATE TABLE customer_daily_profile (
     customer_id      text        NOT NULL,
@@ -25,9 +27,9 @@ CREATE TABLE customer_daily_profile (
     lifetime_trips   integer
 );
 INSERT INTO customer_daily_profile
-SELECT 'c' || c, ts, round((random() * 500)::numeric, 2), c * 10 + extract(day FROM ts)::int
-FROM generate_series(1, 3) c,
-     generate_series('2025-12-30 00:00+00'::timestamptz, '2026-01-01 00:00+00', interval '1 day') ts;
+SELECT 'c' || c, a.t - dd * interval '1 day', round((random() * 500)::numeric, 2), c * 10 + 3 - dd
+FROM anchor a, generate_series(2, 0, -1) dd, generate_series(1, 3) c
+ORDER BY dd DESC, c;
 
 -- Ride requests: the spine of a training set (who asked, when).
 CREATE TABLE ride_requests (
@@ -36,9 +38,13 @@ CREATE TABLE ride_requests (
     customer_id      text,
     event_timestamp  timestamptz
 );
-INSERT INTO ride_requests VALUES
-    (1, 1001, 'c1', '2025-12-31 08:30+00'),
-    (2, 1002, 'c2', '2026-01-01 12:00+00'),
-    (3, 1003, 'c3', '2026-01-01 23:59+00'),
-    (4, 1004, 'c1', '2025-12-30 10:00+00'),   -- before any driver history: NULL features
-    (5, 9999, 'c2', '2026-01-01 06:00+00');   -- unknown driver: NULL features
+INSERT INTO ride_requests
+SELECT r.id, r.driver, r.customer, a.t - r.ago
+FROM anchor a, (VALUES
+    (1, 1001, 'c1', interval '39 hours 30 minutes'),
+    (2, 1002, 'c2', interval '12 hours'),
+    (3, 1003, 'c3', interval '1 minute'),
+    (4, 1004, 'c1', interval '60 hours'),    -- before any driver history: NULL features
+    (5, 9999, 'c2', interval '18 hours')     -- unknown driver: NULL features
+) AS r(id, driver, customer, ago);
+DROP TABLE anchor;

@@ -55,15 +55,48 @@ step "Feature views over history tables (features default to every other column)
        event_time => 'event_timestamp', created_time => 'created', ttl => '1 day',
        checks => '{\"conv_rate\": {\"min\": 0, \"max\": 1}}', owner => 'ml@example.com');
 SELECT fs_register_view('customer_profile', 'customer_daily_profile', entity => 'customer', ttl => '2 days');"
-step "A feature service: the features one model consumes, in order" \
-"SELECT fs_register_service('ride_model', ARRAY['driver_stats:conv_rate', 'driver_stats:acc_rate',
-       'driver_stats:avg_daily_trips', 'customer_profile:current_balance']);"
 step "Re-registering a changed view creates version 2; version 1 stays readable as driver_stats@1" \
 "SELECT fs_register_view('driver_stats', 'driver_hourly_stats', entity => 'driver',
-       event_time => 'event_timestamp', created_time => 'created', ttl => '2 hours');"
-step "The catalog: views" "SELECT name, version, is_latest, source, entity, ttl, online_mode, n_features FROM fs_views ORDER BY name, version;"
-step "The catalog: features" "SELECT reference, type, checks FROM fs_features ORDER BY view, version, position;"
-step "The catalog: services and entities" "SELECT name, version, features FROM fs_services; SELECT entity, join_keys, key_types FROM fs_entities;"
+       event_time => 'event_timestamp', created_time => 'created', ttl => '2 days',
+       checks => '{\"conv_rate\": {\"min\": 0, \"max\": 1}}', owner => 'ml@example.com');"
+step "Feature services: the features one model consumes, in order" \
+"SELECT fs_register_service('ride_model', ARRAY['driver_stats:conv_rate', 'driver_stats:acc_rate',
+       'driver_stats:avg_daily_trips', 'customer_profile:current_balance']);
+SELECT fs_register_service('driver_ranker', ARRAY['driver_stats:conv_rate', 'driver_stats:acc_rate']);"
+step "The catalog" \
+"SELECT name, version, is_latest, source, entity, ttl, online_mode, n_features FROM fs_views ORDER BY name, version;
+SELECT name, version, features FROM fs_services ORDER BY name;"
+
+step "Training: a point-in-time join of the ride requests (the spine) with the model's features" \
+"SELECT fs_create_training_set('ride_training', 'ride_requests', ARRAY['ride_model']);
+SELECT * FROM ride_training ORDER BY request_id;"
+step "No future value leaked: each row's conv_rate is the driver's latest value at or before the request" \
+"SELECT t.request_id, t.event_timestamp AS requested_at,
+       (SELECT max(h.event_timestamp) FROM driver_hourly_stats h
+        WHERE h.driver_id = t.driver_id AND h.event_timestamp <= t.event_timestamp) AS value_as_of,
+       t.conv_rate AS training_value,
+       (SELECT h.conv_rate FROM driver_hourly_stats h WHERE h.driver_id = t.driver_id
+        AND h.event_timestamp > t.event_timestamp ORDER BY h.event_timestamp LIMIT 1) AS next_value_not_used
+FROM ride_training t ORDER BY request_id;
+SELECT count(*) FILTER (WHERE h.event_timestamp > t.event_timestamp) AS rows_with_future_values
+FROM ride_training t JOIN driver_hourly_stats h
+  ON h.driver_id = t.driver_id AND h.conv_rate = t.conv_rate AND h.acc_rate IS NOT DISTINCT FROM t.acc_rate;
+SELECT target, features, view_versions, row_count FROM fs_training_sets;"
+
+step "Materialize: the latest row of every entity into the online store (cache + durable table)" \
+"SELECT fs_materialize('driver_stats', now() - interval '3 days', now());
+SELECT fs_materialize('customer_profile', now() - interval '3 days', now());"
+step "Serve: latest features of an entity, as jsonb" \
+"SELECT fs_online('driver:1001');
+SELECT fs_online(fs_entity('customer', 'c2'), 'customer_profile');"
+step "Serve: a model's input vector, and many entities in one call" \
+"SELECT fs_online_vector('driver:1001', 'driver_ranker');
+SELECT * FROM fs_online_batch(ARRAY['driver:1001', 'driver:1002', 'driver:9999']::fs_entity[], 'driver_ranker');"
+step "Serve: per-feature status (present / null / not_found / expired), as Feast's server reports it" \
+"SELECT view, feature, value, event_ts, status FROM fs_online_detail('driver:1003');"
+step "Operations: the online cache and the materialization runs" \
+"SELECT coalesce(view, 'TOTAL') AS view, entries, hits, misses, read_throughs, evictions, worker_state FROM fs_stat_online;
+SELECT view, kind, rows_written, rows_quarantined, outcome FROM fs_runs ORDER BY run_id;"
 
 if [ $KEEP -eq 1 ]; then
   fs_log "cluster left running"
