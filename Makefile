@@ -8,6 +8,8 @@ OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 # (each beside the C source of the same concern). Released versions get hand-written upgrade scripts.
 SQL_PARTS = src/schema.sql src/registry.sql
 SQL_PARTS += src/online.sql
+SQL_PARTS += src/checks.sql src/runlog.sql src/schedule.sql
+SQL_PARTS += src/pit_join.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 DATA = $(filter-out $(DATA_built),$(wildcard $(EXTENSION)--*.sql))
 

@@ -49,7 +49,7 @@ fs_build_install() {
 # fs_as_pg_user CMD...: runs CMD as the postgres OS user when we are root, else as ourselves.
 fs_as_pg_user() {
   if [ "$(id -u)" -eq 0 ]; then
-    runuser -u postgres -- env PATH="$PATH" HOME=/tmp "$@"
+    runuser -u postgres -- env PATH="$PATH" HOME=/tmp TMPDIR="${TMPDIR:-/tmp}" "$@"
   else
     "$@"
   fi

@@ -20,6 +20,8 @@ done
 "$FS_ROOT/scripts/install-deps.sh" || { echo "0 passed, 1 failed (install-deps)"; exit 1; }
 
 W=$(fs_workdir fs_test)
+mkdir -p "$W/tmp"
+export TMPDIR=$W/tmp   # sockets and scratch files of this run stay inside its work directory
 fs_copy_tree "$W/src"
 fs_stage_pg "$W"
 fs_chown_for_pg "$W"

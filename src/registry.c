@@ -272,8 +272,23 @@ bool
 fs_can_select_view(FsView *view)
 {
 	Oid			relid = fs_view_source_relid(view);
+	Oid			user = GetUserId();
+	bool		ok;
 
-	return pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) == ACLCHECK_OK;
+	if (pg_class_aclcheck(relid, user, ACL_SELECT) == ACLCHECK_OK)
+		return true;
+
+	/* As a query would: SELECT on every column the view reads is enough (column privileges). */
+#define COLUMN_OK(col) \
+	(get_attnum(relid, (col)) > 0 && \
+	 pg_attribute_aclcheck(relid, get_attnum(relid, (col)), user, ACL_SELECT) == ACLCHECK_OK)
+	ok = COLUMN_OK(view->event_time) && (view->created_time == NULL || COLUMN_OK(view->created_time));
+	for (int i = 0; ok && i < view->entity.nkeys; i++)
+		ok = COLUMN_OK(view->entity.keys[i]);
+	for (int i = 0; ok && i < view->nfeatures; i++)
+		ok = COLUMN_OK(view->features[i].name);
+#undef COLUMN_OK
+	return ok;
 }
 
 void

@@ -29,6 +29,7 @@
 
 #include "online_table.h"
 #include "registry.h"
+#include "schedule.h"
 #include "security.h"
 #include "spi_util.h"
 
@@ -743,6 +744,7 @@ fs_drop_view(PG_FUNCTION_ARGS)
 		fs_online_drop_views(v->name, one_version ? v->version : 0);
 		ndropped = fs_spi_exec("DELETE FROM feature_store.feature_view WHERE name = $1 AND (NOT $3 OR version = $2)",
 							   4, t, a, NULL, false);
+		fs_schedule_forget_view(v->name);
 	}
 	fs_owner_context_leave(&octx);
 	SPI_finish();

@@ -1,0 +1,41 @@
+/*
+ * pit_join.h — the point-in-time join engine (design.md section 2), shared by the set-returning
+ * fs_point_in_time_join and by fs_create_training_set, which writes the same rows into a table.
+ */
+#ifndef FS_PIT_JOIN_H
+#define FS_PIT_JOIN_H
+
+#include "postgres.h"
+#include "access/tupdesc.h"
+#include "nodes/pg_list.h"
+#include "utils/array.h"
+
+typedef struct PitPlan PitPlan;
+
+/* Receives one output row (spine columns, then features); values are valid during the call. */
+typedef void (*PitEmitFn) (void *arg, Datum *values, bool *nulls);
+
+/*
+ * Resolves the feature references against the registry, validates the spine and every source
+ * (columns, types, privileges) and returns a plan. All errors about bad input happen here,
+ * before anything is read.
+ */
+extern PitPlan *pit_plan_create(Oid spine_relid, ArrayType *features, const char *spine_time,
+								bool full_names, bool as_of_created);
+
+/* Output row type: spine columns (with their typmods and collations) then features. */
+extern TupleDesc pit_plan_tupdesc(PitPlan *plan);
+
+/* The resolved features, one "view@N:feature" string per output feature column. */
+extern List *pit_plan_feature_refs(PitPlan *plan);
+
+/* The distinct view versions used, as "view@N" strings, and their view_ids. */
+extern List *pit_plan_view_versions(PitPlan *plan, List **view_ids);
+
+/* Runs the join, calling emit once per spine row in spine order; returns the row count. */
+extern uint64 pit_plan_execute(PitPlan *plan, PitEmitFn emit, void *arg);
+
+/* Frees the plan's memory. */
+extern void pit_plan_free(PitPlan *plan);
+
+#endif

@@ -1,0 +1,471 @@
+/*
+ * runlog.c — the materialization run log (see runlog.h for the contract).
+ *
+ * Failed runs: the work runs in an internal subtransaction (the PL/pgSQL exception-block
+ * pattern). On error the subtransaction is rolled back, which leaves the caller's transaction
+ * usable; the failure is then written by a dynamic background worker, which connects to the
+ * same database and inserts the record as the extension owner in a transaction of its own
+ * (an autonomous write, as pg_background does). The record travels in a DSM segment; the
+ * worker sets `written` there after its commit, so the caller knows whether it worked. Then
+ * the original error is re-raised. No worker slot, or a worker that failed: a WARNING with the
+ * run's error text, never a second error that would hide the first.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/dsm.h"
+#include "storage/ipc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "checks.h"
+#include "runlog.h"
+#include "security.h"
+#include "spi_util.h"
+
+PG_FUNCTION_INFO_V1(fs_run_logged_test);
+PG_FUNCTION_INFO_V1(fs_stream_logged_test);
+
+/* What the worker needs to write a failed run's record; strings follow in data[]. */
+typedef struct FsRunRecord
+{
+	Oid			dbid;
+	Oid			ownerid;		/* role the worker writes as */
+	int64		run_id;
+	int32		view_id;
+	int32		version;
+	TimestampTz window_start;
+	TimestampTz window_end;
+	TimestampTz started_at;
+	TimestampTz finished_at;
+	char		kind[16];
+	char		sqlstate[6];
+	char		run_by[NAMEDATALEN];
+	volatile bool written;		/* set by the worker after its commit */
+	int			error_off;
+	char		data[FLEXIBLE_ARRAY_MEMBER];	/* view name, then error text */
+} FsRunRecord;
+
+#define INSERT_RUN \
+	"INSERT INTO feature_store.materialization_run (run_id, view_id, view_name, view_version, kind, " \
+	"  window_start, window_end, rows_written, rows_quarantined, started_at, duration, outcome, " \
+	"  error, sqlstate, run_by) " \
+	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 - $10, $12, $13, $14, $15)"
+
+static const Oid insert_run_types[15] = {INT8OID, INT4OID, TEXTOID, INT4OID, TEXTOID,
+	TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID,
+TEXTOID, TEXTOID, NAMEOID};
+
+/* The parameters of INSERT_RUN; open window sides become NULL. */
+static void
+insert_run(int64 run_id, int32 view_id, const char *view_name, int32 version, const char *kind,
+		   TimestampTz wstart, TimestampTz wend, uint64 written, uint64 quarantined,
+		   TimestampTz started, TimestampTz finished, const char *outcome,
+		   const char *error, const char *sqlstate, const char *run_by)
+{
+	Datum		v[15];
+	bool		n[15] = {0};
+
+	v[0] = Int64GetDatum(run_id);
+	v[1] = Int32GetDatum(view_id);
+	v[2] = CStringGetTextDatum(view_name);
+	v[3] = Int32GetDatum(version);
+	v[4] = CStringGetTextDatum(kind);
+	n[5] = TIMESTAMP_NOT_FINITE(wstart);
+	v[5] = TimestampTzGetDatum(wstart);
+	n[6] = TIMESTAMP_NOT_FINITE(wend);
+	v[6] = TimestampTzGetDatum(wend);
+	v[7] = Int64GetDatum((int64) written);
+	v[8] = Int64GetDatum((int64) quarantined);
+	v[9] = TimestampTzGetDatum(started);
+	v[10] = TimestampTzGetDatum(finished);
+	v[11] = CStringGetTextDatum(outcome);
+	n[12] = error == NULL;
+	v[12] = error ? CStringGetTextDatum(error) : (Datum) 0;
+	n[13] = sqlstate == NULL;
+	v[13] = sqlstate ? CStringGetTextDatum(sqlstate) : (Datum) 0;
+	v[14] = DirectFunctionCall1(namein, CStringGetDatum(run_by));
+	fs_spi_exec(INSERT_RUN, 15, insert_run_types, v, n, false);
+}
+
+static void
+check_kind(const char *kind)
+{
+	if (kind == NULL ||
+		(strcmp(kind, "batch") != 0 && strcmp(kind, "incremental") != 0 &&
+		 strcmp(kind, "scheduled") != 0 && strcmp(kind, "stream") != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid materialization run kind \"%s\"", kind ? kind : "(null)"),
+				 errhint("Run kinds are batch, incremental, scheduled and stream.")));
+}
+
+FsRun *
+fs_run_begin(FsView *v, const char *kind, TimestampTz start, TimestampTz end)
+{
+	FsRun	   *run = palloc0(sizeof(FsRun));
+	FsOwnerContext octx;
+
+	check_kind(kind);
+	run->view = v;
+	strlcpy(run->kind, kind, sizeof(run->kind));
+	run->window_start = start;
+	run->window_end = end;
+	run->userid = GetUserId();
+	SPI_connect();
+	fs_owner_context_enter(&octx);
+	fs_spi_exec("SELECT nextval('feature_store.materialization_run_run_id_seq')", 0, NULL, NULL, NULL, false);
+	{
+		bool		isnull;
+
+		run->run_id = DatumGetInt64(fs_spi_datum(0, 1, &isnull));
+	}
+	fs_owner_context_leave(&octx);
+	SPI_finish();
+	run->started_at = GetCurrentTimestamp();
+	return run;
+}
+
+void
+fs_run_finish_success(FsRun *run, uint64 rows_written, uint64 rows_quarantined)
+{
+	FsOwnerContext octx;
+
+	SPI_connect();
+	fs_owner_context_enter(&octx);
+	insert_run(run->run_id, run->view->view_id, run->view->name, run->view->version, run->kind,
+			   run->window_start, run->window_end, rows_written, rows_quarantined,
+			   run->started_at, GetCurrentTimestamp(), "success", NULL, NULL,
+			   GetUserNameFromId(run->userid, false));
+	fs_owner_context_leave(&octx);
+	SPI_finish();
+}
+
+/*
+ * Starts the worker and waits for it to exit. Returns false (after a WARNING) if the record
+ * could not be written.
+ */
+static bool
+write_with_worker(FsRun *run, ErrorData *edata)
+{
+	const char *err = edata->message ? edata->message : "unknown error";
+	Size		name_len = strlen(run->view->name) + 1;
+	Size		len = offsetof(FsRunRecord, data) + name_len + strlen(err) + 1;
+	dsm_segment *seg = dsm_create(len, DSM_CREATE_NULL_IF_MAXSEGMENTS);
+	FsRunRecord *rec;
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+	bool		ok;
+
+	if (seg == NULL)
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("could not record failed materialization run %lld of feature view \"%s\": out of dynamic shared memory segments",
+						(long long) run->run_id, run->view->name),
+				 errdetail("The run failed with: %s", err)));
+		return false;
+	}
+	rec = dsm_segment_address(seg);
+	memset(rec, 0, offsetof(FsRunRecord, data));
+	rec->dbid = MyDatabaseId;
+	rec->ownerid = fs_extension_owner();
+	rec->run_id = run->run_id;
+	rec->view_id = run->view->view_id;
+	rec->version = run->view->version;
+	rec->window_start = run->window_start;
+	rec->window_end = run->window_end;
+	rec->started_at = run->started_at;
+	rec->finished_at = GetCurrentTimestamp();
+	strlcpy(rec->kind, run->kind, sizeof(rec->kind));
+	strlcpy(rec->sqlstate, unpack_sql_state(edata->sqlerrcode), sizeof(rec->sqlstate));
+	strlcpy(rec->run_by, GetUserNameFromId(run->userid, false), sizeof(rec->run_by));
+	memcpy(rec->data, run->view->name, name_len);
+	rec->error_off = (int) name_len;
+	strcpy(rec->data + name_len, err);
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "feature_store");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "fs_runlog_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "feature_store run log writer");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "feature_store run log writer");
+	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
+	worker.bgw_notify_pid = MyProcPid;
+
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("could not record failed materialization run %lld of feature view \"%s\": no background worker slot available",
+						(long long) run->run_id, run->view->name),
+				 errdetail("The run failed with: %s", err),
+				 errhint("Raise max_worker_processes (now %d) so that failed runs can be recorded.",
+						 max_worker_processes)));
+		dsm_detach(seg);
+		return false;
+	}
+	ok = WaitForBackgroundWorkerShutdown(handle) == BGWH_STOPPED;
+	pg_memory_barrier();
+	ok = ok && rec->written;
+	dsm_detach(seg);
+	if (!ok)
+		ereport(WARNING,
+				(errmsg("could not record failed materialization run %lld of feature view \"%s\"",
+						(long long) run->run_id, run->view->name),
+				 errdetail("The run failed with: %s", err),
+				 errhint("The server log has the run log writer's error.")));
+	return ok;
+}
+
+void
+fs_run_finish_error(FsRun *run, ErrorData *edata)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+
+	/* Anything going wrong here becomes a WARNING: the run's own error must win. */
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		write_with_worker(run, edata);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *e;
+
+		MemoryContextSwitchTo(oldcxt);
+		e = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		ereport(WARNING,
+				(errmsg("could not record failed materialization run %lld of feature view \"%s\": %s",
+						(long long) run->run_id, run->view->name, e->message),
+				 errdetail("The run failed with: %s", edata->message ? edata->message : "unknown error")));
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
+}
+
+uint64
+fs_run_logged(FsView *v, const char *kind, TimestampTz start, TimestampTz end,
+			  FsRunWork work, void *arg)
+{
+	FsRun	   *run = fs_run_begin(v, kind, start, end);
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile uint64 written = 0;
+	volatile uint64 quarantined = 0;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		uint64		q = 0;
+
+		written = work(arg, run->run_id, &q);
+		quarantined = q;
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		fs_run_finish_error(run, edata);
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+	fs_run_finish_success(run, written, quarantined);
+	return written;
+}
+
+const char *
+fs_run_incremental_kind(void)
+{
+	const char *app = GetConfigOption("application_name", true, false);
+
+	if ((app && strcmp(app, "pg_cron") == 0) ||
+		(MyBgworkerEntry && strcmp(MyBgworkerEntry->bgw_type, "pg_cron") == 0))
+		return "scheduled";
+	return "incremental";
+}
+
+/*
+ * The run log writer: one record, one transaction, then exit. Runs as the extension owner,
+ * which owns the run log table.
+ */
+void
+fs_runlog_worker_main(Datum main_arg)
+{
+	dsm_segment *seg;
+	FsRunRecord *rec;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	CurrentResourceOwner = ResourceOwnerCreate(NULL, "feature_store run log writer");
+	seg = dsm_attach(DatumGetUInt32(main_arg));
+	if (seg == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("could not map dynamic shared memory segment of the run log writer")));
+	dsm_pin_mapping(seg);
+	rec = dsm_segment_address(seg);
+
+	/*
+	 * Connect as the bootstrap superuser (no role is given): that needs no LOGIN right, which
+	 * the extension owner may lack; the row is then written as the extension owner, which owns
+	 * the table, with a safe search_path.
+	 */
+	BackgroundWorkerInitializeConnectionByOid(rec->dbid, InvalidOid, 0);
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION);
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SetUserIdAndSecContext(rec->ownerid, SECURITY_LOCAL_USERID_CHANGE);
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "recording a failed materialization run");
+	insert_run(rec->run_id, rec->view_id, rec->data, rec->version, rec->kind,
+			   rec->window_start, rec->window_end, 0, 0, rec->started_at, rec->finished_at,
+			   "error", rec->data + rec->error_off, rec->sqlstate, rec->run_by);
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+
+	pg_memory_barrier();
+	rec->written = true;
+	dsm_detach(seg);
+	proc_exit(0);
+}
+
+typedef struct TestWork
+{
+	FsView	   *view;
+	const char *sql;
+	bool		quarantine;
+	FsWindow	window;
+} TestWork;
+
+/* The test work: runs the given SQL (rows written = rows it processed), then quarantines. */
+static uint64
+test_work(void *arg, int64 run_id, uint64 *quarantined)
+{
+	TestWork   *t = arg;
+	uint64		n;
+
+	SPI_connect();
+	if (SPI_execute(t->sql, false, 0) < 0)
+		elog(ERROR, "SPI_execute failed for: %s", t->sql);
+	n = SPI_processed;
+	SPI_finish();
+	if (t->quarantine)
+		*quarantined = fs_quarantine_window(t->view, &t->window, run_id, NULL);
+	return n;
+}
+
+/*
+ * feature_store.run_logged_test(view text, kind text, work_sql text, quarantine boolean,
+ * start_ts timestamptz, end_ts timestamptz): test-only (superuser) driver of fs_run_logged.
+ * A NULL kind means "what an incremental run would log" (scheduled under pg_cron).
+ */
+Datum
+fs_run_logged_test(PG_FUNCTION_ARGS)
+{
+	TestWork	t;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("view and work_sql must not be null")));
+	t.view = fs_lookup_view(text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
+	t.sql = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	t.quarantine = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
+	t.window.start = PG_ARGISNULL(4) ? DT_NOBEGIN : PG_GETARG_TIMESTAMPTZ(4);
+	t.window.end = PG_ARGISNULL(5) ? DT_NOEND : PG_GETARG_TIMESTAMPTZ(5);
+	t.window.on_created = false;
+	PG_RETURN_INT64((int64) fs_run_logged(t.view, PG_ARGISNULL(1) ? fs_run_incremental_kind() :
+										  text_to_cstring(PG_GETARG_TEXT_PP(1)),
+										  t.window.start, t.window.end, test_work, &t));
+}
+
+typedef struct StreamWork
+{
+	FsView	   *view;
+	TriggerData *trigdata;
+} StreamWork;
+
+/*
+ * The test micro-batch: quarantines the failing rows of the statement's transition table;
+ * the passing ones count as written (the online store's streaming path will write them).
+ */
+static uint64
+stream_work(void *arg, int64 run_id, uint64 *quarantined)
+{
+	StreamWork *s = arg;
+	const char *table = quote_identifier(s->trigdata->tg_trigger->tgnewtable);
+	uint64		failing;
+	int64		total;
+	bool		isnull;
+
+	*quarantined = fs_quarantine_relation(s->view, table, s->trigdata, run_id, &failing);
+	SPI_connect();
+	if (SPI_register_trigger_data(s->trigdata) != SPI_OK_TD_REGISTER)
+		elog(ERROR, "SPI_register_trigger_data failed");
+	fs_spi_exec(psprintf("SELECT count(*) FROM %s", table), 0, NULL, NULL, NULL, true);
+	total = DatumGetInt64(fs_spi_datum(0, 1, &isnull));
+	SPI_finish();
+	return (uint64) total - failing;
+}
+
+/*
+ * feature_store.stream_logged_test(view): test-only statement trigger (AFTER INSERT ...
+ * REFERENCING NEW TABLE ... FOR EACH STATEMENT) that logs each statement as a 'stream' run
+ * and quarantines its failing rows, as the streaming path will.
+ */
+Datum
+fs_stream_logged_test(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	StreamWork	s;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("stream_logged_test must be called as a trigger")));
+	if (!TRIGGER_FIRED_FOR_STATEMENT(trigdata->tg_event) || trigdata->tg_trigger->tgnewtable == NULL ||
+		trigdata->tg_trigger->tgnargs != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("stream_logged_test needs a statement trigger with a NEW TABLE and the view name as its argument")));
+	s.view = fs_lookup_view(trigdata->tg_trigger->tgargs[0], false);
+	s.trigdata = trigdata;
+	fs_run_logged(s.view, "stream", DT_NOBEGIN, DT_NOEND, stream_work, &s);
+	return PointerGetDatum(NULL);
+}

@@ -1,0 +1,282 @@
+/*
+ * schedule.c — fs_schedule_materialization / fs_unschedule_materialization: a pg_cron job per
+ * feature view that runs its incremental materialization.
+ *
+ * Which role the job runs as: pg_cron runs a job as the role that scheduled it, so
+ * cron.schedule is called as the CALLER (not as the extension owner): the job has exactly the
+ * caller's privileges, and fails if the caller later loses SELECT on the source. Removing a
+ * job (reschedule by another member of the owning role, unschedule, drop of the view) is done
+ * as the extension owner, after the caller's ownership of the view has been checked, because
+ * pg_cron only lets a job's own role (or one with DELETE on cron.job) remove it.
+ *
+ * The job's command calls the function schema-qualified with the extension's schema (the one
+ * holding fs_schedule_materialization itself) and the
+ * view name as a quoted literal, so it means the same under any search_path.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/resowner.h"
+
+#include "registry.h"
+#include "schedule.h"
+#include "security.h"
+#include "spi_util.h"
+
+PG_FUNCTION_INFO_V1(fs_schedule_materialization);
+PG_FUNCTION_INFO_V1(fs_unschedule_materialization);
+
+static bool
+pg_cron_installed(void)
+{
+	return OidIsValid(get_extension_oid("pg_cron", true));
+}
+
+static void
+require_pg_cron(void)
+{
+	if (!pg_cron_installed())
+	{
+		char	   *db = get_database_name(MyDatabaseId);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("scheduled materialization requires the pg_cron extension"),
+				 errdetail("Extension \"pg_cron\" is not installed in database \"%s\".", db),
+				 errhint("Set shared_preload_libraries = 'pg_cron, feature_store' and cron.database_name = '%s' in postgresql.conf, restart the server, then run CREATE EXTENSION pg_cron.",
+						 db)));
+	}
+}
+
+/* A schedule belongs to the view's name (it materializes whatever version is latest). */
+static FsView *
+owned_view(FunctionCallInfo fcinfo)
+{
+	char	   *name;
+	FsView	   *v;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("feature view name must not be null")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (strchr(name, '@') != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a schedule applies to a feature view, not to one version: \"%s\"", name),
+				 errhint("Pass the view name without @N; the job materializes the latest version.")));
+	v = fs_lookup_view(name, false);
+	if (!fs_is_member_of(GetUserId(), v->registered_by))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of feature view \"%s\"", v->name),
+				 errdetail("It was registered by role \"%s\".", v->registered_by)));
+	return v;
+}
+
+/* Removes a cron job as the extension owner; a job already gone is fine. Owner context held. */
+static void
+remove_cron_job(int64 job_id)
+{
+	Oid			t[1] = {INT8OID};
+	Datum		a[1] = {Int64GetDatum(job_id)};
+
+	if (!pg_cron_installed())
+		return;
+	if (fs_spi_exec("SELECT 1 FROM cron.job WHERE jobid = $1", 1, t, a, NULL, false) > 0)
+		fs_spi_exec("SELECT cron.unschedule($1)", 1, t, a, NULL, false);
+}
+
+/*
+ * SELECT cron.schedule(name, schedule, command) as the caller. pg_cron before 1.5 raises a bad
+ * schedule as an internal error without a hint: that one is raised again as
+ * invalid_parameter_value with the accepted formats; every other error passes unchanged.
+ */
+static int64
+cron_schedule(Oid *types, Datum *args, const char *schedule)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile int64 job_id = 0;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		bool		isnull;
+
+		fs_spi_exec("SELECT cron.schedule($1, $2, $3)", 3, types, args, NULL, false);
+		job_id = DatumGetInt64(fs_spi_datum(0, 1, &isnull));
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		if (edata->message && strncmp(edata->message, "invalid schedule", 16) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid schedule \"%s\"", schedule),
+					 errhint("Use cron format (minute hour day-of-month month day-of-week), e.g. '*/5 * * * *'; pg_cron 1.5 and later also accept '[1-59] seconds'.")));
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+	return job_id;
+}
+
+static void
+lock_schedules(void)
+{
+	fs_spi_exec("LOCK TABLE feature_store.schedule IN SHARE ROW EXCLUSIVE MODE", 0, NULL, NULL, NULL, false);
+}
+
+/*
+ * fs_schedule_materialization(view text, schedule text) returns the pg_cron job id; creates
+ * the view's job or replaces its schedule.
+ */
+Datum
+fs_schedule_materialization(PG_FUNCTION_ARGS)
+{
+	FsView	   *v = owned_view(fcinfo);
+	char	   *schedule;
+	char	   *job_name;
+	char	   *command;
+	char	   *caller = GetUserNameFromId(GetUserId(), false);
+	int64		job_id;
+	FsOwnerContext octx;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("schedule must not be null"),
+				 errhint("Use cron format (minute hour day-of-month month day-of-week), e.g. '*/5 * * * *'.")));
+	schedule = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	require_pg_cron();
+	fs_check_view_select(v);
+	{
+		Oid			cron_nsp = get_namespace_oid("cron", true);
+
+		if (!OidIsValid(cron_nsp) ||
+			pg_namespace_aclcheck(cron_nsp, GetUserId(), ACL_USAGE) != ACLCHECK_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for schema cron"),
+					 errdetail("The job runs as the role that schedules it, which must be allowed to use pg_cron."),
+					 errhint("An administrator can run GRANT USAGE ON SCHEMA cron TO %s.",
+							 quote_identifier(caller))));
+	}
+	job_name = psprintf("feature_store:%s", v->name);
+	command = psprintf("SELECT %s.fs_materialize_incremental(%s)",
+					   quote_identifier(get_namespace_name(get_func_namespace(fcinfo->flinfo->fn_oid))),
+					   quote_literal_cstr(v->name));
+
+	SPI_connect();
+	fs_owner_context_enter(&octx);
+	lock_schedules();
+	{
+		Oid			t[2] = {TEXTOID, NAMEOID};
+		Datum		a[2] = {CStringGetTextDatum(v->name), DirectFunctionCall1(namein, CStringGetDatum(caller))};
+		bool		isnull;
+
+		/* A job of another role (another member of the owning role) is replaced, not duplicated. */
+		if (fs_spi_exec("SELECT job_id FROM feature_store.schedule WHERE view_name = $1 AND job_role <> $2",
+						2, t, a, NULL, false) == 1)
+			remove_cron_job(DatumGetInt64(fs_spi_datum(0, 1, &isnull)));
+	}
+	fs_owner_context_leave(&octx);
+
+	/* As the caller: the job will run as the caller. */
+	{
+		Oid			t[3] = {TEXTOID, TEXTOID, TEXTOID};
+		Datum		a[3] = {CStringGetTextDatum(job_name), CStringGetTextDatum(schedule),
+		CStringGetTextDatum(command)};
+
+		job_id = cron_schedule(t, a, schedule);
+	}
+
+	fs_owner_context_enter(&octx);
+	{
+		Oid			t[6] = {TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID, NAMEOID};
+		Datum		a[6] = {CStringGetTextDatum(v->name), CStringGetTextDatum(schedule),
+			Int64GetDatum(job_id), CStringGetTextDatum(job_name), CStringGetTextDatum(command),
+		DirectFunctionCall1(namein, CStringGetDatum(caller))};
+
+		fs_spi_exec("INSERT INTO feature_store.schedule (view_name, schedule, job_id, job_name, command, job_role) "
+					"VALUES ($1, $2, $3, $4, $5, $6) "
+					"ON CONFLICT (view_name) DO UPDATE SET schedule = EXCLUDED.schedule, job_id = EXCLUDED.job_id, "
+					"  job_name = EXCLUDED.job_name, command = EXCLUDED.command, job_role = EXCLUDED.job_role, "
+					"  scheduled_at = now()",
+					6, t, a, NULL, false);
+	}
+	fs_owner_context_leave(&octx);
+	SPI_finish();
+	PG_RETURN_INT64(job_id);
+}
+
+/* Removes the schedule of view_name, if any; owner context held. Returns whether one existed. */
+static bool
+remove_schedule(const char *view_name)
+{
+	Oid			t[1] = {TEXTOID};
+	Datum		a[1] = {CStringGetTextDatum(view_name)};
+	bool		isnull;
+
+	lock_schedules();
+	if (fs_spi_exec("DELETE FROM feature_store.schedule WHERE view_name = $1 RETURNING job_id",
+					1, t, a, NULL, false) == 0)
+		return false;
+	remove_cron_job(DatumGetInt64(fs_spi_datum(0, 1, &isnull)));
+	return true;
+}
+
+/* fs_unschedule_materialization(view text) returns false (with a NOTICE) if it had none. */
+Datum
+fs_unschedule_materialization(PG_FUNCTION_ARGS)
+{
+	FsView	   *v = owned_view(fcinfo);
+	FsOwnerContext octx;
+	bool		removed;
+
+	SPI_connect();
+	fs_owner_context_enter(&octx);
+	removed = remove_schedule(v->name);
+	fs_owner_context_leave(&octx);
+	SPI_finish();
+	if (!removed)
+		ereport(NOTICE,
+				(errmsg("feature view \"%s\" has no materialization schedule, skipping", v->name)));
+	PG_RETURN_BOOL(removed);
+}
+
+void
+fs_schedule_forget_view(const char *view_name)
+{
+	FsOwnerContext octx;
+	Oid			t[1] = {TEXTOID};
+	Datum		a[1] = {CStringGetTextDatum(view_name)};
+
+	SPI_connect();
+	fs_owner_context_enter(&octx);
+	if (fs_spi_exec("SELECT 1 FROM feature_store.feature_view WHERE name = $1", 1, t, a, NULL, false) == 0)
+		(void) remove_schedule(view_name);
+	fs_owner_context_leave(&octx);
+	SPI_finish();
+}

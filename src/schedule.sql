@@ -1,0 +1,33 @@
+-- Scheduled incremental materialization (src/schedule.c): one pg_cron job per feature view,
+-- running as the role that scheduled it. Metadata, readable by everyone.
+CREATE TABLE feature_store.schedule (
+    view_name    text PRIMARY KEY,
+    schedule     text NOT NULL,
+    job_id       bigint NOT NULL,
+    job_name     text NOT NULL,
+    command      text NOT NULL,
+    job_role     name NOT NULL,
+    scheduled_at timestamptz NOT NULL DEFAULT now()
+);
+GRANT SELECT ON feature_store.schedule TO PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('feature_store.schedule', '');
+
+CREATE FUNCTION fs_schedule_materialization(view text, schedule text)
+RETURNS bigint AS 'MODULE_PATHNAME', 'fs_schedule_materialization' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION fs_schedule_materialization(text, text) IS
+  'Creates or replaces the pg_cron job (named feature_store:<view>, run as the caller) that materializes the view incrementally; returns the job id';
+
+CREATE FUNCTION fs_unschedule_materialization(view text)
+RETURNS boolean AS 'MODULE_PATHNAME', 'fs_unschedule_materialization' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION fs_unschedule_materialization(text) IS
+  'Removes the view''s materialization job; false (with a notice) if it had none';
+
+CREATE VIEW fs_schedules AS
+SELECT s.view_name AS view, s.schedule, s.job_id, s.job_name, s.command, s.job_role, s.scheduled_at,
+       r.started_at AS last_run_at, r.outcome AS last_outcome
+FROM feature_store.schedule s
+LEFT JOIN LATERAL (SELECT m.started_at, m.outcome FROM feature_store.materialization_run m
+                   WHERE m.view_name = s.view_name AND m.kind = 'scheduled'
+                   ORDER BY m.run_id DESC LIMIT 1) r ON true;
+COMMENT ON VIEW fs_schedules IS 'Materialization schedule of each feature view, and its last scheduled run';
+GRANT SELECT ON fs_schedules TO PUBLIC;

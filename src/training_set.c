@@ -1,0 +1,317 @@
+/*
+ * training_set.c — the SQL face of the point-in-time join: the set-returning
+ * fs_point_in_time_join, fs_training_columns (the column list its AS clause needs),
+ * fs_create_training_set (a typed table plus lineage in feature_store.training_set) and
+ * fs_point_in_time_join_stats. The join itself is in pit_join.c.
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/ruleutils.h"
+#include "utils/snapmgr.h"
+#include "utils/tuplestore.h"
+#include "utils/varlena.h"
+
+#include "pit_join.h"
+#include "pit_join_int.h"
+#include "security.h"
+#include "spi_util.h"
+
+PG_FUNCTION_INFO_V1(fs_point_in_time_join);
+PG_FUNCTION_INFO_V1(fs_training_columns);
+PG_FUNCTION_INFO_V1(fs_create_training_set);
+PG_FUNCTION_INFO_V1(fs_point_in_time_join_stats);
+
+/* Arguments shared by every form: spine, features, spine_time, full_names, as_of_created. */
+static PitPlan *
+plan_from_args(FunctionCallInfo fcinfo, int first)
+{
+	const char *names[5] = {"spine", "features", "spine_time", "full_names", "as_of_created"};
+	int			nargs = Min(PG_NARGS() - first, 5);
+
+	for (int i = 0; i < nargs; i++)
+		if (PG_ARGISNULL(first + i))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("argument \"%s\" must not be null", names[i])));
+	return pit_plan_create(PG_GETARG_OID(first),
+						   PG_GETARG_ARRAYTYPE_P(first + 1),
+						   text_to_cstring(PG_GETARG_TEXT_PP(first + 2)),
+						   nargs > 3 ? PG_GETARG_BOOL(first + 3) : false,
+						   nargs > 4 ? PG_GETARG_BOOL(first + 4) : false);
+}
+
+/* The column list "name type, ..." of a training set, for AS clauses and CREATE TABLE. */
+static char *
+column_list(TupleDesc desc)
+{
+	StringInfoData s;
+
+	initStringInfo(&s);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+
+		appendStringInfo(&s, "%s%s %s", i ? ", " : "", quote_identifier(NameStr(a->attname)),
+						 format_type_with_typemod(a->atttypid, a->atttypmod));
+		if (OidIsValid(a->attcollation) && a->attcollation != get_typcollation(a->atttypid))
+			appendStringInfo(&s, " COLLATE %s", generate_collation_name(a->attcollation));
+	}
+	return s.data;
+}
+
+typedef struct TstoreEmit
+{
+	Tuplestorestate *store;
+	TupleDesc	desc;
+} TstoreEmit;
+
+/* Emit callback of the set-returning form: rows go to the function's tuplestore. */
+static void
+emit_tstore(void *arg, Datum *values, bool *nulls)
+{
+	TstoreEmit *t = arg;
+
+	tuplestore_putvalues(t->store, t->desc, values, nulls);
+}
+
+/*
+ * fs_point_in_time_join(spine, features, spine_time, full_names, as_of_created) RETURNS SETOF record.
+ * The caller's column definition list must have the training set's column types.
+ */
+Datum
+fs_point_in_time_join(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	PitPlan    *plan;
+	TupleDesc	desc;
+	TupleDesc	expected;
+	MemoryContext old;
+	TstoreEmit	t;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		(rsinfo->allowedModes & SFRM_Materialize) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("fs_point_in_time_join must be called in the FROM clause")));
+	plan = plan_from_args(fcinfo, 0);
+	desc = pit_plan_tupdesc(plan);
+	expected = rsinfo->expectedDesc;
+	if (expected == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("fs_point_in_time_join needs a column definition list"),
+				 errhint("Write FROM fs_point_in_time_join(...) AS t(%s).", column_list(desc))));
+	if (expected->natts != desc->natts)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column definition list has %d columns, but the training set has %d",
+						expected->natts, desc->natts),
+				 errhint("Write AS t(%s), or create a table with fs_create_training_set.", column_list(desc))));
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Oid			et = TupleDescAttr(expected, i)->atttypid;
+		Oid			dt = TupleDescAttr(desc, i)->atttypid;
+
+		if (et != dt)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column %d (\"%s\") of the column definition list has type %s, but the training set's column \"%s\" has type %s",
+							i + 1, NameStr(TupleDescAttr(expected, i)->attname), format_type_be(et),
+							NameStr(TupleDescAttr(desc, i)->attname), format_type_be(dt)),
+					 errhint("Write AS t(%s).", column_list(desc))));
+	}
+
+	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	t.desc = CreateTupleDescCopy(expected);
+	t.store = tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0, false, work_mem);
+	MemoryContextSwitchTo(old);
+
+	pit_plan_execute(plan, emit_tstore, &t);
+	pit_plan_free(plan);
+
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = t.store;
+	rsinfo->setDesc = t.desc;
+	return (Datum) 0;
+}
+
+/* fs_training_columns(spine, features, spine_time, full_names) RETURNS text */
+Datum
+fs_training_columns(PG_FUNCTION_ARGS)
+{
+	PitPlan    *plan = plan_from_args(fcinfo, 0);
+	char	   *s = column_list(pit_plan_tupdesc(plan));
+
+	pit_plan_free(plan);
+	PG_RETURN_TEXT_P(cstring_to_text(s));
+}
+
+typedef struct TableEmit
+{
+	Relation	rel;
+	TupleTableSlot *slot;
+	BulkInsertState bis;
+	CommandId	cid;
+} TableEmit;
+
+/* Emit callback of fs_create_training_set: rows go straight into the new table. */
+static void
+emit_table(void *arg, Datum *values, bool *nulls)
+{
+	TableEmit  *t = arg;
+
+	ExecClearTuple(t->slot);
+	memcpy(t->slot->tts_values, values, sizeof(Datum) * t->slot->tts_tupleDescriptor->natts);
+	memcpy(t->slot->tts_isnull, nulls, sizeof(bool) * t->slot->tts_tupleDescriptor->natts);
+	ExecStoreVirtualTuple(t->slot);
+	table_tuple_insert(t->rel, t->slot, t->cid, 0, t->bis);
+}
+
+/* A text[] of C strings, for the lineage row. */
+static Datum
+text_array(List *strings)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(list_length(strings), 1));
+	int			n = 0;
+	ListCell   *lc;
+
+	foreach(lc, strings)
+		d[n++] = CStringGetTextDatum((char *) lfirst(lc));
+	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/*
+ * fs_create_training_set(target, spine, features, spine_time, full_names, as_of_created)
+ * RETURNS bigint: creates table target (owned by the caller) holding the training set and
+ * records its lineage; returns the row count.
+ */
+Datum
+fs_create_training_set(PG_FUNCTION_ARGS)
+{
+	char	   *target;
+	List	   *names;
+	RangeVar   *rv;
+	PitPlan    *plan;
+	TupleDesc	desc;
+	StringInfoData sql;
+	Oid			relid;
+	TableEmit	t;
+	uint64		nrows;
+	List	   *view_ids;
+	List	   *versions;
+	FsOwnerContext octx;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"target\" must not be null")));
+	target = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	names = textToQualifiedNameList(PG_GETARG_TEXT_PP(0));
+	rv = makeRangeVarFromNameList(names);
+	plan = plan_from_args(fcinfo, 1);
+	desc = pit_plan_tupdesc(plan);
+
+	/* The table, created as the caller with the caller's privileges. */
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "CREATE TABLE %s (%s)",
+					 quote_qualified_identifier(rv->schemaname, rv->relname), column_list(desc));
+	SPI_connect();
+	if (SPI_execute(sql.data, false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not create training set table \"%s\"", target);
+	SPI_finish();
+	CommandCounterIncrement();
+	relid = RangeVarGetRelid(rv, AccessExclusiveLock, false);
+
+	t.rel = table_open(relid, NoLock);
+	t.slot = table_slot_create(t.rel, NULL);
+	t.bis = GetBulkInsertState();
+	t.cid = GetCurrentCommandId(true);
+	nrows = pit_plan_execute(plan, emit_table, &t);
+	FreeBulkInsertState(t.bis);
+	table_finish_bulk_insert(t.rel, 0);
+	ExecDropSingleTupleTableSlot(t.slot);
+	table_close(t.rel, NoLock);
+	CommandCounterIncrement();
+
+	/* Lineage, written as the extension owner. */
+	versions = pit_plan_view_versions(plan, &view_ids);
+	{
+		Oid			spine = PG_GETARG_OID(1);
+		Oid			types[13] = {NAMEOID, NAMEOID, OIDOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID,
+			TEXTARRAYOID, INT4ARRAYOID, BOOLOID, BOOLOID, INT8OID, NAMEOID};
+		Datum		vals[13];
+		Datum	   *ids = palloc(sizeof(Datum) * Max(list_length(view_ids), 1));
+		int			n = 0;
+		ListCell   *lc;
+
+		foreach(lc, view_ids)
+			ids[n++] = Int32GetDatum(lfirst_int(lc));
+		vals[0] = DirectFunctionCall1(namein, CStringGetDatum(get_namespace_name(get_rel_namespace(relid))));
+		vals[1] = DirectFunctionCall1(namein, CStringGetDatum(get_rel_name(relid)));
+		vals[2] = ObjectIdGetDatum(relid);
+		vals[3] = CStringGetTextDatum(quote_qualified_identifier(get_namespace_name(get_rel_namespace(spine)),
+																 get_rel_name(spine)));
+		vals[4] = PG_GETARG_DATUM(3);
+		vals[5] = PG_GETARG_DATUM(2);
+		vals[6] = text_array(pit_plan_feature_refs(plan));
+		vals[7] = text_array(versions);
+		vals[8] = PointerGetDatum(construct_array(ids, n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+		vals[9] = BoolGetDatum(PG_GETARG_BOOL(5));
+		vals[10] = BoolGetDatum(PG_GETARG_BOOL(4));
+		vals[11] = Int64GetDatum((int64) nrows);
+		vals[12] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+
+		fs_owner_context_enter(&octx);
+		SPI_connect();
+		fs_spi_exec("INSERT INTO feature_store.training_set (target_schema, target_name, target_relid, spine, "
+					"  spine_time, feature_refs, features, view_versions, view_ids, as_of_created, full_names, "
+					"  row_count, created_by) "
+					"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+					13, types, vals, NULL, false);
+		SPI_finish();
+		fs_owner_context_leave(&octx);
+	}
+	pit_plan_free(plan);
+	PG_RETURN_INT64((int64) nrows);
+}
+
+/* fs_point_in_time_join_stats(): how the last join in this session ran. */
+Datum
+fs_point_in_time_join_stats(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		v[6];
+	bool		n[6] = {false, false, false, false, false, false};
+	char		buf[200];
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	desc = BlessTupleDesc(desc);
+	v[0] = Int64GetDatum((int64) pit_last_stats.spine_rows);
+	v[1] = Int32GetDatum(pit_last_stats.batches);
+	v[2] = Int64GetDatum((int64) pit_last_stats.batch_rows);
+	v[3] = Int64GetDatum((int64) pit_last_stats.source_rows);
+	v[4] = Int64GetDatum((int64) pit_last_stats.peak_bytes);
+	snprintf(buf, sizeof(buf), "%d scanned, %d probed; read spine %.0f ms, build %.0f ms, read sources %.0f ms (winners %.0f ms), merge %.0f ms, emit %.0f ms",
+			 pit_last_stats.scanned_leaves, pit_last_stats.probed_leaves,
+			 pit_last_stats.phase_ms[0], pit_last_stats.phase_ms[1], pit_last_stats.phase_ms[2],
+			 pit_last_stats.winners_ms,
+			 pit_last_stats.phase_ms[3], pit_last_stats.phase_ms[4]);
+	v[5] = CStringGetTextDatum(buf);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, v, n)));
+}
