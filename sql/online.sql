@@ -81,6 +81,11 @@ SELECT fs_online('user_merchant:(42,7)'), fs_online(fs_entity('user_merchant', 4
 SELECT feature, value, status FROM fs_online_detail('user_merchant:(42,8)');
 SELECT fs_materialize('onl_merchant', now() - interval '1 day', now());
 SELECT fs_online('merchant:"a,b"'), fs_online(fs_entity('merchant', 'plain'::text)), fs_online('merchant:zzz');
+-- a key too long for a cache entry is always read through, and still served
+INSERT INTO onl_merchant VALUES (repeat('k', 100), now() - interval '1 minute', 'long', 3);
+SELECT fs_materialize('onl_merchant', now() - interval '1 day', now());
+SELECT fs_online(fs_entity('merchant', repeat('k', 100))) AS long_key, fs_online(fs_entity('merchant', repeat('k', 99))) AS other_key
+FROM generate_series(1, 2);
 
 -- Services, vectors, batches.
 SELECT fs_register_service('onl_model', ARRAY['onl_driver:trips', 'onl_driver:conv_rate', 'onl_driver_short:trips', 'onl_driver:acc_rate']);

@@ -65,6 +65,7 @@
 int			fs_cache_size_kb = 65536;
 char	   *fs_cache_database = NULL;
 int			fs_worker_naptime_ms = 1000;
+bool		fs_reload_after_commit = true;
 
 typedef struct FsViewSlot
 {
@@ -193,6 +194,11 @@ fs_cache_init(void)
 							"Longest sleep of the cache worker between checks.",
 							NULL, &fs_worker_naptime_ms, 1000, 10, 3600 * 1000,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomBoolVariable("feature_store.reload_after_commit",
+							 "Whether the cache worker reloads a view after each commit that changed it.",
+							 "Off: after the first load, changed views are refilled lazily by lookups "
+							 "(read-through), which suits large views with frequent small writes.",
+							 &fs_reload_after_commit, true, PGC_SIGHUP, 0, NULL, NULL, NULL);
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 	preloaded = true;
@@ -504,7 +510,10 @@ fs_cache_bump(int32 view_id, bool free_slot)
 		sweep_view(view_id);
 }
 
-/* Worker: has a commit changed the view since its last complete load? Returns the generation. */
+/*
+ * Worker: has a commit changed the view since its last complete load (and should the worker
+ * reload it: always the first time, later only with reload_after_commit)? Returns the generation.
+ */
 bool
 fs_cache_view_needs_load(int slot, uint64 *gen)
 {
@@ -512,7 +521,8 @@ fs_cache_view_needs_load(int slot, uint64 *gen)
 
 	LWLockAcquire(ctl->viewlock, LW_SHARED);
 	*gen = pg_atomic_read_u64(&ctl->views[slot].gen);
-	needs = ctl->views[slot].loaded_gen != *gen;
+	needs = ctl->views[slot].loaded_gen != *gen &&
+		(fs_reload_after_commit || ctl->views[slot].loaded_gen == 0);
 	LWLockRelease(ctl->viewlock);
 	pg_memory_barrier();
 	return needs;

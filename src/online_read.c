@@ -104,13 +104,16 @@ fs_read_key_image(FsOnlineView *ov, const Datum *keys, char *img)
 		else
 		{
 			struct varlena *t = PG_DETOAST_DATUM_PACKED(keys[k]);
-			uint16		len = VARSIZE_ANY_EXHDR(t);
+			size_t		len = VARSIZE_ANY_EXHDR(t);
+			uint16		len16;
 
+			/* check before narrowing: a long key must never alias a short one */
 			if (off + 2 + len > FS_CACHE_KEY_MAX)
 				return -1;
-			memcpy(img + off, &len, 2);
+			len16 = (uint16) len;
+			memcpy(img + off, &len16, 2);
 			memcpy(img + off + 2, VARDATA_ANY(t), len);
-			off += 2 + len;
+			off += 2 + (int) len;
 		}
 	}
 	return off;

@@ -1,10 +1,13 @@
-# Concurrency proof of the cache protocol: 8 pgbench readers call fs_online while 2 writers
-# rewrite the same 10 entities in transactions that commit or abort at random (with sleeps inside
+# Concurrency proof of the cache protocol: 8 pgbench readers call fs_online while 4 writers
+# rewrite the same 3 hot entities in transactions that commit or abort at random (with sleeps inside
 # to widen the races). Each value is a version number (the event time in microseconds), written
 # to two features at once. Afterwards a checker proves that no read returned
 #   - a version whose transaction aborted (every read version is in the committed log),
 #   - a torn row (both features carry the same version),
 #   - a version older than one whose COMMIT had already returned when the read started.
+# Twice: with the worker reloading after each commit, and with lazy refills by readers only.
+# Sensitivity, tried once each: without the commit-time bump, or with the fill tagged with the
+# generation read after (instead of before) the snapshot, the staleness check fails.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -30,13 +33,13 @@ CREATE UNLOGGED TABLE reads (id bigint, v bigint, w bigint, started timestamptz)
 
 my $dir = PostgreSQL::Test::Utils::tempdir;
 open my $r, '>', "$dir/reader.sql" or die;
-print $r q{\set k random(1, 10)
+print $r q{\set k random(1, 3)
 INSERT INTO reads SELECT :k, (f -> 'c' ->> 'v')::bigint, (f -> 'c' ->> 'w')::bigint, s
 FROM (SELECT clock_timestamp() AS s, fs_online(fs_entity('cent', :k)) AS f OFFSET 0) x;
 };
 close $r;
 open my $w, '>', "$dir/writer.sql" or die;
-print $w q{\set k random(1, 10)
+print $w q{\set k random(1, 3)
 \set commit random(0, 2)
 \set pause random(0, 3)
 SELECT (extract(epoch from clock_timestamp()) * 1000000)::bigint AS ver \gset
@@ -56,37 +59,51 @@ ROLLBACK;
 close $w;
 
 my @conn = ('-h', $node->host, '-p', $node->port, 'postgres');
-my ($wout, $werr) = ('', '');
-my $writers = IPC::Run::start(['pgbench', '-n', '-c', '2', '-j', '1', '-T', '12', '-f', "$dir/writer.sql", @conn],
+
+sub phase
+{
+	my ($label) = @_;
+	$node->safe_psql('postgres', 'TRUNCATE attempts, reads, commit_done');
+	my ($wout, $werr) = ('', '');
+	my $writers = IPC::Run::start(['pgbench', '-n', '-c', '4', '-j', '1', '-T', '12', '-f', "$dir/writer.sql", @conn],
 	'>', \$wout, '2>', \$werr);
-my ($rout, $rerr) = ('', '');
-IPC::Run::run(['pgbench', '-n', '-c', '8', '-j', '2', '-T', '10', '-f', "$dir/reader.sql", @conn],
+	my ($rout, $rerr) = ('', '');
+	IPC::Run::run(['pgbench', '-n', '-c', '8', '-j', '2', '-T', '10', '-f', "$dir/reader.sql", @conn],
 	'>', \$rout, '2>', \$rerr);
-$writers->finish;
-like($rout, qr/number of failed transactions: 0/, 'readers ran without errors') or diag($rout, $rerr);
-like($wout, qr/number of failed transactions: 0/, 'writers ran without errors') or diag($wout, $werr);
+	$writers->finish;
+	like($rout, qr/number of failed transactions: 0/, "$label: readers ran without errors") or diag($rout, $rerr);
+	like($wout, qr/number of failed transactions: 0/, "$label: writers ran without errors") or diag($wout, $werr);
 
-my ($nreads, $ncommits) = split /\|/, $node->safe_psql('postgres',
+	my ($nreads, $ncommits) = split /\|/, $node->safe_psql('postgres',
 	q{SELECT (SELECT count(*) FROM reads), (SELECT count(*) FROM commit_done)});
-cmp_ok($nreads, '>', 1000, "enough reads ($nreads)");
-cmp_ok($ncommits, '>', 50, "enough commits ($ncommits)");
-my $aborted = $node->safe_psql('postgres', q{SELECT count(*) FROM attempts a WHERE NOT EXISTS (SELECT 1 FROM committed c WHERE c.id = a.id AND c.ver = a.ver)});
-cmp_ok($aborted, '>', 20, "some writing transactions aborted ($aborted)");
+	cmp_ok($nreads, '>', 1000, "$label: enough reads ($nreads)");
+	cmp_ok($ncommits, '>', 50, "$label: enough commits ($ncommits)");
+	my $aborted = $node->safe_psql('postgres', q{SELECT count(*) FROM attempts a WHERE NOT EXISTS (SELECT 1 FROM committed c WHERE c.id = a.id AND c.ver = a.ver)});
+	cmp_ok($aborted, '>', 20, "$label: some writing transactions aborted ($aborted)");
 
-is($node->safe_psql('postgres', q{SELECT count(*) FROM reads WHERE v IS NULL OR w IS NULL}), '0', 'every read found the entity');
-is($node->safe_psql('postgres', q{SELECT count(*) FROM reads r WHERE NOT EXISTS (SELECT 1 FROM committed c WHERE c.id = r.id AND c.ver = r.v)}),
-	'0', 'no read returned a value of an aborted transaction');
-is($node->safe_psql('postgres', q{SELECT count(*) FROM reads WHERE v <> w}), '0', 'no torn rows');
-my $stale = $node->safe_psql('postgres', q{
-SELECT count(*) FROM reads r
-WHERE EXISTS (SELECT 1 FROM commit_done d WHERE d.id = r.id AND d.ver > r.v AND d.at < r.started)});
-is($stale, '0', 'no read older than a commit that had returned before it started');
-my ($hits, $misses) = split /\|/, $node->safe_psql('postgres', q{SELECT hits, misses FROM fs_stat_online WHERE view = 'c'});
-cmp_ok($hits, '>', 0, "the cache served reads (hits $hits, misses $misses)");
-# final state: the cache agrees with the durable table
-is($node->safe_psql('postgres', q{
-SELECT count(*) FROM generate_series(1, 10) i
-WHERE (fs_online(fs_entity('cent', i)) -> 'c' ->> 'v')::bigint IS DISTINCT FROM (SELECT max(ver) FROM commit_done d WHERE d.id = i)
-  AND EXISTS (SELECT 1 FROM commit_done d WHERE d.id = i)}), '0', 'final answers are the last committed versions');
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM reads WHERE v IS NULL OR w IS NULL}), '0', "$label: every read found the entity");
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM reads r WHERE NOT EXISTS (SELECT 1 FROM committed c WHERE c.id = r.id AND c.ver = r.v)}),
+	'0', "$label: no read returned a value of an aborted transaction");
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM reads WHERE v <> w}), '0', "$label: no torn rows");
+	my $stale = $node->safe_psql('postgres', q{
+	SELECT count(*) FROM reads r
+	WHERE EXISTS (SELECT 1 FROM commit_done d WHERE d.id = r.id AND d.ver > r.v AND d.at < r.started)});
+	is($stale, '0', "$label: no read older than a commit that had returned before it started");
+	my ($hits, $misses) = split /\|/, $node->safe_psql('postgres', q{SELECT hits, misses FROM fs_stat_online WHERE view = 'c'});
+	cmp_ok($hits, '>', 0, "$label: the cache served reads (hits $hits, misses $misses)");
+	# final state: the cache agrees with the durable table
+	is($node->safe_psql('postgres', q{
+	SELECT count(*) FROM generate_series(1, 10) i
+	WHERE (fs_online(fs_entity('cent', i)) -> 'c' ->> 'v')::bigint IS DISTINCT FROM (SELECT max(ver) FROM commit_done d WHERE d.id = i)
+	  AND EXISTS (SELECT 1 FROM commit_done d WHERE d.id = i)}), '0', "$label: final answers are the last committed versions");
+}
+
+# Phase 1: the worker reloads the view after every commit (default).
+phase('eager reload');
+# Phase 2: lazy refills only (the worker loads once): every refill goes through the reader's fill
+# check, so a broken fill protocol cannot be healed by a worker reload.
+$node->append_conf('postgresql.conf', "feature_store.reload_after_commit = off\n");
+$node->reload;
+phase('lazy refill');
 $node->stop;
 done_testing();
