@@ -41,6 +41,7 @@ if [ -n "${BENCH_REGEN:-}" ] || [ ! -f "$DATA/generated" ]; then
 fi
 cat > "$W/bench.conf" <<CONF
 listen_addresses = ''
+port = 5432
 unix_socket_directories = '$W'
 shared_preload_libraries = 'feature_store'
 shared_buffers = '2GB'

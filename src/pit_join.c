@@ -851,6 +851,19 @@ spine_next(SpineReader *r)
 	}
 	if (!table_scan_getnextslot(r->scan, ForwardScanDirection, r->slot))
 		return false;
+	if (r->rel->rd_tableam == GetHeapamTableAmRoutine())
+	{
+		HeapScanDesc hscan = (HeapScanDesc) r->scan;
+
+		/* read ahead within the page, as for sources */
+		if (hscan->rs_cindex + 4 < hscan->rs_ntuples)
+		{
+			Page		page = BufferGetPage(hscan->rs_cbuf);
+			ItemId		lp = PageGetItemId(page, hscan->rs_vistuples[hscan->rs_cindex + 4]);
+
+			__builtin_prefetch((char *) page + ItemIdGetOffset(lp));
+		}
+	}
 	slot_getallattrs(r->slot);
 	for (int i = 0; i < p->spine_desc->natts; i++)
 	{
