@@ -380,7 +380,7 @@ extern uint64 pit_scan_spi(PitPlan *p, PitView *v, MemoryContext bcxt);
 /* pit_merge.c: row order, keeping a slot's best row, the as-of merge with TTL. */
 extern int	pit_features_cmp(PitView *v, const Datum *va, const bool *na, const Datum *vb, const bool *nb);
 extern void pit_store_row(PitView *v, PitSlot *s, int64 e, int64 c, bool c_null, const Datum *fvals,
-					  const bool *fnulls, MemoryContext bcxt);
+						  const bool *fnulls, MemoryContext bcxt);
 extern void pit_merge_batch(PitPlan *p, PitView *v);
 
 #endif

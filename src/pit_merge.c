@@ -68,7 +68,7 @@ row_beats(PitView *v, int64 e, int64 c, bool c_null, const Datum *vals, const bo
 /* Makes (e, c, features) the slot's best row, copying the features into batch memory. */
 void
 pit_store_row(PitView *v, PitSlot *s, int64 e, int64 c, bool c_null, const Datum *fvals, const bool *fnulls,
-		  MemoryContext bcxt)
+			  MemoryContext bcxt)
 {
 	Size		size = MAXALIGN(sizeof(PitRow) + (sizeof(Datum) + sizeof(bool)) * v->nfeat);
 	Datum		vals[FS_PIT_MAX_FEAT_STACK];
