@@ -1,11 +1,32 @@
 /*
- * pit_join_int.h — figures of the last point-in-time join in this backend, kept so that
+ * pit_join_int.h — what the files of the point-in-time join share: the plan, view, slot and key
+ * table structures, the per-row inline functions, and the functions one file calls in another
+ * (pit_join.c drives; pit_plan.c plans; pit_spine.c reads the spine and builds batches;
+ * pit_scan.c reads the sources; pit_merge.c orders rows and merges). Other concerns use
+ * pit_join.h only. Also the figures of the last point-in-time join in this backend, kept so that
  * fs_point_in_time_join_stats() can show how a join ran (batches, memory) to tests and benchmarks.
+ *
+ * The key table lookup and the placing of a history row into its slot are static inline here
+ * (as they were when the join was one file): every source reader runs them once per history row.
  */
 #ifndef FS_PIT_JOIN_INT_H
 #define FS_PIT_JOIN_INT_H
 
 #include "postgres.h"
+
+#include "access/tableam.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/tuptable.h"
+#include "fmgr.h"
+#include "storage/itemptr.h"
+#include "utils/datum.h"
+#include "utils/relcache.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+#include "pit_join.h"
+#include "registry.h"
 
 typedef struct PitStats
 {
@@ -21,5 +42,345 @@ typedef struct PitStats
 } PitStats;
 
 extern PitStats pit_last_stats;
+
+/* A source row kept as the best of one slot: its times and all of the view's features. */
+#define FS_PIT_MAX_FEAT_STACK 64
+
+typedef struct PitRow
+{
+	int64		e;				/* event time, in its own type */
+	int64		e_dom;			/* event time in the comparison domain (for TTL) */
+	int64		c;				/* created time, in its own type */
+	bool		c_null;
+	Datum	   *vals;
+	bool	   *nulls;
+} PitRow;
+
+/*
+ * One spine row of the batch (slots are in spine order) with the best source row seen so far
+ * whose start time falls between the previous spine time of the same key and this one. The
+ * best row's times are kept inline so that most history rows are rejected without touching
+ * the row itself.
+ */
+typedef struct PitSlot
+{
+	int64		te;				/* spine time in the event-time domain */
+	int64		tc;				/* spine time in the created-time domain */
+	int64		ts;				/* spine time as given (for the TTL bound) */
+	int64		best_e;			/* best row's times, when has_best */
+	int64		best_c;
+	PitRow	   *best;			/* NULL while only best_tid is known */
+	ItemPointerData best_tid;	/* table AM path: where the best row is */
+	int16		best_leaf;
+	bool		has_best;
+	bool		best_cnull;
+	bool		valid;			/* keys and time are not NULL */
+	uint32		epos;			/* table cell of its key (while building) */
+} PitSlot;
+
+/*
+ * A key of the batch, stored in the open-addressing table itself (one cache line per probe).
+ * A key with one spine row points at its slot; a key with several at a run of idx[], the
+ * slot numbers ordered by time.
+ */
+typedef struct PitEntry
+{
+	uint32		hash;
+	int32		count;			/* spine rows with this key; -1 = empty table cell */
+	int32		start;			/* count == 1: slot number; else offset into idx */
+	int32		fill;
+	Datum		keys[FLEXIBLE_ARRAY_MEMBER];
+} PitEntry;
+
+/* One relation scanned through the table AM, with the attnums of the view's columns. */
+typedef struct PitLeaf
+{
+	Oid			relid;
+	AttrNumber *att;			/* per column of the view (keys, event, created, features) */
+	AttrNumber	prefix_max;		/* highest attnum among keys/event/created */
+	AttrNumber	all_max;
+	Oid			index;			/* btree index led by the key columns, or InvalidOid */
+	int			index_key[FS_MAX_KEYS]; /* index column i holds key index_key[i] */
+	double		tuples;			/* estimated rows */
+} PitLeaf;
+
+typedef struct PitView
+{
+	FsView	   *fv;
+	Oid			relid;
+	bool		use_spi;
+	List	   *leaves;			/* of PitLeaf *, when !use_spi */
+	int			nkeys;
+	int			spine_key[FS_MAX_KEYS]; /* 0-based spine column */
+	Oid			key_type[FS_MAX_KEYS];
+	Oid			key_coll[FS_MAX_KEYS];
+	int16		key_len[FS_MAX_KEYS];
+	bool		key_byval[FS_MAX_KEYS];
+	FmgrInfo	key_hash[FS_MAX_KEYS];
+	FmgrInfo	key_eq[FS_MAX_KEYS];
+	bool		bitwise_keys;	/* all keys are integers: compare and hash the Datum bits */
+	Oid			event_type;
+	Oid			created_type;	/* InvalidOid: no created column */
+	bool		dom_tz_event;	/* compare event time with spine time as timestamptz */
+	bool		dom_tz_created;
+	int			ncols;			/* keys, event, [created], features */
+	int			col_event;
+	int			col_created;	/* -1 when none */
+	int			col_feat0;
+	char	  **col_names;
+	int			nfeat;
+	Oid		   *feat_type;
+	int32	   *feat_typmod;
+	Oid		   *feat_coll;
+	int16	   *feat_len;
+	bool	   *feat_byval;
+	FmgrInfo  **feat_cmp;		/* NULL for types without a default btree order */
+
+	/* per batch */
+	int			nentries;
+	uint32		mask;
+	Size		estride;		/* bytes per PitEntry with its keys */
+	char	   *etab;			/* (mask + 1) entries, linear probing */
+	uint64	   *bloom;			/* one bit per key hash: rejects most absent keys in cache */
+	uint32		bloom_shift;
+	PitSlot    *slots;			/* per batch row */
+	int32	   *idx;			/* slot numbers of keys with several spine rows */
+	int			nslots;
+	PitRow	  **winner;			/* per batch row */
+} PitView;
+
+typedef struct PitOutFeature
+{
+	int			view;			/* index into plan->views */
+	int			feat;			/* index into the view's features */
+	char	   *ref;			/* "view@N:feature" */
+} PitOutFeature;
+
+struct PitPlan
+{
+	MemoryContext cxt;
+	Oid			spine_relid;
+	bool		spine_spi;
+	TupleDesc	spine_desc;		/* non-dropped spine columns */
+	AttrNumber *spine_att;		/* physical attnum of each spine_desc column */
+	int			spine_ts;		/* 0-based column in spine_desc */
+	Oid			spine_ts_type;
+	bool		as_of_created;
+	int			nviews;
+	PitView   **views;
+	int			nout;
+	PitOutFeature *out;
+	TupleDesc	desc;
+	size_t		row_bytes;		/* estimated batch memory per spine row */
+};
+
+/*
+ * Where spine rows come from: a scan of the spine table (two of them run in step, one for
+ * building batches, one for emitting rows) or, for views and the like, a tuplestore filled
+ * once through SPI and read with two read pointers.
+ */
+typedef struct PitSpineReader
+{
+	PitPlan    *p;
+	Relation	rel;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	Tuplestorestate *store;
+	int			readptr;
+	Datum	   *vals;
+	bool	   *nulls;
+} PitSpineReader;
+
+/*
+ * Converts a time value to the domain the comparison with the spine time uses: timestamptz
+ * unless both sides are timestamp (as SQL's cross-type comparison does, in the session time zone).
+ */
+static inline int64
+pit_to_dom(int64 v, Oid type, bool dom_tz)
+{
+	if (dom_tz && type == TIMESTAMPOID)
+	{
+		int			overflow = 0;
+		TimestampTz r = timestamp2timestamptz_opt_overflow(v, &overflow);
+
+		if (overflow > 0)
+			return PG_INT64_MAX;
+		if (overflow < 0)
+			return PG_INT64_MIN;
+		return r;
+	}
+	return v;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The batch's key table (built by pit_spine.c, probed by every source reader).
+ * --------------------------------------------------------------------------------------- */
+
+static inline uint32
+pit_mix64(uint64 x)
+{
+	x ^= x >> 33;
+	x *= UINT64CONST(0xff51afd7ed558ccd);
+	x ^= x >> 33;
+	x *= UINT64CONST(0xc4ceb9fe1a85ec53);
+	x ^= x >> 33;
+	return (uint32) x;
+}
+
+/* Hash of a key: Datum bits for integer keys, else the types' hash functions, combined. */
+static inline uint32
+pit_hash_keys(PitView *v, const Datum *k)
+{
+	uint32		h = 0;
+
+	if (v->bitwise_keys)
+	{
+		for (int i = 0; i < v->nkeys; i++)
+			h = hash_combine(h, pit_mix64((uint64) k[i]));
+		return h;
+	}
+	for (int i = 0; i < v->nkeys; i++)
+		h = hash_combine(h, DatumGetUInt32(FunctionCall1Coll(&v->key_hash[i], v->key_coll[i], k[i])));
+	return h;
+}
+
+/* Key equality with the types' default equality (bits for integer keys); keys are never NULL here. */
+static inline bool
+pit_keys_equal(PitView *v, const Datum *a, const Datum *b)
+{
+	for (int i = 0; i < v->nkeys; i++)
+	{
+		if (v->bitwise_keys)
+		{
+			if (a[i] != b[i])
+				return false;
+		}
+		else if (!DatumGetBool(FunctionCall2Coll(&v->key_eq[i], v->key_coll[i], a[i], b[i])))
+			return false;
+	}
+	return true;
+}
+
+#define PIT_ENTRY_AT(v, pos) ((PitEntry *) ((v)->etab + (Size) (pos) * (v)->estride))
+
+/* Returns the entry of the key, or NULL; with insert, adds it (copying the key). */
+static inline PitEntry *
+pit_lookup_key(PitView *v, const Datum *k, uint32 h, bool insert)
+{
+	uint32		pos = h & v->mask;
+	PitEntry   *e;
+
+	for (;;)
+	{
+		e = PIT_ENTRY_AT(v, pos);
+		if (e->count < 0)
+			break;
+		if (e->hash == h && pit_keys_equal(v, e->keys, k))
+			return e;
+		pos = (pos + 1) & v->mask;
+	}
+	if (!insert)
+		return NULL;
+	v->nentries++;
+	e->hash = h;
+	e->count = 0;
+	e->fill = 0;
+	for (int i = 0; i < v->nkeys; i++)
+		e->keys[i] = datumCopy(k[i], v->key_byval[i], v->key_len[i]);
+	return e;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Placing a history row into its slot (pit_merge.c keeps the best row per slot).
+ * --------------------------------------------------------------------------------------- */
+
+/* First position in ix[0..n) whose slot's time (te or tc) is >= t. */
+static inline int
+pit_lower_bound(const PitSlot *slots, const int32 *ix, int n, int64 t, bool created)
+{
+	int			lo = 0,
+				hi = n;
+
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) / 2;
+		const PitSlot *s = &slots[ix[mid]];
+		int64		st = created ? s->tc : s->te;
+
+		if (st < t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * Places a history row of key entry ent: its slot is the first (in time) whose spine time is
+ * >= its event time (and >= its created time under as_of_created). Returns NULL when no slot
+ * takes it or the slot already holds a greater (event_ts, created_ts); sets *tie when both
+ * are equal and only the features can decide.
+ */
+static inline PitSlot *
+pit_place_row(PitPlan *p, PitView *v, PitEntry *ent, int64 e, int64 c, bool c_null, bool *tie)
+{
+	PitSlot    *s;
+	bool		as_of = p->as_of_created && v->col_created >= 0;
+
+	*tie = false;
+	if (as_of && c_null)
+		return NULL;
+	if (ent->count == 1)
+	{
+		s = &v->slots[ent->start];
+		if (s->te < pit_to_dom(e, v->event_type, v->dom_tz_event))
+			return NULL;
+		if (as_of && s->tc < pit_to_dom(c, v->created_type, v->dom_tz_created))
+			return NULL;
+	}
+	else
+	{
+		const int32 *ix = &v->idx[ent->start];
+		int			j = pit_lower_bound(v->slots, ix, ent->count, pit_to_dom(e, v->event_type, v->dom_tz_event), false);
+
+		if (as_of)
+			j = Max(j, pit_lower_bound(v->slots, ix, ent->count, pit_to_dom(c, v->created_type, v->dom_tz_created), true));
+		if (j >= ent->count)
+			return NULL;
+		s = &v->slots[ix[j]];
+	}
+	if (!s->has_best || e > s->best_e)
+		return s;
+	if (e < s->best_e)
+		return NULL;
+	if (c_null != s->best_cnull)
+		return c_null ? NULL : s;
+	if (!c_null && c != s->best_c)
+		return c > s->best_c ? s : NULL;
+	*tie = true;
+	return s;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Functions called across the files (each is described where it is defined).
+ * --------------------------------------------------------------------------------------- */
+
+/* pit_spine.c: large arrays, the spine reader, batches. */
+extern void *pit_alloc_big(Size size);
+extern void pit_spine_reader_init(PitSpineReader *r, PitPlan *p, Tuplestorestate *store, int readptr);
+extern bool pit_spine_next(PitSpineReader *r);
+extern void pit_spine_reader_end(PitSpineReader *r);
+extern void pit_read_spine_spi(PitPlan *p, Tuplestorestate *store);
+extern int	pit_build_batch(PitPlan *p, PitSpineReader *rd, int maxrows, int caprows, MemoryContext bcxt);
+
+/* pit_scan.c: reading a source for one batch; returns the rows read. */
+extern uint64 pit_scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt);
+extern uint64 pit_scan_spi(PitPlan *p, PitView *v, MemoryContext bcxt);
+
+/* pit_merge.c: row order, keeping a slot's best row, the as-of merge with TTL. */
+extern int	pit_features_cmp(PitView *v, const Datum *va, const bool *na, const Datum *vb, const bool *nb);
+extern void pit_store_row(PitView *v, PitSlot *s, int64 e, int64 c, bool c_null, const Datum *fvals,
+						  const bool *fnulls, MemoryContext bcxt);
+extern void pit_merge_batch(PitPlan *p, PitView *v);
 
 #endif

@@ -1,0 +1,585 @@
+/*
+ * pit_scan.c — reading the history of a source for one batch and offering each row whose key is
+ * in the batch to its slot: plain tables through the table AM (only keys and times deformed,
+ * slots remember the winning row's TID and the winners' features are read at the end in
+ * physical order), small batches by probing a key index, and views, foreign tables and
+ * RLS-protected sources through an SPI cursor. Separate because it is the I/O-bound part of the
+ * join, with its own tricks (prefetching, page-at-a-time winner reads) that the rest need not know.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/relscan.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "storage/bufmgr.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+
+#include "pit_join.h"
+#include "pit_join_int.h"
+
+/* ---- table AM path: slots remember the winning row's TID; features are read at the end ---- */
+
+#define PIT_PIPE 64
+#define PIT_PROBE_FACTOR 20		/* probe an index when keys * this < rows of the leaf */
+
+typedef struct PitBuf
+{
+	Datum		keys[FS_MAX_KEYS];
+	int64		e;
+	int64		c;
+	bool		c_null;
+	uint32		h;
+	ItemPointerData tid;
+	PitEntry   *ent;
+} PitBuf;
+
+typedef struct PitHeapScan
+{
+	int			nleaves;
+	PitLeaf   **leaves;
+	Relation   *rels;
+	TupleTableSlot **fa;		/* two fetch slots per leaf */
+	TupleTableSlot **fb;
+	Datum	   *va;
+	bool	   *na;
+	Datum	   *vb;
+	bool	   *nb;
+} PitHeapScan;
+
+/* Fetches a row of a leaf by TID under the join's snapshot and extracts its features. */
+static void
+fetch_features(PitView *v, PitHeapScan *hs, int leaf, ItemPointer tid, TupleTableSlot *slot,
+			   Datum *vals, bool *nulls)
+{
+	PitLeaf    *l = hs->leaves[leaf];
+
+	if (!table_tuple_fetch_row_version(hs->rels[leaf], tid, GetActiveSnapshot(), slot))
+		elog(ERROR, "row (%u,%u) of relation %u vanished during a point-in-time join",
+			 ItemPointerGetBlockNumber(tid), ItemPointerGetOffsetNumber(tid), l->relid);
+	slot_getsomeattrs(slot, l->all_max);
+	for (int f = 0; f < v->nfeat; f++)
+	{
+		vals[f] = slot->tts_values[l->att[v->col_feat0 + f] - 1];
+		nulls[f] = slot->tts_isnull[l->att[v->col_feat0 + f] - 1];
+	}
+}
+
+/* Offers one history row (already found in the key table) to its slot. */
+static inline void
+offer_tid(PitPlan *p, PitView *v, PitHeapScan *hs, int leaf, PitEntry *ent, int64 e, int64 c,
+		  bool c_null, ItemPointer tid)
+{
+	bool		tie;
+	PitSlot    *s = pit_place_row(p, v, ent, e, c, c_null, &tie);
+
+	if (s == NULL)
+		return;
+	if (tie)
+	{
+		/* equal (event, created): read both rows' features and compare */
+		fetch_features(v, hs, leaf, tid, hs->fa[leaf], hs->va, hs->na);
+		fetch_features(v, hs, s->best_leaf, &s->best_tid, hs->fb[s->best_leaf], hs->vb, hs->nb);
+		if (pit_features_cmp(v, hs->va, hs->na, hs->vb, hs->nb) >= 0)
+			return;
+	}
+	s->has_best = true;
+	s->best_e = e;
+	s->best_c = c;
+	s->best_cnull = c_null;
+	s->best_tid = *tid;
+	s->best_leaf = leaf;
+}
+
+/* Processes a buffer of rows: the key table cells were prefetched when the rows were read. */
+static void
+process_buf(PitPlan *p, PitView *v, PitHeapScan *hs, int leaf, PitBuf *buf, int nb)
+{
+	for (int i = 0; i < nb; i++)
+	{
+		PitEntry   *e = pit_lookup_key(v, buf[i].keys, buf[i].h, false);
+
+		buf[i].ent = e;
+		if (e != NULL)
+			__builtin_prefetch(e->count == 1 ? (void *) &v->slots[e->start] : (void *) &v->idx[e->start]);
+	}
+	for (int i = 0; i < nb; i++)
+		if (buf[i].ent != NULL)
+			offer_tid(p, v, hs, leaf, buf[i].ent, buf[i].e, buf[i].c, buf[i].c_null, &buf[i].tid);
+}
+
+/* A winner to read: its physical position as one sortable integer, and its slot. */
+typedef struct PitWon
+{
+	uint64		pos;			/* leaf << 48 | block << 16 | offset */
+	PitSlot    *slot;
+} PitWon;
+
+/*
+ * Reads the rows of every batch key through the leaf's key index (see find_key_index) and
+ * offers them as a scan would: the rows with a key of the batch are exactly those the index
+ * returns for that key, so the result does not depend on the strategy.
+ */
+static uint64
+probe_leaf(PitPlan *p, PitView *v, PitHeapScan *hs, int li, MemoryContext tmpcxt)
+{
+	PitLeaf    *leaf = hs->leaves[li];
+	Relation	rel = hs->rels[li];
+	Relation	irel = index_open(leaf->index, AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	IndexScanDesc isc = index_beginscan(rel, irel, GetActiveSnapshot(), v->nkeys, 0);
+	ScanKeyData sk[FS_MAX_KEYS];
+	int			ce = leaf->att[v->col_event] - 1;
+	int			cc = v->col_created >= 0 ? leaf->att[v->col_created] - 1 : -1;
+	uint64		n = 0;
+	MemoryContext old;
+
+	for (int i = 0; i < v->nkeys; i++)
+	{
+		Oid			opr = get_opfamily_member(irel->rd_opfamily[i], irel->rd_opcintype[i],
+											  irel->rd_opcintype[i], BTEqualStrategyNumber);
+
+		ScanKeyInit(&sk[i], i + 1, BTEqualStrategyNumber, get_opcode(opr), (Datum) 0);
+		sk[i].sk_collation = irel->rd_indcollation[i];
+	}
+	old = MemoryContextSwitchTo(tmpcxt);
+	for (uint32 pos = 0; pos <= v->mask; pos++)
+	{
+		PitEntry   *e = PIT_ENTRY_AT(v, pos);
+
+		if (e->count <= 0)
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		for (int i = 0; i < v->nkeys; i++)
+			sk[i].sk_argument = e->keys[leaf->index_key[i]];
+		index_rescan(isc, sk, v->nkeys, NULL, 0);
+		while (index_getnext_slot(isc, ForwardScanDirection, slot))
+		{
+			bool		c_null;
+
+			n++;
+			slot_getsomeattrs(slot, leaf->prefix_max);
+			if (slot->tts_isnull[ce])
+				continue;
+			c_null = cc < 0 || slot->tts_isnull[cc];
+			offer_tid(p, v, hs, li, e, DatumGetInt64(slot->tts_values[ce]),
+					  c_null ? 0 : DatumGetInt64(slot->tts_values[cc]), c_null, &slot->tts_tid);
+		}
+		MemoryContextReset(tmpcxt);
+	}
+	MemoryContextSwitchTo(old);
+	index_endscan(isc);
+	index_close(irel, NoLock);
+	ExecDropSingleTupleTableSlot(slot);
+	return n;
+}
+
+/*
+ * Orders winners by physical position: an LSD radix sort on 16-bit digits, skipping digits that
+ * are the same everywhere (so usually three passes), much cheaper than a comparison sort here.
+ */
+static void
+sort_won(PitWon *won, int n, MemoryContext cxt)
+{
+	PitWon	   *tmp;
+	uint64		lo = PG_UINT64_MAX,
+				hi = 0;
+	uint32	   *count;
+
+	if (n < 2)
+		return;
+	for (int i = 0; i < n; i++)
+	{
+		lo = Min(lo, won[i].pos);
+		hi = Max(hi, won[i].pos);
+	}
+	tmp = MemoryContextAllocHuge(cxt, sizeof(PitWon) * n);
+	count = MemoryContextAlloc(cxt, sizeof(uint32) * 65536);
+	for (int shift = 0; shift < 64; shift += 16)
+	{
+		uint32		sum = 0;
+
+		if (((lo ^ hi) >> shift) == 0)
+			break;				/* this and higher digits are equal everywhere */
+		memset(count, 0, sizeof(uint32) * 65536);
+		for (int i = 0; i < n; i++)
+			count[(won[i].pos >> shift) & 0xFFFF]++;
+		for (int d = 0; d < 65536; d++)
+		{
+			uint32		c = count[d];
+
+			count[d] = sum;
+			sum += c;
+		}
+		for (int i = 0; i < n; i++)
+			tmp[count[(won[i].pos >> shift) & 0xFFFF]++] = won[i];
+		memcpy(won, tmp, sizeof(PitWon) * n);
+	}
+	pfree(tmp);
+	pfree(count);
+}
+
+/*
+ * Scans every leaf of the view's source through the table AM: only keys, event and created
+ * times are deformed; the winning rows' features are fetched by TID, in physical order, at
+ * the end (so a row that is replaced later costs nothing). With integer keys the key table
+ * cells of PIT_PIPE rows are prefetched before they are probed, hiding memory latency.
+ */
+uint64
+pit_scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
+{
+	PitHeapScan hs;
+	uint64		n = 0;
+	PitBuf	   *buf = palloc(sizeof(PitBuf) * PIT_PIPE);
+	ListCell   *lc;
+	PitWon	   *won;
+	instr_time	t0,
+				t1;
+	int			nwon = 0;
+	MemoryContext old;
+
+	hs.nleaves = list_length(v->leaves);
+	hs.leaves = palloc(sizeof(PitLeaf *) * hs.nleaves);
+	hs.rels = palloc(sizeof(Relation) * hs.nleaves);
+	hs.fa = palloc(sizeof(TupleTableSlot *) * hs.nleaves);
+	hs.fb = palloc(sizeof(TupleTableSlot *) * hs.nleaves);
+	hs.va = palloc(sizeof(Datum) * Max(v->nfeat, 1));
+	hs.na = palloc(sizeof(bool) * Max(v->nfeat, 1));
+	hs.vb = palloc(sizeof(Datum) * Max(v->nfeat, 1));
+	hs.nb = palloc(sizeof(bool) * Max(v->nfeat, 1));
+	foreach(lc, v->leaves)
+	{
+		int			i = foreach_current_index(lc);
+
+		hs.leaves[i] = lfirst(lc);
+		hs.rels[i] = table_open(hs.leaves[i]->relid, AccessShareLock);
+		hs.fa[i] = table_slot_create(hs.rels[i], NULL);
+		hs.fb[i] = table_slot_create(hs.rels[i], NULL);
+	}
+
+	for (int li = 0; li < hs.nleaves; li++)
+	{
+		PitLeaf    *leaf = hs.leaves[li];
+		TupleTableSlot *slot;
+		TableScanDesc scan;
+		int			nb = 0;
+		int			ce = leaf->att[v->col_event] - 1;
+		int			cc = v->col_created >= 0 ? leaf->att[v->col_created] - 1 : -1;
+		bool		more = true;
+		bool		is_heap = hs.rels[li]->rd_tableam == GetHeapamTableAmRoutine();
+		TupleDesc	tdesc = RelationGetDescr(hs.rels[li]);
+
+		/*
+		 * The planner's choice, simplified: few keys against a large leaf probe its key index
+		 * (one descent per key, reading only that key's rows); otherwise one sequential scan.
+		 */
+		if (OidIsValid(leaf->index) && (double) v->nentries * PIT_PROBE_FACTOR < leaf->tuples)
+		{
+			n += probe_leaf(p, v, &hs, li, tmpcxt);
+			pit_last_stats.probed_leaves++;
+			continue;
+		}
+		pit_last_stats.scanned_leaves++;
+		slot = table_slot_create(hs.rels[li], NULL);
+		scan = table_beginscan(hs.rels[li], GetActiveSnapshot(), 0, NULL);
+
+		old = MemoryContextSwitchTo(tmpcxt);
+		while (more)
+		{
+			HeapTuple	htup = NULL;
+
+			if (is_heap)
+			{
+				HeapScanDesc hscan = (HeapScanDesc) scan;
+
+				htup = heap_getnext(scan, ForwardScanDirection);
+				more = htup != NULL;
+				/* the tuples of a page are read in line pointer order: fetch ahead */
+				if (more && hscan->rs_cindex + 4 < hscan->rs_ntuples)
+				{
+					Page		page = BufferGetPage(hscan->rs_cbuf);
+					ItemId		lp = PageGetItemId(page, hscan->rs_vistuples[hscan->rs_cindex + 4]);
+
+					__builtin_prefetch((char *) page + ItemIdGetOffset(lp));
+				}
+			}
+			else
+				more = table_scan_getnextslot(scan, ForwardScanDirection, slot);
+			if (more)
+			{
+				PitBuf	   *b = &buf[nb];
+				bool		anynull = false;
+				bool		isnull;
+
+				if ((++n & 4095) == 0)
+				{
+					CHECK_FOR_INTERRUPTS();
+					MemoryContextReset(tmpcxt);
+				}
+				if (is_heap)
+				{
+					/* plain heap: read the few needed attributes in place (cached offsets) */
+					Datum		d;
+
+					for (int k = 0; k < v->nkeys; k++)
+					{
+						b->keys[k] = heap_getattr(htup, leaf->att[k], tdesc, &isnull);
+						anynull |= isnull;
+					}
+					d = heap_getattr(htup, ce + 1, tdesc, &isnull);
+					if (anynull || isnull)
+						continue;
+					b->e = DatumGetInt64(d);
+					b->c_null = true;
+					if (cc >= 0)
+						d = heap_getattr(htup, cc + 1, tdesc, &b->c_null);
+					b->c = b->c_null ? 0 : DatumGetInt64(d);
+					b->tid = htup->t_self;
+				}
+				else
+				{
+					slot_getsomeattrs(slot, leaf->prefix_max);
+					for (int k = 0; k < v->nkeys; k++)
+					{
+						b->keys[k] = slot->tts_values[leaf->att[k] - 1];
+						anynull |= slot->tts_isnull[leaf->att[k] - 1];
+					}
+					if (anynull || slot->tts_isnull[ce])
+						continue;
+					b->e = DatumGetInt64(slot->tts_values[ce]);
+					b->c_null = cc < 0 || slot->tts_isnull[cc];
+					b->c = b->c_null ? 0 : DatumGetInt64(slot->tts_values[cc]);
+					b->tid = slot->tts_tid;
+				}
+				b->h = pit_hash_keys(v, b->keys);
+				{
+					uint32		bb = (b->h * 0x9E3779B1U) >> v->bloom_shift;
+
+					if ((v->bloom[bb >> 6] & (UINT64CONST(1) << (bb & 63))) == 0)
+						continue;	/* key not in this batch */
+				}
+				if (!v->bitwise_keys)
+				{
+					/* by-reference keys point into the current page: probe now */
+					PitEntry   *ent = pit_lookup_key(v, b->keys, b->h, false);
+
+					if (ent != NULL)
+						offer_tid(p, v, &hs, li, ent, b->e, b->c, b->c_null, &b->tid);
+					continue;
+				}
+				__builtin_prefetch(PIT_ENTRY_AT(v, b->h & v->mask));
+				nb++;
+			}
+			if (nb == PIT_PIPE || (!more && nb > 0))
+			{
+				process_buf(p, v, &hs, li, buf, nb);
+				nb = 0;
+			}
+		}
+		MemoryContextSwitchTo(old);
+		table_endscan(scan);
+		ExecDropSingleTupleTableSlot(slot);
+	}
+
+	/* Read the winners' features in physical order. */
+	INSTR_TIME_SET_CURRENT(t0);
+	old = MemoryContextSwitchTo(bcxt);
+	won = pit_alloc_big(sizeof(PitWon) * v->nslots);
+	MemoryContextSwitchTo(old);
+	for (int i = 0; i < v->nslots; i++)
+		if (v->slots[i].valid && v->slots[i].has_best)
+		{
+			PitSlot    *s = &v->slots[i];
+
+			won[nwon].pos = ((uint64) s->best_leaf << 48) |
+				((uint64) ItemPointerGetBlockNumber(&s->best_tid) << 16) |
+				ItemPointerGetOffsetNumber(&s->best_tid);
+			won[nwon++].slot = s;
+		}
+	sort_won(won, nwon, bcxt);
+	for (int i = 0; i < nwon;)
+	{
+		PitSlot    *s = won[i].slot;
+		int			li = s->best_leaf;
+		BlockNumber blk = ItemPointerGetBlockNumber(&s->best_tid);
+		Relation	rel = hs.rels[li];
+		PitLeaf    *leaf = hs.leaves[li];
+		Snapshot	snap = GetActiveSnapshot();
+		Buffer		buffer;
+		Page		page;
+		bool		allvis;
+		int			first = i;
+		HeapTuple	copies[MaxHeapTuplesPerPage];
+
+		if (rel->rd_tableam != GetHeapamTableAmRoutine())
+			break;
+		/* plain heap: every winner of a page under one pin and lock */
+		CHECK_FOR_INTERRUPTS();
+		buffer = ReadBufferExtended(rel, MAIN_FORKNUM, blk, RBM_NORMAL, NULL);
+		LockBuffer(buffer, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buffer);
+		allvis = PageIsAllVisible(page) && !snap->takenDuringRecovery;
+		for (; i < nwon && (won[i].pos >> 16) == (won[first].pos >> 16); i++)
+		{
+			HeapTupleData tup;
+			PitSlot    *w = won[i].slot;
+			ItemId		lp = PageGetItemId(page, (OffsetNumber) (won[i].pos & 0xFFFF));
+
+			if (i + 4 < nwon)
+				__builtin_prefetch(won[i + 4].slot);
+
+			if (!ItemIdIsNormal(lp))
+				elog(ERROR, "row (%u,%u) of relation %u vanished during a point-in-time join",
+					 blk, ItemPointerGetOffsetNumber(&w->best_tid), leaf->relid);
+			tup.t_data = (HeapTupleHeader) PageGetItem(page, lp);
+			tup.t_len = ItemIdGetLength(lp);
+			tup.t_tableOid = leaf->relid;
+			tup.t_self = w->best_tid;
+			if (!allvis && !HeapTupleSatisfiesVisibility(&tup, snap, buffer))
+				elog(ERROR, "row (%u,%u) of relation %u is no longer visible during a point-in-time join",
+					 blk, ItemPointerGetOffsetNumber(&w->best_tid), leaf->relid);
+			{
+				bool		external = false;
+
+				for (int f = 0; f < v->nfeat; f++)
+				{
+					hs.va[f] = heap_getattr(&tup, leaf->att[v->col_feat0 + f], RelationGetDescr(rel), &hs.na[f]);
+					if (!hs.na[f] && v->feat_len[f] == -1 && VARATT_IS_EXTERNAL(DatumGetPointer(hs.va[f])))
+						external = true;
+				}
+				copies[i - first] = NULL;
+				if (!external)
+					pit_store_row(v, w, w->best_e, w->best_c, w->best_cnull, hs.va, hs.na, bcxt);
+				else
+				{
+					/* TOAST is read after the page lock is released */
+					old = MemoryContextSwitchTo(tmpcxt);
+					copies[i - first] = heap_copytuple(&tup);
+					MemoryContextSwitchTo(old);
+				}
+			}
+		}
+		LockBuffer(buffer, BUFFER_LOCK_UNLOCK);
+		ReleaseBuffer(buffer);
+		for (int j = first; j < i; j++)
+		{
+			PitSlot    *w = won[j].slot;
+
+			if (copies[j - first] == NULL)
+				continue;
+			old = MemoryContextSwitchTo(tmpcxt);
+			for (int f = 0; f < v->nfeat; f++)
+				hs.va[f] = heap_getattr(copies[j - first], leaf->att[v->col_feat0 + f], RelationGetDescr(rel), &hs.na[f]);
+			MemoryContextSwitchTo(old);
+			pit_store_row(v, w, w->best_e, w->best_c, w->best_cnull, hs.va, hs.na, bcxt);
+		}
+		MemoryContextReset(tmpcxt);
+	}
+	for (int i = 0; i < nwon; i++)
+	{
+		PitSlot    *s = won[i].slot;
+
+		if (s->best != NULL)
+			continue;			/* read by the heap loop above */
+		if ((i & 1023) == 0)
+		{
+			CHECK_FOR_INTERRUPTS();
+			MemoryContextReset(tmpcxt);
+		}
+		old = MemoryContextSwitchTo(tmpcxt);
+		fetch_features(v, &hs, s->best_leaf, &s->best_tid, hs.fa[s->best_leaf], hs.va, hs.na);
+		MemoryContextSwitchTo(old);
+		pit_store_row(v, s, s->best_e, s->best_c, s->best_cnull, hs.va, hs.na, bcxt);
+	}
+
+	INSTR_TIME_SET_CURRENT(t1);
+	INSTR_TIME_SUBTRACT(t1, t0);
+	pit_last_stats.winners_ms += INSTR_TIME_GET_MILLISEC(t1);
+	for (int i = 0; i < hs.nleaves; i++)
+	{
+		ExecDropSingleTupleTableSlot(hs.fa[i]);
+		ExecDropSingleTupleTableSlot(hs.fb[i]);
+		table_close(hs.rels[i], NoLock);
+	}
+	pfree(buf);
+	return n;
+}
+
+/* Offers a fully read row (SPI path): features are compared and copied right away. */
+static void
+offer_copy(PitPlan *p, PitView *v, const Datum *vals, const bool *nulls, MemoryContext bcxt)
+{
+	PitEntry   *ent;
+	PitSlot    *s;
+	bool		tie;
+	int64		e,
+				c;
+	bool		c_null;
+
+	for (int i = 0; i < v->nkeys; i++)
+		if (nulls[i])
+			return;
+	if (nulls[v->col_event])
+		return;
+	ent = pit_lookup_key(v, vals, pit_hash_keys(v, vals), false);
+	if (ent == NULL)
+		return;
+	e = DatumGetInt64(vals[v->col_event]);
+	c_null = v->col_created < 0 || nulls[v->col_created];
+	c = c_null ? 0 : DatumGetInt64(vals[v->col_created]);
+	s = pit_place_row(p, v, ent, e, c, c_null, &tie);
+	if (s == NULL)
+		return;
+	if (tie && pit_features_cmp(v, vals + v->col_feat0, nulls + v->col_feat0, s->best->vals, s->best->nulls) >= 0)
+		return;
+	pit_store_row(v, s, e, c, c_null, vals + v->col_feat0, nulls + v->col_feat0, bcxt);
+}
+
+/* Reads a view, foreign table or RLS-protected source through an SPI cursor (executor rules apply). */
+uint64
+pit_scan_spi(PitPlan *p, PitView *v, MemoryContext bcxt)
+{
+	StringInfoData sql;
+	Portal		portal;
+	uint64		n = 0;
+	Datum	   *vals = palloc(sizeof(Datum) * v->ncols);
+	bool	   *nulls = palloc(sizeof(bool) * v->ncols);
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	for (int c = 0; c < v->ncols; c++)
+		appendStringInfo(&sql, "%s%s", c ? ", " : "", quote_identifier(v->col_names[c]));
+	appendStringInfo(&sql, " FROM %s",
+					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(v->relid)),
+												get_rel_name(v->relid)));
+	SPI_connect();
+	portal = SPI_cursor_open_with_args(NULL, sql.data, 0, NULL, NULL, NULL, true, 0);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, vals, nulls);
+			offer_copy(p, v, vals, nulls, bcxt);
+		}
+		n += SPI_processed;
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+	pfree(sql.data);
+	return n;
+}
