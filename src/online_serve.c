@@ -109,8 +109,15 @@ make_plan(ServePlan *p, const char *entity, const char *name)
 		if (ov)
 		{
 			check_named_view(ov);
-			if (strcmp(ov->view->entity.name, entity) == 0)
-				target_for(p, ov);
+			/* a key of another entity can never have a row: a caller's mistake, not "no value" */
+			if (strcmp(ov->view->entity.name, entity) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("feature view \"%s\" is keyed by entity \"%s\", not \"%s\"",
+								name, ov->view->entity.name, entity),
+						 errhint("Pass a key of entity \"%s\", such as fs_entity('%s', ...).",
+								 ov->view->entity.name, ov->view->entity.name)));
+			target_for(p, ov);
 			return;
 		}
 		s = fs_meta_find_service(name);
@@ -136,6 +143,11 @@ make_plan(ServePlan *p, const char *entity, const char *name)
 			}
 			t->feat[t->nfeat++] = s->features[i].feature_index;
 		}
+		if (p->ntargets == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("feature service \"%s\" has no feature keyed by entity \"%s\"", name, entity),
+					 errhint("See SELECT name, entity FROM fs_views for the entity of each view of the service.")));
 	}
 }
 
