@@ -92,6 +92,8 @@ INSERT INTO catalogue (fn, call) VALUES
 ('pit', $$SELECT * FROM fs_point_in_time_join('bi_spine', '{bi_v:score,bi_v2:score}', 'ts') AS t(a int)$$),
 ('pit', $$SELECT * FROM fs_point_in_time_join('bi_spine', '{bi_v:score}', 'ts')$$),
 ('pit', $$SELECT * FROM fs_point_in_time_join('bi_hist_seq', '{bi_v:score}', 'ts') AS t(a int)$$),
+('pit', $$SELECT * FROM fs_point_in_time_join(0, '{bi_v:score}', 'ts') AS t(a int)$$),
+('columns', $$SELECT fs_training_columns(4294967295, '{bi_v:score}', 'ts')$$),
 ('columns', $$SELECT fs_training_columns('bi_spine', '{bi_v:nope}', 'ts')$$),
 ('columns', $$SELECT fs_training_columns('bi_spine', '{bi_pair_view:x}', 'ts')$$),
 ('training', $$SELECT fs_create_training_set('bi_existing', 'bi_spine', '{bi_v:score}', 'ts')$$),
@@ -180,6 +182,12 @@ SELECT to_regclass('bi_new') IS NULL AS no_training_table_created;
 -- Failed materialization runs were recorded (by design), nothing else.
 SELECT (SELECT count(*) FROM feature_store.materialization_run WHERE outcome = 'error') - error_runs AS error_runs_recorded
 FROM before;
+
+-- Crash regressions found by test/t/061_fuzz_functions.pl: a NULL entity in the non-STRICT
+-- serving calls was dereferenced (segfault). Now: no features, like fs_online(NULL).
+SELECT fs_online(NULL::fs_entity, 'bi_v') AS named, fs_online_vector(NULL::fs_entity, 'bi_v2') AS vector,
+       (SELECT count(*) FROM fs_online_detail(NULL::fs_entity, 'bi_v')) AS detail_rows,
+       (SELECT count(*) FROM fs_online_detail(NULL::fs_entity)) AS detail_all_rows;
 
 SELECT fs_unschedule_materialization('bi_v');
 DROP TABLE bi_ts_ok;
