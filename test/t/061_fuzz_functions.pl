@@ -164,7 +164,7 @@ for my $role ('postgres', 'regress_fuzz')
 {
 	my $connstr = $node->connstr('postgres') . " user=$role";
 	my ($out, $err) = ('', '');
-	IPC::Run::run(['psql', '-X', '-q', '-A', '-t', '-F', '|', '-d', $connstr, '-c', 'SET client_min_messages = warning', '-c',
+	IPC::Run::run(['psql', '-X', '-q', '-A', '-t', '-F', '|', '-d', $connstr, '-c', 'SET client_min_messages = warning; SET statement_timeout = 0', '-c',
 		q{SELECT e.state, count(*), min(c.n), left(min(e.message), 160) FROM fuzz_calls c, LATERAL fuzz_try(c.n, c.q) e GROUP BY 1 ORDER BY 2 DESC}],
 		'>', \$out, '2>', \$err, IPC::Run::timeout(600));
 	is($err, '', "$role: the run completed") or diag($err);
