@@ -70,7 +70,15 @@ open_spi(FsReadState *st)
 {
 	if (!st->spi_open)
 	{
+		MemoryContext caller = CurrentMemoryContext;
+
 		SPI_connect();
+		/*
+		 * SPI_connect leaves us in SPI's procedure context, which SPI_finish frees: the
+		 * caller's answer (built after this first read-through, e.g. the jsonb of many views)
+		 * must not live there (test/t/062_resource_bounds.pl crashed with 200 views).
+		 */
+		MemoryContextSwitchTo(caller);
 		fs_owner_context_enter(&octx);
 		st->spi_open = true;
 	}
@@ -248,6 +256,8 @@ read_durable(FsReadState *st, FsOnlineView *ov, Datum *keys, Snapshot snap, FsOn
 		MemoryContextSwitchTo(old);
 	}
 	SPI_freetuptable(SPI_tuptable);
+	/* every SPI call ends in SPI's procedure context, freed by SPI_finish: back to the caller's */
+	MemoryContextSwitchTo(cxt);
 }
 
 /* Cache in this backend at all? Says once per session why not, when it is not preloaded. */

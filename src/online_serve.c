@@ -109,8 +109,15 @@ make_plan(ServePlan *p, const char *entity, const char *name)
 		if (ov)
 		{
 			check_named_view(ov);
-			if (strcmp(ov->view->entity.name, entity) == 0)
-				target_for(p, ov);
+			/* a key of another entity can never have a row: a caller's mistake, not "no value" */
+			if (strcmp(ov->view->entity.name, entity) != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("feature view \"%s\" is keyed by entity \"%s\", not \"%s\"",
+								name, ov->view->entity.name, entity),
+						 errhint("Pass a key of entity \"%s\", such as fs_entity('%s', ...).",
+								 ov->view->entity.name, ov->view->entity.name)));
+			target_for(p, ov);
 			return;
 		}
 		s = fs_meta_find_service(name);
@@ -136,6 +143,11 @@ make_plan(ServePlan *p, const char *entity, const char *name)
 			}
 			t->feat[t->nfeat++] = s->features[i].feature_index;
 		}
+		if (p->ntargets == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("feature service \"%s\" has no feature keyed by entity \"%s\"", name, entity),
+					 errhint("See SELECT name, entity FROM fs_views for the entity of each view of the service.")));
 	}
 }
 
@@ -288,7 +300,12 @@ name_arg(FunctionCallInfo fcinfo, int n)
 Datum
 fs_online_named(PG_FUNCTION_ARGS)
 {
-	Jsonb	   *res = online_common(fcinfo, PG_GETARG_FS_ENTITY_P(0), name_arg(fcinfo, 1));
+	Jsonb	   *res;
+
+	/* not STRICT (a NULL name is an error): a NULL entity has no features, as in fs_online(e) */
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	res = online_common(fcinfo, PG_GETARG_FS_ENTITY_P(0), name_arg(fcinfo, 1));
 
 	if (res == NULL)
 		PG_RETURN_NULL();
@@ -311,9 +328,9 @@ vector_type_ok(Oid t)
 Datum
 fs_online_vector(PG_FUNCTION_ARGS)
 {
-	FsEntityVal *e = PG_GETARG_FS_ENTITY_P(0);
-	char	   *name = name_arg(fcinfo, 1);
-	ServePlan	   *p = palloc(sizeof(ServePlan));
+	FsEntityVal *e;
+	char	   *name;
+	ServePlan	   *p;
 	FsReadState rs;
 	int			n;
 	FsOnlineView **fov;
@@ -323,6 +340,13 @@ fs_online_vector(PG_FUNCTION_ARGS)
 	int			nfound = 0;
 	int			dims[1];
 	int			lbs[1] = {1};
+
+	/* a NULL entity has no features (the function is not STRICT: a NULL name is an error) */
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	e = PG_GETARG_FS_ENTITY_P(0);
+	name = name_arg(fcinfo, 1);
+	p = palloc(sizeof(ServePlan));
 
 	make_plan(p, fs_entity_val_name(e), name);
 	if (p->service)
@@ -474,12 +498,16 @@ Datum
 fs_online_detail(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsi = (ReturnSetInfo *) fcinfo->resultinfo;
-	FsEntityVal *e = PG_GETARG_FS_ENTITY_P(0);
+	FsEntityVal *e;
 	char	   *name = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
 	ServePlan	   *p = palloc(sizeof(ServePlan));
 	FsReadState rs;
 
 	InitMaterializedSRF(fcinfo, 0);
+	/* a NULL entity has no features: no rows (it used to be dereferenced: a crash) */
+	if (PG_ARGISNULL(0))
+		return (Datum) 0;
+	e = PG_GETARG_FS_ENTITY_P(0);
 	make_plan(p, fs_entity_val_name(e), name);
 	fs_read_begin(&rs);
 	for (int t = 0; t < p->ntargets; t++)

@@ -310,7 +310,12 @@ pit_plan_create(Oid spine_relid, ArrayType *features, const char *spine_time,
 	p->as_of_created = as_of_created;
 
 	/* The spine: any relation with columns; read through SPI unless a plain table. */
-	spine = relation_open(spine_relid, AccessShareLock);
+	/* a stale or made-up OID (0::regclass, a dropped table's) is the caller's error, not XX000 */
+	spine = try_relation_open(spine_relid, AccessShareLock);
+	if (spine == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("spine relation with OID %u does not exist", spine_relid)));
 	if (spine->rd_rel->relkind != RELKIND_RELATION && spine->rd_rel->relkind != RELKIND_VIEW &&
 		spine->rd_rel->relkind != RELKIND_MATVIEW && spine->rd_rel->relkind != RELKIND_PARTITIONED_TABLE &&
 		spine->rd_rel->relkind != RELKIND_FOREIGN_TABLE)

@@ -6,6 +6,7 @@
 
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 
 #include "spi_util.h"
 
@@ -15,12 +16,24 @@ fs_spi_exec(const char *sql, int nargs, const Oid *types, const Datum *values,
 {
 	char		nulls[16];
 	int			rc;
+	int			save_nestlevel;
 
 	Assert(nargs <= (int) sizeof(nulls));
 	for (int i = 0; i < nargs; i++)
 		nulls[i] = (isnull && isnull[i]) ? 'n' : ' ';
+	/*
+	 * The queries are the extension's own, every name in them qualified: run them with
+	 * search_path pinned, so that functions or operators a caller put in a schema before
+	 * pg_catalog (an "=" on text, say) are never picked up (sql/privileges_matrix.sql).
+	 * On error the transaction's abort restores the setting.
+	 */
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	rc = SPI_execute_with_args(sql, nargs, (Oid *) types, (Datum *) values,
 							   nargs > 0 ? nulls : NULL, read_only, 0);
+	AtEOXact_GUC(true, save_nestlevel);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_with_args failed (%d) for: %s", rc, sql);
 	return SPI_processed;

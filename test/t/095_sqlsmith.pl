@@ -35,6 +35,9 @@ SELECT fs_register_entity('customer', 'customer_id');
 SELECT fs_register_view('driver_stats', 'driver_hourly_stats', 'driver', created_time => 'created', ttl => '1 day');
 SELECT fs_register_view('customer_profile', 'customer_daily_profile', 'customer');
 SELECT fs_register_service('ride_model', '{driver_stats:*,customer_profile:current_balance}');
+-- online rows to serve, so that random fs_online* calls reach the cache and read-through paths
+SELECT fs_materialize('driver_stats', now() - interval '3 days', now());
+SELECT fs_materialize('customer_profile', now() - interval '3 days', now());
 -- sqlsmith runs as an ordinary role: superuser-only functions (pg_terminate_backend, ...) are
 -- not what this test is about, and ordinary roles are who hostile input comes from.
 CREATE ROLE regress_smith LOGIN;
