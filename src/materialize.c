@@ -15,9 +15,10 @@
  *     least(now, start of the oldest transaction open in this database) - 1 microsecond
  *     - feature_store.watermark_lag
  * so a row whose created time comes from the database clock of its writing transaction
- * (now(), transaction_timestamp(), clock_timestamp(): all >= the transaction's start) is
- * either visible to the run or has a created time above upper: never lost, never counted
- * twice (the window's lower bound is exclusive, its upper bound inclusive). Times set by
+ * (now(), transaction_timestamp(), clock_timestamp(): all >= the transaction's start) in a
+ * client session is either visible to the run or has a created time above upper: never
+ * lost, never counted twice (the window's lower bound is exclusive, its upper bound
+ * inclusive). Background workers count once they have written (an xid). Times set by
  * clients need a lag covering the delay between the time they carry and their commit.
  */
 #include "postgres.h"
@@ -224,6 +225,14 @@ incremental_upper(void)
 
 		if (b == NULL || b->st_procpid == MyProcPid || b->st_databaseid != MyDatabaseId ||
 			b->st_xact_start_timestamp == 0)
+			continue;
+
+		/*
+		 * Background processes that have not written yet are left out: some (pg_cron's
+		 * launcher) open short read-only transactions whose start time is stale, and would
+		 * hold the window back for nothing. Client sessions count from their first statement.
+		 */
+		if (b->st_backendType != B_BACKEND && !TransactionIdIsValid(l->backend_xid))
 			continue;
 		if (b->st_xact_start_timestamp <= upper)
 			upper = b->st_xact_start_timestamp - 1;
