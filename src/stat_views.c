@@ -46,6 +46,12 @@ fs_view_counts(PG_FUNCTION_ARGS)
 			vals[0] = fs_spi_datum(0, 1, &nulls[0]);
 			vals[1] = fs_spi_datum(0, 2, &nulls[1]);
 		}
+		else if (strcmp(v->online_mode, "off") != 0)
+		{
+			/* online, but nothing materialized yet: the table is created by the first run */
+			vals[0] = Int64GetDatum(0);
+			nulls[0] = false;
+		}
 		fs_spi_exec("SELECT count(*) FROM feature_store.quarantine WHERE view_id = $1", 1, t, a, NULL, true);
 		vals[2] = fs_spi_datum(0, 1, &nulls[2]);
 		fs_owner_context_leave(&octx);
