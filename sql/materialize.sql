@@ -189,3 +189,7 @@ FROM fs_stat_views WHERE view = 'mat_v';
 SELECT view, watermark IS NOT NULL AS has_watermark, last_kind, last_outcome FROM fs_stat_views WHERE view LIKE 'inc%' ORDER BY view;
 DROP OWNED BY mat_bob;
 DROP ROLE mat_bob;
+
+-- Leave the database as found.
+DROP EXTENSION feature_store CASCADE;
+DROP TABLE mat_hist, inc_hist, inc_ev, bob_hist CASCADE;
