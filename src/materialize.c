@@ -64,6 +64,10 @@ keys(StringInfo sql, FsView *v, const char *prefix)
 		appendStringInfo(sql, "%s%s%s", i > 0 ? ", " : "", prefix, quote_identifier(v->entity.keys[i]));
 }
 
+/*
+ * One statement for the whole batch (see the file header): DISTINCT ON picks each entity's
+ * latest passing row, ON CONFLICT ... WHERE keeps entities from moving backwards.
+ */
 char *
 fs_mat_upsert_sql(FsView *v, const char *from_item, const char *where)
 {
@@ -197,6 +201,7 @@ window_work(void *arg, int64 run_id, uint64 *quarantined)
 	return n;
 }
 
+/* fs_materialize's work as one logged 'batch' run, so failures are recorded too. */
 uint64
 fs_materialize_window(FsView *v, TimestampTz start, TimestampTz end)
 {
@@ -319,6 +324,10 @@ reset_watermark(FsView *v)
 	SPI_finish();
 }
 
+/*
+ * The materialization side of a mode switch (triggers, watermark, refill), kept here so that
+ * fs_set_online_mode only has to call it.
+ */
 void
 fs_mat_mode_changed(FsView *v, const char *old_mode, const char *new_mode)
 {

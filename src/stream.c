@@ -45,6 +45,7 @@ trigger_name(FsView *v, const char *event)
 	return quote_identifier(psprintf("fs_stream_%d_%s", v->view_id, event));
 }
 
+/* Installs the statement triggers (caller: SPI connected, extension owner context). */
 void
 fs_stream_create_triggers(FsView *v)
 {
@@ -66,6 +67,7 @@ fs_stream_create_triggers(FsView *v)
 					0, NULL, NULL, NULL, false);
 }
 
+/* Removes them; a source that no longer exists has none left to drop. */
 void
 fs_stream_drop_triggers(FsView *v)
 {
