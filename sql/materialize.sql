@@ -19,13 +19,16 @@ SELECT CASE WHEN random() < 0.01 THEN NULL ELSE (random() * 200)::int END,
        CASE WHEN random() < 0.05 THEN NULL ELSE random() * 1.2 - 0.1 END,
        g
 FROM generate_series(1, 5000) g;
+-- An exact tie on (event, created): the smallest features in order win (x, then y, NULLs last).
+INSERT INTO mat_hist VALUES (999, '2026-01-04 12:00', NULL, 0.5, 1), (999, '2026-01-04 12:00', NULL, 0.3, NULL),
+                            (999, '2026-01-04 12:00', NULL, 0.3, 2);
 SELECT fs_register_entity('mat_user', 'uid');
 SELECT fs_register_view('mat_v', 'mat_hist', 'mat_user', 'ev', 'cr', ttl => '3 days',
                         checks => '{"x": {"not_null": true, "min": 0, "max": 1}}');
 SELECT format('feature_store.online_%s', view_id) AS mat_online FROM fs_views WHERE name = 'mat_v' \gset
 
 -- The oracle: per entity with history in [s, e], the latest passing row (section 2 at e, TTL
--- included), ties broken by the row's text, one LATERAL ... LIMIT 1 per entity.
+-- included), ties broken by the features in order (as the point-in-time join), one LATERAL ... LIMIT 1 per entity.
 CREATE FUNCTION pg_temp.oracle(s timestamptz, e timestamptz)
 RETURNS TABLE (uid int, ev timestamptz, cr timestamptz, x float8, y int) LANGUAGE sql AS $$
   SELECT k.uid, l.ev, l.cr, l.x, l.y
@@ -33,7 +36,7 @@ RETURNS TABLE (uid int, ev timestamptz, cr timestamptz, x float8, y int) LANGUAG
   CROSS JOIN LATERAL (SELECT h.ev, h.cr, h.x, h.y FROM mat_hist h
                       WHERE h.uid = k.uid AND h.ev BETWEEN s AND e AND h.ev >= e - interval '3 days'
                         AND h.x IS NOT NULL AND h.x BETWEEN 0 AND 1
-                      ORDER BY h.ev DESC, h.cr DESC NULLS LAST, h::text LIMIT 1) l $$;
+                      ORDER BY h.ev DESC, h.cr DESC NULLS LAST, h.x, h.y LIMIT 1) l $$;
 -- Rows in the online table and not expected, plus expected rows not online.
 CREATE FUNCTION pg_temp.diff(tab regclass, expected text, cols text DEFAULT 'uid, __event_ts, __created_ts, x, y')
 RETURNS bigint LANGUAGE plpgsql AS $$
@@ -48,6 +51,7 @@ END $$;
 -- Batch run: rows written = the oracle's rows; the online table equals the oracle.
 SELECT fs_materialize('mat_v', '2026-01-03', '2026-01-05') = (SELECT count(*) FROM pg_temp.oracle('2026-01-03', '2026-01-05')) AS rows_match;
 SELECT pg_temp.diff(:'mat_online', $$SELECT * FROM pg_temp.oracle('2026-01-03', '2026-01-05')$$) AS differences;
+SELECT x, y FROM :mat_online WHERE uid = 999;
 -- Failing rows of the window are quarantined in the same run (and counted in its log).
 SELECT (SELECT count(*) FROM fs_quarantine WHERE view = 'mat_v') AS quarantined,
        (SELECT count(*) FROM mat_hist WHERE ev BETWEEN '2026-01-03' AND '2026-01-05'
@@ -82,7 +86,7 @@ CREATE FUNCTION pg_temp.inc_oracle() RETURNS TABLE (uid int, ev timestamptz, cr 
   SELECT DISTINCT ON (uid) uid, ev, cr, x FROM inc_hist
   WHERE uid IS NOT NULL AND ev IS NOT NULL AND (x IS NULL OR x >= 0)
     AND cr <= (SELECT watermark FROM feature_store.watermark w JOIN fs_views v USING (view_id) WHERE v.name = 'inc_v')
-  ORDER BY uid, ev DESC, cr DESC NULLS LAST, inc_hist::text $$;
+  ORDER BY uid, ev DESC, cr DESC NULLS LAST, x $$;
 \set inc_cols 'uid, __event_ts, __created_ts, x'
 \set inc_expected 'SELECT * FROM pg_temp.inc_oracle()'
 SELECT view, version, online_mode, watermark FROM fs_stat_views WHERE view = 'inc_v';

@@ -17,7 +17,7 @@ SELECT format('feature_store.online_%s', view_id) AS st_online FROM fs_views WHE
 CREATE VIEW st_oracle AS
 SELECT DISTINCT ON (uid) uid, ev, cr, x FROM st_hist
 WHERE uid IS NOT NULL AND ev IS NOT NULL AND (x IS NULL OR x <= 1000000)
-ORDER BY uid, ev DESC, cr DESC NULLS LAST, st_hist::text;
+ORDER BY uid, ev DESC, cr DESC NULLS LAST, x;
 CREATE FUNCTION pg_temp.st_diff(tab regclass) RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE n bigint;
 BEGIN

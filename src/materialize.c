@@ -3,7 +3,8 @@
  * materialization, and the watermark of incremental runs.
  *
  * Every run is one set-based statement: SELECT DISTINCT ON (keys) over the rows of the window
- * that pass the view's checks, ordered by (event DESC, created DESC NULLS LAST, row text), upserted
+ * that pass the view's checks, ordered by (event DESC, created DESC NULLS LAST, then the features
+ * in order, smallest first, NULLs last: the point-in-time join's tie-break), upserted
  * into the online table with ON CONFLICT ... DO UPDATE ... WHERE the new (event, created) is
  * strictly greater than the one online: an entity never moves backwards, and running a window
  * twice changes nothing. Failing rows of the window are quarantined in the same run, and the
@@ -33,6 +34,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
+#include "utils/typcache.h"
 
 #include "checks.h"
 #include "materialize.h"
@@ -98,13 +100,17 @@ fs_mat_upsert_sql(FsView *v, const char *from_item, const char *where)
 		appendStringInfoString(&sql, "CAST(NULL AS pg_catalog.timestamptz) AS fs__cr");
 	for (int i = 0; i < v->nfeatures; i++)
 		appendStringInfo(&sql, ", s.%s", quote_identifier(v->features[i].name));
-	appendStringInfo(&sql, ", s AS fs__row FROM %s s WHERE (%s) AND s.%s IS NOT NULL AND %s",
+	appendStringInfo(&sql, " FROM %s s WHERE (%s) AND s.%s IS NOT NULL AND %s",
 					 from_item, where, ev, fs_checks_pass_expr(v, "s"));
 	for (int i = 0; i < v->entity.nkeys; i++)
 		appendStringInfo(&sql, " AND s.%s IS NOT NULL", quote_identifier(v->entity.keys[i]));
 	appendStringInfoString(&sql, ") x ORDER BY ");
 	keys(&sql, v, "x.");
-	appendStringInfoString(&sql, ", x.fs__ev DESC, x.fs__cr DESC NULLS LAST, CAST(x.fs__row AS pg_catalog.text)");
+	appendStringInfoString(&sql, ", x.fs__ev DESC, x.fs__cr DESC NULLS LAST");
+	/* the point-in-time join's tie-break: smallest features in order, NULLs last */
+	for (int i = 0; i < v->nfeatures; i++)
+		if (OidIsValid(lookup_type_cache(v->features[i].type, TYPECACHE_LT_OPR)->lt_opr))
+			appendStringInfo(&sql, ", x.%s NULLS LAST", quote_identifier(v->features[i].name));
 	appendStringInfoString(&sql, " ON CONFLICT (");
 	keys(&sql, v, "");
 	appendStringInfo(&sql, ") DO UPDATE SET %s = EXCLUDED.%s, %s = EXCLUDED.%s", oe, oe, oc, oc);
