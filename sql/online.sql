@@ -109,7 +109,6 @@ SELECT pg_temp.err($$SELECT fs_materialize('onl_offline', '2025-01-01', '2025-01
 SELECT pg_temp.err($$SELECT fs_materialize('onl_driver', '2025-01-02', '2025-01-01')$$);
 SELECT pg_temp.err($$SELECT fs_materialize('onl_driver', NULL, '2025-01-01')$$);
 SELECT pg_temp.err($$SELECT fs_materialize('nope', '2025-01-01', '2025-01-02')$$);
-SELECT pg_temp.err($$SELECT fs_set_online_mode('onl_driver', 'stream')$$);
 SELECT pg_temp.err($$SELECT fs_set_online_mode('onl_driver', 'sometimes')$$);
 SELECT fs_online('driver:123456') IS NULL, fs_online('nobody:1') IS NULL;
 

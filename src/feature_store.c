@@ -8,6 +8,7 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "materialize.h"
 #include "online.h"
 
 PG_MODULE_MAGIC;
@@ -20,5 +21,6 @@ _PG_init(void)
 	fs_cache_init();
 	fs_online_table_init();
 	fs_worker_register();
+	fs_materialize_init();
 	MarkGUCPrefixReserved("feature_store");
 }

@@ -25,6 +25,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "materialize.h"
 #include "online_cache.h"
 #include "online_table.h"
 #include "security.h"
@@ -345,7 +346,7 @@ fs_materialize(PG_FUNCTION_ARGS)
 				 errmsg("feature view \"%s\" is not online", v->name),
 				 errhint("Enable it with SELECT fs_set_online_mode('%s', 'batch').", v->name)));
 	fs_check_view_select(v);
-	PG_RETURN_INT64((int64) fs_online_write_window(v, start_ts, end_ts));
+	PG_RETURN_INT64((int64) fs_materialize_window(v, start_ts, end_ts));
 }
 
 /*
@@ -357,18 +358,14 @@ fs_set_online_mode(PG_FUNCTION_ARGS)
 {
 	FsView	   *v = fs_lookup_view(text_arg(fcinfo, 0, "feature view name"), false);
 	char	   *mode = text_arg(fcinfo, 1, "online mode");
+	char	   *old_mode = pstrdup(v->online_mode);
 	FsOwnerContext octx;
 
-	if (strcmp(mode, "stream") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("online mode \"stream\" is not supported yet"),
-				 errhint("Use 'batch' and fs_materialize.")));
-	if (strcmp(mode, "off") != 0 && strcmp(mode, "batch") != 0)
+	if (strcmp(mode, "off") != 0 && strcmp(mode, "batch") != 0 && strcmp(mode, "stream") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid online mode \"%s\"", mode),
-				 errhint("Valid modes are 'off' and 'batch'.")));
+				 errhint("Valid modes are 'off', 'batch' and 'stream'.")));
 	check_view_owner(v);
 	SPI_connect();
 	fs_owner_context_enter(&octx);
@@ -388,11 +385,10 @@ fs_set_online_mode(PG_FUNCTION_ARGS)
 	fs_owner_context_leave(&octx);
 	SPI_finish();
 	fs_registry_changed();
-	if (strcmp(mode, "batch") == 0)
-	{
-		CommandCounterIncrement();
+	CommandCounterIncrement();
+	if (strcmp(mode, "off") != 0)
 		fs_online_ensure_table(v);
-	}
+	fs_mat_mode_changed(v, old_mode, mode);
 	PG_RETURN_VOID();
 }
 
@@ -423,6 +419,10 @@ fs_online_drop_views(const char *name, int32 version)
 		ids[i] = fs_spi_int32(i, 1, 0);
 	for (uint64 i = 0; i < n; i++)
 	{
+		FsView	   *v = fs_lookup_view_by_id(ids[i], true);
+
+		if (v && strcmp(v->online_mode, "stream") == 0)
+			fs_stream_drop_triggers(v);
 		if (OidIsValid(fs_online_table_relid(ids[i])))
 			fs_spi_exec(psprintf("DROP TABLE %s", fs_online_table_qualname(ids[i])), 0, NULL, NULL, NULL, false);
 		mark_dirty(ids[i], true);
