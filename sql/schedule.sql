@@ -1,6 +1,6 @@
 -- Scheduling with pg_cron: one job per view, run as the role that scheduled it; replace,
 -- unschedule, ownership, bad input, and the clear error without pg_cron. (That a job really
--- runs is proven by the TAP test test/t/040_schedule.pl: pg_cron's minimum period is a minute.)
+-- runs is proven by the TAP test test/t/020_schedule.pl: pg_cron's minimum period is a minute.)
 -- Schedules here never fire during the test (January 1st).
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS feature_store;
