@@ -60,6 +60,8 @@ SELECT fs_register_view('bi_v', 'bi_hist', 'bi_rider', event_time => 'ts', creat
                         checks => '{"score": {"min": 0}}');
 SELECT fs_register_view('bi_v2', 'bi_hist', 'bi_rider', event_time => 'ts', features => '{score}');
 SELECT fs_register_view('bi_off', 'bi_hist', 'bi_rider', event_time => 'ts', online => false);
+CREATE VIEW bi_hist_view AS SELECT * FROM bi_hist;
+SELECT fs_register_view('bi_over_view', 'bi_hist_view', 'bi_rider', event_time => 'ts', features => '{score}');
 SELECT fs_register_service('bi_svc', '{bi_v:score,bi_v:label}');
 SELECT fs_materialize('bi_v', '2025-01-01', '2026-02-01');
 SELECT fs_materialize('bi_v2', '2025-01-01', '2026-02-01');
@@ -114,7 +116,7 @@ INSERT INTO catalogue (fn, call) VALUES
 ('materialize', $$SELECT fs_materialize('bi_svc', '2025-01-01', '2026-01-01')$$),
 ('materialize', $$SELECT fs_materialize('bi_v:score', '2025-01-01', '2026-01-01')$$),
 -- online mode and reload
-('online_mode', $$SELECT fs_set_online_mode('bi_v', 'stream')$$),
+('online_mode', $$SELECT fs_set_online_mode('bi_over_view', 'stream')$$),
 ('online_mode', $$SELECT fs_set_online_mode('bi_v', 'fast')$$),
 ('online_mode', $$SELECT fs_set_online_mode('bi_v', NULL)$$),
 ('online_mode', $$SELECT fs_set_online_mode('nope', 'batch')$$),
@@ -193,4 +195,5 @@ SELECT fs_unschedule_materialization('bi_v');
 DROP TABLE bi_ts_ok;
 DROP EXTENSION feature_store CASCADE;
 DROP EXTENSION pg_cron;
+DROP VIEW bi_hist_view;
 DROP TABLE bi_hist, bi_spine, bi_spine_int, bi_spine_nokey, bi_spine_dtts, bi_existing;

@@ -79,11 +79,7 @@ INSERT INTO actions VALUES
  (24, 'unschedule', $$SELECT fs_unschedule_materialization('pm_v')$$),
  (25, 'drop service', $$SELECT fs_drop_service('pm_svc')$$),
  (26, 'drop entity', $$SELECT fs_drop_view('pm_v', cascade => true) > 0 AND fs_drop_entity('pm_ent') IS NULL$$);
--- One quarantined row to see (fs_materialize does not quarantine yet: see the README's
--- reliability section), and a schedule to unschedule.
-INSERT INTO feature_store.quarantine (view_id, view_name, view_version, entity, event_ts, failed_checks, row_data)
-SELECT view_id, 'pm_v', 1, '{"pm_id": 2}', '2026-01-02', '{"score: min 0"}', '{"pm_id": 2, "score": -1}'
-FROM fs_views WHERE name = 'pm_v';
+-- The setup's materialization quarantined pm_id 2 (score -1 fails min 0); and a schedule to unschedule.
 SET ROLE regress_pm_owner;
 SELECT fs_schedule_materialization('pm_v', '0 3 1 1 *') > 0 AS scheduled;
 RESET ROLE;

@@ -125,6 +125,12 @@ fs_worker_main(Datum arg)
 	fs_cache_set_worker_latch(&MyProc->procLatch);
 	/* never wait long behind a lock: fail, log, back off, retry */
 	SetConfigOption("lock_timeout", "5s", PGC_SUSET, PGC_S_OVERRIDE);
+	/*
+	 * One pass holds AccessShareLock on every online table it loads until it commits, so DDL
+	 * dropping several of them (DROP EXTENSION, fs_drop_view) can deadlock with it. Check for
+	 * deadlocks sooner than backends do, so that the worker is the victim: it backs off and retries.
+	 */
+	SetConfigOption("deadlock_timeout", "100ms", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("application_name", "feature_store cache worker", PGC_USERSET, PGC_S_OVERRIDE);
 	loopcxt = AllocSetContextCreate(TopMemoryContext, "feature_store worker loop", ALLOCSET_DEFAULT_SIZES);
 

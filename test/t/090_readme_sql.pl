@@ -39,5 +39,16 @@ for my $sql (@blocks)
 	is($ret, 0, "README SQL block $i runs: $first") or diag("block:\n$sql\nerror:\n$err");
 }
 
+# The Prometheus exporter's queries run too, and return rows once views are materialized.
+my $prom = slurp_file("$root/scripts/prometheus-queries.yaml");
+my @prom = $prom =~ /^\s*query:\s*"(.*)"\s*$/mg;
+cmp_ok(scalar(@prom), '>=', 3, 'prometheus-queries.yaml has queries');
+for my $q (@prom)
+{
+	my ($ret, $out, $err) = $node->psql('quickstart', $q, on_error_stop => 1);
+	is($ret, 0, 'prometheus query runs: ' . substr($q, 0, 50)) or diag($err);
+	isnt($out, '', 'prometheus query returns rows: ' . substr($q, 0, 50));
+}
+
 $node->stop;
 done_testing();
