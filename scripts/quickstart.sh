@@ -94,8 +94,20 @@ step "Serve: a model's input vector, and many entities in one call" \
 SELECT * FROM fs_online_batch(ARRAY['driver:1001', 'driver:1002', 'driver:9999']::fs_entity[], 'driver_ranker');"
 step "Serve: per-feature status (present / null / not_found / expired), as Feast's server reports it" \
 "SELECT view, feature, value, event_ts, status FROM fs_online_detail('driver:1003');"
-step "Operations: the online cache and the materialization runs" \
-"SELECT coalesce(view, 'TOTAL') AS view, entries, hits, misses, read_throughs, evictions, worker_state FROM fs_stat_online;
+step "Schedule incremental materialization with pg_cron (continues from the view's watermark)" \
+"SELECT fs_materialize_incremental('customer_profile');
+SELECT fs_schedule_materialization('customer_profile', '*/5 * * * *');
+SELECT view, schedule, command FROM fs_schedules;"
+step "Stream: switch the view to stream mode; committed inserts reach the online store at once" \
+"SELECT fs_set_online_mode('driver_stats', 'stream');
+INSERT INTO driver_hourly_stats VALUES (1001, now(), now(), 0.999, 0.5, 7), (1002, now(), now(), 1.5, 0.5, 8);
+SELECT fs_online('driver:1001', 'driver_stats');"
+step "Checks at work: driver 1002's new conv_rate 1.5 fails max 1, so it is quarantined, not served" \
+"SELECT fs_online('driver:1002', 'driver_stats');
+SELECT view, entity, event_ts, failed_checks FROM fs_quarantine;"
+step "Operations: one row per view, the cache, and every materialization run" \
+"SELECT view, version, online_mode, rows_online, cache_hit_rate, freshness, watermark, last_outcome, rows_quarantined, schedule FROM fs_stat_views ORDER BY view;
+SELECT coalesce(view, 'TOTAL') AS view, entries, hits, misses, read_throughs, evictions, worker_state FROM fs_stat_online;
 SELECT view, kind, rows_written, rows_quarantined, outcome FROM fs_runs ORDER BY run_id;"
 
 if [ $KEEP -eq 1 ]; then

@@ -10,14 +10,7 @@ SET timezone = 'UTC';
 CREATE EXTENSION IF NOT EXISTS feature_store;
 CREATE EXTENSION IF NOT EXISTS pg_cron;
 
-CREATE FUNCTION pg_temp.err(q text, OUT state text, OUT message text, OUT hint text)
-LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE q;
-    state := 'no error';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-END $$;
+\i sql/include/err.sql
 -- Every online table's rows, by view.
 CREATE FUNCTION pg_temp.online_state() RETURNS text LANGUAGE plpgsql AS $$
 DECLARE r record; acc text := ''; part text;

@@ -5,14 +5,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS feature_store;
 SET timezone = 'UTC';
 
-CREATE FUNCTION pg_temp.err(q text, OUT state text, OUT message text, OUT hint text)
-LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE q;
-    state := 'no error';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-END $$;
+\i sql/include/err.sql
 
 -- A source whose name and one feature name need quoting; composite entity key.
 CREATE TABLE "Chk ""Hist""" (acct_id bigint, region text, ev timestamptz, cr timestamptz, id int,

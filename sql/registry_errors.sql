@@ -4,14 +4,7 @@ CREATE EXTENSION IF NOT EXISTS feature_store;
 SET client_min_messages = warning;
 
 -- err(q) runs q and shows what it raised, so SQLSTATEs are part of the expected output.
-CREATE FUNCTION pg_temp.err(q text, OUT state text, OUT message text, OUT hint text)
-LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE q;
-    state := 'no error';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-END $$;
+\i sql/include/err.sql
 -- snapshot() summarizes the whole registry, to prove failed calls changed nothing.
 CREATE FUNCTION pg_temp.snapshot() RETURNS text LANGUAGE sql AS $$
   SELECT md5(concat_ws('|',

@@ -5,14 +5,7 @@ SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS feature_store;
 SET timezone = 'UTC';
 
-CREATE FUNCTION pg_temp.err(q text, OUT state text, OUT message text, OUT hint text)
-LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE q;
-    state := 'no error';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-END $$;
+\i sql/include/err.sql
 
 CREATE TABLE rl_hist (k int, ev timestamptz, x float8);
 CREATE TABLE rl_sink (n int);

@@ -5,14 +5,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS feature_store;
 
-CREATE FUNCTION pg_temp.err(q text, OUT state text, OUT message text, OUT hint text)
-LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE q;
-    state := 'no error';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-END $$;
+\i sql/include/err.sql
 
 CREATE TABLE sch_hist (k int, ev timestamptz, x float8, y float8);
 SELECT fs_register_entity('sch_k', 'k');
