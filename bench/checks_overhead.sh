@@ -14,11 +14,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 ROWS=${1:-1000000}
 
-W=$(fs_workdir fs_bench_checks)
-fs_copy_tree "$W/src"
-fs_stage_pg "$W"
-fs_chown_for_pg "$W"
-fs_as_pg_user bash -c "source '$W/src/scripts/lib.sh'; fs_stage_pg '$W'; fs_build_install '$W/src'"
+fs_private_install fs_bench_checks
 DATA=$W/data
 fs_as_pg_user "$FS_BINDIR/initdb" -D "$DATA" -A trust -U postgres >/dev/null
 cat >> "$DATA/postgresql.conf" <<CONF

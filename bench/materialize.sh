@@ -23,18 +23,13 @@ esac
 REPEAT=${BENCH_REPEAT:-1}
 COMMITS=${COMMITS:-1000}
 
-W=$(fs_workdir fs_bench_mat)
-fs_copy_tree "$W/src"
-fs_stage_pg "$W"
-fs_chown_for_pg "$W"
+fs_private_install fs_bench_mat
 cleanup() {
   fs_as_pg_user "$FS_BINDIR/pg_ctl" -D "$W/data" -m fast stop >/dev/null 2>&1 || true
   if [ -z "${FS_KEEP:-}" ]; then rm -rf "$W"; else echo "work directory kept: $W"; fi
 }
 trap cleanup EXIT
 
-fs_log "building and installing into $W/pg"
-fs_as_pg_user bash -c "source '$W/src/scripts/lib.sh'; fs_stage_pg '$W'; fs_build_install '$W/src'"
 gcc -O2 -o "$W/stream_freshness" "$W/src/bench/stream_freshness.c" -I/usr/include/postgresql -lpq
 
 fs_as_pg_user "$FS_BINDIR/initdb" -D "$W/data" -A trust >/dev/null

@@ -16,18 +16,13 @@ ENTITIES=${ENTITIES:-1000000}
 DURATION=${DURATION:-10}
 BATCH=1000
 
-W=$(fs_workdir fs_bench_online)
-fs_copy_tree "$W/src"
-fs_stage_pg "$W"
-fs_chown_for_pg "$W"
+fs_private_install fs_bench_online
 cleanup() {
   fs_as_pg_user "$FS_BINDIR/pg_ctl" -D "$W/data" -m fast stop >/dev/null 2>&1 || true
   if [ -z "${FS_KEEP:-}" ]; then rm -rf "$W"; else echo "work directory kept: $W"; fi
 }
 trap cleanup EXIT
 
-fs_log "building and installing into $W/pg"
-fs_as_pg_user bash -c "source '$W/src/scripts/lib.sh'; fs_stage_pg '$W'; fs_build_install '$W/src'"
 
 # cache: 256-byte entries, 1.25x the entity count
 cache_kb=$(( (ENTITIES * 256 * 5 / 4) / 1024 + 1024 ))

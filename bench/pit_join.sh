@@ -19,12 +19,7 @@ case $SIZE in
 esac
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
-W=$(fs_workdir fs_bench)
-fs_copy_tree "$W/src"
-fs_stage_pg "$W"
-fs_chown_for_pg "$W"
-fs_log "building and installing into $W/pg"
-fs_as_pg_user bash -c "source '$W/src/scripts/lib.sh'; fs_stage_pg '$W'; fs_build_install '$W/src'"
+fs_private_install fs_bench
 
 DATA=$FS_ROOT/bench/data/$SIZE
 mkdir -p "$FS_ROOT/bench/data"; chmod 755 "$FS_ROOT/bench/data"

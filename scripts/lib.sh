@@ -46,6 +46,18 @@ fs_build_install() {
   make -C "$src" -s PG_CONFIG="$FS_PG_CONFIG" install >/dev/null
 }
 
+# fs_private_install PREFIX: a fresh work directory W (global) holding the project's files and a
+# private PostgreSQL into which feature_store is built and installed (as the postgres OS user when
+# run as root). Benchmarks and the quickstart start their clusters from it.
+fs_private_install() {
+  W=$(fs_workdir "$1")
+  fs_copy_tree "$W/src"
+  fs_stage_pg "$W"
+  fs_chown_for_pg "$W"
+  fs_log "building feature_store and installing it into a private copy of PostgreSQL ($W/pg)"
+  fs_as_pg_user bash -c "source '$W/src/scripts/lib.sh'; fs_stage_pg '$W'; fs_build_install '$W/src'"
+}
+
 # fs_as_pg_user CMD...: runs CMD as the postgres OS user when we are root, else as ourselves.
 fs_as_pg_user() {
   if [ "$(id -u)" -eq 0 ]; then

@@ -11,12 +11,7 @@ KEEP=0
 [ "${1:-}" = "--keep" ] && KEEP=1
 
 "$FS_ROOT/scripts/install-deps.sh"
-W=$(fs_workdir fs_quickstart)
-fs_copy_tree "$W/src"
-fs_stage_pg "$W"
-fs_chown_for_pg "$W"
-fs_log "building feature_store and installing it into a private copy of PostgreSQL ($W/pg)"
-fs_as_pg_user bash -c "source '$W/src/scripts/lib.sh'; fs_stage_pg '$W'; fs_build_install '$W/src'"
+fs_private_install fs_quickstart
 
 DATA=$W/data
 SOCK=$W

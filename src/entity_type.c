@@ -139,13 +139,8 @@ make_entity(const char *name, int nkeys, char **keys)
 static void
 check_entity_name(const char *input, const char *name)
 {
-	size_t		len = strlen(name);
-	bool		ok = len > 0 && len < NAMEDATALEN &&
-		((name[0] >= 'a' && name[0] <= 'z') || (name[0] >= 'A' && name[0] <= 'Z') || name[0] == '_');
+	bool		ok = fs_is_valid_name(name);
 
-	for (size_t i = 1; ok && i < len; i++)
-		ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
-			(name[i] >= '0' && name[i] <= '9') || name[i] == '_';
 	if (!ok)
 		bad_literal(input, "The entity name must start with a letter or underscore and contain only ASCII letters, digits and underscores.");
 }

@@ -21,8 +21,8 @@
 #include "registry.h"
 #include "spi_util.h"
 
-void
-fs_check_name(const char *kind, const char *name)
+bool
+fs_is_valid_name(const char *name)
 {
 	size_t		len = strlen(name);
 	bool		ok = len > 0 && len < NAMEDATALEN &&
@@ -31,7 +31,13 @@ fs_check_name(const char *kind, const char *name)
 	for (size_t i = 1; ok && i < len; i++)
 		ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
 			(name[i] >= '0' && name[i] <= '9') || name[i] == '_';
-	if (!ok)
+	return ok;
+}
+
+void
+fs_check_name(const char *kind, const char *name)
+{
+	if (!fs_is_valid_name(name))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_NAME),
 				 errmsg("invalid %s name \"%s\"", kind, name),

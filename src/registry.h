@@ -56,6 +56,7 @@ typedef struct FsFeatureRef
 } FsFeatureRef;
 
 /* Validates a registry name (entity, view, service): an identifier without ':' or '@'. */
+extern bool fs_is_valid_name(const char *name);
 extern void fs_check_name(const char *kind, const char *name);
 
 /* Resolves "view" (latest) or "view@N"; errors with undefined_object unless missing_ok. */
