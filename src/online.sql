@@ -63,26 +63,27 @@ CREATE FUNCTION fs_online_reload(view text) RETURNS void
 COMMENT ON FUNCTION fs_online_reload(text) IS
   'Invalidates the cached rows of a view at commit; the cache worker loads them again';
 
--- Serving.
+-- Serving. PARALLEL UNSAFE: a read-through takes a fresh snapshot (the cache protocol), which a
+-- parallel operation forbids even in the leader; sql/online_parallel.sql keeps it honest.
 CREATE FUNCTION fs_online(entity fs_entity) RETURNS jsonb
-  AS 'MODULE_PATHNAME', 'fs_online_all' LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
+  AS 'MODULE_PATHNAME', 'fs_online_all' LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION fs_online(fs_entity) IS
   'Latest features of the entity in every online view the caller may read: {"view": {"feature": value}}; "view": null = expired';
 CREATE FUNCTION fs_online(entity fs_entity, view_or_service text) RETURNS jsonb
-  AS 'MODULE_PATHNAME', 'fs_online_named' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+  AS 'MODULE_PATHNAME', 'fs_online_named' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION fs_online(fs_entity, text) IS 'fs_online narrowed to one feature view or feature service';
 CREATE FUNCTION fs_online_vector(entity fs_entity, service text) RETURNS float8[]
-  AS 'MODULE_PATHNAME', 'fs_online_vector' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+  AS 'MODULE_PATHNAME', 'fs_online_vector' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION fs_online_vector(fs_entity, text) IS
   'Features of a service (or view) as float8[] in its order; NULL elements for missing, null or expired values';
 CREATE FUNCTION fs_online_batch(entities fs_entity[], view_or_service text DEFAULT NULL,
                                 OUT entity fs_entity, OUT features jsonb) RETURNS SETOF record
-  AS 'MODULE_PATHNAME', 'fs_online_batch' LANGUAGE C VOLATILE PARALLEL RESTRICTED ROWS 100;
+  AS 'MODULE_PATHNAME', 'fs_online_batch' LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 100;
 COMMENT ON FUNCTION fs_online_batch(fs_entity[], text) IS 'fs_online for many entities: one row per array element, in order';
 CREATE FUNCTION fs_online_detail(entity fs_entity, view_or_service text DEFAULT NULL,
                                  OUT view text, OUT version integer, OUT feature text, OUT value jsonb,
                                  OUT event_ts timestamptz, OUT status text) RETURNS SETOF record
-  AS 'MODULE_PATHNAME', 'fs_online_detail' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+  AS 'MODULE_PATHNAME', 'fs_online_detail' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION fs_online_detail(fs_entity, text) IS
   'Per feature: value, event time and status (present, null, not_found, expired)';
 
