@@ -160,7 +160,9 @@ $node->safe_psql('postgres', "INSERT INTO fuzz_calls VALUES $values");
 
 my $start_time = $node->safe_psql('postgres', 'SELECT pg_postmaster_start_time()');
 my %total;
-for my $role ('postgres', 'regress_fuzz')
+# the bootstrap superuser is named after the OS user that ran initdb (postgres, or whoever runs the tests)
+my $superuser = $node->safe_psql('postgres', 'SELECT current_user');
+for my $role ($superuser, 'regress_fuzz')
 {
 	my $connstr = $node->connstr('postgres') . " user=$role";
 	my ($out, $err) = ('', '');
