@@ -377,6 +377,10 @@ extern int	pit_build_batch(PitPlan *p, PitSpineReader *rd, int maxrows, int capr
 extern uint64 pit_scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt);
 extern uint64 pit_scan_spi(PitPlan *p, PitView *v, MemoryContext bcxt);
 
+/* Row callback of pit_spi_read: the row's deformed columns, in the order asked for. */
+typedef void (*PitSpiRowFn) (void *arg, Datum *vals, bool *nulls);
+extern uint64 pit_spi_read(Oid relid, char *const *cols, int ncols, PitSpiRowFn fn, void *arg);
+
 /* pit_merge.c: row order, keeping a slot's best row, the as-of merge with TTL. */
 extern int	pit_features_cmp(PitView *v, const Datum *va, const bool *na, const Datum *vb, const bool *nb);
 extern void pit_store_row(PitView *v, PitSlot *s, int64 e, int64 c, bool c_null, const Datum *fvals,

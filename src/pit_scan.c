@@ -545,23 +545,27 @@ offer_copy(PitPlan *p, PitView *v, const Datum *vals, const bool *nulls, MemoryC
 	pit_store_row(v, s, e, c, c_null, vals + v->col_feat0, nulls + v->col_feat0, bcxt);
 }
 
-/* Reads a view, foreign table or RLS-protected source through an SPI cursor (executor rules apply). */
+/*
+ * Reads columns cols[0..ncols) of relation relid through an SPI cursor, under the active snapshot,
+ * calling fn for every row: the one path for relations the table AM path cannot read (views,
+ * foreign tables, RLS-protected tables, non-table spines), so executor rules apply to them.
+ */
 uint64
-pit_scan_spi(PitPlan *p, PitView *v, MemoryContext bcxt)
+pit_spi_read(Oid relid, char *const *cols, int ncols, PitSpiRowFn fn, void *arg)
 {
 	StringInfoData sql;
 	Portal		portal;
 	uint64		n = 0;
-	Datum	   *vals = palloc(sizeof(Datum) * v->ncols);
-	bool	   *nulls = palloc(sizeof(bool) * v->ncols);
+	Datum	   *vals = palloc(sizeof(Datum) * Max(ncols, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(ncols, 1));
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
-	for (int c = 0; c < v->ncols; c++)
-		appendStringInfo(&sql, "%s%s", c ? ", " : "", quote_identifier(v->col_names[c]));
+	for (int c = 0; c < ncols; c++)
+		appendStringInfo(&sql, "%s%s", c ? ", " : "", quote_identifier(cols[c]));
 	appendStringInfo(&sql, " FROM %s",
-					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(v->relid)),
-												get_rel_name(v->relid)));
+					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+												get_rel_name(relid)));
 	SPI_connect();
 	portal = SPI_cursor_open_with_args(NULL, sql.data, 0, NULL, NULL, NULL, true, 0);
 	for (;;)
@@ -572,7 +576,7 @@ pit_scan_spi(PitPlan *p, PitView *v, MemoryContext bcxt)
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
 			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, vals, nulls);
-			offer_copy(p, v, vals, nulls, bcxt);
+			fn(arg, vals, nulls);
 		}
 		n += SPI_processed;
 		SPI_freetuptable(SPI_tuptable);
@@ -581,5 +585,31 @@ pit_scan_spi(PitPlan *p, PitView *v, MemoryContext bcxt)
 	SPI_cursor_close(portal);
 	SPI_finish();
 	pfree(sql.data);
+	pfree(vals);
+	pfree(nulls);
 	return n;
+}
+
+typedef struct OfferArg
+{
+	PitPlan    *p;
+	PitView    *v;
+	MemoryContext bcxt;
+} OfferArg;
+
+static void
+offer_spi_row(void *arg, Datum *vals, bool *nulls)
+{
+	OfferArg   *o = arg;
+
+	offer_copy(o->p, o->v, vals, nulls, o->bcxt);
+}
+
+/* Reads a view, foreign table or RLS-protected source through SPI (executor rules apply). */
+uint64
+pit_scan_spi(PitPlan *p, PitView *v, MemoryContext bcxt)
+{
+	OfferArg	o = {p, v, bcxt};
+
+	return pit_spi_read(v->relid, v->col_names, v->ncols, offer_spi_row, &o);
 }

@@ -327,38 +327,30 @@ pit_build_batch(PitPlan *p, PitSpineReader *rd, int maxrows, int caprows, Memory
 	return nrows;
 }
 
+typedef struct SpineStoreArg
+{
+	Tuplestorestate *store;
+	TupleDesc	desc;
+} SpineStoreArg;
+
+static void
+store_spine_row(void *arg, Datum *vals, bool *nulls)
+{
+	SpineStoreArg *a = arg;
+
+	tuplestore_putvalues(a->store, a->desc, vals, nulls);
+}
+
 /* Reads a spine that is not a plain table through SPI into store (under the active snapshot). */
 void
 pit_read_spine_spi(PitPlan *p, Tuplestorestate *store)
 {
-	StringInfoData sql;
-	Portal		portal;
-	Datum	   *vals = palloc(sizeof(Datum) * Max(p->spine_desc->natts, 1));
-	bool	   *nulls = palloc(sizeof(bool) * Max(p->spine_desc->natts, 1));
+	int			natts = p->spine_desc->natts;
+	char	  **cols = palloc(sizeof(char *) * Max(natts, 1));
+	SpineStoreArg a = {store, p->spine_desc};
 
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT ");
-	for (int i = 0; i < p->spine_desc->natts; i++)
-		appendStringInfo(&sql, "%s%s", i ? ", " : "",
-						 quote_identifier(NameStr(TupleDescAttr(p->spine_desc, i)->attname)));
-	appendStringInfo(&sql, " FROM %s",
-					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(p->spine_relid)),
-												get_rel_name(p->spine_relid)));
-	SPI_connect();
-	portal = SPI_cursor_open_with_args(NULL, sql.data, 0, NULL, NULL, NULL, true, 0);
-	for (;;)
-	{
-		SPI_cursor_fetch(portal, true, 10000);
-		if (SPI_processed == 0)
-			break;
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, vals, nulls);
-			tuplestore_putvalues(store, p->spine_desc, vals, nulls);
-		}
-		SPI_freetuptable(SPI_tuptable);
-		CHECK_FOR_INTERRUPTS();
-	}
-	SPI_cursor_close(portal);
-	SPI_finish();
+	for (int i = 0; i < natts; i++)
+		cols[i] = NameStr(TupleDescAttr(p->spine_desc, i)->attname);
+	(void) pit_spi_read(p->spine_relid, cols, natts, store_spine_row, &a);
+	pfree(cols);
 }
