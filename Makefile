@@ -5,7 +5,9 @@ MODULE_big = feature_store
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 
 # The install script of the current version is built from one SQL file per concern, in this order
-# (each beside the C source of the same concern). Released versions get hand-written upgrade scripts.
+# (each beside the C source of the same concern). Released versions' install scripts are frozen in
+# the repository (feature_store--0.1.sql) and reach the current version through hand-written
+# upgrade scripts (feature_store--0.1--0.2.sql); test/t/070_upgrade.pl proves both paths agree.
 SQL_PARTS = src/schema.sql src/registry.sql
 SQL_PARTS += src/online.sql
 SQL_PARTS += src/checks.sql src/runlog.sql src/schedule.sql
