@@ -19,6 +19,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
+#include "commands/event_trigger.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -35,6 +36,7 @@
 
 PG_FUNCTION_INFO_V1(fs_schedule_materialization);
 PG_FUNCTION_INFO_V1(fs_unschedule_materialization);
+PG_FUNCTION_INFO_V1(fs_schedule_drop_extension);
 
 static bool
 pg_cron_installed(void)
@@ -279,4 +281,48 @@ fs_schedule_forget_view(const char *view_name)
 		(void) remove_schedule(view_name);
 	fs_owner_context_leave(&octx);
 	SPI_finish();
+}
+
+/*
+ * Event trigger on ddl_command_start for DROP EXTENSION. pg_cron's job table is not part of this
+ * extension, so without this the jobs of a dropped feature_store would go on failing every
+ * period. When feature_store is among the extensions being dropped, its jobs are removed first,
+ * in the same transaction: a DROP that fails or rolls back keeps them. (Dropping the extension
+ * implicitly, by DROP SCHEMA ... CASCADE, does not fire this; see README, Limits.)
+ */
+Datum
+fs_schedule_drop_extension(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata;
+	DropStmt   *stmt;
+	ListCell   *lc;
+	bool		ours = false;
+	FsOwnerContext octx;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" must be fired by an event trigger", "drop_extension_cleanup")));
+	trigdata = (EventTriggerData *) fcinfo->context;
+	if (!IsA(trigdata->parsetree, DropStmt))
+		PG_RETURN_VOID();
+	stmt = (DropStmt *) trigdata->parsetree;
+	if (stmt->removeType != OBJECT_EXTENSION)
+		PG_RETURN_VOID();
+	foreach(lc, stmt->objects)
+	{
+		if (IsA(lfirst(lc), String) && strcmp(strVal(lfirst(lc)), "feature_store") == 0)
+			ours = true;
+	}
+	if (!ours || !pg_cron_installed())
+		PG_RETURN_VOID();
+
+	SPI_connect();
+	fs_owner_context_enter(&octx);
+	lock_schedules();
+	fs_spi_exec("SELECT cron.unschedule(j.jobid) FROM feature_store.schedule s JOIN cron.job j ON j.jobid = s.job_id",
+				0, NULL, NULL, NULL, false);
+	fs_owner_context_leave(&octx);
+	SPI_finish();
+	PG_RETURN_VOID();
 }

@@ -31,3 +31,10 @@ LEFT JOIN LATERAL (SELECT m.started_at, m.outcome FROM feature_store.materializa
                    ORDER BY m.run_id DESC LIMIT 1) r ON true;
 COMMENT ON VIEW fs_schedules IS 'Materialization schedule of each feature view, and its last scheduled run';
 GRANT SELECT ON fs_schedules TO PUBLIC;
+
+-- DROP EXTENSION feature_store removes the extension's pg_cron jobs too (pg_cron's job table is
+-- not ours, so the jobs would otherwise outlive the functions they call).
+CREATE FUNCTION feature_store.drop_extension_cleanup() RETURNS event_trigger
+  AS 'MODULE_PATHNAME', 'fs_schedule_drop_extension' LANGUAGE C;
+CREATE EVENT TRIGGER feature_store_drop_extension ON ddl_command_start WHEN TAG IN ('DROP EXTENSION')
+  EXECUTE FUNCTION feature_store.drop_extension_cleanup();

@@ -249,7 +249,10 @@ SELECT fs_materialize_incremental('customer_profile');
 	# The upgraded database can still be dropped and dumped cleanly.
 	$node->command_ok(['pg_dump', '-Fc', '-f', $node->basedir . "/up.dump", '-d', $node->connstr($db)],
 		'pg_dump of the upgraded database');
+	$node->safe_psql($db, 'BEGIN; DROP EXTENSION feature_store CASCADE; ROLLBACK');
+	is($node->safe_psql($db, q{SELECT count(*) FROM cron.job}), '1', 'a rolled back DROP EXTENSION keeps the pg_cron job');
 	$node->safe_psql($db, 'DROP EXTENSION feature_store CASCADE');
+	is($node->safe_psql($db, q{SELECT count(*) FROM cron.job}), '0', 'DROP EXTENSION removes its pg_cron jobs');
 	is($node->safe_psql($db, q{SELECT count(*) FROM pg_namespace WHERE nspname = 'feature_store'}), '0',
 	   'DROP EXTENSION after the upgrade removes everything');
 }
