@@ -620,3 +620,17 @@ fs_cache_stats(FsCacheStats *out)
 	out->worker_errors = ctl->worker_errors;
 	SpinLockRelease(&ctl->mutex);
 }
+
+/* The worker's last recorded state (NOT_RUNNING without the cache). */
+FsWorkerState
+fs_cache_worker_state(void)
+{
+	FsWorkerState s;
+
+	if (ctl == NULL)
+		return FS_WORKER_NOT_RUNNING;
+	SpinLockAcquire(&ctl->mutex);
+	s = ctl->worker_state;
+	SpinLockRelease(&ctl->mutex);
+	return s;
+}

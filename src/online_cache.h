@@ -37,7 +37,9 @@ typedef enum FsWorkerState
 	FS_WORKER_LOADING,
 	FS_WORKER_IDLE,
 	FS_WORKER_BACKOFF,
-	FS_WORKER_WAITING_EXTENSION
+	FS_WORKER_WAITING_EXTENSION,
+	FS_WORKER_CONNECTING,		/* a worker that exits in this state could not connect */
+	FS_WORKER_WAITING_DATABASE	/* feature_store.database does not exist (yet) */
 } FsWorkerState;
 
 extern void fs_cache_init(void);			/* from _PG_init: GUCs, hooks */
@@ -96,5 +98,6 @@ typedef struct FsCacheStats
 } FsCacheStats;
 
 extern void fs_cache_stats(FsCacheStats *out);
+extern FsWorkerState fs_cache_worker_state(void);
 
 #endif

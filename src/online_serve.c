@@ -567,6 +567,10 @@ worker_state_name(FsWorkerState s)
 			return "error backoff";
 		case FS_WORKER_WAITING_EXTENSION:
 			return "waiting for extension";
+		case FS_WORKER_CONNECTING:
+			return "connecting";
+		case FS_WORKER_WAITING_DATABASE:
+			return "waiting for database";
 		default:
 			return "not running";
 	}

@@ -14,6 +14,7 @@
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -57,7 +58,11 @@ static void
 worker_exit(int code, Datum arg)
 {
 	fs_cache_set_worker_latch(NULL);
-	fs_cache_set_worker(0, FS_WORKER_NOT_RUNNING, NULL);
+	/* dying while connecting (FATAL: the database does not exist): the next start waits for it */
+	if (fs_cache_worker_state() == FS_WORKER_CONNECTING)
+		fs_cache_set_worker(0, FS_WORKER_WAITING_DATABASE, NULL);
+	else
+		fs_cache_set_worker(0, FS_WORKER_NOT_RUNNING, NULL);
 }
 
 /*
@@ -109,6 +114,43 @@ worker_pass(void)
 	return installed;
 }
 
+/*
+ * The previous start could not connect to feature_store.database (InitPostgres raised FATAL,
+ * which cannot be caught). Rather than failing every bgw_restart_time with a FATAL in the log,
+ * connect to no database (shared catalogs only), say once what is missing, and poll pg_database
+ * until the database exists; then exit so that the postmaster restarts the worker, which connects
+ * to it (a process connects to one database only once).
+ */
+static void
+wait_for_database(void)
+{
+	bool		logged = false;
+
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	fs_cache_set_worker(MyProcPid, FS_WORKER_WAITING_DATABASE, NULL);
+	while (!ShutdownRequestPending)
+	{
+		bool		exists;
+
+		StartTransactionCommand();
+		exists = OidIsValid(get_database_oid(fs_cache_database, true));
+		CommitTransactionCommand();
+		if (exists)
+			break;
+		if (!logged)
+			ereport(LOG,
+					(errmsg("feature_store cache worker is waiting for database \"%s\" to exist", fs_cache_database),
+					 errhint("Create the database, or set feature_store.database to the database that holds the feature store and restart the server.")));
+		logged = true;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 1000, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	/* leave the state as "waiting for database" only while it is true */
+	fs_cache_set_worker(0, FS_WORKER_NOT_RUNNING, NULL);
+	proc_exit(1);
+}
+
 void
 fs_worker_main(Datum arg)
 {
@@ -119,7 +161,9 @@ fs_worker_main(Datum arg)
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	BackgroundWorkerUnblockSignals();
 	before_shmem_exit(worker_exit, (Datum) 0);
-	fs_cache_set_worker(MyProcPid, FS_WORKER_STARTING, NULL);
+	if (fs_cache_worker_state() == FS_WORKER_WAITING_DATABASE)
+		wait_for_database();	/* exits once it exists; the restart connects */
+	fs_cache_set_worker(MyProcPid, FS_WORKER_CONNECTING, NULL);
 	BackgroundWorkerInitializeConnection(fs_cache_database, NULL, 0);
 	fs_cache_set_worker(MyProcPid, FS_WORKER_STARTING, NULL);
 	fs_cache_set_worker_latch(&MyProc->procLatch);
