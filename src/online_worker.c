@@ -14,7 +14,10 @@
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
-#include "commands/dbcommands.h"
+#include "access/heapam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/pg_database.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -115,6 +118,26 @@ worker_pass(void)
 }
 
 /*
+ * Whether a database of that name exists, read from pg_database without its index: a process
+ * connected to no database cannot use get_database_oid, whose index scan opens non-shared
+ * catalogs (the way the autovacuum launcher lists databases).
+ */
+static bool
+database_exists(const char *name)
+{
+	Relation	rel = table_open(DatabaseRelationId, AccessShareLock);
+	TableScanDesc scan = table_beginscan_catalog(rel, 0, NULL);
+	HeapTuple	tup;
+	bool		found = false;
+
+	while (!found && (tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+		found = strcmp(NameStr(((Form_pg_database) GETSTRUCT(tup))->datname), name) == 0;
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
  * The previous start could not connect to feature_store.database (InitPostgres raised FATAL,
  * which cannot be caught). Rather than failing every bgw_restart_time with a FATAL in the log,
  * connect to no database (shared catalogs only), say once what is missing, and poll pg_database
@@ -133,7 +156,7 @@ wait_for_database(void)
 		bool		exists;
 
 		StartTransactionCommand();
-		exists = OidIsValid(get_database_oid(fs_cache_database, true));
+		exists = database_exists(fs_cache_database);
 		CommitTransactionCommand();
 		if (exists)
 			break;
