@@ -7,3 +7,19 @@ CREATE FUNCTION feature_store.drop_extension_cleanup() RETURNS event_trigger
   AS 'MODULE_PATHNAME', 'fs_schedule_drop_extension' LANGUAGE C;
 CREATE EVENT TRIGGER feature_store_drop_extension ON ddl_command_start WHEN TAG IN ('DROP EXTENSION')
   EXECUTE FUNCTION feature_store.drop_extension_cleanup();
+
+-- privileges: row-level security on a source that applies to the caller denies online reads,
+-- materialization, validation and quarantine (they hold every entity's rows); fs_quarantine
+-- follows the same rule as serving (column privileges included) through can_read_view.
+CREATE FUNCTION feature_store.can_read_view(view_id int) RETURNS boolean
+  AS 'MODULE_PATHNAME', 'fs_can_read_view' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION feature_store.can_read_view(int) IS
+  'Whether the current role may read all of a view version''s data: SELECT on its source (or on every column it uses), and no row-level security applying to the role there';
+CREATE OR REPLACE VIEW fs_quarantine WITH (security_barrier) AS
+SELECT q.view_name AS view, q.view_version AS version, q.entity, q.event_ts, q.created_ts,
+       q.failed_checks, q.row_data, q.run_id, q.quarantined_at, q.quarantine_id
+FROM feature_store.quarantine q
+JOIN feature_store.feature_view v ON v.view_id = q.view_id
+WHERE feature_store.can_read_view(v.view_id);
+COMMENT ON VIEW fs_quarantine IS
+  'Quarantined rows (failed checks) of the feature views whose data the current role may read (see feature_store.can_read_view)';

@@ -33,15 +33,18 @@ COMMENT ON FUNCTION fs_validate(text, timestamptz, timestamptz, boolean) IS
 
 -- security_barrier: the privilege filter runs before any qual a caller adds, so a leaky
 -- function in the caller's WHERE clause never sees rows of views it may not read.
+CREATE FUNCTION feature_store.can_read_view(view_id int) RETURNS boolean
+  AS 'MODULE_PATHNAME', 'fs_can_read_view' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION feature_store.can_read_view(int) IS
+  'Whether the current role may read all of a view version''s data: SELECT on its source (or on every column it uses), and no row-level security applying to the role there';
 CREATE VIEW fs_quarantine WITH (security_barrier) AS
 SELECT q.view_name AS view, q.view_version AS version, q.entity, q.event_ts, q.created_ts,
        q.failed_checks, q.row_data, q.run_id, q.quarantined_at, q.quarantine_id
 FROM feature_store.quarantine q
 JOIN feature_store.feature_view v ON v.view_id = q.view_id
-WHERE pg_catalog.has_table_privilege(
-        pg_catalog.to_regclass(pg_catalog.format('%I.%I', v.source_schema, v.source_name)), 'SELECT');
+WHERE feature_store.can_read_view(v.view_id);
 COMMENT ON VIEW fs_quarantine IS
-  'Quarantined rows (failed checks) of the feature views whose source the current role may SELECT';
+  'Quarantined rows (failed checks) of the feature views whose data the current role may read (see feature_store.can_read_view)';
 GRANT SELECT ON fs_quarantine TO PUBLIC;
 
 CREATE FUNCTION feature_store.checks_sql(view text, alias text DEFAULT 's',

@@ -173,7 +173,7 @@ plan_view(PitPlan *p, FsView *fv)
 
 	v->fv = fv;
 	v->relid = fs_view_source_relid(fv);
-	fs_check_view_select(fv);
+	fs_check_view_select_filtered(fv);	/* the scan applies row-level security itself */
 	v->nkeys = ent->nkeys;
 	v->col_event = ent->nkeys;
 	v->col_created = fv->created_time ? ent->nkeys + 1 : -1;

@@ -16,6 +16,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/rls.h"
 #include "utils/timestamp.h"
 
 #include "registry.h"
@@ -274,8 +275,9 @@ fs_view_source_relid(FsView *view)
 	return view->source_relid;
 }
 
-bool
-fs_can_select_view(FsView *view)
+/* SELECT on the source, or on every column the view reads; row-level security not considered. */
+static bool
+can_select_columns(FsView *view)
 {
 	Oid			relid = fs_view_source_relid(view);
 	Oid			user = GetUserId();
@@ -297,15 +299,45 @@ fs_can_select_view(FsView *view)
 	return ok;
 }
 
-void
-fs_check_view_select(FsView *view)
+/*
+ * Whether row-level security filters the current user's reads of the source (not its owner
+ * unless FORCE, not a BYPASSRLS role). With row_security = off this is still true: the user
+ * may not see every row.
+ */
+static bool
+rls_applies(FsView *view)
 {
-	if (!fs_can_select_view(view))
+	return check_enable_rls(fs_view_source_relid(view), InvalidOid, true) == RLS_ENABLED;
+}
+
+bool
+fs_can_select_view(FsView *view)
+{
+	return can_select_columns(view) && !rls_applies(view);
+}
+
+void
+fs_check_view_select_filtered(FsView *view)
+{
+	if (!can_select_columns(view))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for feature view \"%s\"", view->name),
 				 errdetail("Reading a feature view's data requires SELECT on its source \"%s.%s\".",
 						   view->source_schema, view->source_name)));
+}
+
+void
+fs_check_view_select(FsView *view)
+{
+	fs_check_view_select_filtered(view);
+	if (rls_applies(view))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for feature view \"%s\"", view->name),
+				 errdetail("Row-level security on its source \"%s.%s\" applies to role \"%s\", and the online store, materialization, validation and quarantine hold every entity's rows, unfiltered.",
+						   view->source_schema, view->source_name, GetUserNameFromId(GetUserId(), false)),
+				 errhint("Training sets apply the policies (fs_point_in_time_join). Online features of this view are for roles that bypass its row-level security (the source's owner, or BYPASSRLS).")));
 }
 
 /*

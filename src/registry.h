@@ -76,8 +76,14 @@ extern Oid	fs_view_source_relid(FsView *view);
 extern List *fs_resolve_feature_refs(ArrayType *refs);
 extern List *fs_resolve_feature_ref(const char *ref, List *acc);
 
-/* Errors with insufficient_privilege unless the current user may SELECT the view's data. */
+/*
+ * Errors with insufficient_privilege unless the current user may SELECT the view's data, all of
+ * it: row-level security that applies to the user on the source also denies, because the online
+ * store, materialization, validation and quarantine hold every entity's rows, unfiltered.
+ */
 extern void fs_check_view_select(FsView *view);
 extern bool fs_can_select_view(FsView *view);
+/* The same privileges, for reads that apply row-level security themselves (training sets). */
+extern void fs_check_view_select_filtered(FsView *view);
 
 #endif

@@ -18,6 +18,16 @@
 #include "spi_util.h"
 
 PG_FUNCTION_INFO_V1(fs_view_counts);
+PG_FUNCTION_INFO_V1(fs_can_read_view);
+
+/* feature_store.can_read_view(view_id): the serving rule, for fs_quarantine; false if unknown. */
+Datum
+fs_can_read_view(PG_FUNCTION_ARGS)
+{
+	FsView	   *v = fs_lookup_view_by_id(PG_GETARG_INT32(0), true);
+
+	PG_RETURN_BOOL(v != NULL && OidIsValid(v->source_relid) && fs_can_select_view(v));
+}
 
 /* feature_store.view_counts(view_id) -> (rows_online, newest_event, quarantined). */
 Datum
