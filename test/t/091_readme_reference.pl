@@ -1,9 +1,10 @@
 # The README's "## SQL reference" cannot rot: it is compared with the catalog of a fresh install
 # and with the C sources.
 #  1. Every function the extension installs in its schema has a signature line
-#     `name(arg type [DEFAULT ...], ...) → result` in the section with the same argument names
-#     (the type alone for an unnamed argument), in order, the same types, VARIADIC and DEFAULT
-#     exactly where the catalog has them, and the same result (type, SETOF, output columns).
+#     `name(arg type [DEFAULT ...], ...) → result [-- attributes]` in the section with the same
+#     argument names (the type alone for an unnamed argument), in order, the same types, VARIADIC
+#     and DEFAULT exactly where the catalog has them, the same result (type, SETOF, output
+#     columns) and, as attributes, exactly what differs from VOLATILE, not STRICT, PARALLEL UNSAFE.
 #  2. Every view has a heading #### `view` followed by a table of its columns: the same names and
 #     types, in order. Every type has a heading, every operator is named.
 #  3. Every SQLSTATE the code can raise (ERRCODE_* in src/*.c, ERRCODE = '...' in src/*.sql,
@@ -50,25 +51,31 @@ my $members = q{
 my $extnsp = q{(SELECT extnamespace FROM pg_extension WHERE extname = 'feature_store')};
 
 # Functions: one line each: regprocedure | name | retset | result type | args (name:mode:type;...) | ndefaults
+# | attributes other than the defaults VOLATILE, not STRICT, PARALLEL UNSAFE
 my $fn_rows = $node->safe_psql('postgres', sprintf(q{
   SELECT p.oid::regprocedure, p.proname, p.proretset, format_type(p.prorettype, NULL),
          coalesce((SELECT string_agg(coalesce(a.n, '') || ':' || coalesce(a.m::text, 'i') || ':' || format_type(a.t, NULL), ';' ORDER BY a.o)
                    FROM unnest(coalesce(p.proallargtypes, p.proargtypes::oid[]), p.proargmodes, p.proargnames)
                         WITH ORDINALITY AS a(t, m, n, o)), ''),
-         p.pronargdefaults
+         p.pronargdefaults,
+         concat_ws(' ', CASE p.provolatile WHEN 'i' THEN 'IMMUTABLE' WHEN 's' THEN 'STABLE' END,
+                   CASE WHEN p.proisstrict THEN 'STRICT' END,
+                   CASE p.proparallel WHEN 's' THEN 'PARALLEL SAFE' WHEN 'r' THEN 'PARALLEL RESTRICTED' END)
   FROM pg_proc p WHERE p.oid IN (%s) AND p.pronamespace = %s ORDER BY 1::text},
 	sprintf($members, 'pg_proc'), $extnsp));
 my @functions = map { [ split /\|/, $_, -1 ] } grep { $_ ne '' } split /\n/, $fn_rows;
 cmp_ok(scalar(@functions), '>=', 20, scalar(@functions) . ' functions in the extension schema');
 
-# Documented signatures: fs_name(args) → result   (a trailing "-- comment" is not part of it)
+# Documented signatures: fs_name(args) → result [-- attributes], where the attributes name what
+# differs from VOLATILE, not STRICT, PARALLEL UNSAFE (other words there, such as ROWS 100, are notes).
 my %doc;
 while ($ref =~ /\b(fs_\w+)\(([^()]*)\)\s*→\s*([^\n`]*)/g)
 {
 	my ($name, $args, $result) = ($1, $2, $3);
-	$result =~ s/\s*--.*$//;
+	my $attrs = $result =~ s/\s*--(.*)$// ? $1 : '';
 	$result =~ s/\s+$//;
-	push @{ $doc{$name} }, { args => $args, result => $result };
+	my @a = (($attrs =~ /\b(IMMUTABLE|STABLE)\b/g), ($attrs =~ /\b(STRICT)\b/g), ($attrs =~ /\b(PARALLEL (?:SAFE|RESTRICTED))\b/g));
+	push @{ $doc{$name} }, { args => $args, result => $result, attrs => join(' ', @a) };
 }
 
 # Parses "name type [DEFAULT x]" items; an item without a name is just a type.
@@ -101,7 +108,7 @@ sub parse_doc_result
 
 for my $f (@functions)
 {
-	my ($sig, $name, $retset, $rettype, $argstr, $ndefaults) = @$f;
+	my ($sig, $name, $retset, $rettype, $argstr, $ndefaults, $attrs) = @$f;
 	my @args = map { my ($n, $m, $t) = split /:/, $_, 3; { name => $n, mode => $m, type => $t } } grep { $_ ne '' } split /;/, $argstr;
 	my @in = grep { $_->{mode} =~ /^[ibv]$/ } @args;
 	my @outcols = map { "$_->{name} $_->{type}" } grep { $_->{mode} =~ /^[obt]$/ } @args;
@@ -111,7 +118,8 @@ for my $f (@functions)
 		$in[$i]{variadic} = $in[$i]{mode} eq 'v' ? 1 : 0;
 	}
 	my $want_in = join ', ', map { ($_->{variadic} ? 'VARIADIC ' : '') . ($_->{name} ne '' ? "$_->{name} " : '') . $_->{type} . ($_->{default} ? ' DEFAULT' : '') } @in;
-	my $want_res = @outcols ? ($retset eq 't' ? 'SETOF ' : '') . '(' . join(', ', @outcols) . ')' : ($retset eq 't' ? 'SETOF ' : '') . $rettype;
+	my $want_res = (@outcols ? ($retset eq 't' ? 'SETOF ' : '') . '(' . join(', ', @outcols) . ')' : ($retset eq 't' ? 'SETOF ' : '') . $rettype)
+	  . ($attrs ne '' ? "  -- $attrs" : '');
 
 	my @seen;
 	my $found = 0;
@@ -120,7 +128,8 @@ for my $f (@functions)
 		my @da = parse_doc_args($d->{args}, (@in && $in[0]{name} ne '') ? 1 : 0);
 		my $got_in = join ', ', map { ($_->{variadic} ? 'VARIADIC ' : '') . ($_->{name} ne '' ? "$_->{name} " : '') . $_->{type} . ($_->{default} ? ' DEFAULT' : '') } @da;
 		my $r = parse_doc_result($d->{result});
-		my $got_res = $r->{cols} ? ($r->{setof} ? 'SETOF ' : '') . '(' . join(', ', @{ $r->{cols} }) . ')' : ($r->{setof} ? 'SETOF ' : '') . $r->{type};
+		my $got_res = ($r->{cols} ? ($r->{setof} ? 'SETOF ' : '') . '(' . join(', ', @{ $r->{cols} }) . ')' : ($r->{setof} ? 'SETOF ' : '') . $r->{type})
+		  . ($d->{attrs} ne '' ? "  -- $d->{attrs}" : '');
 		push @seen, "$name($got_in) → $got_res";
 		$found = 1 if $got_in eq $want_in && $got_res eq $want_res;
 	}
