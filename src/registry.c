@@ -49,8 +49,8 @@ fs_check_name(const char *kind, const char *name)
 /*
  * Splits "name@N" into name and version (0 when absent, meaning the latest).
  */
-static char *
-split_version(const char *kind, const char *ref, int32 *version)
+char *
+fs_split_version(const char *kind, const char *ref, int32 *version)
 {
 	const char *at = strchr(ref, '@');
 	char	   *name;
@@ -234,7 +234,7 @@ FsView *
 fs_lookup_view(const char *ref, bool missing_ok)
 {
 	int32		version;
-	char	   *name = split_version("feature view", ref, &version);
+	char	   *name = fs_split_version("feature view", ref, &version);
 
 	return fs_lookup_view_version(name, version, missing_ok);
 }
@@ -408,7 +408,7 @@ expand_service(const char *ref, List *acc)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	int32		version;
-	char	   *name = split_version("feature service", ref, &version);
+	char	   *name = fs_split_version("feature service", ref, &version);
 	Oid			types[2] = {TEXTOID, INT4OID};
 	Datum		vals[2] = {CStringGetTextDatum(name), Int32GetDatum(version)};
 	uint64		n;
@@ -482,7 +482,7 @@ fs_resolve_feature_ref(const char *ref, List *acc)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid feature reference \"%s\"", ref),
 				 errhint("Feature references look like view:feature, view:*, view@N:feature, or a feature service name.")));
-	name = split_version("feature view", viewref, &version);
+	name = fs_split_version("feature view", viewref, &version);
 	v = find_or_lookup_view(acc, name, version);
 
 	if (strcmp(feature, "*") == 0)

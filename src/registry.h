@@ -83,6 +83,11 @@ extern List *fs_resolve_feature_ref(const char *ref, List *acc);
  */
 extern void fs_check_view_select(FsView *view);
 extern bool fs_can_select_view(FsView *view);
+/*
+ * Splits "name@N" into name and version (0 when absent: the latest); a bad N is
+ * invalid_parameter_value naming kind ("feature view", "feature service").
+ */
+extern char *fs_split_version(const char *kind, const char *ref, int32 *version);
 /* The same privileges, for reads that apply row-level security themselves (training sets). */
 extern void fs_check_view_select_filtered(FsView *view);
 

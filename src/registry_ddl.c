@@ -33,6 +33,9 @@
 #include "security.h"
 #include "spi_util.h"
 
+/* online_table.c: re-registering with another online switch changes the mode as it does */
+extern Datum fs_set_online_mode(PG_FUNCTION_ARGS);
+
 PG_FUNCTION_INFO_V1(fs_register_entity);
 PG_FUNCTION_INFO_V1(fs_register_view);
 PG_FUNCTION_INFO_V1(fs_register_service);
@@ -370,6 +373,7 @@ fs_register_view(PG_FUNCTION_ARGS)
 {
 	ViewDef		d = {0};
 	int32		version;
+	const char *mode_switch = NULL;
 	FsOwnerContext octx;
 
 	d.name = required_text(fcinfo, 0, "feature view name");
@@ -513,7 +517,7 @@ fs_register_view(PG_FUNCTION_ARGS)
 						"  AND (SELECT array_agg(f.name ORDER BY f.position) = $14 "
 						"          AND array_agg(f.type ORDER BY f.position) = $15 "
 						"       FROM feature_store.view_feature f WHERE f.view_id = v.view_id), "
-						"  v.view_id "
+						"  v.view_id, v.online_mode "
 						"FROM feature_store.feature_view v WHERE v.name = $1 "
 						"ORDER BY v.version DESC LIMIT 1", 15, t, v, n, false) == 1)
 		{
@@ -521,18 +525,26 @@ fs_register_view(PG_FUNCTION_ARGS)
 			char	   *owner = fs_spi_text(0, 2, CurrentMemoryContext);
 			bool		same = fs_spi_bool(0, 3, false);
 			int32		view_id = fs_spi_int32(0, 4, 0);
+			char	   *cur_mode = fs_spi_text(0, 5, CurrentMemoryContext);
 
 			check_owner("feature view", d.name, owner, octx.save_userid);
 			if (same)
 			{
-				Oid			ut[5] = {INT4OID, TEXTOID, TEXTOID, TEXTOID, JSONBOID};
-				Datum		uv[5] = {Int32GetDatum(view_id), v[7], v[9], v[10], v[11]};
-				bool		un[5] = {false, false, n[9], n[10], n[11]};
+				Oid			ut[4] = {INT4OID, TEXTOID, TEXTOID, JSONBOID};
+				Datum		uv[4] = {Int32GetDatum(view_id), v[9], v[10], v[11]};
+				bool		un[4] = {false, n[9], n[10], n[11]};
 
-				fs_spi_exec("UPDATE feature_store.feature_view SET online_mode = "
-							"  CASE WHEN $2 = 'off' THEN 'off' WHEN online_mode = 'off' THEN $2 ELSE online_mode END, "
-							"  description = $3, owner = $4, tags = coalesce($5, '{}') WHERE view_id = $1",
-							5, ut, uv, un, false);
+				fs_spi_exec("UPDATE feature_store.feature_view SET "
+							"  description = $2, owner = $3, tags = coalesce($4, '{}') WHERE view_id = $1",
+							4, ut, uv, un, false);
+				/*
+				 * online => false switches an online view off, online => true an offline one on
+				 * (batch); a view already online keeps its mode (batch or stream). The switch
+				 * itself is fs_set_online_mode's, after the registry lock is released below: it
+				 * drops or creates the online table and the stream triggers, as called directly.
+				 */
+				if ((strcmp(d.online_mode, "off") == 0) != (strcmp(cur_mode, "off") == 0))
+					mode_switch = d.online_mode;
 				version = latest;
 				goto done;
 			}
@@ -575,6 +587,10 @@ done:	;
 	}
 	fs_owner_context_leave(&octx);
 	SPI_finish();
+	if (mode_switch != NULL)
+		DirectFunctionCall2(fs_set_online_mode,
+							CStringGetTextDatum(psprintf("%s@%d", d.name, version)),
+							CStringGetTextDatum(mode_switch));
 	PG_RETURN_INT32(version);
 }
 
@@ -711,9 +727,20 @@ fs_drop_view(PG_FUNCTION_ARGS)
 	uint64		ndropped;
 	FsOwnerContext octx;
 
-	check_owner("feature view", v->name, v->registered_by, GetUserId());
-
 	SPI_connect();
+	if (one_version)
+		check_owner("feature view", v->name, v->registered_by, GetUserId());
+	else
+	{
+		/* every version is dropped: the caller must own each (members may have added some) */
+		Oid			t[1] = {TEXTOID};
+		Datum		a[1] = {CStringGetTextDatum(v->name)};
+		uint64		n = fs_spi_exec("SELECT DISTINCT registered_by FROM feature_store.feature_view WHERE name = $1 ORDER BY 1",
+									1, t, a, NULL, true);
+
+		for (uint64 i = 0; i < n; i++)
+			check_owner("feature view", v->name, fs_spi_text(i, 1, CurrentMemoryContext), GetUserId());
+	}
 	fs_owner_context_enter(&octx);
 	lock_registry();
 	{
@@ -756,23 +783,11 @@ Datum
 fs_drop_service(PG_FUNCTION_ARGS)
 {
 	char	   *ref = required_text(fcinfo, 0, "feature service name");
-	char	   *name = pstrdup(ref);
-	char	   *at = strchr(name, '@');
-	int32		version = 0;
+	int32		version;
+	char	   *name = fs_split_version("feature service", ref, &version);
 	uint64		n;
 	FsOwnerContext octx;
 
-	if (at)
-	{
-		char	   *end;
-
-		*at = '\0';
-		version = (int32) strtol(at + 1, &end, 10);
-		if (at[1] == '\0' || *end != '\0' || version < 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid version in feature service reference \"%s\"", ref)));
-	}
 	SPI_connect();
 	{
 		Oid			t[2] = {TEXTOID, INT4OID};
