@@ -23,3 +23,7 @@ JOIN feature_store.feature_view v ON v.view_id = q.view_id
 WHERE feature_store.can_read_view(v.view_id);
 COMMENT ON VIEW fs_quarantine IS
   'Quarantined rows (failed checks) of the feature views whose data the current role may read (see feature_store.can_read_view)';
+
+-- online: the comment of fs_set_online_mode names all three modes.
+COMMENT ON FUNCTION fs_set_online_mode(text, text) IS
+  'Switches a view version online (''batch''; ''stream'' also applies committed source writes through triggers) or off (''off'' drops its online table and stream triggers and frees its cache memory)';

@@ -57,7 +57,7 @@ COMMENT ON FUNCTION fs_materialize(text, timestamptz, timestamptz) IS
 CREATE FUNCTION fs_set_online_mode(view text, mode text) RETURNS void
   AS 'MODULE_PATHNAME', 'fs_set_online_mode' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION fs_set_online_mode(text, text) IS
-  'Switches a view version online (''batch'') or off (''off'' drops its online table and frees its cache memory)';
+  'Switches a view version online (''batch''; ''stream'' also applies committed source writes through triggers) or off (''off'' drops its online table and stream triggers and frees its cache memory)';
 CREATE FUNCTION fs_online_reload(view text) RETURNS void
   AS 'MODULE_PATHNAME', 'fs_online_reload' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION fs_online_reload(text) IS

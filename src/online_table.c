@@ -350,8 +350,9 @@ fs_materialize(PG_FUNCTION_ARGS)
 }
 
 /*
- * fs_set_online_mode(view, mode): 'batch' creates the (empty) online table, 'off' drops it and
- * frees the view's cache memory at commit. 'stream' is a later feature.
+ * fs_set_online_mode(view, mode): 'batch' and 'stream' create the online table (the mode hook of
+ * materialize.c refills it and installs or removes stream triggers), 'off' drops it and frees the
+ * view's cache memory at commit.
  */
 Datum
 fs_set_online_mode(PG_FUNCTION_ARGS)
