@@ -38,6 +38,7 @@
 
 #include "checks.h"
 #include "materialize.h"
+#include "materialize_scan.h"
 #include "online_table.h"
 #include "runlog.h"
 #include "security.h"
@@ -46,6 +47,15 @@
 PG_FUNCTION_INFO_V1(fs_materialize_incremental);
 
 static int	watermark_lag_ms = 0;
+static int	mat_method = FS_MAT_AUTO;
+
+static const struct config_enum_entry mat_method_options[] = {
+	{"auto", FS_MAT_AUTO, false},
+	{"sql", FS_MAT_SQL, false},
+	{"merge", FS_MAT_MERGE, false},
+	{"probe", FS_MAT_PROBE, false},
+	{NULL, 0, false}
+};
 
 /* From _PG_init. */
 void
@@ -56,6 +66,13 @@ fs_materialize_init(void)
 							"Needed only when created times are set by clients rather than by the database clock of the writing transaction.",
 							&watermark_lag_ms, 0, 0, INT_MAX, PGC_USERSET, GUC_UNIT_MS,
 							NULL, NULL, NULL);
+	DefineCustomEnumVariable("feature_store.materialize_method",
+							 "How batch and incremental materialization write the online table.",
+							 "auto: one pass keeping each entity's winner in memory (SQL statement past maintenance_work_mem); "
+							 "sql: one INSERT ... SELECT DISTINCT ON ... ON CONFLICT statement; merge, probe: the one-pass path, "
+							 "always reading the online table, or always upserting through its key index (for tests).",
+							 &mat_method, FS_MAT_AUTO, mat_method_options, PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 }
 
 /* Comma-separated quoted key columns with an optional table prefix. */
@@ -166,6 +183,7 @@ window_work(void *arg, int64 run_id, uint64 *quarantined)
 	bool		nulls[4] = {false, false, !v->has_ttl, false};
 	FsWindow	qw;
 	uint64		n;
+	int64		written;
 
 	fs_online_ensure_table(v);
 	initStringInfo(&where);
@@ -183,8 +201,13 @@ window_work(void *arg, int64 run_id, uint64 *quarantined)
 	vals[1] = TimestampTzGetDatum(w->end);
 	vals[2] = v->has_ttl ? IntervalPGetDatum(&v->ttl) : (Datum) 0;
 	vals[3] = TimestampTzGetDatum(TIMESTAMP_IS_NOEND(w->end) ? GetCurrentTransactionStartTimestamp() : w->end);
-	n = run_upsert(fs_mat_upsert_sql(v, quote_qualified_identifier(v->source_schema, v->source_name), where.data),
-				   4, types, vals, nulls);
+	n = 0;
+	if (mat_method == FS_MAT_SQL ||
+		(written = fs_mat_write_c(v, where.data, 4, types, vals, nulls, (FsMatMethod) mat_method)) < 0)
+		n = run_upsert(fs_mat_upsert_sql(v, quote_qualified_identifier(v->source_schema, v->source_name), where.data),
+					   4, types, vals, nulls);
+	else
+		n = (uint64) written;
 
 	qw.start = (w->start_exclusive && !TIMESTAMP_IS_NOBEGIN(w->start)) ? w->start + 1 : w->start;
 	qw.end = w->end;
