@@ -33,14 +33,22 @@
  */
 #include "postgres.h"
 
+#include <sys/mman.h>
+
+#include "access/genam.h"
+#include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "catalog/index.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "portability/instr_time.h"
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
@@ -49,6 +57,7 @@
 #include "utils/memutils.h"
 #include "utils/queryenvironment.h"
 #include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 #include "utils/typcache.h"
@@ -58,6 +67,7 @@
 #include "online_table.h"
 #include "pit_join_int.h"
 #include "security.h"
+#include "spi_util.h"
 
 /* One entity: its key, its winner's times and the winner itself (scan column layout). */
 typedef struct MatEntry
@@ -68,16 +78,39 @@ typedef struct MatEntry
 	bool		keep;			/* false: the row online is as new or newer */
 	int64		e;
 	int64		c;
-	MinimalTuple tup;
+	ItemPointerData tid;		/* TID mode: where the winner is in the source */
+	bool		has_row;
+	MinimalTuple tup;			/* copy mode: the winner */
 	Datum		keys[FLEXIBLE_ARRAY_MEMBER];
 } MatEntry;
+
+/* Rows whose table cell is being prefetched (TID mode with by-value keys), as in pit_scan.c. */
+#define MAT_PIPE 32
+
+typedef struct MatPending
+{
+	Datum		keys[FS_MAX_KEYS];
+	int64		e;
+	int64		c;
+	bool		c_null;
+	uint32		h;
+	ItemPointerData tid;
+} MatPending;
 
 typedef struct MatState
 {
 	DestReceiver pub;			/* first: the state is the scan's DestReceiver */
 	FsView	   *v;
 	MemoryContext cxt;			/* winners, keys and the table */
-	TupleDesc	desc;			/* of the scan = the online table's columns */
+	TupleDesc	desc;			/* the online table's columns (= the scan's, in copy mode) */
+	bool		use_tid;		/* TID mode: the scan returns keys, times and ctid only */
+	Relation	src;			/* TID mode: the source table, and how to read its features */
+	Snapshot	snap;
+	TupleTableSlot *srcslot;
+	AttrNumber *feat_att;
+	AttrNumber	feat_max;
+	Datum	   *tvals;			/* TID mode tie-break: the winner's features */
+	bool	   *tnulls;
 	int			nkeys;
 	int			col_ev;
 	int			col_cr;
@@ -94,12 +127,18 @@ typedef struct MatState
 	PitView		tie;			/* nfeat, feat_cmp, feat_coll: pit_features_cmp's view */
 	TupleTableSlot *tieslot;
 	char	   *etab;
+	char	   *etab_raw;		/* allocation holding etab (aligned for huge pages) */
+	double		est_entities;
+	bool		pipe;
+	int			npend;
+	MatPending	pend[MAT_PIPE];
 	Size		stride;
 	uint32		mask;
 	uint64		nentries;
 	uint64		rows;			/* rows read */
 	Size		mem_limit;
 	bool		overflow;
+	double		fill_ms;		/* part of the write: reading winners into the tuplestore */
 } MatState;
 
 #define MAT_ENTRY(st, pos) ((MatEntry *) ((st)->etab + (Size) (pos) * (st)->stride))
@@ -150,11 +189,39 @@ keys_equal(MatState *st, const Datum *a, const Datum *b)
 	return true;
 }
 
+/*
+ * A zeroed table of cells. Big ones are aligned to 2MB and offered transparent huge pages: one
+ * random probe per source row is the scan's main cost, and TLB misses (and page faults while
+ * it fills) would double it.
+ */
+static char *
+alloc_table(MatState *st, Size bytes, char **raw)
+{
+	const Size	huge = 2 * 1024 * 1024;
+	char	   *r;
+	char	   *p;
+
+	if (bytes < 2 * huge)
+	{
+		*raw = MemoryContextAllocExtended(st->cxt, bytes, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		return *raw;
+	}
+	r = MemoryContextAllocExtended(st->cxt, bytes + huge, MCXT_ALLOC_HUGE);
+	p = (char *) TYPEALIGN(huge, r);
+#ifdef MADV_HUGEPAGE
+	(void) madvise(p, TYPEALIGN_DOWN(huge, bytes), MADV_HUGEPAGE);
+#endif
+	memset(p, 0, bytes);
+	*raw = r;
+	return p;
+}
+
 /* Doubles the table (load factor stays under 1/2). */
 static void
 grow_table(MatState *st)
 {
 	char	   *old = st->etab;
+	char	   *oldraw = st->etab_raw;
 	uint32		oldsize = st->mask + 1;
 	uint32		newsize = oldsize * 2;
 
@@ -162,7 +229,7 @@ grow_table(MatState *st)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("too many entities in one materialization run")));
-	st->etab = MemoryContextAllocExtended(st->cxt, (Size) newsize * st->stride, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	st->etab = alloc_table(st, (Size) newsize * st->stride, &st->etab_raw);
 	st->mask = newsize - 1;
 	for (uint32 i = 0; i < oldsize; i++)
 	{
@@ -176,7 +243,7 @@ grow_table(MatState *st)
 			pos = (pos + 1) & st->mask;
 		memcpy(MAT_ENTRY(st, pos), e, st->stride);
 	}
-	pfree(old);
+	pfree(oldraw);
 }
 
 /* The entry of a key; with insert, a new empty one (key copied) when missing. */
@@ -206,20 +273,118 @@ lookup(MatState *st, const Datum *k, uint32 h, bool insert)
 	e->used = true;
 	e->hash = h;
 	e->tup = NULL;
+	e->has_row = false;
 	for (int i = 0; i < st->nkeys; i++)
 		e->keys[i] = st->key_byval[i] ? k[i] : datumCopy(k[i], false, st->key_len[i]);
 	return e;
 }
 
-/* Exact (event, created) tie: does the new row beat the winner by the join's tie-break? */
-static bool
-tie_beats(MatState *st, MatEntry *ent, const Datum *vals, const bool *nulls)
+/* TID mode: the features of a source row, read under the scan's snapshot into slot. */
+static void
+fetch_features(MatState *st, ItemPointer tid, TupleTableSlot *slot, Datum *vals, bool *nulls)
 {
+	if (!table_tuple_fetch_row_version(st->src, tid, st->snap, slot))
+		elog(ERROR, "row (%u,%u) of the source vanished during materialization",
+			 ItemPointerGetBlockNumber(tid), ItemPointerGetOffsetNumber(tid));
+	slot_getsomeattrs(slot, st->feat_max);
+	for (int f = 0; f < st->nfeat; f++)
+	{
+		vals[f] = slot->tts_values[st->feat_att[f] - 1];
+		nulls[f] = slot->tts_isnull[st->feat_att[f] - 1];
+	}
+}
+
+/*
+ * Exact (event, created) tie: does the new row (tid in TID mode, else its values) beat the
+ * winner by the point-in-time join's tie-break?
+ */
+static bool
+tie_beats(MatState *st, MatEntry *ent, ItemPointer tid, const Datum *vals, const bool *nulls)
+{
+	if (st->use_tid)
+	{
+		Datum	   *nv = palloc(sizeof(Datum) * Max(st->nfeat, 1));
+		bool	   *nn = palloc(sizeof(bool) * Max(st->nfeat, 1));
+		bool		r;
+
+		fetch_features(st, &ent->tid, st->tieslot, st->tvals, st->tnulls);
+		fetch_features(st, tid, st->srcslot, nv, nn);
+		r = pit_features_cmp(&st->tie, nv, nn, st->tvals, st->tnulls) < 0;
+		ExecClearTuple(st->tieslot);
+		ExecClearTuple(st->srcslot);
+		pfree(nv);
+		pfree(nn);
+		return r;
+	}
 	ExecStoreMinimalTuple(ent->tup, st->tieslot, false);
 	slot_getallattrs(st->tieslot);
 	return pit_features_cmp(&st->tie, vals + st->col_f0, nulls + st->col_f0,
 							st->tieslot->tts_values + st->col_f0,
 							st->tieslot->tts_isnull + st->col_f0) < 0;
+}
+
+/*
+ * Offers one row to its entity: it becomes the winner when its (event, created) is greater (a
+ * NULL created time older than any), or equal and the tie-break prefers it. TID mode keeps
+ * where it is; copy mode (slot given) copies it.
+ */
+static void
+offer(MatState *st, const Datum *keys, uint32 h, int64 e, int64 c, bool c_null, ItemPointer tid,
+	  TupleTableSlot *slot)
+{
+	MatEntry   *ent = lookup(st, keys, h, true);
+
+	if (ent->has_row)
+	{
+		if (e < ent->e)
+			return;
+		if (e == ent->e)
+		{
+			if (c_null != ent->c_null)
+			{
+				if (c_null)
+					return;
+			}
+			else if (!c_null && c != ent->c)
+			{
+				if (c < ent->c)
+					return;
+			}
+			else if (!tie_beats(st, ent, tid, slot ? slot->tts_values : NULL, slot ? slot->tts_isnull : NULL))
+				return;
+		}
+	}
+	if (st->use_tid)
+		ent->tid = *tid;
+	else
+	{
+		MinimalTuple old = ent->tup;
+
+		ent->tup = heap_form_minimal_tuple(slot->tts_tupleDescriptor, slot->tts_values, slot->tts_isnull);
+		if (old)
+			pfree(old);
+	}
+	ent->e = e;
+	ent->c = c;
+	ent->c_null = c_null;
+	ent->keep = true;
+	ent->has_row = true;
+}
+
+/* Offers the pending rows, whose cells were prefetched when they arrived. */
+static void
+flush_pending(MatState *st)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(st->cxt);
+
+	for (int i = 0; i < st->npend; i++)
+	{
+		MatPending *p = &st->pend[i];
+
+		offer(st, p->keys, p->h, p->e, p->c, p->c_null, &p->tid, NULL);
+	}
+	st->npend = 0;
+	MemoryContextSwitchTo(oldcxt);
 }
 
 /* DestReceiver: one source row of the window (keys and event time are never NULL here). */
@@ -229,12 +394,10 @@ mat_receive(TupleTableSlot *slot, DestReceiver *self)
 	MatState   *st = (MatState *) self;
 	Datum	   *vals;
 	bool	   *nulls;
-	MatEntry   *ent;
 	int64		e,
 				c;
 	bool		c_null;
-	MinimalTuple old;
-	MemoryContext oldcxt;
+	uint32		h;
 
 	st->rows++;
 	if (st->overflow)
@@ -245,38 +408,29 @@ mat_receive(TupleTableSlot *slot, DestReceiver *self)
 	e = DatumGetInt64(vals[st->col_ev]);
 	c_null = nulls[st->col_cr];
 	c = c_null ? 0 : DatumGetInt64(vals[st->col_cr]);
-	oldcxt = MemoryContextSwitchTo(st->cxt);
-	ent = lookup(st, vals, hash_keys(st, vals), true);
-	if (ent->tup)
+	h = hash_keys(st, vals);
+	if (st->pipe)
 	{
-		if (e < ent->e)
-			goto done;
-		if (e == ent->e)
-		{
-			if (c_null != ent->c_null)
-			{
-				if (c_null)
-					goto done;
-			}
-			else if (!c_null && c != ent->c)
-			{
-				if (c < ent->c)
-					goto done;
-			}
-			else if (!tie_beats(st, ent, vals, nulls))
-				goto done;
-		}
+		MatPending *p = &st->pend[st->npend++];
+
+		memcpy(p->keys, vals, sizeof(Datum) * st->nkeys);
+		p->e = e;
+		p->c = c;
+		p->c_null = c_null;
+		p->h = h;
+		p->tid = *(ItemPointer) DatumGetPointer(vals[st->col_f0]);
+		__builtin_prefetch(MAT_ENTRY(st, h & st->mask));
+		if (st->npend == MAT_PIPE)
+			flush_pending(st);
 	}
-	old = ent->tup;
-	ent->tup = heap_form_minimal_tuple(slot->tts_tupleDescriptor, vals, nulls);
-	ent->e = e;
-	ent->c = c;
-	ent->c_null = c_null;
-	ent->keep = true;
-	if (old)
-		pfree(old);
-done:
-	MemoryContextSwitchTo(oldcxt);
+	else
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(st->cxt);
+
+		offer(st, vals, h, e, c, c_null, st->use_tid ? (ItemPointer) DatumGetPointer(vals[st->col_f0]) : NULL,
+			  st->use_tid ? NULL : slot);
+		MemoryContextSwitchTo(oldcxt);
+	}
 	if ((st->rows & 0x3FFF) == 0)
 	{
 		CHECK_FOR_INTERRUPTS();
@@ -284,6 +438,7 @@ done:
 		{
 			/* too many entities: stop collecting, the caller falls back to the SQL statement */
 			st->overflow = true;
+			st->npend = 0;
 			MemoryContextReset(st->cxt);
 			st->etab = NULL;
 		}
@@ -308,6 +463,10 @@ mat_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 static void
 mat_shutdown(DestReceiver *self)
 {
+	MatState   *st = (MatState *) self;
+
+	if (!st->overflow)
+		flush_pending(st);
 }
 
 static void
@@ -317,7 +476,7 @@ mat_destroy(DestReceiver *self)
 
 /* The scan query: the online table's columns from the source rows of the window that pass. */
 static char *
-scan_sql(FsView *v, const char *where)
+scan_sql(FsView *v, const char *where, bool use_tid)
 {
 	StringInfoData sql;
 	const char *ev = quote_identifier(v->event_time);
@@ -332,9 +491,12 @@ scan_sql(FsView *v, const char *where)
 		appendStringInfo(&sql, "CAST(s.%s AS pg_catalog.timestamptz)", quote_identifier(v->created_time));
 	else
 		appendStringInfoString(&sql, "CAST(NULL AS pg_catalog.timestamptz)");
-	for (int i = 0; i < v->nfeatures; i++)
-		appendStringInfo(&sql, ", CAST(s.%s AS %s)", quote_identifier(v->features[i].name),
-						 format_type_extended(v->features[i].type, -1, FORMAT_TYPE_FORCE_QUALIFY));
+	if (use_tid)
+		appendStringInfoString(&sql, ", s.ctid");
+	else
+		for (int i = 0; i < v->nfeatures; i++)
+			appendStringInfo(&sql, ", CAST(s.%s AS %s)", quote_identifier(v->features[i].name),
+							 format_type_extended(v->features[i].type, -1, FORMAT_TYPE_FORCE_QUALIFY));
 	appendStringInfo(&sql, " FROM %s s WHERE (%s) AND s.%s IS NOT NULL AND %s",
 					 quote_qualified_identifier(v->source_schema, v->source_name), where, ev,
 					 fs_checks_pass_expr(v, "s"));
@@ -347,7 +509,8 @@ scan_sql(FsView *v, const char *where)
 static bool
 setup_types(MatState *st, TupleDesc desc)
 {
-	st->desc = desc;
+	if (!st->use_tid)
+		st->desc = desc;
 	st->int_keys = true;
 	for (int i = 0; i < st->nkeys; i++)
 	{
@@ -378,7 +541,7 @@ setup_types(MatState *st, TupleDesc desc)
 	st->tie.feat_cmp = MemoryContextAllocZero(st->cxt, sizeof(FmgrInfo *) * Max(st->nfeat, 1));
 	for (int f = 0; f < st->nfeat; f++)
 	{
-		Form_pg_attribute a = TupleDescAttr(desc, st->col_f0 + f);
+		Form_pg_attribute a = TupleDescAttr(st->desc, st->col_f0 + f);
 		TypeCacheEntry *tc = lookup_type_cache(a->atttypid, TYPECACHE_CMP_PROC_FINFO);
 
 		st->tie.feat_coll[f] = a->attcollation;
@@ -388,10 +551,16 @@ setup_types(MatState *st, TupleDesc desc)
 			fmgr_info_copy(st->tie.feat_cmp[f], &tc->cmp_proc_finfo, st->cxt);
 		}
 	}
-	st->tieslot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
+	if (!st->use_tid)
+		st->tieslot = MakeSingleTupleTableSlot(desc, &TTSOpsMinimalTuple);
 	st->stride = MAXALIGN(offsetof(MatEntry, keys) + sizeof(Datum) * st->nkeys);
 	st->mask = 1023;
-	st->etab = MemoryContextAllocExtended(st->cxt, (Size) (st->mask + 1) * st->stride, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	while ((double) st->mask < st->est_entities * 2 && st->mask < (1U << 30))
+		st->mask = st->mask * 2 + 1;
+	st->etab = alloc_table(st, (Size) (st->mask + 1) * st->stride, &st->etab_raw);
+	st->pipe = st->use_tid;
+	for (int i = 0; i < st->nkeys; i++)
+		st->pipe &= st->key_byval[i];
 	return true;
 }
 
@@ -467,7 +636,7 @@ merge_online(MatState *st, Relation rel)
 
 /* The write statement over the winners' relation (alias w). */
 static char *
-write_sql(FsView *v, const char *enr, bool upsert)
+write_sql(FsView *v, const char *enr, bool upsert, bool order)
 {
 	StringInfoData sql;
 	StringInfoData cols;
@@ -484,6 +653,9 @@ write_sql(FsView *v, const char *enr, bool upsert)
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "INSERT INTO %s AS o (%s) SELECT * FROM %s w",
 					 fs_online_table_qualname(v->view_id), cols.data, enr);
+	if (order)
+		for (int i = 0; i < v->entity.nkeys; i++)
+			appendStringInfo(&sql, "%s w.%s", i > 0 ? "," : " ORDER BY", quote_identifier(v->entity.keys[i]));
 	if (!upsert)
 		return sql.data;
 	appendStringInfoString(&sql, " ON CONFLICT (");
@@ -498,42 +670,243 @@ write_sql(FsView *v, const char *enr, bool upsert)
 	return sql.data;
 }
 
-/* Puts the kept winners, in key order, into a tuplestore and writes them in one statement. */
+
+#define MAT_BATCH 1000
+
+/* Sort items carrying their sort key, so that sorting does not chase entry pointers. */
+typedef struct MatSortItem
+{
+	uint64		k;
+	MatEntry   *e;
+} MatSortItem;
+
+static int
+cmp_items(const void *pa, const void *pb)
+{
+	uint64		a = ((const MatSortItem *) pa)->k;
+	uint64		b = ((const MatSortItem *) pb)->k;
+
+	return a < b ? -1 : (a > b ? 1 : 0);
+}
+
+/*
+ * Orders ents by TID (by_tid) or by key. TIDs and single integer keys are sorted as uint64
+ * images of themselves (the key with its sign bit flipped keeps signed order).
+ */
+static void
+sort_entries(MatState *st, MatEntry **ents, uint64 n, bool by_tid)
+{
+	MatSortItem *items;
+
+	if (!by_tid && !(st->int_keys && st->nkeys == 1))
+	{
+		sort_state = st;
+		qsort(ents, n, sizeof(MatEntry *), cmp_entries);
+		return;
+	}
+	items = MemoryContextAllocHuge(st->cxt, sizeof(MatSortItem) * Max(n, 1));
+	for (uint64 i = 0; i < n; i++)
+	{
+		MatEntry   *e = ents[i];
+
+		if (by_tid)
+			items[i].k = ((uint64) ItemPointerGetBlockNumberNoCheck(&e->tid) << 16) |
+				ItemPointerGetOffsetNumberNoCheck(&e->tid);
+		else
+			items[i].k = (uint64) int_key(st->key_type[0], e->keys[0]) ^ (UINT64CONST(1) << 63);
+		items[i].e = e;
+	}
+	qsort(items, n, sizeof(MatSortItem), cmp_items);
+	for (uint64 i = 0; i < n; i++)
+		ents[i] = items[i].e;
+	pfree(items);
+}
+
+/*
+ * The online table's only index is its primary key on the key columns, in order (as created
+ * by fs_online_ensure_table): then index entries can be made from the keys alone.
+ */
+static Relation
+plain_key_index(MatState *st, Relation rel)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	Relation	idx;
+	Form_pg_index f;
+	bool		ok;
+
+	if (list_length(indexes) != 1)
+		return NULL;
+	idx = index_open(linitial_oid(indexes), RowExclusiveLock);
+	f = idx->rd_index;
+	ok = f->indisprimary && f->indnatts == st->nkeys && f->indnkeyatts == st->nkeys &&
+		RelationGetIndexExpressions(idx) == NIL && RelationGetIndexPredicate(idx) == NIL;
+	for (int i = 0; ok && i < st->nkeys; i++)
+		ok = f->indkey.values[i] == i + 1;
+	if (!ok)
+	{
+		index_close(idx, RowExclusiveLock);
+		return NULL;
+	}
+	return idx;
+}
+
+/*
+ * Empty online table: the winners go in with heap_multi_insert (one WAL record per page, as
+ * COPY does; rows in source order in TID mode, so the source is read sequentially), then the
+ * key index gets its entries in key order (each lands on the rightmost leaf). Same WAL and
+ * crash safety as INSERT; no trigger fires, so the caller marks the view written.
+ */
 static uint64
-write_winners(MatState *st, bool upsert)
+bulk_insert(MatState *st, Relation rel, Relation idx, MatEntry **ents, uint64 n)
+{
+	TupleTableSlot *slots[MAT_BATCH];
+	BulkInsertState bis = GetBulkInsertState();
+	CommandId	cid = GetCurrentCommandId(true);
+	IndexInfo  *ii = BuildIndexInfo(idx);
+	int			nb = 0;
+	uint64		first = 0;
+	bool		kisnull[INDEX_MAX_KEYS] = {false};
+
+	Datum	   *vals = palloc(sizeof(Datum) * RelationGetDescr(rel)->natts);
+	bool	   *nulls = palloc0(sizeof(bool) * RelationGetDescr(rel)->natts);
+
+	for (int i = 0; i < MAT_BATCH; i++)
+		slots[i] = MakeSingleTupleTableSlot(RelationGetDescr(rel),
+											st->use_tid ? &TTSOpsHeapTuple : &TTSOpsMinimalTuple);
+	if (st->use_tid)
+		sort_entries(st, ents, n, true);
+	for (uint64 i = 0; i < n; i++)
+	{
+		MatEntry   *e = ents[i];
+		TupleTableSlot *slot = slots[nb++];
+
+		ExecClearTuple(slot);
+		if (st->use_tid)
+		{
+			for (int k = 0; k < st->nkeys; k++)
+				vals[k] = e->keys[k];
+			vals[st->col_ev] = Int64GetDatum(e->e);
+			vals[st->col_cr] = Int64GetDatum(e->c);
+			nulls[st->col_cr] = e->c_null;
+			fetch_features(st, &e->tid, st->srcslot, vals + st->col_f0, nulls + st->col_f0);
+			/* formed once, owned by the slot: the source slot is reused for the next row */
+			ExecStoreHeapTuple(heap_form_tuple(RelationGetDescr(rel), vals, nulls), slot, true);
+			ExecClearTuple(st->srcslot);
+		}
+		else
+		{
+			ExecStoreMinimalTuple(e->tup, slot, false);
+		}
+		if (nb == MAT_BATCH || i == n - 1)
+		{
+			table_multi_insert(rel, slots, nb, cid, 0, bis);
+			for (int j = 0; j < nb; j++)
+				ents[first + j]->tid = slots[j]->tts_tid;
+			first += nb;
+			nb = 0;
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	FreeBulkInsertState(bis);
+	for (int i = 0; i < MAT_BATCH; i++)
+		ExecDropSingleTupleTableSlot(slots[i]);
+
+	sort_entries(st, ents, n, false);
+	for (uint64 i = 0; i < n; i++)
+	{
+		index_insert(idx, ents[i]->keys, kisnull, &ents[i]->tid, rel, UNIQUE_CHECK_YES, false, ii);
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	return n;
+}
+
+/*
+ * Puts the kept winners into a tuplestore and writes them in one statement, in key order (index
+ * inserts then mostly append to the rightmost btree page). TID mode reads the winners' features
+ * from the source first, in physical order.
+ */
+static uint64
+write_winners(MatState *st, Relation rel, bool upsert)
 {
 	MatEntry  **ents;
 	uint64		n = 0;
 	Tuplestorestate *ts;
 	EphemeralNamedRelation enr;
-	TupleTableSlot *slot;
 	uint64		written;
+	bool		order = false;
+	instr_time	t0,
+				t1;
 
+	INSTR_TIME_SET_CURRENT(t0);
 	ents = MemoryContextAllocHuge(st->cxt, sizeof(MatEntry *) * Max(st->nentries, 1));
 	for (uint32 i = 0; i <= st->mask; i++)
 	{
 		MatEntry   *e = MAT_ENTRY(st, i);
 
-		if (e->used && e->tup && e->keep)
+		if (e->used && e->has_row && e->keep)
 			ents[n++] = e;
 	}
 	if (n == 0)
 		return 0;
-	sort_state = st;
-	qsort(ents, n, sizeof(MatEntry *), cmp_entries);
+
+	if (!upsert)
+	{
+		Relation	idx = plain_key_index(st, rel);
+
+		if (idx)
+		{
+			written = bulk_insert(st, rel, idx, ents, n);
+			index_close(idx, RowExclusiveLock);
+			fs_online_mark_written(st->v->view_id);
+			return written;
+		}
+	}
 
 	ts = tuplestore_begin_heap(false, false, Max(work_mem, 1024));
-	slot = MakeSingleTupleTableSlot(st->desc, &TTSOpsMinimalTuple);
-	for (uint64 i = 0; i < n; i++)
+	if (st->use_tid)
 	{
-		ExecStoreMinimalTuple(ents[i]->tup, slot, false);
-		tuplestore_puttupleslot(ts, slot);
-		ExecClearTuple(slot);
-		pfree(ents[i]->tup);
-		ents[i]->tup = NULL;
-	}
-	ExecDropSingleTupleTableSlot(slot);
+		int			natts = st->desc->natts;
+		Datum	   *vals = palloc(sizeof(Datum) * natts);
+		bool	   *nulls = palloc0(sizeof(bool) * natts);
 
+		sort_entries(st, ents, n, true);
+		for (uint64 i = 0; i < n; i++)
+		{
+			MatEntry   *e = ents[i];
+
+			for (int k = 0; k < st->nkeys; k++)
+				vals[k] = e->keys[k];
+			vals[st->col_ev] = Int64GetDatum(e->e);
+			vals[st->col_cr] = Int64GetDatum(e->c);
+			nulls[st->col_cr] = e->c_null;
+			fetch_features(st, &e->tid, st->srcslot, vals + st->col_f0, nulls + st->col_f0);
+			tuplestore_putvalues(ts, st->desc, vals, nulls);
+			ExecClearTuple(st->srcslot);
+			if ((i & 0xFFFF) == 0)
+				CHECK_FOR_INTERRUPTS();
+		}
+		order = true;			/* index inserts in key order */
+	}
+	else
+	{
+		TupleTableSlot *slot = MakeSingleTupleTableSlot(st->desc, &TTSOpsMinimalTuple);
+
+		sort_entries(st, ents, n, false);
+		for (uint64 i = 0; i < n; i++)
+		{
+			ExecStoreMinimalTuple(ents[i]->tup, slot, false);
+			tuplestore_puttupleslot(ts, slot);
+			ExecClearTuple(slot);
+			pfree(ents[i]->tup);
+			ents[i]->tup = NULL;
+		}
+		ExecDropSingleTupleTableSlot(slot);
+	}
+
+	INSTR_TIME_SET_CURRENT(t1);
+	INSTR_TIME_SUBTRACT(t1, t0);
+	st->fill_ms = INSTR_TIME_GET_MILLISEC(t1);
 	enr = palloc0(sizeof(EphemeralNamedRelationData));
 	enr->md.name = "fs_mat_winners";
 	enr->md.reliddesc = InvalidOid;
@@ -543,12 +916,85 @@ write_winners(MatState *st, bool upsert)
 	enr->reldata = ts;
 	if (SPI_register_relation(enr) != SPI_OK_REL_REGISTER)
 		elog(ERROR, "SPI_register_relation failed");
-	if (SPI_execute(write_sql(st->v, "fs_mat_winners", upsert), false, 0) != SPI_OK_INSERT)
+	if (SPI_execute(write_sql(st->v, "fs_mat_winners", upsert, order), false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "materialization write failed");
 	written = SPI_processed;
 	SPI_unregister_relation("fs_mat_winners");
 	tuplestore_end(ts);
 	return written;
+}
+
+/*
+ * TID mode (a plain table whose feature columns have the view's types): the scan returns only
+ * keys, times and ctid, and only each entity's final winner is read in full (in physical
+ * order). Otherwise (views, partitioned and foreign tables) every new winner is copied.
+ */
+static void
+setup_tid_mode(MatState *st)
+{
+	FsView	   *v = st->v;
+	Oid			relid = fs_view_source_relid(v);
+	TupleDesc	d;
+
+	if (get_rel_relkind(relid) != RELKIND_RELATION)
+		return;
+	st->feat_att = MemoryContextAlloc(st->cxt, sizeof(AttrNumber) * Max(st->nfeat, 1));
+	st->feat_max = 1;
+	for (int f = 0; f < st->nfeat; f++)
+	{
+		AttrNumber	att = get_attnum(relid, v->features[f].name);
+
+		if (att <= 0 || get_atttype(relid, att) != v->features[f].type)
+			return;
+		st->feat_att[f] = att;
+		st->feat_max = Max(st->feat_max, att);
+	}
+	st->use_tid = true;
+	st->src = table_open(relid, AccessShareLock);
+	st->srcslot = table_slot_create(st->src, NULL);
+	st->tieslot = table_slot_create(st->src, NULL);
+	st->tvals = MemoryContextAlloc(st->cxt, sizeof(Datum) * Max(st->nfeat, 1));
+	st->tnulls = MemoryContextAlloc(st->cxt, sizeof(bool) * Max(st->nfeat, 1));
+
+	/* the online table's row: keys (entity types), event, created, features (source collations) */
+	d = CreateTemplateTupleDesc(st->col_f0 + st->nfeat);
+	for (int i = 0; i < st->nkeys; i++)
+		TupleDescInitEntry(d, i + 1, v->entity.keys[i], v->entity.key_types[i], -1, 0);
+	TupleDescInitEntry(d, st->col_ev + 1, FS_ONLINE_EVENT_COL, TIMESTAMPTZOID, -1, 0);
+	TupleDescInitEntry(d, st->col_cr + 1, FS_ONLINE_CREATED_COL, TIMESTAMPTZOID, -1, 0);
+	for (int f = 0; f < st->nfeat; f++)
+	{
+		TupleDescInitEntry(d, st->col_f0 + f + 1, v->features[f].name, v->features[f].type, -1, 0);
+		TupleDescInitEntryCollation(d, st->col_f0 + f + 1, TupleDescAttr(RelationGetDescr(st->src), st->feat_att[f] - 1)->attcollation);
+	}
+	st->desc = d;
+}
+
+/*
+ * Entities in the source, from the statistics of its first key column (0 when unknown), so
+ * that the table is sized once instead of doubling through a million entities.
+ */
+static double
+estimate_entities(FsView *v)
+{
+	Oid			t[2] = {OIDOID, TEXTOID};
+	Datum		a[2] = {ObjectIdGetDatum(fs_view_source_relid(v)), CStringGetTextDatum(v->entity.keys[0])};
+	bool		isnull = true;
+	double		n = 0;
+
+	if (fs_spi_exec("SELECT CAST(CASE WHEN s.n_distinct >= 0 THEN s.n_distinct "
+					"ELSE -s.n_distinct * GREATEST(c.reltuples, 0) END AS pg_catalog.float8) "
+					"FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+					"JOIN pg_catalog.pg_stats s ON s.schemaname = n.nspname AND s.tablename = c.relname "
+					"WHERE c.oid = $1 AND s.attname = $2 ORDER BY s.inherited DESC LIMIT 1",
+					2, t, a, NULL, true) == 1)
+	{
+		Datum		d = fs_spi_datum(0, 1, &isnull);
+
+		if (!isnull)
+			n = DatumGetFloat8(d);
+	}
+	return Min(n, 1e8);
 }
 
 /* Parameters of the scan query as a ParamListInfo. */
@@ -580,7 +1026,13 @@ fs_mat_write_c(FsView *v, const char *where, int nargs, Oid *types, Datum *vals,
 	SPIExecuteOptions opts;
 	Oid			relid = fs_online_table_relid(v->view_id);
 	int64		written = -1;
+	instr_time	t0,
+				t1,
+				t2;
+	uint64		online_rows = 0;
+	const char *how = "sql";
 
+	INSTR_TIME_SET_CURRENT(t0);
 	st = palloc0(sizeof(MatState));
 	st->v = v;
 	st->nkeys = v->entity.nkeys;
@@ -601,14 +1053,20 @@ fs_mat_write_c(FsView *v, const char *where, int nargs, Oid *types, Datum *vals,
 
 	SPI_connect();
 	fs_owner_context_enter(&octx);
+	st->snap = RegisterSnapshot(GetTransactionSnapshot());
+	PushActiveSnapshot(st->snap);
+	setup_tid_mode(st);
+	st->est_entities = estimate_entities(v);
 
 	/* 2. one pass over the window: each entity's winner */
 	memset(&opts, 0, sizeof(opts));
 	opts.params = make_params(nargs, types, vals, nulls);
-	opts.read_only = false;
+	opts.read_only = true;		/* under st->snap, which TID mode reads the winners with */
 	opts.dest = (DestReceiver *) st;
-	if (SPI_execute_extended(scan_sql(v, where), &opts) < 0)
+	if (SPI_execute_extended(scan_sql(v, where, st->use_tid), &opts) < 0)
 		elog(ERROR, "materialization scan failed");
+	INSTR_TIME_SET_CURRENT(t1);
+	t2 = t1;
 
 	if (!st->overflow && st->desc != NULL)
 	{
@@ -624,12 +1082,38 @@ fs_mat_write_c(FsView *v, const char *where, int nargs, Oid *types, Datum *vals,
 		if (!empty && (method == FS_MAT_MERGE ||
 					   (method == FS_MAT_AUTO &&
 						(double) st->nentries * 20 > (double) nblocks * (BLCKSZ / 128))))
-			empty = merge_online(st, rel) == 0;
-		table_close(rel, NoLock);
+		{
+			online_rows = merge_online(st, rel);
+			empty = online_rows == 0;
+		}
+		INSTR_TIME_SET_CURRENT(t2);
+		how = empty ? "insert" : "upsert";
 
 		/* 4. one statement writes the winners that are new */
-		written = (int64) write_winners(st, !empty);
+		written = (int64) write_winners(st, rel, !empty);
+		table_close(rel, NoLock);
 	}
+	PopActiveSnapshot();
+	{
+		instr_time	t3;
+
+		INSTR_TIME_SET_CURRENT(t3);
+		INSTR_TIME_SUBTRACT(t3, t2);
+		INSTR_TIME_SUBTRACT(t2, t1);
+		INSTR_TIME_SUBTRACT(t1, t0);
+		elog(DEBUG1, "feature_store: materialized view %d: %s mode, %llu rows read, %llu entities, "
+			 "%llu rows online read, %s of %lld rows; scan %.0f ms, merge %.0f ms, write %.0f ms (filling %.0f ms)",
+			 v->view_id, st->use_tid ? "tid" : "copy", (unsigned long long) st->rows,
+			 (unsigned long long) st->nentries, (unsigned long long) online_rows, how, (long long) written,
+			 INSTR_TIME_GET_MILLISEC(t1), INSTR_TIME_GET_MILLISEC(t2), INSTR_TIME_GET_MILLISEC(t3), st->fill_ms);
+	}
+	if (st->use_tid)
+	{
+		ExecDropSingleTupleTableSlot(st->srcslot);
+		ExecDropSingleTupleTableSlot(st->tieslot);
+		table_close(st->src, NoLock);
+	}
+	UnregisterSnapshot(st->snap);
 	fs_owner_context_leave(&octx);
 	SPI_finish();
 	MemoryContextDelete(st->cxt);
