@@ -184,6 +184,7 @@ window_work(void *arg, int64 run_id, uint64 *quarantined)
 	FsWindow	qw;
 	uint64		n;
 	int64		written;
+	FsMatWindow mw;
 
 	fs_online_ensure_table(v);
 	initStringInfo(&where);
@@ -201,9 +202,16 @@ window_work(void *arg, int64 run_id, uint64 *quarantined)
 	vals[1] = TimestampTzGetDatum(w->end);
 	vals[2] = v->has_ttl ? IntervalPGetDatum(&v->ttl) : (Datum) 0;
 	vals[3] = TimestampTzGetDatum(TIMESTAMP_IS_NOEND(w->end) ? GetCurrentTransactionStartTimestamp() : w->end);
+	mw.on_created = col != ev;
+	mw.start = w->start;
+	mw.start_exclusive = w->start_exclusive;
+	mw.end = w->end;
+	mw.as_of_end = w->as_of_end;
+	mw.has_ttl = v->has_ttl;
+	mw.ttl_bound = v->has_ttl ? DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval, vals[3], vals[2])) : 0;
 	n = 0;
 	if (mat_method == FS_MAT_SQL ||
-		(written = fs_mat_write_c(v, where.data, 4, types, vals, nulls, (FsMatMethod) mat_method)) < 0)
+		(written = fs_mat_write_c(v, where.data, 4, types, vals, nulls, &mw, (FsMatMethod) mat_method)) < 0)
 		n = run_upsert(fs_mat_upsert_sql(v, quote_qualified_identifier(v->source_schema, v->source_name), where.data),
 					   4, types, vals, nulls);
 	else

@@ -57,6 +57,7 @@
 #include "utils/memutils.h"
 #include "utils/queryenvironment.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/relcache.h"
 #include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
@@ -104,6 +105,7 @@ typedef struct MatState
 	MemoryContext cxt;			/* winners, keys and the table */
 	TupleDesc	desc;			/* the online table's columns (= the scan's, in copy mode) */
 	bool		use_tid;		/* TID mode: the scan returns keys, times and ctid only */
+	bool		direct;			/* TID mode read through the table AM, not the executor */
 	Relation	src;			/* TID mode: the source table, and how to read its features */
 	Snapshot	snap;
 	TupleTableSlot *srcslot;
@@ -387,38 +389,27 @@ flush_pending(MatState *st)
 	MemoryContextSwitchTo(oldcxt);
 }
 
-/* DestReceiver: one source row of the window (keys and event time are never NULL here). */
-static bool
-mat_receive(TupleTableSlot *slot, DestReceiver *self)
+/*
+ * One row of the window (keys and event time not NULL): offered at once (copy mode, or keys by
+ * reference), or queued while its table cell is prefetched. Checks the memory bound.
+ */
+static inline void
+take_row(MatState *st, const Datum *keys, int64 e, int64 c, bool c_null, ItemPointer tid,
+		 TupleTableSlot *copy_slot)
 {
-	MatState   *st = (MatState *) self;
-	Datum	   *vals;
-	bool	   *nulls;
-	int64		e,
-				c;
-	bool		c_null;
-	uint32		h;
+	uint32		h = hash_keys(st, keys);
 
 	st->rows++;
-	if (st->overflow)
-		return true;
-	slot_getallattrs(slot);
-	vals = slot->tts_values;
-	nulls = slot->tts_isnull;
-	e = DatumGetInt64(vals[st->col_ev]);
-	c_null = nulls[st->col_cr];
-	c = c_null ? 0 : DatumGetInt64(vals[st->col_cr]);
-	h = hash_keys(st, vals);
 	if (st->pipe)
 	{
 		MatPending *p = &st->pend[st->npend++];
 
-		memcpy(p->keys, vals, sizeof(Datum) * st->nkeys);
+		memcpy(p->keys, keys, sizeof(Datum) * st->nkeys);
 		p->e = e;
 		p->c = c;
 		p->c_null = c_null;
 		p->h = h;
-		p->tid = *(ItemPointer) DatumGetPointer(vals[st->col_f0]);
+		p->tid = *tid;
 		__builtin_prefetch(MAT_ENTRY(st, h & st->mask));
 		if (st->npend == MAT_PIPE)
 			flush_pending(st);
@@ -427,8 +418,7 @@ mat_receive(TupleTableSlot *slot, DestReceiver *self)
 	{
 		MemoryContext oldcxt = MemoryContextSwitchTo(st->cxt);
 
-		offer(st, vals, h, e, c, c_null, st->use_tid ? (ItemPointer) DatumGetPointer(vals[st->col_f0]) : NULL,
-			  st->use_tid ? NULL : slot);
+		offer(st, keys, h, e, c, c_null, tid, copy_slot);
 		MemoryContextSwitchTo(oldcxt);
 	}
 	if ((st->rows & 0x3FFF) == 0)
@@ -443,6 +433,26 @@ mat_receive(TupleTableSlot *slot, DestReceiver *self)
 			st->etab = NULL;
 		}
 	}
+}
+
+/* DestReceiver: one row of the scan query (keys and event time are never NULL there). */
+static bool
+mat_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	MatState   *st = (MatState *) self;
+	Datum	   *vals;
+	bool	   *nulls;
+	bool		c_null;
+
+	if (st->overflow)
+		return true;
+	slot_getallattrs(slot);
+	vals = slot->tts_values;
+	nulls = slot->tts_isnull;
+	c_null = nulls[st->col_cr];
+	take_row(st, vals, DatumGetInt64(vals[st->col_ev]), c_null ? 0 : DatumGetInt64(vals[st->col_cr]), c_null,
+			 st->use_tid ? (ItemPointer) DatumGetPointer(vals[st->col_f0]) : NULL,
+			 st->use_tid ? NULL : slot);
 	return true;
 }
 
@@ -680,13 +690,50 @@ typedef struct MatSortItem
 	MatEntry   *e;
 } MatSortItem;
 
-static int
-cmp_items(const void *pa, const void *pb)
+/* LSD radix sort on k, one pass per byte that is not the same in every item. */
+static void
+radix_sort(MatState *st, MatSortItem *a, uint64 n)
 {
-	uint64		a = ((const MatSortItem *) pa)->k;
-	uint64		b = ((const MatSortItem *) pb)->k;
+	char	   *raw;
+	MatSortItem *tmp = (MatSortItem *) alloc_table(st, sizeof(MatSortItem) * Max(n, 1), &raw);
+	MatSortItem *src = a;
+	MatSortItem *dst = tmp;
+	uint64		orv = 0,
+				andv = ~UINT64CONST(0);
 
-	return a < b ? -1 : (a > b ? 1 : 0);
+	for (uint64 i = 0; i < n; i++)
+	{
+		orv |= a[i].k;
+		andv &= a[i].k;
+	}
+	for (int shift = 0; shift < 64; shift += 8)
+	{
+		uint64		cnt[256] = {0};
+		uint64		pos = 0;
+
+		if ((((orv ^ andv) >> shift) & 0xFF) == 0)
+			continue;
+		for (uint64 i = 0; i < n; i++)
+			cnt[(src[i].k >> shift) & 0xFF]++;
+		for (int b = 0; b < 256; b++)
+		{
+			uint64		c = cnt[b];
+
+			cnt[b] = pos;
+			pos += c;
+		}
+		for (uint64 i = 0; i < n; i++)
+			dst[cnt[(src[i].k >> shift) & 0xFF]++] = src[i];
+		{
+			MatSortItem *t = src;
+
+			src = dst;
+			dst = t;
+		}
+	}
+	if (src != a)
+		memcpy(a, src, sizeof(MatSortItem) * n);
+	pfree(raw);
 }
 
 /*
@@ -697,6 +744,7 @@ static void
 sort_entries(MatState *st, MatEntry **ents, uint64 n, bool by_tid)
 {
 	MatSortItem *items;
+	char	   *raw;
 
 	if (!by_tid && !(st->int_keys && st->nkeys == 1))
 	{
@@ -704,7 +752,7 @@ sort_entries(MatState *st, MatEntry **ents, uint64 n, bool by_tid)
 		qsort(ents, n, sizeof(MatEntry *), cmp_entries);
 		return;
 	}
-	items = MemoryContextAllocHuge(st->cxt, sizeof(MatSortItem) * Max(n, 1));
+	items = (MatSortItem *) alloc_table(st, sizeof(MatSortItem) * Max(n, 1), &raw);
 	for (uint64 i = 0; i < n; i++)
 	{
 		MatEntry   *e = ents[i];
@@ -716,10 +764,10 @@ sort_entries(MatState *st, MatEntry **ents, uint64 n, bool by_tid)
 			items[i].k = (uint64) int_key(st->key_type[0], e->keys[0]) ^ (UINT64CONST(1) << 63);
 		items[i].e = e;
 	}
-	qsort(items, n, sizeof(MatSortItem), cmp_items);
+	radix_sort(st, items, n);
 	for (uint64 i = 0; i < n; i++)
 		ents[i] = items[i].e;
-	pfree(items);
+	pfree(raw);
 }
 
 /*
@@ -997,6 +1045,115 @@ estimate_entities(FsView *v)
 	return Min(n, 1e8);
 }
 
+/*
+ * A full run (window open at the start) over a plain table without checks, whose key and time
+ * columns have the online table's types and which has no row security: read it through the
+ * table AM, evaluating the window in C, instead of through the executor (half the cost per row).
+ * The attnums of keys, event and created columns are returned in att.
+ */
+static bool
+direct_scan_ok(MatState *st, const FsMatWindow *w, AttrNumber *att)
+{
+	FsView	   *v = st->v;
+	Oid			relid;
+	TupleDesc	d;
+
+	if (w == NULL || !st->use_tid || !TIMESTAMP_IS_NOBEGIN(w->start) || fs_view_has_checks(v))
+		return false;
+	relid = RelationGetRelid(st->src);
+	d = RelationGetDescr(st->src);
+	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+		return false;
+	for (int i = 0; i < st->nkeys + 2; i++)
+	{
+		const char *name = i < st->nkeys ? v->entity.keys[i] : (i == st->col_ev ? v->event_time : v->created_time);
+		Oid			want = i < st->nkeys ? v->entity.key_types[i] : TIMESTAMPTZOID;
+
+		att[i] = name ? get_attnum(relid, name) : InvalidAttrNumber;
+		if (name && (att[i] <= 0 || TupleDescAttr(d, att[i] - 1)->atttypid != want))
+			return false;
+	}
+	return true;
+}
+
+/* The direct read of direct_scan_ok: the scan query's conditions, in C, under st->snap. */
+static void
+direct_scan(MatState *st, const FsMatWindow *w, const AttrNumber *att)
+{
+	TupleDesc	kd = CreateTemplateTupleDesc(st->nkeys);
+	TupleDesc	sd = RelationGetDescr(st->src);
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	AttrNumber	maxatt = 0;
+	AttrNumber	watt;
+	Datum		keys[FS_MAX_KEYS];
+
+	/* hashing and equality of the keys with the source columns' types and collations */
+	for (int i = 0; i < st->nkeys; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(sd, att[i] - 1);
+
+		TupleDescInitEntry(kd, i + 1, NameStr(a->attname), a->atttypid, -1, 0);
+		TupleDescInitEntryCollation(kd, i + 1, a->attcollation);
+	}
+	if (!setup_types(st, kd))
+	{
+		st->overflow = true;
+		return;
+	}
+	for (int i = 0; i < st->nkeys + 2; i++)
+		maxatt = Max(maxatt, att[i]);
+	watt = w->on_created ? att[st->col_cr] : att[st->col_ev];
+
+	scan = table_beginscan(st->src, st->snap, 0, NULL);
+	slot = table_slot_create(st->src, NULL);
+	while (!st->overflow && table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		Datum	   *vals;
+		bool	   *nulls;
+		int64		e,
+					c = 0,
+					wv;
+		bool		c_null = true;
+		bool		skip = false;
+
+		slot_getsomeattrs(slot, maxatt);
+		vals = slot->tts_values;
+		nulls = slot->tts_isnull;
+		for (int i = 0; i < st->nkeys; i++)
+		{
+			skip |= nulls[att[i] - 1];
+			keys[i] = vals[att[i] - 1];
+		}
+		if (skip || nulls[att[st->col_ev] - 1])
+			continue;
+		e = DatumGetInt64(vals[att[st->col_ev] - 1]);
+		if (att[st->col_cr] > 0 && !nulls[att[st->col_cr] - 1])
+		{
+			c_null = false;
+			c = DatumGetInt64(vals[att[st->col_cr] - 1]);
+		}
+		/* start is open here; a NULL window column fails only a bounded end */
+		if (!TIMESTAMP_IS_NOEND(w->end))
+		{
+			if (nulls[watt - 1])
+				continue;
+			wv = DatumGetInt64(vals[watt - 1]);
+			if (wv > w->end)
+				continue;
+		}
+		if (w->as_of_end && w->on_created && !TIMESTAMP_IS_NOEND(w->end) && e > w->end)
+			continue;
+		if (w->has_ttl && e < w->ttl_bound)
+			continue;
+		take_row(st, keys, e, c, c_null, &slot->tts_tid, NULL);
+	}
+	if (!st->overflow)
+		flush_pending(st);
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+}
+
 /* Parameters of the scan query as a ParamListInfo. */
 static ParamListInfo
 make_params(int nargs, Oid *types, Datum *vals, bool *nulls)
@@ -1019,7 +1176,7 @@ make_params(int nargs, Oid *types, Datum *vals, bool *nulls)
  */
 int64
 fs_mat_write_c(FsView *v, const char *where, int nargs, Oid *types, Datum *vals, bool *nulls,
-			   FsMatMethod method)
+			   const FsMatWindow *win, FsMatMethod method)
 {
 	MatState   *st;
 	FsOwnerContext octx;
@@ -1031,6 +1188,7 @@ fs_mat_write_c(FsView *v, const char *where, int nargs, Oid *types, Datum *vals,
 				t2;
 	uint64		online_rows = 0;
 	const char *how = "sql";
+	AttrNumber	att[FS_MAX_KEYS + 2];
 
 	INSTR_TIME_SET_CURRENT(t0);
 	st = palloc0(sizeof(MatState));
@@ -1059,12 +1217,20 @@ fs_mat_write_c(FsView *v, const char *where, int nargs, Oid *types, Datum *vals,
 	st->est_entities = estimate_entities(v);
 
 	/* 2. one pass over the window: each entity's winner */
-	memset(&opts, 0, sizeof(opts));
-	opts.params = make_params(nargs, types, vals, nulls);
-	opts.read_only = true;		/* under st->snap, which TID mode reads the winners with */
-	opts.dest = (DestReceiver *) st;
-	if (SPI_execute_extended(scan_sql(v, where, st->use_tid), &opts) < 0)
-		elog(ERROR, "materialization scan failed");
+	if (direct_scan_ok(st, win, att))
+	{
+		st->direct = true;
+		direct_scan(st, win, att);
+	}
+	else
+	{
+		memset(&opts, 0, sizeof(opts));
+		opts.params = make_params(nargs, types, vals, nulls);
+		opts.read_only = true;	/* under st->snap, which TID mode reads the winners with */
+		opts.dest = (DestReceiver *) st;
+		if (SPI_execute_extended(scan_sql(v, where, st->use_tid), &opts) < 0)
+			elog(ERROR, "materialization scan failed");
+	}
 	INSTR_TIME_SET_CURRENT(t1);
 	t2 = t1;
 
@@ -1075,13 +1241,14 @@ fs_mat_write_c(FsView *v, const char *where, int nargs, Oid *types, Datum *vals,
 		bool		empty = nblocks == 0;
 
 		/*
-		 * 3. merge: read the online table when that is cheaper than probing its index per
-		 * winner (a sequential read of a row costs a small fraction of an index probe plus
-		 * an upsert attempt).
+		 * 3. merge: read the online table when the run covers most of it (a full re-run, where
+		 * most winners are already online and nothing needs writing); otherwise (an
+		 * incremental run) the upsert's conflict check probes the key index per winner, which
+		 * is cheaper than reading every row online.
 		 */
 		if (!empty && (method == FS_MAT_MERGE ||
 					   (method == FS_MAT_AUTO &&
-						(double) st->nentries * 20 > (double) nblocks * (BLCKSZ / 128))))
+						(double) st->nentries * 2 > (double) nblocks * (BLCKSZ / 128))))
 		{
 			online_rows = merge_online(st, rel);
 			empty = online_rows == 0;
@@ -1101,9 +1268,9 @@ fs_mat_write_c(FsView *v, const char *where, int nargs, Oid *types, Datum *vals,
 		INSTR_TIME_SUBTRACT(t3, t2);
 		INSTR_TIME_SUBTRACT(t2, t1);
 		INSTR_TIME_SUBTRACT(t1, t0);
-		elog(DEBUG1, "feature_store: materialized view %d: %s mode, %llu rows read, %llu entities, "
+		elog(DEBUG1, "feature_store: materialized view %d: %s%s mode, %llu rows read, %llu entities, "
 			 "%llu rows online read, %s of %lld rows; scan %.0f ms, merge %.0f ms, write %.0f ms (filling %.0f ms)",
-			 v->view_id, st->use_tid ? "tid" : "copy", (unsigned long long) st->rows,
+			 v->view_id, st->direct ? "direct " : "", st->use_tid ? "tid" : "copy", (unsigned long long) st->rows,
 			 (unsigned long long) st->nentries, (unsigned long long) online_rows, how, (long long) written,
 			 INSTR_TIME_GET_MILLISEC(t1), INSTR_TIME_GET_MILLISEC(t2), INSTR_TIME_GET_MILLISEC(t3), st->fill_ms);
 	}

@@ -7,6 +7,7 @@
 #define FS_MATERIALIZE_SCAN_H
 
 #include "postgres.h"
+#include "datatype/timestamp.h"
 
 #include "registry.h"
 
@@ -20,6 +21,24 @@ typedef enum FsMatMethod
 } FsMatMethod;
 
 /*
+ * The window of a run in C terms (the same conditions as the `where` text): rows whose window
+ * column (created time with on_created, else event time) is after start (> or >=) and at or
+ * before end, whose event time is at or before end when as_of_end, and at or after ttl_bound
+ * when has_ttl. An open side (DT_NOBEGIN / DT_NOEND) has no condition, so a NULL window
+ * column then passes it. Lets a full run read a plain table without the executor.
+ */
+typedef struct FsMatWindow
+{
+	bool		on_created;
+	TimestampTz start;
+	bool		start_exclusive;
+	TimestampTz end;
+	bool		as_of_end;
+	bool		has_ttl;
+	TimestampTz ttl_bound;
+} FsMatWindow;
+
+/*
  * Writes, for every entity among the source rows (alias s) satisfying `where` ($1..$nargs), its
  * latest row passing the view's checks, where it is strictly newer than the row online. Returns
  * the rows inserted or updated, or -1 when the winners did not fit in maintenance_work_mem (the
@@ -27,6 +46,6 @@ typedef enum FsMatMethod
  * caller's SELECT privilege checked, the online table created.
  */
 extern int64 fs_mat_write_c(FsView *v, const char *where, int nargs, Oid *types, Datum *vals,
-							bool *nulls, FsMatMethod method);
+							bool *nulls, const FsMatWindow *win, FsMatMethod method);
 
 #endif
