@@ -2,13 +2,16 @@
  * materialize.c — batch (fs_materialize) and incremental (fs_materialize_incremental)
  * materialization, and the watermark of incremental runs.
  *
- * Every run is one set-based statement: SELECT DISTINCT ON (keys) over the rows of the window
- * that pass the view's checks, ordered by (event DESC, created DESC NULLS LAST, then the features
- * in order, smallest first, NULLs last: the point-in-time join's tie-break), upserted
- * into the online table with ON CONFLICT ... DO UPDATE ... WHERE the new (event, created) is
- * strictly greater than the one online: an entity never moves backwards, and running a window
- * twice changes nothing. Failing rows of the window are quarantined in the same run, and the
- * run is recorded through fs_run_logged (subtransaction; failures recorded autonomously).
+ * A run writes, per entity of the window, its latest row passing the view's checks (ordered by
+ * event DESC, created DESC NULLS LAST, then the features in order, smallest first, NULLs last:
+ * the point-in-time join's tie-break), only where it is strictly greater in (event, created)
+ * than the row online: an entity never moves backwards, and running a window twice changes
+ * nothing. By default through materialize_scan.c (one pass keeping each entity's winner in a
+ * hash table); with feature_store.materialize_method = sql, or when the winners do not fit in
+ * maintenance_work_mem, as one statement: SELECT DISTINCT ON (keys) ... upserted with ON
+ * CONFLICT ... DO UPDATE ... WHERE (fs_mat_upsert_sql, also the streaming path's statement).
+ * Failing rows of the window are quarantined in the same run, and the run is recorded through
+ * fs_run_logged (subtransaction; failures recorded autonomously).
  *
  * Watermark (feature_store.watermark, one row per view version): incremental runs read the
  * window (watermark, upper] of the view's created-time column (event time when it has none)
