@@ -21,7 +21,7 @@ SELECT CASE WHEN random() < 0.02 THEN NULL ELSE (ARRAY['eu', 'us', 'ap'])[1 + (r
        CASE WHEN random() < 0.1 THEN NULL ELSE (random() * 3)::int END,
        CASE WHEN random() < 0.05 THEN NULL ELSE (ARRAY['x', 'y', 'Z'])[1 + (random() * 2)::int] END
 FROM generate_series(1, 8000) g;
--- TTL edges for entity 7 (ttl 2 days, end 2026-02-09): exactly at end - ttl (in), 1 us before (out).
+-- TTL edges, entities 7000-7003 (ttl 2 days, end 2026-02-09): exactly at end - ttl (in), 1 us before (out).
 INSERT INTO mp_hist VALUES ('eu', 7000, '2026-02-07', NULL, 0.5, 1, 'x'), ('eu', 7001, '2026-02-06 23:59:59.999999', NULL, 0.5, 1, 'x'),
                            ('eu', 7002, '2026-02-09', '2026-02-20', 0.5, 1, 'x'), ('eu', 7003, '2026-02-09 00:00:00.000001', NULL, 0.5, 1, 'x');
 CREATE INDEX ON mp_hist (uid, region);   -- for the oracle's LATERAL lookups
