@@ -174,8 +174,10 @@ SELECT count(*) AS big_differences FROM (
   (SELECT * FROM mp_big_oracle EXCEPT ALL SELECT uid, __event_ts, a, b FROM :big_online)) d;
 
 -- The run log records each run; the cache sees bulk-inserted rows (fs_online after commit).
+-- (auto leaves windows estimated under 250k rows to the SQL statement; merge and probe force
+-- the one-pass path, so every case above ran through it.)
 SELECT count(*) > 0 AS runs_logged FROM fs_runs WHERE view = 'mp_t' AND outcome = 'success';
-SET feature_store.materialize_method = auto;
+SET feature_store.materialize_method = merge;   -- the one-pass path even for this small window
 TRUNCATE :pt_online;
 SELECT fs_materialize('mp_pt', '-infinity', '2026-02-08') = (SELECT count(*) FROM pg_temp.oracle(true, '-infinity', '2026-02-08', NULL)) AS bulk_rows;
 SELECT count(*) AS served_differences

@@ -45,6 +45,7 @@
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "nodes/plannodes.h"
 #include "executor/tuptable.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -55,6 +56,7 @@
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/portal.h"
 #include "utils/queryenvironment.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
@@ -637,6 +639,32 @@ direct_scan(MatState *st, const FsMatWindow *w, const AttrNumber *att)
 	table_endscan(scan);
 }
 
+/*
+ * Below this many rows in the window (planner's estimate) auto leaves the run to the SQL
+ * statement: its sort then fits in memory and costs less than the hash table, the reading of
+ * the winners by TID and the tuplestore (an incremental run of 100k rows into a 1M-row online
+ * table: 1.2 s of CPU by the statement, 1.7-2.5 s by the one-pass path).
+ */
+#define MAT_MIN_ROWS 250000
+
+/* The planner's estimate of the scan query's rows, with the run's parameter values. */
+static double
+window_rows(const char *sql, int nargs, Oid *types, Datum *vals, bool *nulls)
+{
+	char	   *cn = palloc(nargs + 1);
+	Portal		portal;
+	double		rows = 0;
+
+	for (int i = 0; i < nargs; i++)
+		cn[i] = nulls && nulls[i] ? 'n' : ' ';
+	cn[nargs] = '\0';
+	portal = SPI_cursor_open_with_args(NULL, sql, nargs, types, vals, cn, true, CURSOR_OPT_NO_SCROLL);
+	if (list_length(portal->stmts) == 1)
+		rows = linitial_node(PlannedStmt, portal->stmts)->planTree->plan_rows;
+	SPI_cursor_close(portal);
+	return rows;
+}
+
 /* Parameters of the scan query as a ParamListInfo. */
 static ParamListInfo
 make_params(int nargs, Oid *types, Datum *vals, bool *nulls)
@@ -705,6 +733,9 @@ fs_mat_write_c(FsView *v, const char *where, int nargs, Oid *types, Datum *vals,
 		st->direct = true;
 		direct_scan(st, win, att);
 	}
+	else if (method == FS_MAT_AUTO &&
+			 window_rows(scan_sql(v, where, st->use_tid), nargs, types, vals, nulls) < MAT_MIN_ROWS)
+		st->overflow = true;	/* a small window: the caller runs the statement */
 	else
 	{
 		memset(&opts, 0, sizeof(opts));

@@ -14,7 +14,8 @@
 /* feature_store.materialize_method: how fs_materialize and incremental runs write. */
 typedef enum FsMatMethod
 {
-	FS_MAT_AUTO,				/* C path, merging or probing by size; SQL when memory runs out */
+	FS_MAT_AUTO,				/* C path, merging or probing by size; SQL for small windows
+								 * (estimated) or when memory runs out */
 	FS_MAT_SQL,					/* the single INSERT ... SELECT DISTINCT ON ... ON CONFLICT */
 	FS_MAT_MERGE,				/* C path, always reading the online table to drop stale winners */
 	FS_MAT_PROBE				/* C path, always upserting every winner through the key index */
@@ -41,8 +42,9 @@ typedef struct FsMatWindow
 /*
  * Writes, for every entity among the source rows (alias s) satisfying `where` ($1..$nargs), its
  * latest row passing the view's checks, where it is strictly newer than the row online. Returns
- * the rows inserted or updated, or -1 when the winners did not fit in maintenance_work_mem (the
- * caller then runs the SQL statement; nothing was written). Caller: no SPI connection open, the
+ * the rows inserted or updated, or -1 when the SQL statement is the better writer (auto and a
+ * window estimated under MAT_MIN_ROWS rows) or the winners did not fit in maintenance_work_mem
+ * (the caller then runs the SQL statement; nothing was written). Caller: no SPI connection open, the
  * caller's SELECT privilege checked, the online table created.
  */
 extern int64 fs_mat_write_c(FsView *v, const char *where, int nargs, Oid *types, Datum *vals,
