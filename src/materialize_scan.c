@@ -353,6 +353,7 @@ mat_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 	MemoryContextSwitchTo(oldcxt);
 }
 
+/* End of the scan: the rows still waiting in the prefetch pipeline are offered. */
 static void
 mat_shutdown(DestReceiver *self)
 {
@@ -362,6 +363,7 @@ mat_shutdown(DestReceiver *self)
 		flush_pending(st);
 }
 
+/* The receiver is part of MatState, freed by fs_mat_write_c. */
 static void
 mat_destroy(DestReceiver *self)
 {
