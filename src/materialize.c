@@ -2,13 +2,16 @@
  * materialize.c — batch (fs_materialize) and incremental (fs_materialize_incremental)
  * materialization, and the watermark of incremental runs.
  *
- * Every run is one set-based statement: SELECT DISTINCT ON (keys) over the rows of the window
- * that pass the view's checks, ordered by (event DESC, created DESC NULLS LAST, then the features
- * in order, smallest first, NULLs last: the point-in-time join's tie-break), upserted
- * into the online table with ON CONFLICT ... DO UPDATE ... WHERE the new (event, created) is
- * strictly greater than the one online: an entity never moves backwards, and running a window
- * twice changes nothing. Failing rows of the window are quarantined in the same run, and the
- * run is recorded through fs_run_logged (subtransaction; failures recorded autonomously).
+ * A run writes, per entity of the window, its latest row passing the view's checks (ordered by
+ * event DESC, created DESC NULLS LAST, then the features in order, smallest first, NULLs last:
+ * the point-in-time join's tie-break), only where it is strictly greater in (event, created)
+ * than the row online: an entity never moves backwards, and running a window twice changes
+ * nothing. By default through materialize_scan.c (one pass keeping each entity's winner in a
+ * hash table); with feature_store.materialize_method = sql, or when the winners do not fit in
+ * maintenance_work_mem, as one statement: SELECT DISTINCT ON (keys) ... upserted with ON
+ * CONFLICT ... DO UPDATE ... WHERE (fs_mat_upsert_sql, also the streaming path's statement).
+ * Failing rows of the window are quarantined in the same run, and the run is recorded through
+ * fs_run_logged (subtransaction; failures recorded autonomously).
  *
  * Watermark (feature_store.watermark, one row per view version): incremental runs read the
  * window (watermark, upper] of the view's created-time column (event time when it has none)
@@ -38,6 +41,7 @@
 
 #include "checks.h"
 #include "materialize.h"
+#include "materialize_scan.h"
 #include "online_table.h"
 #include "runlog.h"
 #include "security.h"
@@ -46,6 +50,15 @@
 PG_FUNCTION_INFO_V1(fs_materialize_incremental);
 
 static int	watermark_lag_ms = 0;
+static int	mat_method = FS_MAT_AUTO;
+
+static const struct config_enum_entry mat_method_options[] = {
+	{"auto", FS_MAT_AUTO, false},
+	{"sql", FS_MAT_SQL, false},
+	{"merge", FS_MAT_MERGE, false},
+	{"probe", FS_MAT_PROBE, false},
+	{NULL, 0, false}
+};
 
 /* From _PG_init. */
 void
@@ -56,6 +69,13 @@ fs_materialize_init(void)
 							"Needed only when created times are set by clients rather than by the database clock of the writing transaction.",
 							&watermark_lag_ms, 0, 0, INT_MAX, PGC_USERSET, GUC_UNIT_MS,
 							NULL, NULL, NULL);
+	DefineCustomEnumVariable("feature_store.materialize_method",
+							 "How batch and incremental materialization write the online table.",
+							 "auto: one pass keeping each entity's winner in memory (SQL statement past maintenance_work_mem); "
+							 "sql: one INSERT ... SELECT DISTINCT ON ... ON CONFLICT statement; merge, probe: the one-pass path, "
+							 "always reading the online table, or always upserting through its key index (for tests).",
+							 &mat_method, FS_MAT_AUTO, mat_method_options, PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 }
 
 /* Comma-separated quoted key columns with an optional table prefix. */
@@ -166,6 +186,8 @@ window_work(void *arg, int64 run_id, uint64 *quarantined)
 	bool		nulls[4] = {false, false, !v->has_ttl, false};
 	FsWindow	qw;
 	uint64		n;
+	int64		written;
+	FsMatWindow mw;
 
 	fs_online_ensure_table(v);
 	initStringInfo(&where);
@@ -183,8 +205,20 @@ window_work(void *arg, int64 run_id, uint64 *quarantined)
 	vals[1] = TimestampTzGetDatum(w->end);
 	vals[2] = v->has_ttl ? IntervalPGetDatum(&v->ttl) : (Datum) 0;
 	vals[3] = TimestampTzGetDatum(TIMESTAMP_IS_NOEND(w->end) ? GetCurrentTransactionStartTimestamp() : w->end);
-	n = run_upsert(fs_mat_upsert_sql(v, quote_qualified_identifier(v->source_schema, v->source_name), where.data),
-				   4, types, vals, nulls);
+	mw.on_created = col != ev;
+	mw.start = w->start;
+	mw.start_exclusive = w->start_exclusive;
+	mw.end = w->end;
+	mw.as_of_end = w->as_of_end;
+	mw.has_ttl = v->has_ttl;
+	mw.ttl_bound = v->has_ttl ? DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval, vals[3], vals[2])) : 0;
+	n = 0;
+	if (mat_method == FS_MAT_SQL ||
+		(written = fs_mat_write_c(v, where.data, 4, types, vals, nulls, &mw, (FsMatMethod) mat_method)) < 0)
+		n = run_upsert(fs_mat_upsert_sql(v, quote_qualified_identifier(v->source_schema, v->source_name), where.data),
+					   4, types, vals, nulls);
+	else
+		n = (uint64) written;
 
 	qw.start = (w->start_exclusive && !TIMESTAMP_IS_NOBEGIN(w->start)) ? w->start + 1 : w->start;
 	qw.end = w->end;

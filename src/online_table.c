@@ -69,6 +69,16 @@ mark_dirty(int32 view_id, bool free_slot)
 	ndirty++;
 }
 
+/*
+ * For writers that bypass the executor (materialize_scan.c's bulk insert fires no trigger):
+ * the view's cache generation is bumped at commit, as the statement trigger would arrange.
+ */
+void
+fs_online_mark_written(int32 view_id)
+{
+	mark_dirty(view_id, false);
+}
+
 /* Did this transaction write the view? Then its own reads must bypass the cache. */
 bool
 fs_online_written_in_xact(int32 view_id)

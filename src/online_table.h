@@ -29,6 +29,9 @@ extern uint64 fs_online_write_window(FsView *view, TimestampTz start_ts, Timesta
 /* Hook for fs_drop_view: drops the online tables of the versions being dropped. */
 extern void fs_online_drop_views(const char *name, int32 version);
 
+/* A writer that fires no trigger on the online table tells the cache protocol here. */
+extern void fs_online_mark_written(int32 view_id);
+
 /* True when this transaction changed the online table of the view (cache must be bypassed). */
 extern bool fs_online_written_in_xact(int32 view_id);
 

@@ -1,0 +1,431 @@
+/*
+ * materialize_write.c — the write half of the one-pass materialization path (design in
+ * materialize_scan.c's header): meeting the online table with the winners. Reading it once to
+ * drop winners that are not strictly newer (merge), the bulk insert into an empty online table
+ * (heap_multi_insert, then key-ordered index entries), and the upsert of the remaining winners
+ * from a tuplestore through ON CONFLICT ... WHERE strictly newer; sorts by TID and by key.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/index.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/queryenvironment.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/snapmgr.h"
+#include "utils/tuplestore.h"
+
+#include "materialize_int.h"
+#include "online_table.h"
+
+static MatState *sort_state;
+
+/* Key order for writing (index inserts then append to the btree's rightmost pages). */
+static int
+cmp_entries(const void *pa, const void *pb)
+{
+	const MatEntry *a = *(MatEntry *const *) pa;
+	const MatEntry *b = *(MatEntry *const *) pb;
+	MatState   *st = sort_state;
+
+	for (int i = 0; i < st->nkeys; i++)
+	{
+		int32		r;
+
+		if (st->int_keys)
+		{
+			int64		x = int_key(st->key_type[i], a->keys[i]);
+			int64		y = int_key(st->key_type[i], b->keys[i]);
+
+			r = x < y ? -1 : (x > y ? 1 : 0);
+		}
+		else if (st->key_cmp[i] == NULL)
+			continue;
+		else
+			r = DatumGetInt32(FunctionCall2Coll(st->key_cmp[i], st->key_coll[i], a->keys[i], b->keys[i]));
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+/*
+ * Reads the online table once: winners not strictly newer than the row online are dropped
+ * (the never-backwards rule of the upsert's WHERE: (event, COALESCE(created, -infinity))).
+ * Returns the number of rows online.
+ */
+uint64
+mat_merge_online(MatState *st, Relation rel)
+{
+	Snapshot	snap = RegisterSnapshot(GetTransactionSnapshot());
+	TableScanDesc scan = table_beginscan(rel, snap, 0, NULL);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	uint64		n = 0;
+
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		MatEntry   *ent;
+		int64		oe,
+					oc,
+					wc;
+
+		n++;
+		slot_getsomeattrs(slot, st->col_cr + 1);
+		ent = mat_lookup(st, slot->tts_values, hash_keys(st, slot->tts_values), false);
+		if (ent == NULL || !ent->keep)
+			continue;
+		oe = DatumGetInt64(slot->tts_values[st->col_ev]);
+		oc = slot->tts_isnull[st->col_cr] ? DT_NOBEGIN : DatumGetInt64(slot->tts_values[st->col_cr]);
+		wc = ent->c_null ? DT_NOBEGIN : ent->c;
+		if (!(oe < ent->e || (oe == ent->e && oc < wc)))
+			ent->keep = false;
+		if ((n & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	UnregisterSnapshot(snap);
+	return n;
+}
+
+/* The write statement over the winners' relation (alias w). */
+static char *
+write_sql(FsView *v, const char *enr, bool upsert, bool order)
+{
+	StringInfoData sql;
+	StringInfoData cols;
+	const char *oe = quote_identifier(FS_ONLINE_EVENT_COL);
+	const char *oc = quote_identifier(FS_ONLINE_CREATED_COL);
+
+	initStringInfo(&cols);
+	for (int i = 0; i < v->entity.nkeys; i++)
+		appendStringInfo(&cols, "%s%s", i > 0 ? ", " : "", quote_identifier(v->entity.keys[i]));
+	appendStringInfo(&cols, ", %s, %s", oe, oc);
+	for (int i = 0; i < v->nfeatures; i++)
+		appendStringInfo(&cols, ", %s", quote_identifier(v->features[i].name));
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "INSERT INTO %s AS o (%s) SELECT * FROM %s w",
+					 fs_online_table_qualname(v->view_id), cols.data, enr);
+	if (order)
+		for (int i = 0; i < v->entity.nkeys; i++)
+			appendStringInfo(&sql, "%s w.%s", i > 0 ? "," : " ORDER BY", quote_identifier(v->entity.keys[i]));
+	if (!upsert)
+		return sql.data;
+	appendStringInfoString(&sql, " ON CONFLICT (");
+	for (int i = 0; i < v->entity.nkeys; i++)
+		appendStringInfo(&sql, "%s%s", i > 0 ? ", " : "", quote_identifier(v->entity.keys[i]));
+	appendStringInfo(&sql, ") DO UPDATE SET %s = EXCLUDED.%s, %s = EXCLUDED.%s", oe, oe, oc, oc);
+	for (int i = 0; i < v->nfeatures; i++)
+		appendStringInfo(&sql, ", %s = EXCLUDED.%s", quote_identifier(v->features[i].name),
+						 quote_identifier(v->features[i].name));
+	appendStringInfo(&sql, " WHERE (o.%s, COALESCE(o.%s, '-infinity')) OPERATOR(pg_catalog.<) "
+					 "(EXCLUDED.%s, COALESCE(EXCLUDED.%s, '-infinity'))", oe, oc, oe, oc);
+	return sql.data;
+}
+
+
+#define MAT_BATCH 1000
+
+/* Sort items carrying their sort key, so that sorting does not chase entry pointers. */
+typedef struct MatSortItem
+{
+	uint64		k;
+	MatEntry   *e;
+} MatSortItem;
+
+/* LSD radix sort on k, one pass per byte that is not the same in every item. */
+static void
+radix_sort(MatState *st, MatSortItem *a, uint64 n)
+{
+	char	   *raw;
+	MatSortItem *tmp = (MatSortItem *) mat_alloc_table(st, sizeof(MatSortItem) * Max(n, 1), &raw);
+	MatSortItem *src = a;
+	MatSortItem *dst = tmp;
+	uint64		orv = 0,
+				andv = ~UINT64CONST(0);
+
+	for (uint64 i = 0; i < n; i++)
+	{
+		orv |= a[i].k;
+		andv &= a[i].k;
+	}
+	for (int shift = 0; shift < 64; shift += 8)
+	{
+		uint64		cnt[256] = {0};
+		uint64		pos = 0;
+
+		if ((((orv ^ andv) >> shift) & 0xFF) == 0)
+			continue;
+		for (uint64 i = 0; i < n; i++)
+			cnt[(src[i].k >> shift) & 0xFF]++;
+		for (int b = 0; b < 256; b++)
+		{
+			uint64		c = cnt[b];
+
+			cnt[b] = pos;
+			pos += c;
+		}
+		for (uint64 i = 0; i < n; i++)
+			dst[cnt[(src[i].k >> shift) & 0xFF]++] = src[i];
+		{
+			MatSortItem *t = src;
+
+			src = dst;
+			dst = t;
+		}
+	}
+	if (src != a)
+		memcpy(a, src, sizeof(MatSortItem) * n);
+	pfree(raw);
+}
+
+/*
+ * Orders ents by TID (by_tid) or by key. TIDs and single integer keys are sorted as uint64
+ * images of themselves (the key with its sign bit flipped keeps signed order).
+ */
+static void
+sort_entries(MatState *st, MatEntry **ents, uint64 n, bool by_tid)
+{
+	MatSortItem *items;
+	char	   *raw;
+
+	if (!by_tid && !(st->int_keys && st->nkeys == 1))
+	{
+		sort_state = st;
+		qsort(ents, n, sizeof(MatEntry *), cmp_entries);
+		return;
+	}
+	items = (MatSortItem *) mat_alloc_table(st, sizeof(MatSortItem) * Max(n, 1), &raw);
+	for (uint64 i = 0; i < n; i++)
+	{
+		MatEntry   *e = ents[i];
+
+		if (by_tid)
+			items[i].k = ((uint64) ItemPointerGetBlockNumberNoCheck(&e->tid) << 16) |
+				ItemPointerGetOffsetNumberNoCheck(&e->tid);
+		else
+			items[i].k = (uint64) int_key(st->key_type[0], e->keys[0]) ^ (UINT64CONST(1) << 63);
+		items[i].e = e;
+	}
+	radix_sort(st, items, n);
+	for (uint64 i = 0; i < n; i++)
+		ents[i] = items[i].e;
+	pfree(raw);
+}
+
+/*
+ * The online table's only index is its primary key on the key columns, in order (as created
+ * by fs_online_ensure_table): then index entries can be made from the keys alone.
+ */
+static Relation
+plain_key_index(MatState *st, Relation rel)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	Relation	idx;
+	Form_pg_index f;
+	bool		ok;
+
+	if (list_length(indexes) != 1)
+		return NULL;
+	idx = index_open(linitial_oid(indexes), RowExclusiveLock);
+	f = idx->rd_index;
+	ok = f->indisprimary && f->indnatts == st->nkeys && f->indnkeyatts == st->nkeys &&
+		RelationGetIndexExpressions(idx) == NIL && RelationGetIndexPredicate(idx) == NIL;
+	for (int i = 0; ok && i < st->nkeys; i++)
+		ok = f->indkey.values[i] == i + 1;
+	if (!ok)
+	{
+		index_close(idx, RowExclusiveLock);
+		return NULL;
+	}
+	return idx;
+}
+
+/*
+ * Empty online table: the winners go in with heap_multi_insert (one WAL record per page, as
+ * COPY does; rows in source order in TID mode, so the source is read sequentially), then the
+ * key index gets its entries in key order (each lands on the rightmost leaf). Same WAL and
+ * crash safety as INSERT; no trigger fires, so the caller marks the view written.
+ */
+static uint64
+bulk_insert(MatState *st, Relation rel, Relation idx, MatEntry **ents, uint64 n)
+{
+	TupleTableSlot *slots[MAT_BATCH];
+	BulkInsertState bis = GetBulkInsertState();
+	CommandId	cid = GetCurrentCommandId(true);
+	IndexInfo  *ii = BuildIndexInfo(idx);
+	int			nb = 0;
+	uint64		first = 0;
+	bool		kisnull[INDEX_MAX_KEYS] = {false};
+
+	Datum	   *vals = palloc(sizeof(Datum) * RelationGetDescr(rel)->natts);
+	bool	   *nulls = palloc0(sizeof(bool) * RelationGetDescr(rel)->natts);
+
+	for (int i = 0; i < MAT_BATCH; i++)
+		slots[i] = MakeSingleTupleTableSlot(RelationGetDescr(rel),
+											st->use_tid ? &TTSOpsHeapTuple : &TTSOpsMinimalTuple);
+	if (st->use_tid)
+		sort_entries(st, ents, n, true);
+	for (uint64 i = 0; i < n; i++)
+	{
+		MatEntry   *e = ents[i];
+		TupleTableSlot *slot = slots[nb++];
+
+		ExecClearTuple(slot);
+		if (st->use_tid)
+		{
+			for (int k = 0; k < st->nkeys; k++)
+				vals[k] = e->keys[k];
+			vals[st->col_ev] = Int64GetDatum(e->e);
+			vals[st->col_cr] = Int64GetDatum(e->c);
+			nulls[st->col_cr] = e->c_null;
+			mat_fetch_features(st, &e->tid, st->srcslot, vals + st->col_f0, nulls + st->col_f0);
+			/* formed once, owned by the slot: the source slot is reused for the next row */
+			ExecStoreHeapTuple(heap_form_tuple(RelationGetDescr(rel), vals, nulls), slot, true);
+			ExecClearTuple(st->srcslot);
+		}
+		else
+		{
+			ExecStoreMinimalTuple(e->tup, slot, false);
+		}
+		if (nb == MAT_BATCH || i == n - 1)
+		{
+			table_multi_insert(rel, slots, nb, cid, 0, bis);
+			for (int j = 0; j < nb; j++)
+				ents[first + j]->tid = slots[j]->tts_tid;
+			first += nb;
+			nb = 0;
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	FreeBulkInsertState(bis);
+	for (int i = 0; i < MAT_BATCH; i++)
+		ExecDropSingleTupleTableSlot(slots[i]);
+
+	sort_entries(st, ents, n, false);
+	for (uint64 i = 0; i < n; i++)
+	{
+		index_insert(idx, ents[i]->keys, kisnull, &ents[i]->tid, rel, UNIQUE_CHECK_YES, false, ii);
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	return n;
+}
+
+/*
+ * Puts the kept winners into a tuplestore and writes them in one statement, in key order (index
+ * inserts then mostly append to the rightmost btree page). TID mode reads the winners' features
+ * from the source first, in physical order.
+ */
+uint64
+mat_write_winners(MatState *st, Relation rel, bool upsert)
+{
+	MatEntry  **ents;
+	uint64		n = 0;
+	Tuplestorestate *ts;
+	EphemeralNamedRelation enr;
+	uint64		written;
+	bool		order = false;
+	instr_time	t0,
+				t1;
+
+	INSTR_TIME_SET_CURRENT(t0);
+	ents = MemoryContextAllocHuge(st->cxt, sizeof(MatEntry *) * Max(st->nentries, 1));
+	for (uint32 i = 0; i <= st->mask; i++)
+	{
+		MatEntry   *e = MAT_ENTRY(st, i);
+
+		if (e->used && e->has_row && e->keep)
+			ents[n++] = e;
+	}
+	if (n == 0)
+		return 0;
+
+	if (!upsert)
+	{
+		Relation	idx = plain_key_index(st, rel);
+
+		if (idx)
+		{
+			written = bulk_insert(st, rel, idx, ents, n);
+			index_close(idx, RowExclusiveLock);
+			fs_online_mark_written(st->v->view_id);
+			return written;
+		}
+	}
+
+	ts = tuplestore_begin_heap(false, false, Max(work_mem, 1024));
+	if (st->use_tid)
+	{
+		int			natts = st->desc->natts;
+		Datum	   *vals = palloc(sizeof(Datum) * natts);
+		bool	   *nulls = palloc0(sizeof(bool) * natts);
+
+		sort_entries(st, ents, n, true);
+		for (uint64 i = 0; i < n; i++)
+		{
+			MatEntry   *e = ents[i];
+
+			for (int k = 0; k < st->nkeys; k++)
+				vals[k] = e->keys[k];
+			vals[st->col_ev] = Int64GetDatum(e->e);
+			vals[st->col_cr] = Int64GetDatum(e->c);
+			nulls[st->col_cr] = e->c_null;
+			mat_fetch_features(st, &e->tid, st->srcslot, vals + st->col_f0, nulls + st->col_f0);
+			tuplestore_putvalues(ts, st->desc, vals, nulls);
+			ExecClearTuple(st->srcslot);
+			if ((i & 0xFFFF) == 0)
+				CHECK_FOR_INTERRUPTS();
+		}
+		order = true;			/* index inserts in key order */
+	}
+	else
+	{
+		TupleTableSlot *slot = MakeSingleTupleTableSlot(st->desc, &TTSOpsMinimalTuple);
+
+		sort_entries(st, ents, n, false);
+		for (uint64 i = 0; i < n; i++)
+		{
+			ExecStoreMinimalTuple(ents[i]->tup, slot, false);
+			tuplestore_puttupleslot(ts, slot);
+			ExecClearTuple(slot);
+			pfree(ents[i]->tup);
+			ents[i]->tup = NULL;
+		}
+		ExecDropSingleTupleTableSlot(slot);
+	}
+
+	INSTR_TIME_SET_CURRENT(t1);
+	INSTR_TIME_SUBTRACT(t1, t0);
+	st->fill_ms = INSTR_TIME_GET_MILLISEC(t1);
+	enr = palloc0(sizeof(EphemeralNamedRelationData));
+	enr->md.name = "fs_mat_winners";
+	enr->md.reliddesc = InvalidOid;
+	enr->md.tupdesc = st->desc;
+	enr->md.enrtype = ENR_NAMED_TUPLESTORE;
+	enr->md.enrtuples = (double) n;
+	enr->reldata = ts;
+	if (SPI_register_relation(enr) != SPI_OK_REL_REGISTER)
+		elog(ERROR, "SPI_register_relation failed");
+	if (SPI_execute(write_sql(st->v, "fs_mat_winners", upsert, order), false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "materialization write failed");
+	written = SPI_processed;
+	SPI_unregister_relation("fs_mat_winners");
+	tuplestore_end(ts);
+	return written;
+}
+
