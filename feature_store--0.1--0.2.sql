@@ -6,10 +6,10 @@
 CREATE FUNCTION feature_store.online_changed_keys() RETURNS trigger
   AS 'MODULE_PATHNAME', 'fs_online_changed_keys_trigger' LANGUAGE C;
 REVOKE ALL ON FUNCTION feature_store.online_changed_keys() FROM PUBLIC;
-CREATE FUNCTION fs_online_batch(view_or_service text, keys anyarray, OUT key anyelement, OUT features jsonb)
+CREATE FUNCTION fs_online_batch_keys(view_or_service text, keys anyarray, OUT key anyelement, OUT features jsonb)
   RETURNS SETOF record
   AS 'MODULE_PATHNAME', 'fs_online_batch_keys' LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1000;
-COMMENT ON FUNCTION fs_online_batch(text, anyarray) IS
+COMMENT ON FUNCTION fs_online_batch_keys(text, anyarray) IS
   'fs_online for many keys of one entity (an array of its key type, or of rows for composite keys): one row per element, in order';
 CREATE FUNCTION fs_online_batch_vector(service text, keys anyarray, OUT key anyelement, OUT features float8[])
   RETURNS SETOF record

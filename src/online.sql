@@ -102,11 +102,12 @@ COMMENT ON VIEW fs_stat_online IS
   'Online cache per view, and a total row (view NULL) with capacity and the worker''s state';
 GRANT SELECT ON fs_stat_online TO PUBLIC;
 
--- The fast batch forms (0.2): the entity's key values themselves, no fs_entity per element.
-CREATE FUNCTION fs_online_batch(view_or_service text, keys anyarray, OUT key anyelement, OUT features jsonb)
+-- The fast batch forms (0.2): the entity's key values themselves, no fs_entity per element (a name of
+-- their own: an overload of fs_online_batch would make fs_online_batch('{...}', 'v') ambiguous).
+CREATE FUNCTION fs_online_batch_keys(view_or_service text, keys anyarray, OUT key anyelement, OUT features jsonb)
   RETURNS SETOF record
   AS 'MODULE_PATHNAME', 'fs_online_batch_keys' LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1000;
-COMMENT ON FUNCTION fs_online_batch(text, anyarray) IS
+COMMENT ON FUNCTION fs_online_batch_keys(text, anyarray) IS
   'fs_online for many keys of one entity (an array of its key type, or of rows for composite keys): one row per element, in order';
 CREATE FUNCTION fs_online_batch_vector(service text, keys anyarray, OUT key anyelement, OUT features float8[])
   RETURNS SETOF record

@@ -42,7 +42,9 @@
  *           databases than feature_store.database. Those lookups read the durable table.
  *
  * LAYOUT AND LOCKING
- * Fixed-size entries (FS_CACHE_DATA bytes of key image + payload) in 8-way buckets; a key
+ * Fixed-size entries (FS_CACHE_DATA bytes of key image + payload) in 8-way buckets, with the
+ * 8 entries' hashes of a bucket also in one cache line of a separate tag array, so a probe
+ * touches one line per bucket and then only the matching entry; a key
  * may live in either of two buckets chosen by its hash (two-choice hashing, so the cache fills
  * to ~95% before evicting); FS_CACHE_NLOCKS LWLocks each guard every FS_CACHE_NLOCKS-th bucket
  * (shared to read one bucket, exclusive on both to fill: taken in address order, no deadlock).
@@ -120,6 +122,7 @@ typedef struct FsCacheCtl
 static FsCacheCtl *ctl = NULL;
 static FsEntry *entries = NULL;
 static pg_atomic_uint64 *keygens = NULL;	/* one per bucket: the K of keys living there */
+static uint64 *tags = NULL;		/* hash of each entry, a bucket's 8 in one cache line */
 static bool preloaded = false;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -138,8 +141,10 @@ cache_nentries(void)
 static Size
 cache_shmem_size(void)
 {
-	return add_size(add_size(MAXALIGN(sizeof(FsCacheCtl)), mul_size(cache_nentries(), sizeof(FsEntry))),
-					mul_size(cache_nentries() / FS_CACHE_WAYS, sizeof(pg_atomic_uint64)));
+	Size		sz = add_size(MAXALIGN(sizeof(FsCacheCtl)), mul_size(cache_nentries(), sizeof(FsEntry)));
+
+	sz = add_size(sz, mul_size(cache_nentries() / FS_CACHE_WAYS, sizeof(pg_atomic_uint64)));
+	return add_size(add_size(sz, PG_CACHE_LINE_SIZE), mul_size(cache_nentries(), sizeof(uint64)));
 }
 
 /* Requests the cache's shared memory and locks (PG15: only allowed in this hook). */
@@ -164,6 +169,7 @@ fs_shmem_startup(void)
 	ctl = ShmemInitStruct("feature_store online cache", cache_shmem_size(), &found);
 	entries = (FsEntry *) ((char *) ctl + MAXALIGN(sizeof(FsCacheCtl)));
 	keygens = (pg_atomic_uint64 *) (entries + cache_nentries());
+	tags = (uint64 *) TYPEALIGN(PG_CACHE_LINE_SIZE, keygens + cache_nentries() / FS_CACHE_WAYS);
 	if (!found)
 	{
 		LWLockPadded *tranche = GetNamedLWLockTranche(FS_TRANCHE);
@@ -184,6 +190,7 @@ fs_shmem_startup(void)
 		memset(entries, 0, ctl->nentries * sizeof(FsEntry));
 		for (int64 b = 0; b < ctl->nbuckets; b++)
 			pg_atomic_init_u64(&keygens[b], 0);
+		memset(tags, 0, ctl->nentries * sizeof(uint64));
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -393,9 +400,11 @@ static inline FsEntry *
 find_in_bucket(int64 b, int32 view_id, uint64 hash, const char *key, int keylen, bool any_gen, uint64 want)
 {
 	FsEntry    *e = &entries[b * FS_CACHE_WAYS];
+	const uint64 *t = &tags[b * FS_CACHE_WAYS];
 
+	/* the bucket's tags first: one cache line, and entries are touched only on a match */
 	for (int w = 0; w < FS_CACHE_WAYS; w++, e++)
-		if (e->hash == hash && e->view_id == view_id && (any_gen || e->gen >= want) &&
+		if (t[w] == hash && e->hash == hash && e->view_id == view_id && (any_gen || e->gen >= want) &&
 			e->keylen == keylen && key_eq(e->data, key, keylen))
 			return e;
 	return NULL;
@@ -523,6 +532,7 @@ fs_cache_put(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
 	victim->view_id = view_id;
 	victim->slot = (uint16) slot;
 	victim->hash = hash;
+	tags[victim - entries] = hash;
 	victim->gen = tag;
 	victim->keylen = (uint16) keylen;
 	victim->len = (uint16) len;
@@ -604,14 +614,11 @@ fs_cache_bump_keys(const uint64 *hashes, int n)
 	}
 }
 
-/* Starts loading a bucket's entry headers (and a key generation) into the CPU cache. */
+/* Starts loading a bucket's tags (one cache line) into the CPU cache. */
 static inline void
 prefetch_bucket(int64 b)
 {
-	FsEntry    *e = &entries[b * FS_CACHE_WAYS];
-
-	for (int w = 0; w < FS_CACHE_WAYS; w++)
-		__builtin_prefetch(&e[w], 0, 1);
+	__builtin_prefetch(&tags[b * FS_CACHE_WAYS], 0, 1);
 }
 
 /*
@@ -665,7 +672,7 @@ fs_cache_get_many(int slot, int32 view_id, FsCacheProbe *p, int n)
 		for (int i = 0; i < n; i++)
 			if (bucket[i] >= 0)
 				order[start[bucket[i] % FS_CACHE_NLOCKS]++] = i, m++;
-		for (int g = 0; g < Min(m, 4); g++)
+		for (int g = 0; g < Min(m, 8); g++)
 			prefetch_bucket(bucket[order[g]]);
 		/* start[l] is now the end of lock l's group; groups are contiguous in lock order */
 		for (int g = 0, l = 0; g < m; l++)
@@ -680,21 +687,18 @@ fs_cache_get_many(int slot, int32 view_id, FsCacheProbe *p, int n)
 			for (; g < end; g++)
 			{
 				FsCacheProbe *q = &p[order[g]];
-				int64		b = bucket[order[g]];
-				FsEntry    *e = &entries[b * FS_CACHE_WAYS];
+				FsEntry    *e;
 
-				if (g + 4 < m)
-					prefetch_bucket(bucket[order[g + 4]]);
-				for (int w = 0; w < FS_CACHE_WAYS; w++, e++)
-					if (e->hash == q->hash && e->view_id == view_id && e->gen >= q->want &&
-						e->keylen == q->keylen && key_eq(e->data, q->key, q->keylen))
-					{
-						q->len = e->len;
-						memcpy(q->buf, e->data + q->keylen, e->len);
-						e->ref = 1;
-						nhits++;
-						break;
-					}
+				if (g + 8 < m)
+					prefetch_bucket(bucket[order[g + 8]]);
+				e = find_in_bucket(bucket[order[g]], view_id, q->hash, q->key, q->keylen, false, q->want);
+				if (e)
+				{
+					q->len = e->len;
+					memcpy(q->buf, e->data + q->keylen, e->len);
+					e->ref = 1;
+					nhits++;
+				}
 			}
 			LWLockRelease(lock);
 		}

@@ -466,7 +466,7 @@ fs_read_row(FsReadState *st, FsOnlineView *ov, FsEntityVal *e, FsOnlineRow *row)
 /*
  * Read of many rows at once, by key arrays: every key of the view's online table that is among
  * the given ones. One plan per backend and view version; single-key views use = ANY($1), the
- * others a join with unnest($1, ..., $n).
+ * others a join with ROWS FROM (unnest($1), ..., unnest($n)).
  */
 static SPIPlanPtr
 batch_plan(FsOnlineView *ov)
@@ -491,15 +491,15 @@ batch_plan(FsOnlineView *ov)
 			appendStringInfo(&sql, " WHERE o.%s OPERATOR(pg_catalog.=) ANY ($1)", quote_identifier(v->entity.keys[0]));
 		else
 		{
-			appendStringInfoString(&sql, " JOIN pg_catalog.unnest(");
+			appendStringInfoString(&sql, " JOIN ROWS FROM (");
 			for (int k = 0; k < nk; k++)
-				appendStringInfo(&sql, "%s$%d", k > 0 ? ", " : "", k + 1);
+				appendStringInfo(&sql, "%spg_catalog.unnest($%d)", k > 0 ? ", " : "", k + 1);
 			appendStringInfoString(&sql, ") AS u(");
 			for (int k = 0; k < nk; k++)
 				appendStringInfo(&sql, "%sk%d", k > 0 ? ", " : "", k + 1);
 			appendStringInfoString(&sql, ") ON ");
 			for (int k = 0; k < nk; k++)
-				appendStringInfo(&sql, "%so.%s = u.k%d", k > 0 ? " AND " : "", quote_identifier(v->entity.keys[k]), k + 1);
+				appendStringInfo(&sql, "%so.%s OPERATOR(pg_catalog.=) u.k%d", k > 0 ? " AND " : "", quote_identifier(v->entity.keys[k]), k + 1);
 		}
 		for (int k = 0; k < nk; k++)
 		{

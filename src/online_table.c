@@ -275,10 +275,21 @@ set_change_triggers(FsView *v, const char *mode)
 	const char *qname = fs_online_table_qualname(v->view_id);
 	static const char *const names[] = {"fs_online_changed", "fs_online_keys_ins", "fs_online_keys_upd", "fs_online_keys_del"};
 
+	Oid			relid = fs_online_table_relid(v->view_id);
+
 	SPI_connect();
 	fs_owner_context_enter(&octx);
 	for (int i = 0; i < (int) lengthof(names); i++)
-		fs_spi_exec(psprintf("DROP TRIGGER IF EXISTS %s ON %s", names[i], qname), 0, NULL, NULL, NULL, false);
+	{
+		Oid			t[2] = {OIDOID, TEXTOID};
+		Datum		a[2] = {ObjectIdGetDatum(relid), CStringGetTextDatum(names[i])};
+
+		/* only those that exist: DROP TRIGGER IF EXISTS would say NOTICE for the others */
+		/* not read-only: the table may have been created by this very call */
+		if (fs_spi_exec("SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = $1 AND tgname = $2",
+						2, t, a, NULL, false) > 0)
+			fs_spi_exec(psprintf("DROP TRIGGER %s ON %s", names[i], qname), 0, NULL, NULL, NULL, false);
+	}
 	create_change_triggers(v, mode);
 	fs_owner_context_leave(&octx);
 	SPI_finish();
