@@ -4,8 +4,9 @@
 #   fs_online(entity)            -- jsonb with 4 features, privilege check, shared-memory cache
 #   PK lookup                    -- SELECT * FROM a plain latest-values table WHERE user_id = $1
 #   SELECT 1                     -- the protocol ceiling
-# and in-query batch lookups per second: fs_online_batch over 1000 entities vs an index
-# nested-loop join of 1000 keys against the same latest-values table.
+# and in-query batch lookups per second over 1000 keys: fs_online_batch_keys (the keys form),
+# fs_online_batch (fs_entity[]) and fs_online per row vs an index nested-loop join of the same
+# 1000 keys against the same latest-values table, all in the same run.
 # Prints TPS, p50/p99 latency and the ratios; the targets are fs_online >= 0.9x the PK lookup at
 # 1 and 8 clients, batch >= 3x the nested-loop join, p99 < 1 ms at 8 clients.
 #   bench/online.sh                 LARGE: 1M entities (override with ENTITIES=n), 10 s per run (DURATION=s)
@@ -78,6 +79,10 @@ cat > "$W/batch.sql" <<S
 \set s random(1, $ENTITIES - $BATCH)
 SELECT count(features) FROM fs_online_batch(ARRAY(SELECT fs_entity('user', g) FROM generate_series(:s::bigint, :s::bigint + $((BATCH - 1))) g));
 S
+cat > "$W/keys.sql" <<S
+\set s random(1, $ENTITIES - $BATCH)
+SELECT count(features) FROM fs_online_batch_keys('user_stats', ARRAY(SELECT g FROM generate_series(:s::bigint, :s::bigint + $((BATCH - 1))) g));
+S
 cat > "$W/perrow.sql" <<S
 \set s random(1, $ENTITIES - $BATCH)
 SELECT count(fs_online(fs_entity('user', g))) FROM generate_series(:s::bigint, :s::bigint + $((BATCH - 1))) g;
@@ -116,7 +121,7 @@ for c in 1 4 8; do
   done
 done
 for c in 1 8; do
-  for q in nl batch perrow; do
+  for q in nl keys batch perrow; do
     R[$q,$c]=$(run $q $c)
     echo "  $q @ $c clients: ${R[$q,$c]}"
   done
@@ -136,7 +141,8 @@ echo
 printf '%-34s %8s %14s\n' "in-query batch of $BATCH" clients "lookups/s"
 for c in 1 8; do
   printf '%-34s %8s %14.0f\n' "index nested-loop join" "$c" "$(awk -v t="$(f nl $c 1)" -v b=$BATCH 'BEGIN {print t * b}')"
-  printf '%-34s %8s %14.0f\n' "fs_online_batch" "$c" "$(awk -v t="$(f batch $c 1)" -v b=$BATCH 'BEGIN {print t * b}')"
+  printf '%-34s %8s %14.0f\n' "fs_online_batch_keys (keys form)" "$c" "$(awk -v t="$(f keys $c 1)" -v b=$BATCH 'BEGIN {print t * b}')"
+  printf '%-34s %8s %14.0f\n' "fs_online_batch (fs_entity[])" "$c" "$(awk -v t="$(f batch $c 1)" -v b=$BATCH 'BEGIN {print t * b}')"
   printf '%-34s %8s %14.0f\n' "fs_online per row in a query" "$c" "$(awk -v t="$(f perrow $c 1)" -v b=$BATCH 'BEGIN {print t * b}')"
 done
 echo
@@ -146,7 +152,8 @@ for c in 1 4 8; do
   echo "  fs_online / SELECT 1 TPS  @ $c clients: $(ratio "$(f fs $c 1)" "$(f one $c 1)")"
 done
 for c in 1 8; do
-  echo "  batch / nested-loop lookups/s @ $c clients: $(ratio "$(f batch $c 1)" "$(f nl $c 1)")   (>= 3)"
+  echo "  keys form / nested-loop lookups/s @ $c clients: $(ratio "$(f keys $c 1)" "$(f nl $c 1)")   (>= 3)"
+  echo "  fs_online_batch(fs_entity[]) / nested-loop lookups/s @ $c clients: $(ratio "$(f batch $c 1)" "$(f nl $c 1)")"
   echo "  per-row fs_online / nested-loop lookups/s @ $c clients: $(ratio "$(f perrow $c 1)" "$(f nl $c 1)")"
 done
 echo "  fs_online p99 @ 8 clients: $(f fs 8 3) ms   (< 1 ms)"
