@@ -127,11 +127,15 @@ static bool preloaded = false;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
-/* Number of entries cache_size allows, a multiple of the bucket width, at least one bucket. */
+/*
+ * Number of entries cache_size allows, a multiple of the bucket width, at least one bucket. Each
+ * entry also costs its tag and an eighth of its bucket's key generation: cache_size covers all.
+ */
 static int64
 cache_nentries(void)
 {
-	int64		n = ((int64) fs_cache_size_kb * 1024) / sizeof(FsEntry);
+	int64		n = ((int64) fs_cache_size_kb * 1024) /
+		(sizeof(FsEntry) + sizeof(uint64) + sizeof(pg_atomic_uint64) / FS_CACHE_WAYS);
 
 	n -= n % FS_CACHE_WAYS;
 	return Max(n, FS_CACHE_WAYS);

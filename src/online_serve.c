@@ -673,68 +673,20 @@ make_keys_plan(ServePlan *p, const char *name, Oid elemtype, KeyConv *kc)
 }
 
 /*
- * The keys forms' common loop: per chunk of elements, one batched read per target view, then
- * one output row per element (key, value) in array order, value from `emit`.
+ * The keys forms' chunk loop: per chunk of elements, one batched read per target view (sc[t]
+ * its scratch), then one output row per element (key, answer) in array order.
  */
 static void
-serve_keys(FunctionCallInfo fcinfo, bool vector)
+serve_chunks(ReturnSetInfo *rsi, ServePlan *p, KeyConv *kc, VecSpec *vs, Datum *elems,
+			 bool *enulls, int n, FsReadScratch **sc)
 {
-	ReturnSetInfo *rsi = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *name;
-	ArrayType  *arr;
-	Oid			elemtype;
-	int16		typlen;
-	bool		byval;
-	char		align;
-	Datum	   *elems;
-	bool	   *enulls;
-	int			n;
-	ServePlan  *p = palloc(sizeof(ServePlan));
-	KeyConv		kc;
-	VecSpec		vs;
 	FsReadState rs;
 	MemoryContext chunkcxt,
 				old;
-	FsReadScratch **sc;
-	bool		own_scratch;
 
-	InitMaterializedSRF(fcinfo, 0);
-	name = name_arg(fcinfo, 0);
-	if (PG_ARGISNULL(1))
-		return;
-	arr = PG_GETARG_ARRAYTYPE_P(1);
-	elemtype = ARR_ELEMTYPE(arr);
-	make_keys_plan(p, name, elemtype, &kc);
-	if (vector)
-		vec_spec(p, name, &vs);
-	get_typlenbyvalalign(elemtype, &typlen, &byval, &align);
-	deconstruct_array(arr, elemtype, typlen, byval, align, &elems, &enulls, &n);
-	/* one scratch per target, kept by the backend (a nested call gets its own) */
-	own_scratch = scratch_busy;
-	if (own_scratch)
-		sc = palloc0(sizeof(FsReadScratch *) * p->ntargets);
-	else
-	{
-		if (p->ntargets > scratch_n)
-		{
-			FsReadScratch **grown = MemoryContextAllocZero(TopMemoryContext, sizeof(FsReadScratch *) * p->ntargets);
-
-			if (scratch_n > 0)
-				memcpy(grown, scratch_pool, sizeof(FsReadScratch *) * scratch_n);
-			scratch_pool = grown;
-			scratch_n = p->ntargets;
-		}
-		sc = scratch_pool;
-		scratch_busy = true;
-	}
-	for (int t = 0; t < p->ntargets; t++)
-		if (sc[t] == NULL)
-			sc[t] = fs_read_scratch(own_scratch ? CurrentMemoryContext : TopMemoryContext, KEYS_CHUNK);
-	PG_TRY();
-	{
 	fs_read_begin(&rs);
 	/* per-chunk garbage (rows, keys, answers) goes away once the chunk's rows are stored */
-	chunkcxt = AllocSetContextCreate(CurrentMemoryContext, "fs_online_batch chunk", ALLOCSET_DEFAULT_SIZES);
+	chunkcxt = AllocSetContextCreate(CurrentMemoryContext, "fs_online_batch_keys chunk", ALLOCSET_DEFAULT_SIZES);
 	for (int c0 = 0; c0 < n; c0 += KEYS_CHUNK)
 	{
 		int			m = Min(KEYS_CHUNK, n - c0);
@@ -744,10 +696,10 @@ serve_keys(FunctionCallInfo fcinfo, bool vector)
 		FsOnlineRow *erow;
 
 		old = MemoryContextSwitchTo(chunkcxt);
-		keys = palloc(sizeof(Datum) * m * kc.nkeys);
+		keys = palloc(sizeof(Datum) * m * kc->nkeys);
 		knull = palloc(sizeof(bool) * m);
 		for (int i = 0; i < m; i++)
-			knull[i] = enulls[c0 + i] || !elem_keys(&kc, elems[c0 + i], &keys[i * kc.nkeys]);
+			knull[i] = enulls[c0 + i] || !elem_keys(kc, elems[c0 + i], &keys[i * kc->nkeys]);
 		rows = palloc(sizeof(FsOnlineRow *) * p->ntargets);
 		for (int t = 0; t < p->ntargets; t++)
 		{
@@ -765,9 +717,9 @@ serve_keys(FunctionCallInfo fcinfo, bool vector)
 			{
 				for (int t = 0; t < p->ntargets; t++)
 					erow[t] = rows[t][i];
-				if (vector)
+				if (vs)
 				{
-					ArrayType  *v = build_vector(p, &vs, erow);
+					ArrayType  *v = build_vector(p, vs, erow);
 
 					if (v)
 						out[1] = PointerGetDatum(v), onull[1] = false;
@@ -787,17 +739,81 @@ serve_keys(FunctionCallInfo fcinfo, bool vector)
 	}
 	fs_read_end(&rs);
 	MemoryContextDelete(chunkcxt);
+}
+
+/*
+ * The keys forms: plan (privileges once), elements, then the chunk loop with the backend's
+ * scratch memory (kept from call to call: allocating it per call costs page faults that rival
+ * the cache probes; a nested call, e.g. from a key type's input function, gets its own).
+ */
+static void
+serve_keys(FunctionCallInfo fcinfo, bool vector)
+{
+	ReturnSetInfo *rsi = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *name;
+	ArrayType  *arr;
+	Oid			elemtype;
+	int16		typlen;
+	bool		byval;
+	char		align;
+	Datum	   *elems;
+	bool	   *enulls;
+	int			n;
+	ServePlan  *p = palloc(sizeof(ServePlan));
+	KeyConv		kc;
+	VecSpec		vs;
+	FsReadScratch **sc;
+	bool		own_scratch;
+
+	InitMaterializedSRF(fcinfo, 0);
+	name = name_arg(fcinfo, 0);
+	if (PG_ARGISNULL(1))
+		return;
+	arr = PG_GETARG_ARRAYTYPE_P(1);
+	elemtype = ARR_ELEMTYPE(arr);
+	make_keys_plan(p, name, elemtype, &kc);
+	if (vector)
+		vec_spec(p, name, &vs);
+	get_typlenbyvalalign(elemtype, &typlen, &byval, &align);
+	deconstruct_array(arr, elemtype, typlen, byval, align, &elems, &enulls, &n);
+	own_scratch = scratch_busy;
+	if (own_scratch)
+		sc = palloc0(sizeof(FsReadScratch *) * p->ntargets);
+	else
+	{
+		if (p->ntargets > scratch_n)
+		{
+			FsReadScratch **grown = MemoryContextAllocZero(TopMemoryContext, sizeof(FsReadScratch *) * p->ntargets);
+
+			if (scratch_n > 0)
+				memcpy(grown, scratch_pool, sizeof(FsReadScratch *) * scratch_n);
+			scratch_pool = grown;
+			scratch_n = p->ntargets;
+		}
+		sc = scratch_pool;
+	}
+	for (int t = 0; t < p->ntargets; t++)
+		if (sc[t] == NULL)
+			sc[t] = fs_read_scratch(own_scratch ? CurrentMemoryContext : TopMemoryContext, KEYS_CHUNK);
+	if (own_scratch)
+	{
+		serve_chunks(rsi, p, &kc, vector ? &vs : NULL, elems, enulls, n, sc);
+		return;
+	}
+	scratch_busy = true;
+	PG_TRY();
+	{
+		serve_chunks(rsi, p, &kc, vector ? &vs : NULL, elems, enulls, n, sc);
 	}
 	PG_FINALLY();
 	{
-		if (!own_scratch)
-			scratch_busy = false;
+		scratch_busy = false;
 	}
 	PG_END_TRY();
 }
 
 /*
- * fs_online_batch(view_or_service text, keys anyarray) -> (key, features jsonb) per element,
+ * fs_online_batch_keys(view_or_service text, keys anyarray) -> (key, features jsonb) per element,
  * in array order: the fast batch form. Keys are the entity's key values themselves (an array
  * of the key type, or of rows for composite keys), no fs_entity to build or parse; privileges
  * are checked once, each cache lock is taken once per chunk, misses are read in one query.
