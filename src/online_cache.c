@@ -626,6 +626,26 @@ prefetch_bucket(int64 b)
 }
 
 /*
+ * Starts loading the entry whose tag matches (tags prefetched earlier; read without the lock:
+ * only a hint, the probe itself checks under the lock).
+ */
+static inline void
+prefetch_match(int64 b, uint64 hash)
+{
+	const uint64 *t = &tags[b * FS_CACHE_WAYS];
+
+	for (int w = 0; w < FS_CACHE_WAYS; w++)
+		if (t[w] == hash)
+		{
+			const char *e = (const char *) &entries[b * FS_CACHE_WAYS + w];
+
+			for (size_t off = 0; off < sizeof(FsEntry); off += PG_CACHE_LINE_SIZE)
+				__builtin_prefetch(e + off, 0, 1);
+			return;
+		}
+}
+
+/*
  * Batch probe: the keys of a chunk grouped by bucket lock (a counting sort), so each lock is
  * taken once per chunk and pass (home buckets, then second buckets of the keys still missing)
  * instead of once per key, with the next keys' buckets prefetched. Each key's W (the hit rule
@@ -678,6 +698,8 @@ fs_cache_get_many(int slot, int32 view_id, FsCacheProbe *p, int n)
 				order[start[bucket[i] % FS_CACHE_NLOCKS]++] = i, m++;
 		for (int g = 0; g < Min(m, 8); g++)
 			prefetch_bucket(bucket[order[g]]);
+		for (int g = 0; g < Min(m, 4); g++)
+			prefetch_match(bucket[order[g]], p[order[g]].hash);
 		/* start[l] is now the end of lock l's group; groups are contiguous in lock order */
 		for (int g = 0, l = 0; g < m; l++)
 		{
@@ -693,8 +715,11 @@ fs_cache_get_many(int slot, int32 view_id, FsCacheProbe *p, int n)
 				FsCacheProbe *q = &p[order[g]];
 				FsEntry    *e;
 
+				/* a pipeline: tags 8 keys ahead, the matching entry 4 keys ahead */
 				if (g + 8 < m)
 					prefetch_bucket(bucket[order[g + 8]]);
+				if (g + 4 < m)
+					prefetch_match(bucket[order[g + 4]], p[order[g + 4]].hash);
 				e = find_in_bucket(bucket[order[g]], view_id, q->hash, q->key, q->keylen, false, q->want);
 				if (e)
 				{
