@@ -145,7 +145,8 @@ cache_nentries(void)
 static Size
 cache_shmem_size(void)
 {
-	Size		sz = add_size(MAXALIGN(sizeof(FsCacheCtl)), mul_size(cache_nentries(), sizeof(FsEntry)));
+	Size		sz = add_size(CACHELINEALIGN(sizeof(FsCacheCtl)) + PG_CACHE_LINE_SIZE,
+							  mul_size(cache_nentries(), sizeof(FsEntry)));
 
 	sz = add_size(sz, mul_size(cache_nentries() / FS_CACHE_WAYS, sizeof(pg_atomic_uint64)));
 	return add_size(add_size(sz, PG_CACHE_LINE_SIZE), mul_size(cache_nentries(), sizeof(uint64)));
@@ -171,7 +172,8 @@ fs_shmem_startup(void)
 		prev_shmem_startup_hook();
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	ctl = ShmemInitStruct("feature_store online cache", cache_shmem_size(), &found);
-	entries = (FsEntry *) ((char *) ctl + MAXALIGN(sizeof(FsCacheCtl)));
+	/* entries on cache-line boundaries: a 256-byte entry spans 4 lines, not 5 */
+	entries = (FsEntry *) CACHELINEALIGN((char *) ctl + sizeof(FsCacheCtl));
 	keygens = (pg_atomic_uint64 *) (entries + cache_nentries());
 	tags = (uint64 *) TYPEALIGN(PG_CACHE_LINE_SIZE, keygens + cache_nentries() / FS_CACHE_WAYS);
 	if (!found)
