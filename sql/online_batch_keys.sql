@@ -1,7 +1,7 @@
 -- Online store, the fast batch forms over key arrays: fs_online_batch_keys(view_or_service, keys)
 -- and fs_online_batch_vector(service, keys). Every answer is compared with an oracle computed by
 -- brute force from the history (latest row per key, TTL as of now()), element by element in
--- array order; duplicates, NULLs, unknown keys, conversions, composite keys, chunks of 1024,
+-- array order; duplicates, NULLs, unknown keys, conversions, composite keys, chunks of 256,
 -- own-transaction and rollback visibility, privileges and every error with its SQLSTATE.
 CREATE EXTENSION IF NOT EXISTS feature_store;
 SET timezone = 'UTC';
@@ -46,7 +46,7 @@ SELECT count(*) AS elements, count(*) FILTER (WHERE o.key IS DISTINCT FROM k.k[o
        count(*) FILTER (WHERE o.features IS DISTINCT FROM pg_temp.oracle_v(o.key)) AS wrong_features
 FROM bk_keys k, fs_online_batch_keys('bk_v', k.k) WITH ORDINALITY o(key, features, ord);
 
--- 3 chunks (1024 keys each) of a shuffled array with every key twice and unknown keys: the
+-- 24 chunks (256 keys each) of a shuffled array with every key twice and unknown keys: the
 -- answers equal the oracle, and equal fs_online on each key.
 CREATE TABLE bk_big AS SELECT array_agg(x ORDER BY md5(x::text || r::text)) AS k
 FROM generate_series(-10, 3010) x, generate_series(1, 2) r;

@@ -438,7 +438,8 @@ fs_cache_get(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
 		{
 			len = e->len;
 			memcpy(buf, e->data + keylen, len);
-			e->ref = 1;
+			if (e->ref == 0)
+				e->ref = 1;	/* no write (no dirty line) when already set */
 		}
 		LWLockRelease(lock);
 		if (len >= 0)
@@ -727,7 +728,8 @@ fs_cache_get_many(int slot, int32 view_id, FsCacheProbe *p, int n)
 				{
 					q->len = e->len;
 					memcpy(q->buf, e->data + q->keylen, e->len);
-					e->ref = 1;
+					if (e->ref == 0)
+						e->ref = 1; /* no write (no dirty line) when already set */
 					nhits++;
 				}
 			}

@@ -532,8 +532,12 @@ fs_online_batch(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* Elements of a keys array per chunk: one cache pass and at most one query per chunk. */
-#define KEYS_CHUNK 1024
+/*
+ * Elements of a keys array per chunk: one cache pass and at most one query per chunk. Small
+ * enough that a chunk's scratch (about 90 kB) stays in the CPU cache when many backends share
+ * a core; large enough that each bucket lock is taken for several keys.
+ */
+#define KEYS_CHUNK 256
 
 /* Batch read scratch kept by the backend, one per target view; busy while a call uses it. */
 static FsReadScratch **scratch_pool = NULL;

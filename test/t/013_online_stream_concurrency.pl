@@ -123,5 +123,21 @@ is($v5, $node->safe_psql('postgres', q{SELECT v FROM shist WHERE id = 5 ORDER BY
 is($h5 - $h0, 1, 'key 5 stayed cached: a hit after the commit of key 1');
 is($m5 - $m0, 0, 'key 5: no miss');
 is($m1 - $m5, 1, 'key 1 was invalidated: a miss');
+
+# The other per-key triggers: a manual UPDATE and DELETE of online rows (superuser) are served at
+# once, the UPDATE's old and new key both invalidated (the oracle is the online table itself).
+my $tab = $node->safe_psql('postgres', q{SELECT format('feature_store.online_%s', view_id) FROM fs_views WHERE name = 's'});
+$node->safe_psql('postgres', q{SELECT fs_online(fs_entity('sent', i)) FROM generate_series(1, 10) i});
+$node->safe_psql('postgres', "UPDATE $tab SET v = 999, w = 999 WHERE id = 3");
+is($node->safe_psql('postgres', q{SELECT fs_online(fs_entity('sent', 3)) -> 's' ->> 'v'}), '999', 'a manual UPDATE is served at once');
+$node->safe_psql('postgres', "UPDATE $tab SET id = 11 WHERE id = 4");
+is($node->safe_psql('postgres', q{SELECT fs_online(fs_entity('sent', 4)) IS NULL AND fs_online(fs_entity('sent', 11)) IS NOT NULL}),
+   't', 'an UPDATE of the key: the old key is gone, the new one served');
+$node->safe_psql('postgres', "DELETE FROM $tab WHERE id = 2");
+is($node->safe_psql('postgres', q{SELECT fs_online(fs_entity('sent', 2)) IS NULL}), 't', 'a manual DELETE is served at once');
+is($node->safe_psql('postgres', qq{SELECT count(*) FROM generate_series(1, 12) i
+  WHERE fs_online(fs_entity('sent', i)) IS DISTINCT FROM
+        (SELECT jsonb_build_object('s', jsonb_build_object('v', o.v, 'w', o.w)) FROM $tab o WHERE o.id = i)}),
+   '0', 'every answer equals the online table');
 $node->stop;
 done_testing();
