@@ -27,3 +27,18 @@ COMMENT ON VIEW fs_quarantine IS
 -- online: the comment of fs_set_online_mode names all three modes.
 COMMENT ON FUNCTION fs_set_online_mode(text, text) IS
   'Switches a view version online (''batch''; ''stream'' also applies committed source writes through triggers) or off (''off'' drops its online table and stream triggers and frees its cache memory)';
+
+-- Online store (src/online.sql): per-key signal of streaming views, the fast batch forms.
+CREATE FUNCTION feature_store.online_changed_keys() RETURNS trigger
+  AS 'MODULE_PATHNAME', 'fs_online_changed_keys_trigger' LANGUAGE C;
+REVOKE ALL ON FUNCTION feature_store.online_changed_keys() FROM PUBLIC;
+CREATE FUNCTION fs_online_batch_keys(view_or_service text, keys anyarray, OUT key anyelement, OUT features jsonb)
+  RETURNS SETOF record
+  AS 'MODULE_PATHNAME', 'fs_online_batch_keys' LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1000;
+COMMENT ON FUNCTION fs_online_batch_keys(text, anyarray) IS
+  'fs_online for many keys of one entity (an array of its key type, or of rows for composite keys): one row per element, in order';
+CREATE FUNCTION fs_online_batch_vector(service text, keys anyarray, OUT key anyelement, OUT features float8[])
+  RETURNS SETOF record
+  AS 'MODULE_PATHNAME', 'fs_online_batch_vector' LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1000;
+COMMENT ON FUNCTION fs_online_batch_vector(text, anyarray) IS
+  'fs_online_vector for many keys of one entity: one row per element, in order';

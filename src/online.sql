@@ -38,6 +38,10 @@ CREATE FUNCTION feature_store.online_changed() RETURNS trigger
 CREATE FUNCTION feature_store.registry_changed() RETURNS trigger
   AS 'MODULE_PATHNAME', 'fs_registry_changed_trigger' LANGUAGE C;
 REVOKE ALL ON FUNCTION feature_store.online_changed(), feature_store.registry_changed() FROM PUBLIC;
+-- Per-key signal of streaming views' online tables (0.2): transition tables name the changed keys.
+CREATE FUNCTION feature_store.online_changed_keys() RETURNS trigger
+  AS 'MODULE_PATHNAME', 'fs_online_changed_keys_trigger' LANGUAGE C;
+REVOKE ALL ON FUNCTION feature_store.online_changed_keys() FROM PUBLIC;
 CREATE TRIGGER fs_registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON feature_store.entity
   FOR EACH STATEMENT EXECUTE FUNCTION feature_store.registry_changed();
 CREATE TRIGGER fs_registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON feature_store.feature_view
@@ -97,3 +101,16 @@ CREATE VIEW fs_stat_online AS SELECT * FROM fs_stat_online_fn();
 COMMENT ON VIEW fs_stat_online IS
   'Online cache per view, and a total row (view NULL) with capacity and the worker''s state';
 GRANT SELECT ON fs_stat_online TO PUBLIC;
+
+-- The fast batch forms (0.2): the entity's key values themselves, no fs_entity per element (a name of
+-- their own: an overload of fs_online_batch would make fs_online_batch('{...}', 'v') ambiguous).
+CREATE FUNCTION fs_online_batch_keys(view_or_service text, keys anyarray, OUT key anyelement, OUT features jsonb)
+  RETURNS SETOF record
+  AS 'MODULE_PATHNAME', 'fs_online_batch_keys' LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1000;
+COMMENT ON FUNCTION fs_online_batch_keys(text, anyarray) IS
+  'fs_online for many keys of one entity (an array of its key type, or of rows for composite keys): one row per element, in order';
+CREATE FUNCTION fs_online_batch_vector(service text, keys anyarray, OUT key anyelement, OUT features float8[])
+  RETURNS SETOF record
+  AS 'MODULE_PATHNAME', 'fs_online_batch_vector' LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 1000;
+COMMENT ON FUNCTION fs_online_batch_vector(text, anyarray) IS
+  'fs_online_vector for many keys of one entity: one row per element, in order';

@@ -4,34 +4,47 @@
  * CACHE PROTOCOL (why a lookup never returns an aborted or a stale value)
  *
  * The durable online table is the truth; the cache holds copies tagged with a generation.
- * Each view has a slot with a generation number `gen`; numbers come from one cluster-wide
- * counter, so a value once replaced never comes back (no ABA).
+ * Generations come from one cluster-wide counter (fetch-and-add), so a number handed out once
+ * is never handed out again (no ABA) and a later number is always greater. Two kinds of
+ * generation say when a cached copy may have become stale:
+ *  - the view generation V (one per view slot): a commit that changed the view wholesale
+ *    (batch materialization, TRUNCATE, mode changes, reload) gives it a new number;
+ *  - the key generation K (one per cache bucket, shared by every key whose home bucket it is):
+ *    a commit that changed only a few keys (streaming micro-batches, small upserts) raises the
+ *    K of each changed key to a new number, leaving every other key's copy valid.
+ * An entry carries one tag T, and is live while V <= T and K(its key) <= T.
  *
- *  Writer:  any statement that changes a view's online table marks the view dirty in the
- *           backend (statement trigger, online_table.c). In the XACT_EVENT_COMMIT callback,
- *           which runs after ProcArrayEndTransaction made the transaction visible and before
- *           COMMIT returns to the client, the writer gives the view a new generation
- *           (fs_cache_bump). Aborted transactions never bump and their rows are never seen
- *           by any snapshot, so they never reach the cache.
- *  Reader:  reads the view's generation G first; looks up an entry tagged G (hit), else (miss)
- *           takes a NEW snapshot (GetLatestSnapshot) after reading G, reads the durable row,
- *           and stores it tagged G only if the slot still has generation G.
- *  Why it is safe: an entry tagged G holds a value read with a snapshot taken after G was
- *           current. If a writer W committed a newer value, either W's bump happened before
- *           that G was read (then the snapshot, taken later, saw W's row), or after (then
- *           the slot's generation is no longer G and the entry is never served again). A
- *           lookup that starts after W's COMMIT returned reads a generation at least as new
- *           as W's bump, so it can only hit entries whose snapshot saw W.
- *  Memory ordering: the generation is read with an atomic read followed by a barrier, and
- *           snapshots are taken under ProcArrayLock, so "read G, then snapshot" holds; bumps
- *           are made under the view lock after the commit became visible.
+ *  Writer:  statements that change a view's online table record, in the backend, either the
+ *           changed keys (per-key triggers with transition tables, online_table.c, up to
+ *           FS_KEY_INVAL_MAX keys per view and transaction) or the whole view. In the
+ *           XACT_EVENT_COMMIT callback, which runs after ProcArrayEndTransaction made the
+ *           transaction visible and before COMMIT returns to the client, the writer takes ONE
+ *           new number g and raises V (whole view: fs_cache_bump) or each changed key's K to at
+ *           least g (fs_cache_bump_keys; atomic max, so K never goes backwards). Aborted
+ *           transactions never bump and their rows are never seen by any snapshot.
+ *  Reader:  reads W = max(V, K(key)) and the counter's current value C, in that order, before
+ *           anything else; a hit is an entry with T >= W. On a miss it takes a NEW snapshot
+ *           (GetLatestSnapshot) after those reads, reads the durable row, and stores it tagged
+ *           C, under the bucket locks, only if still V <= C and K(key) <= C.
+ *  Why it is safe: every number <= C was handed out before C was read, hence before the
+ *           snapshot; a writer takes its number after its commit became visible, so the
+ *           snapshot saw every commit whose number is <= C. A commit the snapshot did not see
+ *           takes its number after C was read, so it is > C: the fill is refused (bump before
+ *           the fill) or the entry dies (bump after it). A lookup that starts after a writer's
+ *           COMMIT returned reads W >= that writer's number, so it only accepts entries whose
+ *           snapshot saw the writer. The worker's full load is a reader with one C for all rows.
+ *  Memory ordering: V, K and C are atomic reads followed by a barrier, and snapshots are taken
+ *           under ProcArrayLock, so "read, then snapshot" holds; bumps are atomic writes (V under
+ *           the view lock, K by compare-and-swap) after the commit became visible.
  *  Where the cache is bypassed: transactions that wrote the view themselves (they must see
  *           their own rows), REPEATABLE READ / SERIALIZABLE transactions (their snapshot is
- *           older than G), standbys (no commit callbacks there), other databases than
- *           feature_store.database. Those lookups read the durable table.
+ *           older than the generations they read), standbys (no commit callbacks there), other
+ *           databases than feature_store.database. Those lookups read the durable table.
  *
  * LAYOUT AND LOCKING
- * Fixed-size entries (FS_CACHE_DATA bytes of key image + payload) in 8-way buckets; a key
+ * Fixed-size entries (FS_CACHE_DATA bytes of key image + payload) in 8-way buckets, with the
+ * 8 entries' hashes of a bucket also in one cache line of a separate tag array, so a probe
+ * touches one line per bucket and then only the matching entry; a key
  * may live in either of two buckets chosen by its hash (two-choice hashing, so the cache fills
  * to ~95% before evicting); FS_CACHE_NLOCKS LWLocks each guard every FS_CACHE_NLOCKS-th bucket
  * (shared to read one bucket, exclusive on both to fill: taken in address order, no deadlock).
@@ -41,7 +54,8 @@
  * entries (older generation or freed view) are reused before valid ones; replacing a valid
  * entry counts as an eviction. Rows too large for an entry are declined (counted) and always
  * read through. View slots (generation, loaded generation, counters) are guarded by one
- * LWLock; counters are atomics.
+ * LWLock; counters and key generations (an array of one atomic per bucket) are atomics.
+ * Batch lookups group a chunk of keys by bucket lock and take each lock once per chunk.
  */
 #include "postgres.h"
 
@@ -107,15 +121,21 @@ typedef struct FsCacheCtl
 
 static FsCacheCtl *ctl = NULL;
 static FsEntry *entries = NULL;
+static pg_atomic_uint64 *keygens = NULL;	/* one per bucket: the K of keys living there */
+static uint64 *tags = NULL;		/* hash of each entry, a bucket's 8 in one cache line */
 static bool preloaded = false;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
-/* Number of entries cache_size allows, a multiple of the bucket width, at least one bucket. */
+/*
+ * Number of entries cache_size allows, a multiple of the bucket width, at least one bucket. Each
+ * entry also costs its tag and an eighth of its bucket's key generation: cache_size covers all.
+ */
 static int64
 cache_nentries(void)
 {
-	int64		n = ((int64) fs_cache_size_kb * 1024) / sizeof(FsEntry);
+	int64		n = ((int64) fs_cache_size_kb * 1024) /
+		(sizeof(FsEntry) + sizeof(uint64) + sizeof(pg_atomic_uint64) / FS_CACHE_WAYS);
 
 	n -= n % FS_CACHE_WAYS;
 	return Max(n, FS_CACHE_WAYS);
@@ -125,7 +145,11 @@ cache_nentries(void)
 static Size
 cache_shmem_size(void)
 {
-	return add_size(MAXALIGN(sizeof(FsCacheCtl)), mul_size(cache_nentries(), sizeof(FsEntry)));
+	Size		sz = add_size(CACHELINEALIGN(sizeof(FsCacheCtl)) + PG_CACHE_LINE_SIZE,
+							  mul_size(cache_nentries(), sizeof(FsEntry)));
+
+	sz = add_size(sz, mul_size(cache_nentries() / FS_CACHE_WAYS, sizeof(pg_atomic_uint64)));
+	return add_size(add_size(sz, PG_CACHE_LINE_SIZE), mul_size(cache_nentries(), sizeof(uint64)));
 }
 
 /* Requests the cache's shared memory and locks (PG15: only allowed in this hook). */
@@ -148,7 +172,10 @@ fs_shmem_startup(void)
 		prev_shmem_startup_hook();
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	ctl = ShmemInitStruct("feature_store online cache", cache_shmem_size(), &found);
-	entries = (FsEntry *) ((char *) ctl + MAXALIGN(sizeof(FsCacheCtl)));
+	/* entries on cache-line boundaries: a 256-byte entry spans 4 lines, not 5 */
+	entries = (FsEntry *) CACHELINEALIGN((char *) ctl + sizeof(FsCacheCtl));
+	keygens = (pg_atomic_uint64 *) (entries + cache_nentries());
+	tags = (uint64 *) TYPEALIGN(PG_CACHE_LINE_SIZE, keygens + cache_nentries() / FS_CACHE_WAYS);
 	if (!found)
 	{
 		LWLockPadded *tranche = GetNamedLWLockTranche(FS_TRANCHE);
@@ -167,6 +194,9 @@ fs_shmem_startup(void)
 				pg_atomic_init_u64(&ctl->views[i].ctr[c], 0);
 		}
 		memset(entries, 0, ctl->nentries * sizeof(FsEntry));
+		for (int64 b = 0; b < ctl->nbuckets; b++)
+			pg_atomic_init_u64(&keygens[b], 0);
+		memset(tags, 0, ctl->nentries * sizeof(uint64));
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -273,15 +303,58 @@ fs_cache_slot_is(int slot, int32 view_id)
 	return slot >= 0 && slot < FS_CACHE_MAX_VIEWS && ctl->views[slot].view_id == view_id;
 }
 
-/* The reader's first step of the protocol: the generation, with a barrier before the snapshot. */
+/* A key's two candidate buckets ("two-choice" hashing keeps buckets from overflowing early). */
+static inline void
+key_buckets(uint64 hash, int64 *b1, int64 *b2)
+{
+	*b1 = (int64) (hash % (uint64) ctl->nbuckets);
+	*b2 = (int64) (((hash >> 32) ^ (hash * 0x9E3779B97F4A7C15ULL)) % (uint64) ctl->nbuckets);
+}
+
+/* The key generation K of a key: its home (first) bucket's. */
+static inline pg_atomic_uint64 *
+key_gen(uint64 hash)
+{
+	return &keygens[hash % (uint64) ctl->nbuckets];
+}
+
+/*
+ * The reader's first step of the protocol: W = max(V, K(key)), the smallest tag a live entry of
+ * this key can carry, with a barrier before the caller's snapshot.
+ */
+uint64
+fs_cache_want(int slot, uint64 hash)
+{
+	uint64		v = pg_atomic_read_u64(&ctl->views[slot].gen);
+	uint64		k = pg_atomic_read_u64(key_gen(hash));
+
+	pg_memory_barrier();
+	return Max(v, k);
+}
+
+/* The view generation V alone (the worker's reload bookkeeping). */
 uint64
 fs_cache_view_gen(int slot)
 {
 	uint64		g = pg_atomic_read_u64(&ctl->views[slot].gen);
 
-	/* the caller's snapshot must be taken after this read (protocol) */
 	pg_memory_barrier();
 	return g;
+}
+
+/*
+ * The tag C of fills: the counter's current value, read (after the caller's W) before the
+ * snapshot of the durable read. Every number <= C belongs to a commit that snapshot sees.
+ */
+uint64
+fs_cache_fill_tag(void)
+{
+	uint64		c;
+
+	pg_memory_barrier();
+	c = pg_atomic_read_u64(&ctl->global_gen);
+	pg_memory_barrier();
+	return c;
 }
 
 /* Statistics counters are atomics: readers never take a lock just to count. */
@@ -299,7 +372,7 @@ bucket_lock(int64 bucket)
 	return &((LWLockPadded *) ctl->locks)[bucket % FS_CACHE_NLOCKS].lock;
 }
 
-/* Live = its view still owns the slot and the slot's generation is the entry's. */
+/* Live = its view still owns the slot, and neither V nor its key's K moved past its tag. */
 static inline bool
 entry_is_live(FsEntry *e)
 {
@@ -308,25 +381,37 @@ entry_is_live(FsEntry *e)
 	if (e->view_id == 0)
 		return false;
 	s = &ctl->views[e->slot];
-	return s->view_id == e->view_id && pg_atomic_read_u64(&s->gen) == e->gen;
+	return s->view_id == e->view_id && pg_atomic_read_u64(&s->gen) <= e->gen &&
+		pg_atomic_read_u64(key_gen(e->hash)) <= e->gen;
 }
 
-/* A key's two candidate buckets ("two-choice" hashing keeps buckets from overflowing early). */
-static inline void
-key_buckets(uint64 hash, int64 *b1, int64 *b2)
+/* Key images are mostly one 8-byte Datum: compare those without a memcmp call. */
+static inline bool
+key_eq(const char *a, const char *b, int len)
 {
-	*b1 = (int64) (hash % (uint64) ctl->nbuckets);
-	*b2 = (int64) (((hash >> 32) ^ (hash * 0x9E3779B97F4A7C15ULL)) % (uint64) ctl->nbuckets);
+	if (len == 8)
+	{
+		uint64		x,
+					y;
+
+		memcpy(&x, a, 8);
+		memcpy(&y, b, 8);
+		return x == y;
+	}
+	return memcmp(a, b, len) == 0;
 }
 
+/* The entry of a key in bucket b, live for want (any_gen: any entry of the key at all). */
 static inline FsEntry *
-find_in_bucket(int64 b, int32 view_id, uint64 hash, const char *key, int keylen, bool any_gen, uint64 gen)
+find_in_bucket(int64 b, int32 view_id, uint64 hash, const char *key, int keylen, bool any_gen, uint64 want)
 {
 	FsEntry    *e = &entries[b * FS_CACHE_WAYS];
+	const uint64 *t = &tags[b * FS_CACHE_WAYS];
 
+	/* the bucket's tags first: one cache line, and entries are touched only on a match */
 	for (int w = 0; w < FS_CACHE_WAYS; w++, e++)
-		if (e->hash == hash && e->view_id == view_id && (any_gen || e->gen == gen) &&
-			e->keylen == keylen && memcmp(e->data, key, keylen) == 0)
+		if (t[w] == hash && e->hash == hash && e->view_id == view_id && (any_gen || e->gen >= want) &&
+			e->keylen == keylen && key_eq(e->data, key, keylen))
 			return e;
 	return NULL;
 }
@@ -334,7 +419,7 @@ find_in_bucket(int64 b, int32 view_id, uint64 hash, const char *key, int keylen,
 /* Probes both candidate buckets under shared locks; copies the payload out on a hit. */
 int
 fs_cache_get(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
-			 uint64 gen, char *buf)
+			 uint64 want, char *buf)
 {
 	int64		b[2];
 
@@ -348,12 +433,13 @@ fs_cache_get(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
 		if (i == 1 && b[1] == b[0])
 			break;
 		LWLockAcquire(lock, LW_SHARED);
-		e = find_in_bucket(b[i], view_id, hash, key, keylen, false, gen);
+		e = find_in_bucket(b[i], view_id, hash, key, keylen, false, want);
 		if (e)
 		{
 			len = e->len;
 			memcpy(buf, e->data + keylen, len);
-			e->ref = 1;
+			if (e->ref == 0)
+				e->ref = 1;	/* no write (no dirty line) when already set */
 		}
 		LWLockRelease(lock);
 		if (len >= 0)
@@ -386,13 +472,13 @@ count_dead(int64 b)
 }
 
 /*
- * The reader's fill (and the worker's load): stores under both bucket locks unless the view's
- * generation moved past gen_at_read, replacing the key's entry, else a dead entry of the less
+ * The reader's fill (and the worker's load): stores under both bucket locks unless V or the
+ * key's K moved past the fill tag (read before the snapshot), replacing the key's entry, else a dead entry of the less
  * loaded bucket, else a CLOCK victim (an eviction).
  */
 void
 fs_cache_put(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
-			 uint64 gen_at_read, const char *payload, int len)
+			 uint64 tag, const char *payload, int len)
 {
 	int64		b1,
 				b2;
@@ -419,9 +505,10 @@ fs_cache_put(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
 	LWLockAcquire(l1, LW_EXCLUSIVE);
 	if (l2 != l1)
 		LWLockAcquire(l2, LW_EXCLUSIVE);
-	/* a writer committed since the caller read G: its value may predate that commit */
+	/* a writer committed after the tag was read: the value may predate that commit */
 	if (ctl->views[slot].view_id != view_id ||
-		pg_atomic_read_u64(&ctl->views[slot].gen) != gen_at_read)
+		pg_atomic_read_u64(&ctl->views[slot].gen) > tag ||
+		pg_atomic_read_u64(key_gen(hash)) > tag)
 		goto done;
 	victim = find_in_bucket(b1, view_id, hash, key, keylen, true, 0);
 	if (victim == NULL)
@@ -452,7 +539,8 @@ fs_cache_put(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
 	victim->view_id = view_id;
 	victim->slot = (uint16) slot;
 	victim->hash = hash;
-	victim->gen = gen_at_read;
+	tags[victim - entries] = hash;
+	victim->gen = tag;
 	victim->keylen = (uint16) keylen;
 	victim->len = (uint16) len;
 	victim->ref = 0;
@@ -508,6 +596,154 @@ fs_cache_bump(int32 view_id, bool free_slot)
 	LWLockRelease(ctl->viewlock);
 	if (freed)
 		sweep_view(view_id);
+}
+
+/*
+ * The writer's commit step for a few changed keys: ONE new number, and each key's K raised to
+ * at least it (compare-and-swap max: concurrent committers never move K backwards). Keys of
+ * other views sharing a home bucket become stale too, which only costs them a read-through.
+ */
+void
+fs_cache_bump_keys(const uint64 *hashes, int n)
+{
+	uint64		g;
+
+	if (ctl == NULL || n == 0)
+		return;
+	g = new_gen();
+	for (int i = 0; i < n; i++)
+	{
+		pg_atomic_uint64 *k = key_gen(hashes[i]);
+		uint64		cur = pg_atomic_read_u64(k);
+
+		while (cur < g && !pg_atomic_compare_exchange_u64(k, &cur, g))
+			;
+	}
+}
+
+/* Starts loading a bucket's tags (one cache line) into the CPU cache. */
+static inline void
+prefetch_bucket(int64 b)
+{
+	__builtin_prefetch(&tags[b * FS_CACHE_WAYS], 0, 1);
+}
+
+/*
+ * Starts loading the entry whose tag matches (tags prefetched earlier; read without the lock:
+ * only a hint, the probe itself checks under the lock).
+ */
+static inline void
+prefetch_match(int64 b, uint64 hash)
+{
+	const uint64 *t = &tags[b * FS_CACHE_WAYS];
+
+	for (int w = 0; w < FS_CACHE_WAYS; w++)
+		if (t[w] == hash)
+		{
+			const char *e = (const char *) &entries[b * FS_CACHE_WAYS + w];
+
+			for (size_t off = 0; off < sizeof(FsEntry); off += PG_CACHE_LINE_SIZE)
+				__builtin_prefetch(e + off, 0, 1);
+			return;
+		}
+}
+
+/*
+ * Batch probe: the keys of a chunk grouped by bucket lock (a counting sort), so each lock is
+ * taken once per chunk and pass (home buckets, then second buckets of the keys still missing)
+ * instead of once per key, with the next keys' buckets prefetched. Each key's W (the hit rule
+ * of fs_cache_get) is read here, in the first pass; the caller reads the fill tag C before its
+ * snapshot (the order of W and C does not matter: W only decides hits, C only fills).
+ * p[i].len = -1 on a miss.
+ */
+void
+fs_cache_get_many(int slot, int32 view_id, FsCacheProbe *p, int n)
+{
+	int		   *order = palloc(sizeof(int) * Max(n, 1));
+	int64	   *bucket = palloc(sizeof(int64) * Max(n, 1));
+	int			start[FS_CACHE_NLOCKS + 1];
+	uint64		vgen = pg_atomic_read_u64(&ctl->views[slot].gen);
+	int			nhits = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		p[i].len = -1;
+		if (p[i].keylen >= 0)
+			__builtin_prefetch(key_gen(p[i].hash), 0, 1);
+	}
+	for (int i = 0; i < n; i++)
+		if (p[i].keylen >= 0)
+			p[i].want = Max(vgen, pg_atomic_read_u64(key_gen(p[i].hash)));
+	pg_memory_barrier();
+	for (int pass = 0; pass < 2; pass++)
+	{
+		int			m = 0;
+
+		memset(start, 0, sizeof(start));
+		for (int i = 0; i < n; i++)
+		{
+			int64		b1,
+						b2;
+
+			bucket[i] = -1;
+			if (p[i].len >= 0 || p[i].keylen < 0)
+				continue;
+			key_buckets(p[i].hash, &b1, &b2);
+			if (pass == 1 && b2 == b1)
+				continue;
+			bucket[i] = pass == 0 ? b1 : b2;
+			start[bucket[i] % FS_CACHE_NLOCKS + 1]++;
+		}
+		for (int l = 0; l < FS_CACHE_NLOCKS; l++)
+			start[l + 1] += start[l];
+		for (int i = 0; i < n; i++)
+			if (bucket[i] >= 0)
+				order[start[bucket[i] % FS_CACHE_NLOCKS]++] = i, m++;
+		for (int g = 0; g < Min(m, 8); g++)
+			prefetch_bucket(bucket[order[g]]);
+		for (int g = 0; g < Min(m, 4); g++)
+			prefetch_match(bucket[order[g]], p[order[g]].hash);
+		/* start[l] is now the end of lock l's group; groups are contiguous in lock order */
+		for (int g = 0, l = 0; g < m; l++)
+		{
+			int			end = start[l];
+			LWLock	   *lock;
+
+			if (g >= end)
+				continue;
+			lock = &((LWLockPadded *) ctl->locks)[l].lock;
+			LWLockAcquire(lock, LW_SHARED);
+			for (; g < end; g++)
+			{
+				FsCacheProbe *q = &p[order[g]];
+				FsEntry    *e;
+
+				/* a pipeline: tags 8 keys ahead, the matching entry 4 keys ahead */
+				if (g + 8 < m)
+					prefetch_bucket(bucket[order[g + 8]]);
+				if (g + 4 < m)
+					prefetch_match(bucket[order[g + 4]], p[order[g + 4]].hash);
+				e = find_in_bucket(bucket[order[g]], view_id, q->hash, q->key, q->keylen, false, q->want);
+				if (e)
+				{
+					q->len = e->len;
+					memcpy(q->buf, e->data + q->keylen, e->len);
+					if (e->ref == 0)
+						e->ref = 1; /* no write (no dirty line) when already set */
+					nhits++;
+				}
+			}
+			LWLockRelease(lock);
+		}
+	}
+	/* statistics once per chunk, not once per key (atomics are shared cache lines) */
+	if (nhits > 0)
+		pg_atomic_fetch_add_u64(&ctl->views[slot].ctr[FS_CTR_HITS], nhits);
+	for (int i = 0; i < n; i++)
+		if (p[i].keylen >= 0 && p[i].len < 0)
+			fs_cache_count(slot, FS_CTR_MISSES);
+	pfree(order);
+	pfree(bucket);
 }
 
 /*

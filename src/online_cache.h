@@ -50,22 +50,45 @@ extern bool fs_cache_preloaded(void);
 extern int	fs_cache_view_slot(int32 view_id, bool create);
 extern bool fs_cache_slot_is(int slot, int32 view_id);
 extern uint64 fs_cache_view_gen(int slot);
+/* Reader: W = max(view generation, key generation), the smallest live tag of the key. */
+extern uint64 fs_cache_want(int slot, uint64 hash);
+/* Reader: the tag of fills, read after W and before the snapshot of the durable read. */
+extern uint64 fs_cache_fill_tag(void);
 extern void fs_cache_count(int slot, FsCacheCounter c);
 
 /*
  * Lookup: on a hit copies the payload (at most FS_CACHE_DATA bytes) into buf and returns its
- * length; -1 on a miss. Only entries tagged with generation `gen` (the slot's current one,
- * read by the caller) count.
+ * length; -1 on a miss. Only entries tagged at least `want` (fs_cache_want, read by the
+ * caller first) count.
  */
 extern int	fs_cache_get(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
-						 uint64 gen, char *buf);
+						 uint64 want, char *buf);
 
-/* Fill: stores payload unless the slot's generation moved past gen_at_read (see protocol). */
+/* One key of a batch probe: inputs hash, key, keylen (< 0: skip), buf; output len. */
+typedef struct FsCacheProbe
+{
+	uint64		hash;
+	const char *key;
+	int			keylen;
+	uint64		want;			/* W, read by fs_cache_get_many */
+	char	   *buf;			/* FS_CACHE_DATA bytes, MAXALIGNed */
+	int			len;			/* payload length on a hit, -1 on a miss */
+} FsCacheProbe;
+
+/*
+ * Batch lookup of n keys of a view: reads each key's W, then probes with each bucket lock
+ * taken once per chunk; counts hits and misses.
+ */
+extern void fs_cache_get_many(int slot, int32 view_id, FsCacheProbe *p, int n);
+
+/* Fill: stores payload unless the view's or the key's generation moved past tag (protocol). */
 extern void fs_cache_put(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
-						 uint64 gen_at_read, const char *payload, int len);
+						 uint64 tag, const char *payload, int len);
 
 /* Commit side: a new generation for the view (all its entries become stale); free = drop slot. */
 extern void fs_cache_bump(int32 view_id, bool free_slot);
+/* Commit side of per-key invalidation: only these keys (by cache hash) become stale. */
+extern void fs_cache_bump_keys(const uint64 *hashes, int n);
 
 /* Worker bookkeeping. */
 extern bool fs_cache_view_needs_load(int slot, uint64 *gen);

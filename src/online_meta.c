@@ -61,8 +61,12 @@ static void
 meta_reset(void)
 {
 	for (int i = 0; i < nviews; i++)
+	{
 		if (views[i]->read_plan)
 			SPI_freeplan(views[i]->read_plan);
+		if (views[i]->batch_plan)
+			SPI_freeplan(views[i]->batch_plan);
+	}
 	if (meta_cxt)
 		MemoryContextReset(meta_cxt);
 	views = NULL;
@@ -112,13 +116,12 @@ meta_load(void)
 		for (int k = 0; k < v->entity.nkeys; k++)
 		{
 			Oid			infn;
-			char		align;
 
 			if (!OidIsValid(v->entity.key_types[k]))
 				continue;
 			getTypeInputInfo(v->entity.key_types[k], &infn, &ov->key_ioparam[k]);
 			fmgr_info_cxt(infn, &ov->key_in[k], meta_cxt);
-			get_typlenbyvalalign(v->entity.key_types[k], &ov->key_len[k], &ov->key_byval[k], &align);
+			get_typlenbyvalalign(v->entity.key_types[k], &ov->key_len[k], &ov->key_byval[k], &ov->key_align[k]);
 		}
 		views[nviews++] = ov;
 	}

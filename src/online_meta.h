@@ -23,6 +23,8 @@ typedef struct FsOnlineView
 	int16		key_len[FS_MAX_KEYS];
 	bool		key_byval[FS_MAX_KEYS];
 	SPIPlanPtr	read_plan;		/* keyed read of one online row, built on first use */
+	SPIPlanPtr	batch_plan;		/* read of many rows (key arrays), built on first use */
+	char		key_align[FS_MAX_KEYS];
 	int			cache_slot;		/* hint, -1 unknown */
 	uint64		priv_epoch;		/* privilege cache: valid while epoch and user match */
 	Oid			priv_user;

@@ -11,9 +11,12 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/lsyscache.h"
 #include "commands/dbcommands.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -87,27 +90,28 @@ open_spi(FsReadState *st)
 /*
  * Key image: what identifies an entity within a view in the cache. Fixed-length keys by
  * value or bytes; text-like keys as a 2-byte length and the bytes. -1 when too long to cache.
+ * Readers (typed keys) and writers (rows of the online table) must build the same bytes.
  */
-int
-fs_read_key_image(FsOnlineView *ov, const Datum *keys, char *img)
+static int
+key_image(int nk, const bool *byval, const int16 *typlen, const Datum *keys, char *img)
 {
 	int			off = 0;
 
-	for (int k = 0; k < ov->view->entity.nkeys; k++)
+	for (int k = 0; k < nk; k++)
 	{
-		if (ov->key_byval[k])
+		if (byval[k])
 		{
 			if (off + (int) sizeof(Datum) > FS_CACHE_KEY_MAX)
 				return -1;
 			memcpy(img + off, &keys[k], sizeof(Datum));
 			off += sizeof(Datum);
 		}
-		else if (ov->key_len[k] > 0)
+		else if (typlen[k] > 0)
 		{
-			if (off + ov->key_len[k] > FS_CACHE_KEY_MAX)
+			if (off + typlen[k] > FS_CACHE_KEY_MAX)
 				return -1;
-			memcpy(img + off, DatumGetPointer(keys[k]), ov->key_len[k]);
-			off += ov->key_len[k];
+			memcpy(img + off, DatumGetPointer(keys[k]), typlen[k]);
+			off += typlen[k];
 		}
 		else
 		{
@@ -125,6 +129,43 @@ fs_read_key_image(FsOnlineView *ov, const Datum *keys, char *img)
 		}
 	}
 	return off;
+}
+
+int
+fs_read_key_image(FsOnlineView *ov, const Datum *keys, char *img)
+{
+	return key_image(ov->view->entity.nkeys, ov->key_byval, ov->key_len, keys, img);
+}
+
+/*
+ * Writer side of per-key invalidation: the cache hash of the key of a row of view_id's online
+ * table (its first nkeys columns). False when the key cannot be cached (too long, NULL).
+ */
+bool
+fs_read_key_hash_slot(int32 view_id, TupleTableSlot *slot, int nkeys, uint64 *hash)
+{
+	TupleDesc	d = slot->tts_tupleDescriptor;
+	Datum		keys[FS_MAX_KEYS];
+	bool		byval[FS_MAX_KEYS];
+	int16		typlen[FS_MAX_KEYS];
+	char		img[FS_CACHE_KEY_MAX];
+	int			len;
+
+	for (int k = 0; k < nkeys; k++)
+	{
+		bool		isnull;
+
+		keys[k] = slot_getattr(slot, k + 1, &isnull);
+		if (isnull)
+			return false;
+		byval[k] = TupleDescAttr(d, k)->attbyval;
+		typlen[k] = TupleDescAttr(d, k)->attlen;
+	}
+	len = key_image(nkeys, byval, typlen, keys, img);
+	if (len < 0)
+		return false;
+	*hash = hash_bytes_extended((const unsigned char *) img, len, (uint64) view_id);
+	return true;
 }
 
 /* Payload = header (found, times) + the served jsonb; returns its length. */
@@ -165,6 +206,22 @@ decode_payload(const char *buf, int len, FsOnlineRow *row)
 	row->created_null = (h.flags & PAYLOAD_CREATED_NULL) != 0;
 	row->features = palloc(len - PAYLOAD_JSONB_OFF);
 	memcpy(row->features, buf + PAYLOAD_JSONB_OFF, len - PAYLOAD_JSONB_OFF);
+}
+
+/* decode_payload without copying: the row's jsonb points into buf (which must be MAXALIGNed). */
+static void
+decode_payload_in_place(char *buf, int len, FsOnlineRow *row)
+{
+	FsPayloadHdr h;
+
+	memcpy(&h, buf, sizeof(h));
+	row->found = (h.flags & PAYLOAD_FOUND) != 0;
+	if (!row->found)
+		return;
+	row->event_ts = h.event_ts;
+	row->created_ts = h.created_ts;
+	row->created_null = (h.flags & PAYLOAD_CREATED_NULL) != 0;
+	row->features = (Jsonb *) (buf + PAYLOAD_JSONB_OFF);
 }
 
 /*
@@ -283,22 +340,113 @@ cache_on(void)
 	return cache_db == MyDatabaseId && !RecoveryInProgress() && !IsolationUsesXactSnapshot();
 }
 
+/* The view's cache slot for this lookup, or -1 when the cache must be bypassed. */
+static int
+lookup_slot(FsOnlineView *ov)
+{
+	if (!cache_on() || fs_online_written_in_xact(ov->view->view_id))
+		return -1;
+	if (!fs_cache_slot_is(ov->cache_slot, ov->view->view_id))
+		ov->cache_slot = fs_cache_view_slot(ov->view->view_id, true);
+	return ov->cache_slot;
+}
+
+/* The snapshot of a durable read: a new one (protocol), or the transaction's in RR/SERIALIZABLE. */
+static Snapshot
+durable_snapshot(void)
+{
+	return RegisterSnapshot(IsolationUsesXactSnapshot() ? GetTransactionSnapshot() : GetLatestSnapshot());
+}
+
+/* Hash of a key image within a view: the cache's key (and its key generation's bucket). */
+static inline uint64
+key_hash(FsOnlineView *ov, const char *img, int imglen)
+{
+	/* fs_read_key_hash_slot computes the same for the writers */
+	return hash_bytes_extended((const unsigned char *) img, imglen, (uint64) ov->view->view_id);
+}
+
+/* Encodes a row and stores it tagged `tag` (rows of oversized jsonb are declined by the put). */
+static void
+fill(FsOnlineView *ov, int slot, uint64 hash, const char *img, int imglen, uint64 tag, const FsOnlineRow *row)
+{
+	union
+	{
+		char		data[FS_CACHE_DATA + 1024];
+		int64		align;
+	}			buf;
+	int			len = row->found && VARSIZE(row->features) > 1024 ? FS_CACHE_DATA + 1 : encode_payload(row, buf.data);
+
+	fs_cache_put(slot, ov->view->view_id, hash, img, imglen, tag, buf.data, len);
+}
+
 /*
- * The read path: cache probe under the generation read first, else durable read with a new
- * snapshot and a fill tagged with that generation (protocol in online_cache.c).
+ * The read path for typed keys: W and the fill tag C first, then a cache probe; on a miss a
+ * durable read under a snapshot taken after them and a fill tagged C (protocol in
+ * online_cache.c).
  */
+bool
+fs_read_row_keys(FsReadState *st, FsOnlineView *ov, Datum *keys, FsOnlineRow *row)
+{
+	char		img[FS_CACHE_KEY_MAX];
+	int			imglen = -1;
+	uint64		hash = 0;
+	int			slot;
+	uint64		tag = 0;
+	Snapshot	snap;
+
+	memset(row, 0, sizeof(*row));
+	if (!OidIsValid(ov->online_relid))
+		return false;
+	slot = lookup_slot(ov);
+	if (slot >= 0)
+	{
+		imglen = fs_read_key_image(ov, keys, img);
+		if (imglen < 0)
+			slot = -1;
+	}
+	if (slot >= 0)
+	{
+		union
+		{
+			char		data[FS_CACHE_DATA];
+			int64		align;
+		}			buf;
+		int			len;
+		uint64		want;
+
+		hash = key_hash(ov, img, imglen);
+		want = fs_cache_want(slot, hash);
+		tag = fs_cache_fill_tag();
+		len = fs_cache_get(slot, ov->view->view_id, hash, img, imglen, want, buf.data);
+		if (len >= 0)
+		{
+			fs_cache_count(slot, FS_CTR_HITS);
+			decode_payload(buf.data, len, row);
+			return row->found;
+		}
+		fs_cache_count(slot, FS_CTR_MISSES);
+	}
+
+	/* miss, bypass or no cache: the durable table under a snapshot taken after W and C */
+	snap = durable_snapshot();
+	/* on error, the resource owner releases the snapshot */
+	read_durable(st, ov, keys, snap, row);
+	UnregisterSnapshot(snap);
+	if (slot >= 0)
+	{
+		fs_cache_count(slot, FS_CTR_READ_THROUGHS);
+		fill(ov, slot, hash, img, imglen, tag, row);
+	}
+	return row->found;
+}
+
+/* The read path for an fs_entity: its key texts converted to the entity's key types. */
 bool
 fs_read_row(FsReadState *st, FsOnlineView *ov, FsEntityVal *e, FsOnlineRow *row)
 {
 	const char *ktext[FS_MAX_KEYS];
 	Datum		keys[FS_MAX_KEYS];
-	char		img[FS_CACHE_KEY_MAX];
-	int			imglen = -1;
-	uint64		hash = 0;
-	int			slot = -1;
-	uint64		gen = 0;
-	bool		fill = false;
-	Snapshot	snap;
 	FsView	   *v = ov->view;
 
 	memset(row, 0, sizeof(*row));
@@ -312,66 +460,279 @@ fs_read_row(FsReadState *st, FsOnlineView *ov, FsEntityVal *e, FsOnlineRow *row)
 	fs_entity_val_keys(e, ktext);
 	for (int k = 0; k < e->nkeys; k++)
 		keys[k] = InputFunctionCall(&ov->key_in[k], (char *) ktext[k], ov->key_ioparam[k], -1);
-
-	if (cache_on() && !fs_online_written_in_xact(v->view_id))
-	{
-		imglen = fs_read_key_image(ov, keys, img);
-		if (imglen >= 0)
-		{
-			if (!fs_cache_slot_is(ov->cache_slot, v->view_id))
-				ov->cache_slot = fs_cache_view_slot(v->view_id, true);
-			slot = ov->cache_slot;
-		}
-		if (slot >= 0)
-		{
-			union
-			{
-				char		data[FS_CACHE_DATA];
-				int64		align;
-			}			buf;
-			int			len;
-
-			hash = hash_bytes_extended((const unsigned char *) img, imglen, (uint64) v->view_id);
-			gen = fs_cache_view_gen(slot);
-			len = fs_cache_get(slot, v->view_id, hash, img, imglen, gen, buf.data);
-			if (len >= 0)
-			{
-				fs_cache_count(slot, FS_CTR_HITS);
-				decode_payload(buf.data, len, row);
-				return row->found;
-			}
-			fs_cache_count(slot, FS_CTR_MISSES);
-			fill = true;
-		}
-	}
-
-	/* miss, bypass or no cache: the durable table under a snapshot taken after gen was read */
-	snap = RegisterSnapshot(IsolationUsesXactSnapshot() ? GetTransactionSnapshot() : GetLatestSnapshot());
-	/* on error, the resource owner releases the snapshot */
-	read_durable(st, ov, keys, snap, row);
-	UnregisterSnapshot(snap);
-	if (slot >= 0)
-		fs_cache_count(slot, FS_CTR_READ_THROUGHS);
-	if (fill)
-	{
-		union
-		{
-			char		data[FS_CACHE_DATA + 1024];
-			int64		align;
-		}			buf;
-		int			len = row->found && VARSIZE(row->features) > 1024 ? FS_CACHE_DATA + 1 : encode_payload(row, buf.data);
-
-		fs_cache_put(slot, v->view_id, hash, img, imglen, gen, buf.data, len);
-	}
-	return row->found;
+	return fs_read_row_keys(st, ov, keys, row);
 }
 
 /*
- * Worker: every row of the view into the cache, tagged gen (read by the caller before this
- * transaction's snapshot was taken). Streams through a cursor, 1000 rows at a time.
+ * Read of many rows at once, by key arrays: every key of the view's online table that is among
+ * the given ones. One plan per backend and view version; single-key views use = ANY($1), the
+ * others a join with ROWS FROM (unnest($1), ..., unnest($n)).
+ */
+static SPIPlanPtr
+batch_plan(FsOnlineView *ov)
+{
+	if (ov->batch_plan == NULL)
+	{
+		FsView	   *v = ov->view;
+		int			nk = v->entity.nkeys;
+		StringInfoData sql;
+		Oid			argtypes[FS_MAX_KEYS];
+		SPIPlanPtr	p;
+
+		initStringInfo(&sql);
+		appendStringInfoString(&sql, "SELECT ");
+		for (int k = 0; k < nk; k++)
+			appendStringInfo(&sql, "o.%s, ", quote_identifier(v->entity.keys[k]));
+		appendStringInfo(&sql, "o.%s, o.%s, ", quote_identifier(FS_ONLINE_EVENT_COL),
+						 quote_identifier(FS_ONLINE_CREATED_COL));
+		append_features_jsonb(&sql, v);
+		appendStringInfo(&sql, " FROM %s o", fs_online_table_qualname(v->view_id));
+		if (nk == 1)
+			appendStringInfo(&sql, " WHERE o.%s OPERATOR(pg_catalog.=) ANY ($1)", quote_identifier(v->entity.keys[0]));
+		else
+		{
+			appendStringInfoString(&sql, " JOIN ROWS FROM (");
+			for (int k = 0; k < nk; k++)
+				appendStringInfo(&sql, "%spg_catalog.unnest($%d)", k > 0 ? ", " : "", k + 1);
+			appendStringInfoString(&sql, ") AS u(");
+			for (int k = 0; k < nk; k++)
+				appendStringInfo(&sql, "%sk%d", k > 0 ? ", " : "", k + 1);
+			appendStringInfoString(&sql, ") ON ");
+			for (int k = 0; k < nk; k++)
+				appendStringInfo(&sql, "%so.%s OPERATOR(pg_catalog.=) u.k%d", k > 0 ? " AND " : "", quote_identifier(v->entity.keys[k]), k + 1);
+		}
+		for (int k = 0; k < nk; k++)
+		{
+			argtypes[k] = get_array_type(v->entity.key_types[k]);
+			if (!OidIsValid(argtypes[k]))
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("key type %s of entity \"%s\" has no array type",
+								format_type_be(v->entity.key_types[k]), v->entity.name)));
+		}
+		p = SPI_prepare(sql.data, nk, argtypes);
+		if (p == NULL)
+			elog(ERROR, "SPI_prepare failed for: %s", sql.data);
+		SPI_keepplan(p);
+		ov->batch_plan = p;
+	}
+	return ov->batch_plan;
+}
+
+/* One distinct missing key of a batch: where its rows go (chained duplicates). */
+typedef struct MissKey
+{
+	uint64		hash;
+	int			first;			/* index of the first element with this key */
+	int			next;			/* next distinct miss in the same hash chain, -1 = none */
+} MissKey;
+
+/*
+ * Batch read path (the chunked fast form): for n keys (keys[i * nkeys + k]; knull[i] = no
+ * key, never found) reads the fill tag C, probes the cache (reading each key's W) with each
+ * bucket lock taken once per chunk, and reads ALL the misses with one query under one snapshot
+ * taken after those reads, filling each tagged C. Semantics are fs_read_row's, key by key.
+ */
+FsReadScratch *
+fs_read_scratch(MemoryContext cxt, int cap)
+{
+	FsReadScratch *sc = MemoryContextAllocZero(cxt, sizeof(FsReadScratch));
+
+	sc->cap = cap;
+	sc->imgs = MemoryContextAlloc(cxt, (Size) FS_CACHE_KEY_MAX * cap);
+	sc->imglen = MemoryContextAlloc(cxt, sizeof(int) * cap);
+	sc->hash = MemoryContextAlloc(cxt, sizeof(uint64) * cap);
+	sc->next_dup = MemoryContextAlloc(cxt, sizeof(int) * cap);
+	sc->miss = MemoryContextAlloc(cxt, sizeof(int) * cap);
+	sc->probes = MemoryContextAlloc(cxt, sizeof(FsCacheProbe) * cap);
+	sc->bufs = MemoryContextAlloc(cxt, (Size) MAXALIGN(FS_CACHE_DATA) * cap);
+	return sc;
+}
+
+void
+fs_read_rows(FsReadState *st, FsOnlineView *ov, int n, const Datum *keys, const bool *knull,
+			 FsOnlineRow *rows, FsReadScratch *sc)
+{
+	FsView	   *v = ov->view;
+	int			nk = v->entity.nkeys;
+	int			slot;
+	char	   *imgs = sc->imgs;
+	int		   *imglen = sc->imglen;
+	uint64	   *hash = sc->hash;
+	int		   *next_dup = sc->next_dup;
+	uint64		tag = 0;
+	int			nmiss = 0;
+	int		   *miss = sc->miss;
+
+	Assert(n <= sc->cap);
+	memset(rows, 0, sizeof(FsOnlineRow) * n);
+	if (!OidIsValid(ov->online_relid) || n == 0)
+		return;
+	slot = lookup_slot(ov);
+	for (int i = 0; i < n; i++)
+	{
+		imglen[i] = knull[i] ? -2 : fs_read_key_image(ov, &keys[i * nk], imgs + i * FS_CACHE_KEY_MAX);
+		if (imglen[i] >= 0)
+			hash[i] = key_hash(ov, imgs + i * FS_CACHE_KEY_MAX, imglen[i]);
+	}
+
+	if (slot >= 0)
+	{
+		FsCacheProbe *pr = sc->probes;
+		char	   *bufs = sc->bufs;
+
+		for (int i = 0; i < n; i++)
+		{
+			pr[i].hash = hash[i];
+			pr[i].key = imgs + i * FS_CACHE_KEY_MAX;
+			pr[i].keylen = imglen[i] >= 0 ? imglen[i] : -1;
+			pr[i].buf = bufs + i * MAXALIGN(FS_CACHE_DATA);
+		}
+		/* the fill tag before any snapshot of this call (protocol) */
+		tag = fs_cache_fill_tag();
+		fs_cache_get_many(slot, v->view_id, pr, n);
+		for (int i = 0; i < n; i++)
+		{
+			if (imglen[i] == -2)
+				continue;
+			if (pr[i].len >= 0)
+				/* the jsonb stays in the scratch buffer: no second copy */
+				decode_payload_in_place(pr[i].buf, pr[i].len, &rows[i]);
+			else
+				miss[nmiss++] = i;
+		}
+	}
+	else
+		for (int i = 0; i < n; i++)
+			if (imglen[i] != -2)
+				miss[nmiss++] = i;
+	if (nmiss == 0)
+		goto out;
+
+	{
+		/* distinct missing keys in a small hash table; keys too long for an image one by one */
+		int			tsize = 16;
+		int		   *table;
+		MissKey    *mk = palloc(sizeof(MissKey) * nmiss);
+		int			nmk = 0;
+		Datum	   *arr[FS_MAX_KEYS];
+		Datum		params[FS_MAX_KEYS];
+		Snapshot	snap;
+		MemoryContext cxt = CurrentMemoryContext;
+		int			rc;
+
+		while (tsize < 2 * nmiss)
+			tsize *= 2;
+		table = palloc(sizeof(int) * tsize);
+		for (int t = 0; t < tsize; t++)
+			table[t] = -1;
+		for (int k = 0; k < nk; k++)
+			arr[k] = palloc(sizeof(Datum) * nmiss);
+		snap = durable_snapshot();
+		for (int m = 0; m < nmiss; m++)
+		{
+			int			i = miss[m];
+			int			t;
+			int			j;
+
+			next_dup[i] = -1;
+			if (imglen[i] < 0)
+			{
+				/* a key too long to image: its own keyed read under the same snapshot */
+				read_durable(st, ov, (Datum *) &keys[i * nk], snap, &rows[i]);
+				continue;
+			}
+			t = (int) (hash[i] & (tsize - 1));
+			for (j = table[t]; j >= 0; j = mk[j].next)
+			{
+				int			f = mk[j].first;
+
+				if (mk[j].hash == hash[i] && imglen[f] == imglen[i] &&
+					memcmp(imgs + f * FS_CACHE_KEY_MAX, imgs + i * FS_CACHE_KEY_MAX, imglen[i]) == 0)
+					break;
+			}
+			if (j >= 0)
+			{
+				/* a duplicate: chained behind the first element with the key */
+				next_dup[i] = next_dup[mk[j].first];
+				next_dup[mk[j].first] = i;
+				continue;
+			}
+			mk[nmk].hash = hash[i];
+			mk[nmk].first = i;
+			mk[nmk].next = table[t];
+			table[t] = nmk;
+			for (int k = 0; k < nk; k++)
+				arr[k][nmk] = keys[i * nk + k];
+			nmk++;
+		}
+		if (nmk > 0)
+		{
+			open_spi(st);
+			for (int k = 0; k < nk; k++)
+				params[k] = PointerGetDatum(construct_array(arr[k], nmk, v->entity.key_types[k],
+															ov->key_len[k], ov->key_byval[k], ov->key_align[k]));
+			rc = SPI_execute_snapshot(batch_plan(ov), params, NULL, snap, InvalidSnapshot, true, false, 0);
+			if (rc != SPI_OK_SELECT)
+				elog(ERROR, "online batch read failed: %s", SPI_result_code_string(rc));
+			MemoryContextSwitchTo(cxt);
+			for (uint64 r = 0; r < SPI_processed; r++)
+			{
+				HeapTuple	tup = SPI_tuptable->vals[r];
+				TupleDesc	d = SPI_tuptable->tupdesc;
+				Datum		rk[FS_MAX_KEYS];
+				bool		isnull;
+				char		img[FS_CACHE_KEY_MAX];
+				int			il;
+				uint64		h;
+				int			j;
+				FsOnlineRow row;
+
+				for (int k = 0; k < nk; k++)
+					rk[k] = SPI_getbinval(tup, d, k + 1, &isnull);
+				il = fs_read_key_image(ov, rk, img);
+				if (il < 0)
+					continue;
+				h = key_hash(ov, img, il);
+				for (j = table[h & (tsize - 1)]; j >= 0; j = mk[j].next)
+				{
+					int			f = mk[j].first;
+
+					if (mk[j].hash == h && imglen[f] == il && memcmp(imgs + f * FS_CACHE_KEY_MAX, img, il) == 0)
+						break;
+				}
+				if (j < 0)
+					continue;	/* cannot happen: the query only returns the given keys */
+				row.found = true;
+				row.event_ts = DatumGetTimestampTz(SPI_getbinval(tup, d, nk + 1, &isnull));
+				row.created_ts = DatumGetTimestampTz(SPI_getbinval(tup, d, nk + 2, &row.created_null));
+				row.features = DatumGetJsonbPCopy(SPI_getbinval(tup, d, nk + 3, &isnull));
+				for (int i = mk[j].first; i >= 0; i = next_dup[i])
+					rows[i] = row;
+			}
+			SPI_freetuptable(SPI_tuptable);
+			MemoryContextSwitchTo(cxt);
+		}
+		UnregisterSnapshot(snap);
+		if (slot >= 0)
+			for (int j = 0; j < nmk; j++)
+			{
+				int			f = mk[j].first;
+
+				fs_cache_count(slot, FS_CTR_READ_THROUGHS);
+				fill(ov, slot, mk[j].hash, imgs + f * FS_CACHE_KEY_MAX, imglen[f], tag, &rows[f]);
+			}
+	}
+out:
+	return;
+}
+
+/*
+ * Worker: every row of the view into the cache, tagged with the fill tag C the caller read
+ * before this transaction's snapshot was taken. Streams through a cursor, 1000 rows at a time.
  */
 uint64
-fs_read_load_view(FsOnlineView *ov, int slot, uint64 gen)
+fs_read_load_view(FsOnlineView *ov, int slot, uint64 tag)
 {
 	FsView	   *v = ov->view;
 	StringInfoData sql;
@@ -423,7 +784,7 @@ fs_read_load_view(FsOnlineView *ov, int slot, uint64 gen)
 				len = VARSIZE(row.features) > 1024 ? FS_CACHE_DATA + 1 : encode_payload(&row, buf.data);
 				fs_cache_put(slot, v->view_id,
 							 hash_bytes_extended((const unsigned char *) img, imglen, (uint64) v->view_id),
-							 img, imglen, gen, buf.data, len);
+							 img, imglen, tag, buf.data, len);
 			}
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(rowcxt);

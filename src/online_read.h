@@ -36,10 +36,43 @@ extern void fs_read_end(FsReadState *st);
 /* Reads the row of entity e in view ov (e's name must be ov's entity); false = not found. */
 extern bool fs_read_row(FsReadState *st, FsOnlineView *ov, FsEntityVal *e, FsOnlineRow *row);
 
-/* Worker: loads every row of the view into the cache under generation gen. */
-extern uint64 fs_read_load_view(FsOnlineView *ov, int slot, uint64 gen);
+/* The same for typed keys (the entity's key types, in key order). */
+extern bool fs_read_row_keys(FsReadState *st, FsOnlineView *ov, Datum *keys, FsOnlineRow *row);
 
-/* Encodes a row as cache payload; returns its length (buf of FS_CACHE_DATA bytes). */
+/*
+ * Work memory of a batch read for up to cap keys, reusable from call to call (allocating it
+ * per call costs page faults that rival the cache probes). Cache hits' jsonb live in it.
+ */
+typedef struct FsReadScratch
+{
+	int			cap;
+	char	   *imgs;
+	int		   *imglen;
+	uint64	   *hash;
+	int		   *next_dup;
+	int		   *miss;
+	struct FsCacheProbe *probes;
+	char	   *bufs;
+} FsReadScratch;
+
+extern FsReadScratch *fs_read_scratch(MemoryContext cxt, int cap);
+
+/*
+ * Batch: rows[i] for keys[i * nkeys .. ] (knull[i]: no key, not found), n <= sc->cap; one
+ * cache pass with each bucket lock taken once, one query for all misses. Rows found in the
+ * cache point into sc: valid until sc is used again.
+ */
+extern void fs_read_rows(FsReadState *st, FsOnlineView *ov, int n, const Datum *keys,
+						 const bool *knull, FsOnlineRow *rows, FsReadScratch *sc);
+
+/* Worker: loads every row of the view into the cache tagged with fill tag `tag`. */
+extern uint64 fs_read_load_view(FsOnlineView *ov, int slot, uint64 tag);
+
+/* Writers: the cache hash of an online-table row's key (false: not cacheable). */
+struct TupleTableSlot;
+extern bool fs_read_key_hash_slot(int32 view_id, struct TupleTableSlot *slot, int nkeys, uint64 *hash);
+
+/* Key image of typed keys (FS_CACHE_KEY_MAX bytes of img); -1 when too long to cache. */
 extern int	fs_read_key_image(FsOnlineView *ov, const Datum *keys, char *img);
 
 #endif

@@ -20,6 +20,7 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
+#include "utils/typcache.h"
 #include "utils/tuplestore.h"
 
 #include "entity_type.h"
@@ -32,6 +33,8 @@ PG_FUNCTION_INFO_V1(fs_online_named);
 PG_FUNCTION_INFO_V1(fs_online_vector);
 PG_FUNCTION_INFO_V1(fs_online_batch);
 PG_FUNCTION_INFO_V1(fs_online_detail);
+PG_FUNCTION_INFO_V1(fs_online_batch_keys);
+PG_FUNCTION_INFO_V1(fs_online_batch_vector);
 PG_FUNCTION_INFO_V1(fs_online_stat);
 
 /* What one call serves: views, and per view either all features or a subset (services). */
@@ -40,6 +43,7 @@ typedef struct Target
 	FsOnlineView *ov;
 	int			nfeat;			/* -1 = all features */
 	int		   *feat;			/* feature indexes when nfeat >= 0 */
+	TimestampTz cutoff;			/* TTL: event times before it are expired (if has_ttl) */
 } Target;
 
 typedef struct ServePlan
@@ -76,6 +80,12 @@ target_for(ServePlan *p, FsOnlineView *ov)
 	p->targets[p->ntargets].ov = ov;
 	p->targets[p->ntargets].nfeat = -1;
 	p->targets[p->ntargets].feat = NULL;
+	/* TTL against the transaction start: the same cutoff for every entity of the call */
+	if (ov->view->has_ttl)
+		p->targets[p->ntargets].cutoff =
+			DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+													TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
+													IntervalPGetDatum(&ov->view->ttl)));
 	return &p->targets[p->ntargets++];
 }
 
@@ -152,17 +162,10 @@ make_plan(ServePlan *p, const char *entity, const char *name)
 }
 
 /* TTL at read time: older than now() - ttl is expired (the bound itself is fresh). */
-static bool
-row_expired(FsOnlineView *ov, FsOnlineRow *row)
+static inline bool
+row_expired(Target *t, FsOnlineRow *row)
 {
-	TimestampTz cutoff;
-
-	if (!ov->view->has_ttl)
-		return false;
-	cutoff = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
-													 TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
-													 IntervalPGetDatum(&ov->view->ttl)));
-	return row->event_ts < cutoff;
+	return t->ov->view->has_ttl && row->event_ts < t->cutoff;
 }
 
 /* Pushes a C string as a jsonb string token. */
@@ -187,10 +190,12 @@ feature_value(JsonbContainer *inner, const char *name, JsonbValue *out)
 		out->type = jbvNull;
 }
 
-/* Serves one entity as jsonb; NULL when no view has a row for it. */
-/* One entity's answer for a plan (see the file header for the shape). */
+/*
+ * One entity's answer from its rows, rows[t] being target t's (see the file header for the
+ * shape); NULL when no view has a row for it.
+ */
 static Jsonb *
-serve_entity(FsReadState *rs, ServePlan *p, FsEntityVal *e)
+assemble(ServePlan *p, FsOnlineRow *rows)
 {
 	JsonbParseState *st = NULL;
 	JsonbValue *res;
@@ -199,12 +204,10 @@ serve_entity(FsReadState *rs, ServePlan *p, FsEntityVal *e)
 	/* the common case, one view with all features: the cached object is the answer */
 	if (p->ntargets == 1 && p->targets[0].nfeat < 0)
 	{
-		FsOnlineRow row;
-
-		if (!fs_read_row(rs, p->targets[0].ov, e, &row))
+		if (!rows[0].found)
 			return NULL;
-		if (!row_expired(p->targets[0].ov, &row))
-			return row.features;
+		if (!row_expired(&p->targets[0], &rows[0]))
+			return rows[0].features;
 		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 		push_string(&st, WJB_KEY, p->targets[0].ov->view->name);
 		{
@@ -220,16 +223,16 @@ serve_entity(FsReadState *rs, ServePlan *p, FsEntityVal *e)
 	for (int i = 0; i < p->ntargets; i++)
 	{
 		Target	   *t = &p->targets[i];
-		FsOnlineRow row;
+		FsOnlineRow *row = &rows[i];
 		JsonbValue	v;
 		JsonbContainer *inner;
 
-		if (!fs_read_row(rs, t->ov, e, &row))
+		if (!row->found)
 			continue;
-		inner = fs_row_inner(t->ov, &row);
+		inner = fs_row_inner(t->ov, row);
 		nfound++;
 		push_string(&st, WJB_KEY, t->ov->view->name);
-		if (row_expired(t->ov, &row))
+		if (row_expired(t, row))
 		{
 			v.type = jbvNull;
 			pushJsonbValue(&st, WJB_VALUE, &v);
@@ -238,7 +241,7 @@ serve_entity(FsReadState *rs, ServePlan *p, FsEntityVal *e)
 		{
 			v.type = jbvBinary;
 			v.val.binary.data = inner;
-			v.val.binary.len = VARSIZE(row.features) - VARHDRSZ;	/* upper bound, unused */
+			v.val.binary.len = VARSIZE(row->features) - VARHDRSZ;	/* upper bound, unused */
 			pushJsonbValue(&st, WJB_VALUE, &v);
 		}
 		else
@@ -257,6 +260,17 @@ serve_entity(FsReadState *rs, ServePlan *p, FsEntityVal *e)
 	}
 	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	return nfound > 0 ? JsonbValueToJsonb(res) : NULL;
+}
+
+/* Serves one entity as jsonb: one read per target, then assemble. */
+static Jsonb *
+serve_entity(FsReadState *rs, ServePlan *p, FsEntityVal *e)
+{
+	FsOnlineRow *rows = palloc(sizeof(FsOnlineRow) * Max(p->ntargets, 1));
+
+	for (int t = 0; t < p->ntargets; t++)
+		fs_read_row(rs, p->targets[t].ov, e, &rows[t]);
+	return assemble(p, rows);
 }
 
 /* fs_online's two forms share plan + one serve. */
@@ -320,91 +334,85 @@ vector_type_ok(Oid t)
 		t == NUMERICOID || t == BOOLOID;
 }
 
-/*
- * fs_online_vector(entity, service) -> float8[] in the service's feature order (a view name
- * gives the view's feature order). Missing, null or expired values are NULL elements; NULL
- * when no view has a row for the entity.
- */
-Datum
-fs_online_vector(PG_FUNCTION_ARGS)
+/* A vector's layout: the view and feature index of each element, in service (or view) order. */
+typedef struct VecSpec
 {
-	FsEntityVal *e;
-	char	   *name;
-	ServePlan	   *p;
-	FsReadState rs;
 	int			n;
 	FsOnlineView **fov;
 	int		   *fidx;
-	Datum	   *vals;
-	bool	   *nulls;
-	int			nfound = 0;
-	int			dims[1];
-	int			lbs[1] = {1};
+} VecSpec;
 
-	/* a NULL entity has no features (the function is not STRICT: a NULL name is an error) */
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	e = PG_GETARG_FS_ENTITY_P(0);
-	name = name_arg(fcinfo, 1);
-	p = palloc(sizeof(ServePlan));
-
-	make_plan(p, fs_entity_val_name(e), name);
+/* The layout for a plan made from `name`; every feature must be numeric or boolean. */
+static void
+vec_spec(ServePlan *p, const char *name, VecSpec *vs)
+{
 	if (p->service)
 	{
-		n = p->service->nfeatures;
-		fov = palloc(sizeof(FsOnlineView *) * n);
-		fidx = palloc(sizeof(int) * n);
-		for (int i = 0; i < n; i++)
+		vs->n = p->service->nfeatures;
+		vs->fov = palloc(sizeof(FsOnlineView *) * Max(vs->n, 1));
+		vs->fidx = palloc(sizeof(int) * Max(vs->n, 1));
+		for (int i = 0; i < vs->n; i++)
 		{
-			fov[i] = p->service->features[i].ov;
-			fidx[i] = p->service->features[i].feature_index;
+			vs->fov[i] = p->service->features[i].ov;
+			vs->fidx[i] = p->service->features[i].feature_index;
 		}
 	}
 	else
 	{
 		FsOnlineView *ov = fs_meta_find_view(name);
 
-		n = ov->view->nfeatures;
-		fov = palloc(sizeof(FsOnlineView *) * n);
-		fidx = palloc(sizeof(int) * n);
-		for (int i = 0; i < n; i++)
+		vs->n = ov->view->nfeatures;
+		vs->fov = palloc(sizeof(FsOnlineView *) * Max(vs->n, 1));
+		vs->fidx = palloc(sizeof(int) * Max(vs->n, 1));
+		for (int i = 0; i < vs->n; i++)
 		{
-			fov[i] = ov;
-			fidx[i] = i;
+			vs->fov[i] = ov;
+			vs->fidx[i] = i;
 		}
 	}
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < vs->n; i++)
 	{
-		FsFeature  *f = &fov[i]->view->features[fidx[i]];
+		FsFeature  *f = &vs->fov[i]->view->features[vs->fidx[i]];
 
 		if (!vector_type_ok(f->type))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("feature \"%s:%s\" of type %s cannot be served as float8",
-							fov[i]->view->name, f->name, format_type_be(f->type)),
+							vs->fov[i]->view->name, f->name, format_type_be(f->type)),
 					 errhint("fs_online_vector serves numeric and boolean features; use fs_online for the others.")));
 	}
-	vals = palloc0(sizeof(Datum) * Max(n, 1));
-	nulls = palloc(sizeof(bool) * Max(n, 1));
-	for (int i = 0; i < n; i++)
+}
+
+/* One entity's vector from its rows (rows[t] = target t's); NULL when no view has a row. */
+static ArrayType *
+build_vector(ServePlan *p, VecSpec *vs, FsOnlineRow *rows)
+{
+	Datum	   *vals = palloc0(sizeof(Datum) * Max(vs->n, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(vs->n, 1));
+	int			nfound = 0;
+	int			dims[1];
+	int			lbs[1] = {1};
+
+	for (int i = 0; i < vs->n; i++)
 		nulls[i] = true;
-	fs_read_begin(&rs);
 	for (int t = 0; t < p->ntargets; t++)
 	{
-		FsOnlineRow row;
+		FsOnlineRow *row = &rows[t];
+		JsonbContainer *inner;
 
-		if (!fs_read_row(&rs, p->targets[t].ov, e, &row))
+		if (!row->found)
 			continue;
 		nfound++;
-		if (row_expired(p->targets[t].ov, &row))
+		if (row_expired(&p->targets[t], row))
 			continue;
-		for (int i = 0; i < n; i++)
+		inner = fs_row_inner(p->targets[t].ov, row);
+		for (int i = 0; i < vs->n; i++)
 		{
 			JsonbValue	v;
 
-			if (fov[i] != p->targets[t].ov)
+			if (vs->fov[i] != p->targets[t].ov)
 				continue;
-			feature_value(fs_row_inner(fov[i], &row), fov[i]->view->features[fidx[i]].name, &v);
+			feature_value(inner, vs->fov[i]->view->features[vs->fidx[i]].name, &v);
 			if (v.type == jbvNumeric)
 			{
 				vals[i] = DirectFunctionCall1(numeric_float8, NumericGetDatum(v.val.numeric));
@@ -417,11 +425,46 @@ fs_online_vector(PG_FUNCTION_ARGS)
 			}
 		}
 	}
-	fs_read_end(&rs);
 	if (nfound == 0)
+		return NULL;
+	dims[0] = vs->n;
+	return construct_md_array(vals, nulls, 1, dims, lbs, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+}
+
+/*
+ * fs_online_vector(entity, service) -> float8[] in the service's feature order (a view name
+ * gives the view's feature order). Missing, null or expired values are NULL elements; NULL
+ * when no view has a row for the entity.
+ */
+Datum
+fs_online_vector(PG_FUNCTION_ARGS)
+{
+	FsEntityVal *e;
+	char	   *name;
+	ServePlan  *p;
+	FsReadState rs;
+	VecSpec		vs;
+	FsOnlineRow *rows;
+	ArrayType  *res;
+
+	/* a NULL entity has no features (the function is not STRICT: a NULL name is an error) */
+	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	dims[0] = n;
-	PG_RETURN_ARRAYTYPE_P(construct_md_array(vals, nulls, 1, dims, lbs, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	e = PG_GETARG_FS_ENTITY_P(0);
+	name = name_arg(fcinfo, 1);
+	p = palloc(sizeof(ServePlan));
+
+	make_plan(p, fs_entity_val_name(e), name);
+	vec_spec(p, name, &vs);
+	rows = palloc(sizeof(FsOnlineRow) * Max(p->ntargets, 1));
+	fs_read_begin(&rs);
+	for (int t = 0; t < p->ntargets; t++)
+		fs_read_row(&rs, p->targets[t].ov, e, &rows[t]);
+	fs_read_end(&rs);
+	res = build_vector(p, &vs, rows);
+	if (res == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_ARRAYTYPE_P(res);
 }
 
 /*
@@ -490,6 +533,311 @@ fs_online_batch(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Elements of a keys array per chunk: one cache pass and at most one query per chunk. Small
+ * enough that a chunk's scratch (about 90 kB) stays in the CPU cache when many backends share
+ * a core; large enough that each bucket lock is taken for several keys.
+ */
+#define KEYS_CHUNK 256
+
+/* Batch read scratch kept by the backend, one per target view; busy while a call uses it. */
+static FsReadScratch **scratch_pool = NULL;
+static int	scratch_n = 0;
+static bool scratch_busy = false;
+
+/* How the elements of a keys array become the entity's typed keys. */
+typedef struct KeyConv
+{
+	FsOnlineView *ov;			/* any target: all share the entity, hence key types */
+	int			nkeys;
+	Oid			elemtype;
+	bool		composite;		/* elements are rows, one field per key */
+	Oid			from[FS_MAX_KEYS];	/* last source type converted per key, and its output */
+	FmgrInfo	out[FS_MAX_KEYS];
+	MemoryContext cxt;			/* the call's: where the output functions live */
+} KeyConv;
+
+/* A value of type `from` as key k: as is when the types match, else through text I/O. */
+static Datum
+conv_key(KeyConv *kc, int k, Datum d, Oid from)
+{
+	FsOnlineView *ov = kc->ov;
+
+	if (from == ov->view->entity.key_types[k])
+		return d;
+	if (kc->from[k] != from)
+	{
+		Oid			outfn;
+		bool		isvarlena;
+
+		getTypeOutputInfo(from, &outfn, &isvarlena);
+		fmgr_info_cxt(outfn, &kc->out[k], kc->cxt);
+		kc->from[k] = from;
+	}
+	return InputFunctionCall(&ov->key_in[k], OutputFunctionCall(&kc->out[k], d), ov->key_ioparam[k], -1);
+}
+
+/* Element -> keys; false when the element gives no key (a NULL field never matches). */
+static bool
+elem_keys(KeyConv *kc, Datum elem, Datum *keys)
+{
+	if (!kc->composite)
+	{
+		keys[0] = conv_key(kc, 0, elem, kc->elemtype);
+		return true;
+	}
+	{
+		HeapTupleHeader td = DatumGetHeapTupleHeader(elem);
+		TupleDesc	desc = lookup_rowtype_tupdesc(HeapTupleHeaderGetTypeId(td), HeapTupleHeaderGetTypMod(td));
+		HeapTupleData tup;
+		bool		ok = true;
+		int			natts = 0;
+
+		for (int a = 0; a < desc->natts; a++)
+			natts += !TupleDescAttr(desc, a)->attisdropped;
+		if (natts != kc->nkeys)
+		{
+			ReleaseTupleDesc(desc);
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("entity \"%s\" has %d key columns, but a key row has %d fields",
+							kc->ov->view->entity.name, kc->nkeys, natts),
+					 errhint("Pass one row per entity with its keys in the entity's key order, such as ARRAY[ROW(42, 7)].")));
+		}
+		tup.t_len = HeapTupleHeaderGetDatumLength(td);
+		ItemPointerSetInvalid(&tup.t_self);
+		tup.t_tableOid = InvalidOid;
+		tup.t_data = td;
+		for (int a = 0, k = 0; a < desc->natts && ok; a++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, a);
+			bool		isnull;
+			Datum		d;
+
+			if (att->attisdropped)
+				continue;
+			d = heap_getattr(&tup, a + 1, desc, &isnull);
+			if (isnull)
+				ok = false;
+			else
+				keys[k] = conv_key(kc, k, d, att->atttypid);
+			k++;
+		}
+		ReleaseTupleDesc(desc);
+		return ok;
+	}
+}
+
+/*
+ * The plan of a keys-array call: the view or service names the entity (a service whose
+ * features span several entities cannot take one key array). Privileges are checked here,
+ * once per call.
+ */
+static void
+make_keys_plan(ServePlan *p, const char *name, Oid elemtype, KeyConv *kc)
+{
+	FsOnlineView *ov;
+	const char *entity = NULL;
+
+	fs_meta_ensure();
+	ov = fs_meta_find_view(name);
+	if (ov)
+		entity = ov->view->entity.name;
+	else
+	{
+		FsService  *s = fs_meta_find_service(name);
+
+		if (s != NULL)
+			for (int i = 0; i < s->nfeatures; i++)
+			{
+				const char *en = s->features[i].ov->view->entity.name;
+
+				if (entity == NULL)
+					entity = en;
+				else if (strcmp(entity, en) != 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("feature service \"%s\" has features of entities \"%s\" and \"%s\"", name, entity, en),
+							 errhint("Serve it with fs_online_batch(fs_entity[], '%s'), or call the keys form once per view.", name)));
+			}
+	}
+	/* unknown names, offline views and privileges are reported here */
+	make_plan(p, entity ? entity : "", name);
+	memset(kc, 0, sizeof(*kc));
+	kc->ov = p->targets[0].ov;
+	kc->nkeys = kc->ov->view->entity.nkeys;
+	kc->elemtype = elemtype;
+	kc->composite = type_is_rowtype(elemtype);
+	kc->cxt = CurrentMemoryContext;
+	if (!kc->composite && kc->nkeys != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("entity \"%s\" has %d key columns, but the keys are of the scalar type %s",
+						entity, kc->nkeys, format_type_be(elemtype)),
+				 errhint("Pass an array of rows with the keys in order, such as ARRAY[ROW(42, 7), ROW(43, 9)].")));
+}
+
+/*
+ * The keys forms' chunk loop: per chunk of elements, one batched read per target view (sc[t]
+ * its scratch), then one output row per element (key, answer) in array order.
+ */
+static void
+serve_chunks(ReturnSetInfo *rsi, ServePlan *p, KeyConv *kc, VecSpec *vs, Datum *elems,
+			 bool *enulls, int n, FsReadScratch **sc)
+{
+	FsReadState rs;
+	MemoryContext chunkcxt,
+				old;
+
+	fs_read_begin(&rs);
+	/* per-chunk garbage (rows, keys, answers) goes away once the chunk's rows are stored */
+	chunkcxt = AllocSetContextCreate(CurrentMemoryContext, "fs_online_batch_keys chunk", ALLOCSET_DEFAULT_SIZES);
+	for (int c0 = 0; c0 < n; c0 += KEYS_CHUNK)
+	{
+		int			m = Min(KEYS_CHUNK, n - c0);
+		Datum	   *keys;
+		bool	   *knull;
+		FsOnlineRow **rows;
+		FsOnlineRow *erow;
+
+		old = MemoryContextSwitchTo(chunkcxt);
+		keys = palloc(sizeof(Datum) * m * kc->nkeys);
+		knull = palloc(sizeof(bool) * m);
+		for (int i = 0; i < m; i++)
+			knull[i] = enulls[c0 + i] || !elem_keys(kc, elems[c0 + i], &keys[i * kc->nkeys]);
+		rows = palloc(sizeof(FsOnlineRow *) * p->ntargets);
+		for (int t = 0; t < p->ntargets; t++)
+		{
+			rows[t] = palloc(sizeof(FsOnlineRow) * m);
+			fs_read_rows(&rs, p->targets[t].ov, m, keys, knull, rows[t], sc[t]);
+		}
+		erow = palloc(sizeof(FsOnlineRow) * p->ntargets);
+		for (int i = 0; i < m; i++)
+		{
+			Datum		out[2];
+			bool		onull[2] = {enulls[c0 + i], true};
+
+			out[0] = elems[c0 + i];
+			if (!knull[i])
+			{
+				for (int t = 0; t < p->ntargets; t++)
+					erow[t] = rows[t][i];
+				if (vs)
+				{
+					ArrayType  *v = build_vector(p, vs, erow);
+
+					if (v)
+						out[1] = PointerGetDatum(v), onull[1] = false;
+				}
+				else
+				{
+					Jsonb	   *j = assemble(p, erow);
+
+					if (j)
+						out[1] = JsonbPGetDatum(j), onull[1] = false;
+				}
+			}
+			tuplestore_putvalues(rsi->setResult, rsi->setDesc, out, onull);
+		}
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(chunkcxt);
+	}
+	fs_read_end(&rs);
+	MemoryContextDelete(chunkcxt);
+}
+
+/*
+ * The keys forms: plan (privileges once), elements, then the chunk loop with the backend's
+ * scratch memory (kept from call to call: allocating it per call costs page faults that rival
+ * the cache probes; a nested call, e.g. from a key type's input function, gets its own).
+ */
+static void
+serve_keys(FunctionCallInfo fcinfo, bool vector)
+{
+	ReturnSetInfo *rsi = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *name;
+	ArrayType  *arr;
+	Oid			elemtype;
+	int16		typlen;
+	bool		byval;
+	char		align;
+	Datum	   *elems;
+	bool	   *enulls;
+	int			n;
+	ServePlan  *p = palloc(sizeof(ServePlan));
+	KeyConv		kc;
+	VecSpec		vs;
+	FsReadScratch **sc;
+	bool		own_scratch;
+
+	InitMaterializedSRF(fcinfo, 0);
+	name = name_arg(fcinfo, 0);
+	if (PG_ARGISNULL(1))
+		return;
+	arr = PG_GETARG_ARRAYTYPE_P(1);
+	elemtype = ARR_ELEMTYPE(arr);
+	make_keys_plan(p, name, elemtype, &kc);
+	if (vector)
+		vec_spec(p, name, &vs);
+	get_typlenbyvalalign(elemtype, &typlen, &byval, &align);
+	deconstruct_array(arr, elemtype, typlen, byval, align, &elems, &enulls, &n);
+	own_scratch = scratch_busy;
+	if (own_scratch)
+		sc = palloc0(sizeof(FsReadScratch *) * p->ntargets);
+	else
+	{
+		if (p->ntargets > scratch_n)
+		{
+			FsReadScratch **grown = MemoryContextAllocZero(TopMemoryContext, sizeof(FsReadScratch *) * p->ntargets);
+
+			if (scratch_n > 0)
+				memcpy(grown, scratch_pool, sizeof(FsReadScratch *) * scratch_n);
+			scratch_pool = grown;
+			scratch_n = p->ntargets;
+		}
+		sc = scratch_pool;
+	}
+	for (int t = 0; t < p->ntargets; t++)
+		if (sc[t] == NULL)
+			sc[t] = fs_read_scratch(own_scratch ? CurrentMemoryContext : TopMemoryContext, KEYS_CHUNK);
+	if (own_scratch)
+	{
+		serve_chunks(rsi, p, &kc, vector ? &vs : NULL, elems, enulls, n, sc);
+		return;
+	}
+	scratch_busy = true;
+	PG_TRY();
+	{
+		serve_chunks(rsi, p, &kc, vector ? &vs : NULL, elems, enulls, n, sc);
+	}
+	PG_FINALLY();
+	{
+		scratch_busy = false;
+	}
+	PG_END_TRY();
+}
+
+/*
+ * fs_online_batch_keys(view_or_service text, keys anyarray) -> (key, features jsonb) per element,
+ * in array order: the fast batch form. Keys are the entity's key values themselves (an array
+ * of the key type, or of rows for composite keys), no fs_entity to build or parse; privileges
+ * are checked once, each cache lock is taken once per chunk, misses are read in one query.
+ */
+Datum
+fs_online_batch_keys(PG_FUNCTION_ARGS)
+{
+	serve_keys(fcinfo, false);
+	return (Datum) 0;
+}
+
+/* fs_online_batch_vector(service, keys anyarray) -> (key, features float8[]) per element. */
+Datum
+fs_online_batch_vector(PG_FUNCTION_ARGS)
+{
+	serve_keys(fcinfo, true);
+	return (Datum) 0;
+}
+
+/*
  * fs_online_detail(entity, view_or_service) -> one row per feature: view, version, feature,
  * value, event_ts, status ('present', 'null', 'not_found', 'expired'), like Feast's
  * field statuses. Expired rows show the stale value so that it can be inspected.
@@ -516,7 +864,7 @@ fs_online_detail(PG_FUNCTION_ARGS)
 		FsView	   *v = tg->ov->view;
 		FsOnlineRow row;
 		bool		found = fs_read_row(&rs, tg->ov, e, &row);
-		bool		expired = found && row_expired(tg->ov, &row);
+		bool		expired = found && row_expired(tg, &row);
 		int			nf = tg->nfeat < 0 ? v->nfeatures : tg->nfeat;
 
 		for (int f = 0; f < nf; f++)

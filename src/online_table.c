@@ -6,27 +6,40 @@
  * types, "__event_ts" timestamptz NOT NULL, "__created_ts" timestamptz, then the features with
  * their types; PRIMARY KEY on the keys). It is WAL-logged: it is the truth the cache copies.
  * Only the extension owner can read or write it; serving checks SELECT on the view's source.
- * A statement trigger on it marks the view dirty in the writing backend, and the transaction
- * callback gives the view a new cache generation once the commit is visible. So every way of
- * changing the table (fs_materialize, a later incremental or streaming path, a superuser's
- * manual fix) keeps the cache correct.
+ * Triggers on it tell the writing backend what changed, and the transaction callback publishes
+ * new cache generations once the commit is visible (protocol in online_cache.c). So every way
+ * of changing the table (fs_materialize, incremental or streaming runs, a superuser's manual
+ * fix) keeps the cache correct. Two trigger sets, by online mode:
+ *  - batch: one statement trigger (fs_online_changed) marks the whole view: one new view
+ *    generation at commit, the worker reloads the view;
+ *  - stream: statement triggers with transition tables (fs_online_keys_ins/_upd/_del) record the
+ *    cache hashes of the changed keys, and only those keys get a new key generation at commit
+ *    (readers refill them lazily); a transaction changing more than FS_KEY_INVAL_MAX keys of a
+ *    view, and TRUNCATE (fs_online_changed), fall back to the whole view.
+ * fs_set_online_mode installs the set of the new mode (tables created by 0.1 keep the batch
+ * set, which is always correct, until their mode is set again).
  */
 #include "postgres.h"
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "commands/trigger.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/timestamp.h"
+#include "utils/tuplestore.h"
 
 #include "materialize.h"
 #include "online_cache.h"
+#include "online_read.h"
 #include "online_table.h"
 #include "security.h"
 #include "spi_util.h"
@@ -35,38 +48,85 @@ PG_FUNCTION_INFO_V1(fs_materialize);
 PG_FUNCTION_INFO_V1(fs_set_online_mode);
 PG_FUNCTION_INFO_V1(fs_online_reload);
 PG_FUNCTION_INFO_V1(fs_online_changed_trigger);
+PG_FUNCTION_INFO_V1(fs_online_changed_keys_trigger);
 PG_FUNCTION_INFO_V1(fs_registry_changed_trigger);
 
-/* Views whose online table this transaction changed; free = the view left the online store. */
+/* Above this many changed keys per view and transaction, invalidate the whole view. */
+#define FS_KEY_INVAL_MAX 4096
+
+/*
+ * Views whose online table this transaction changed: either wholesale (whole) or only the keys
+ * whose cache hashes are listed; free = the view left the online store.
+ */
 typedef struct DirtyView
 {
 	int32		view_id;
 	bool		free_slot;
+	bool		whole;
+	int			nhashes;
+	uint64	   *hashes;			/* FS_KEY_INVAL_MAX, in TopMemoryContext, while !whole */
 } DirtyView;
 
 static DirtyView *dirty = NULL;
 static int	ndirty = 0;
 static int	maxdirty = 0;
 
-/* Remembers (in TopMemoryContext, until transaction end) that this transaction wrote a view. */
-static void
-mark_dirty(int32 view_id, bool free_slot)
+/* This transaction's entry of a view (in TopMemoryContext, until transaction end), created per-key. */
+static DirtyView *
+dirty_view(int32 view_id)
 {
 	for (int i = 0; i < ndirty; i++)
 		if (dirty[i].view_id == view_id)
-		{
-			dirty[i].free_slot |= free_slot;
-			return;
-		}
+			return &dirty[i];
 	if (ndirty == maxdirty)
 	{
 		maxdirty = Max(8, maxdirty * 2);
 		dirty = dirty ? repalloc(dirty, maxdirty * sizeof(DirtyView))
 			: MemoryContextAlloc(TopMemoryContext, maxdirty * sizeof(DirtyView));
 	}
+	memset(&dirty[ndirty], 0, sizeof(DirtyView));
 	dirty[ndirty].view_id = view_id;
-	dirty[ndirty].free_slot = free_slot;
-	ndirty++;
+	return &dirty[ndirty++];
+}
+
+/* The whole view changed (its key list, if any, is no longer needed). */
+static void
+mark_dirty(int32 view_id, bool free_slot)
+{
+	DirtyView  *d = dirty_view(view_id);
+
+	d->free_slot |= free_slot;
+	d->whole = true;
+	if (d->hashes)
+		pfree(d->hashes);
+	d->hashes = NULL;
+	d->nhashes = 0;
+}
+
+/* One changed key (by cache hash); too many for one transaction turn into the whole view. */
+static void
+mark_key(DirtyView *d, uint64 hash)
+{
+	if (d->whole)
+		return;
+	if (d->nhashes == FS_KEY_INVAL_MAX)
+	{
+		mark_dirty(d->view_id, false);
+		return;
+	}
+	if (d->hashes == NULL)
+		d->hashes = MemoryContextAlloc(TopMemoryContext, sizeof(uint64) * FS_KEY_INVAL_MAX);
+	d->hashes[d->nhashes++] = hash;
+}
+
+/* Forgets the transaction's changes (after commit or abort). */
+static void
+dirty_reset(void)
+{
+	for (int i = 0; i < ndirty; i++)
+		if (dirty[i].hashes)
+			pfree(dirty[i].hashes);
+	ndirty = 0;
 }
 
 /*
@@ -110,15 +170,27 @@ online_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_COMMIT:
 			if (ndirty > 0)
 			{
+				bool		wake = false;
+
 				for (int i = 0; i < ndirty; i++)
-					fs_cache_bump(dirty[i].view_id, dirty[i].free_slot);
-				fs_cache_wake_worker();
+				{
+					if (dirty[i].whole)
+					{
+						fs_cache_bump(dirty[i].view_id, dirty[i].free_slot);
+						wake = true;
+					}
+					else
+						fs_cache_bump_keys(dirty[i].hashes, dirty[i].nhashes);
+				}
+				/* only whole views need the worker: changed keys are refilled by lookups */
+				if (wake)
+					fs_cache_wake_worker();
 			}
-			ndirty = 0;
+			dirty_reset();
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
-			ndirty = 0;
+			dirty_reset();
 			break;
 		default:
 			break;
@@ -176,6 +248,74 @@ append_key_list(StringInfo sql, FsView *v, const char *prefix)
 }
 
 /*
+ * The change triggers of the online table for an online mode (caller: SPI connected, extension
+ * owner context): whole-view for batch, per-key with transition tables for stream.
+ */
+static void
+create_change_triggers(FsView *v, const char *mode)
+{
+	const char *qname = fs_online_table_qualname(v->view_id);
+
+	/*
+	 * A database still at extension version 0.1 (new library, ALTER EXTENSION UPDATE not run
+	 * yet) has no per-key trigger function: it keeps whole-view invalidation, which is correct,
+	 * only coarser. Setting the mode again after the update installs the per-key triggers.
+	 */
+	if (strcmp(mode, "stream") == 0 &&
+		fs_spi_exec("SELECT 1 WHERE pg_catalog.to_regprocedure('feature_store.online_changed_keys()') IS NOT NULL",
+					0, NULL, NULL, NULL, true) == 0)
+		mode = "batch";
+	if (strcmp(mode, "stream") != 0)
+	{
+		fs_spi_exec(psprintf("CREATE TRIGGER fs_online_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s "
+							 "FOR EACH STATEMENT EXECUTE FUNCTION feature_store.online_changed('%d')",
+							 qname, v->view_id), 0, NULL, NULL, NULL, false);
+		return;
+	}
+	fs_spi_exec(psprintf("CREATE TRIGGER fs_online_changed AFTER TRUNCATE ON %s "
+						 "FOR EACH STATEMENT EXECUTE FUNCTION feature_store.online_changed('%d')",
+						 qname, v->view_id), 0, NULL, NULL, NULL, false);
+	fs_spi_exec(psprintf("CREATE TRIGGER fs_online_keys_ins AFTER INSERT ON %s REFERENCING NEW TABLE AS fs_new "
+						 "FOR EACH STATEMENT EXECUTE FUNCTION feature_store.online_changed_keys('%d', '%d')",
+						 qname, v->view_id, v->entity.nkeys), 0, NULL, NULL, NULL, false);
+	fs_spi_exec(psprintf("CREATE TRIGGER fs_online_keys_upd AFTER UPDATE ON %s REFERENCING OLD TABLE AS fs_old NEW TABLE AS fs_new "
+						 "FOR EACH STATEMENT EXECUTE FUNCTION feature_store.online_changed_keys('%d', '%d')",
+						 qname, v->view_id, v->entity.nkeys), 0, NULL, NULL, NULL, false);
+	fs_spi_exec(psprintf("CREATE TRIGGER fs_online_keys_del AFTER DELETE ON %s REFERENCING OLD TABLE AS fs_old "
+						 "FOR EACH STATEMENT EXECUTE FUNCTION feature_store.online_changed_keys('%d', '%d')",
+						 qname, v->view_id, v->entity.nkeys), 0, NULL, NULL, NULL, false);
+}
+
+/* Replaces the change triggers of an existing online table by those of `mode`. */
+static void
+set_change_triggers(FsView *v, const char *mode)
+{
+	FsOwnerContext octx;
+	const char *qname = fs_online_table_qualname(v->view_id);
+	static const char *const names[] = {"fs_online_changed", "fs_online_keys_ins", "fs_online_keys_upd", "fs_online_keys_del"};
+
+	Oid			relid = fs_online_table_relid(v->view_id);
+
+	SPI_connect();
+	fs_owner_context_enter(&octx);
+	for (int i = 0; i < (int) lengthof(names); i++)
+	{
+		Oid			t[2] = {OIDOID, TEXTOID};
+		Datum		a[2] = {ObjectIdGetDatum(relid), CStringGetTextDatum(names[i])};
+
+		/* only those that exist: DROP TRIGGER IF EXISTS would say NOTICE for the others */
+		/* not read-only: the table may have been created by this very call */
+		if (fs_spi_exec("SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = $1 AND tgname = $2",
+						2, t, a, NULL, false) > 0)
+			fs_spi_exec(psprintf("DROP TRIGGER %s ON %s", names[i], qname), 0, NULL, NULL, NULL, false);
+	}
+	create_change_triggers(v, mode);
+	fs_owner_context_leave(&octx);
+	SPI_finish();
+	CommandCounterIncrement();
+}
+
+/*
  * Creates the online table (as the extension owner: ordinary roles cannot create in schema
  * feature_store), private to the owner, with the statement trigger of the cache protocol.
  */
@@ -224,10 +364,7 @@ fs_online_ensure_table(FsView *v)
 												 v->name, v->version)));
 	fs_spi_exec(sql.data, 0, NULL, NULL, NULL, false);
 	resetStringInfo(&sql);
-	appendStringInfo(&sql, "CREATE TRIGGER fs_online_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON %s "
-					 "FOR EACH STATEMENT EXECUTE FUNCTION feature_store.online_changed('%d')",
-					 qname, v->view_id);
-	fs_spi_exec(sql.data, 0, NULL, NULL, NULL, false);
+	create_change_triggers(v, v->online_mode);
 	fs_owner_context_leave(&octx);
 	SPI_finish();
 	CommandCounterIncrement();
@@ -398,7 +535,12 @@ fs_set_online_mode(PG_FUNCTION_ARGS)
 	fs_registry_changed();
 	CommandCounterIncrement();
 	if (strcmp(mode, "off") != 0)
+	{
 		fs_online_ensure_table(v);
+		/* the trigger set of the new mode; the whole view is stale once at commit */
+		set_change_triggers(v, mode);
+		mark_dirty(v->view_id, false);
+	}
 	fs_mat_mode_changed(v, old_mode, mode);
 	PG_RETURN_VOID();
 }
@@ -449,6 +591,56 @@ fs_online_changed_trigger(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo) || td->tg_trigger->tgnargs != 1)
 		elog(ERROR, "online_changed must be called as a trigger with the view id");
 	mark_dirty(pg_strtoint32(td->tg_trigger->tgargs[0]), false);
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * Statement trigger with transition tables on online tables of streaming views: records the
+ * cache hashes of the keys in the old and new rows (arguments: view id, number of keys, the
+ * first columns); beyond FS_KEY_INVAL_MAX the whole view.
+ */
+Datum
+fs_online_changed_keys_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	Tuplestorestate *ts[2];
+	DirtyView  *d;
+	int			nkeys;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_STATEMENT(td->tg_event) ||
+		td->tg_trigger->tgnargs != 2)
+		elog(ERROR, "online_changed_keys must be called as a statement trigger with the view id and key count");
+	d = dirty_view(pg_strtoint32(td->tg_trigger->tgargs[0]));
+	nkeys = pg_strtoint32(td->tg_trigger->tgargs[1]);
+	ts[0] = td->tg_oldtable;
+	ts[1] = td->tg_newtable;
+	for (int i = 0; i < 2 && !d->whole; i++)
+	{
+		TupleTableSlot *slot;
+		int			ptr;
+
+		if (ts[i] == NULL)
+			continue;
+		if (tuplestore_tuple_count(ts[i]) > FS_KEY_INVAL_MAX)
+		{
+			mark_dirty(d->view_id, false);
+			break;
+		}
+		/* a read pointer of our own: the transition table is the executor's */
+		slot = MakeSingleTupleTableSlot(RelationGetDescr(td->tg_relation), &TTSOpsMinimalTuple);
+		ptr = tuplestore_alloc_read_pointer(ts[i], EXEC_FLAG_REWIND);
+		tuplestore_select_read_pointer(ts[i], ptr);
+		tuplestore_rescan(ts[i]);
+		while (!d->whole && tuplestore_gettupleslot(ts[i], true, false, slot))
+		{
+			uint64		h;
+
+			if (fs_read_key_hash_slot(d->view_id, slot, nkeys, &h))
+				mark_key(d, h);
+		}
+		tuplestore_select_read_pointer(ts[i], 0);
+		ExecDropSingleTupleTableSlot(slot);
+	}
 	return PointerGetDatum(NULL);
 }
 

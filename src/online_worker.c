@@ -6,8 +6,8 @@
  * and resumes. If it dies, the postmaster restarts it (bgw_restart_time); on SIGTERM it exits
  * with status 1 so that, outside shutdown, it is restarted as well.
  *
- * Loading reads a view's generation before the load's snapshot is taken and tags the rows
- * with it, exactly as readers do (protocol in online_cache.c), so a load racing a commit
+ * Loading reads the fill tag before the load's snapshot is taken and tags the rows with it,
+ * exactly as readers do (protocol in online_cache.c), so a load racing a commit
  * leaves only entries that are never served.
  */
 #include "postgres.h"
@@ -91,6 +91,7 @@ worker_pass(void)
 			FsOnlineView *ov = fs_meta_view(i);
 			int			slot;
 			uint64		gen;
+			uint64		tag;
 
 			if (!ov->view->is_latest || !ov->online || !OidIsValid(ov->online_relid))
 				continue;
@@ -98,11 +99,12 @@ worker_pass(void)
 			if (slot < 0 || !fs_cache_view_needs_load(slot, &gen))
 				continue;
 			fs_cache_set_worker(MyProcPid, FS_WORKER_LOADING, NULL);
-			/* the snapshot is taken after gen was read: see the protocol */
+			/* the fill tag is read after gen and before the snapshot: see the protocol */
+			tag = fs_cache_fill_tag();
 			PushActiveSnapshot(GetTransactionSnapshot());
 			SPI_connect();
 			{
-				uint64		n = fs_read_load_view(ov, slot, gen);
+				uint64		n = fs_read_load_view(ov, slot, tag);
 
 				elog(DEBUG1, "feature_store cache worker loaded %llu rows of view \"%s\"",
 					 (unsigned long long) n, ov->view->name);

@@ -204,6 +204,11 @@ CREATE SCHEMA snap;
 	   'the failing streamed row went to quarantine before the upgrade');
 	is($node->safe_psql($db, q{SELECT features->'driver_stats'->>'conv_rate' FROM snap.online WHERE entity = 'driver:1003'}),
 	   '0.5', 'the streamed row is served before the upgrade');
+	# The current library on a database still at the old version: stream mode falls back to
+	# whole-view invalidation (the per-key trigger function does not exist there yet).
+	my $key_triggers = q{SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'fs_online_keys%' AND tgrelid =
+	     (SELECT format('feature_store.%I', 'online_' || view_id)::regclass FROM fs_views WHERE name = 'driver_stats' AND is_latest)};
+	is($node->safe_psql($db, $key_triggers), '0', 'before the upgrade a streamed view has no per-key triggers');
 
 	$node->safe_psql($db, 'ALTER EXTENSION feature_store UPDATE');
 	is($node->safe_psql($db, q{SELECT extversion FROM pg_extension WHERE extname = 'feature_store'}),
@@ -238,6 +243,11 @@ SELECT fs_materialize_incremental('customer_profile');
 	   'feature_store:customer_profile */5 * * * *', 'the pg_cron schedule is kept');
 	is($node->safe_psql($db, q{SELECT count(*) FROM fs_stat_views WHERE view = 'driver_stats' AND online_mode = 'stream'}),
 	   '1', 'the stream mode is kept');
+	$node->safe_psql($db, q{SELECT fs_set_online_mode('driver_stats', 'stream')});
+	is($node->safe_psql($db, $key_triggers), '3', 'setting stream mode again after the upgrade installs the per-key triggers');
+	$node->safe_psql($db, q{INSERT INTO driver_hourly_stats VALUES (1001, date_trunc('hour', now()) + interval '3 minutes', now(), 0.375, 0.5, 9)});
+	is($node->safe_psql($db, q{SELECT fs_online('driver:1001', 'driver_stats')->'driver_stats'->>'conv_rate'}),
+	   '0.375', 'and streaming goes on');
 	my ($ret, $out, $err) = $node->psql($db, q{SET ROLE upgrade_reader; DELETE FROM feature_store.feature_view});
 	like($err, qr/permission denied/, 'the registry stays write-protected after the upgrade');
 
