@@ -38,7 +38,9 @@ typedef struct PitStats
 	double		phase_ms[5];
 	double		winners_ms;		/* part of phase 2: reading the winning rows' features */
 	int			scanned_leaves;	/* relations read sequentially (per batch) */
-	int			probed_leaves;	/* relations probed through a key index (per batch) */	/* read spine, build, scan, merge, emit */
+	int			probed_leaves;	/* relations probed through a key index (per batch) */
+	int			partitions;		/* most cache partitions of a batch's history scan */
+	int			flushes;		/* partition buffer flushes, over all batches and views */
 } PitStats;
 
 extern PitStats pit_last_stats;

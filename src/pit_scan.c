@@ -246,12 +246,14 @@ parts_init(PitView *v, PitParts *pt)
 	pt->cap = (int) Max(8, Min(2 * target, chunk / np) / pt->stride);
 	pt->buf = pit_alloc_big(pt->stride * pt->cap * np);
 	pt->fill = palloc0(sizeof(int) * np);
+	pit_last_stats.partitions = Max(pit_last_stats.partitions, np);
 }
 
 /* Offers the buffered rows, one partition after the other, and empties the buffers. */
 static void
 parts_flush(PitPlan *p, PitView *v, PitHeapScan *hs, int li, PitParts *pt)
 {
+	pit_last_stats.flushes++;
 	for (int q = 0; q < (1 << pt->lgp); q++)
 	{
 		char	   *base = pt->buf + (Size) q * pt->cap * pt->stride;
@@ -462,9 +464,7 @@ pit_scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 		hs.fa[i] = table_slot_create(hs.rels[i], NULL);
 		hs.fb[i] = table_slot_create(hs.rels[i], NULL);
 	}
-	old = MemoryContextSwitchTo(bcxt);
-	parts_init(v, &pt);
-	MemoryContextSwitchTo(old);
+	pt.buf = NULL;
 
 	for (int li = 0; li < hs.nleaves; li++)
 	{
@@ -487,6 +487,12 @@ pit_scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 		pit_last_stats.scanned_leaves++;
 		if (hs.rels[li]->rd_tableam == GetHeapamTableAmRoutine())
 		{
+			if (pt.buf == NULL)
+			{
+				old = MemoryContextSwitchTo(bcxt);
+				parts_init(v, &pt);
+				MemoryContextSwitchTo(old);
+			}
 			n += scan_heap_leaf(p, v, &hs, li, &pt, tmpcxt);
 			continue;
 		}
