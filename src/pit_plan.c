@@ -418,7 +418,7 @@ pit_plan_create(Oid spine_relid, ArrayType *features, const char *spine_time,
 		PitView    *v = p->views[vi];
 
 		/* slots as read and as ordered, sort keys, hash, keys, table cells, winner */
-		p->row_bytes += 2 * sizeof(PitSlot) + 2 * sizeof(uint64) + sizeof(uint32) + sizeof(void *) +
+		p->row_bytes += sizeof(PitSlot) + 16 + 2 * sizeof(uint64) + sizeof(uint32) + sizeof(void *) +
 			2 * (offsetof(PitEntry, keys) + sizeof(Datum) * v->nkeys) + 24 * v->nkeys +
 			sizeof(PitRow) + 16 + (sizeof(Datum) + sizeof(bool)) * v->nfeat;
 		for (int f = 0; f < v->nfeat; f++)

@@ -243,7 +243,7 @@ parts_init(PitView *v, PitParts *pt)
 		pt->lgp++;
 	np = 1 << pt->lgp;
 	pt->stride = MAXALIGN(offsetof(PitRec, keys) + sizeof(Datum) * v->nkeys);
-	pt->cap = (int) Max(8, Min(2 * target, chunk / np) / pt->stride);
+	pt->cap = (int) Max(8, Min(target, chunk / np) / pt->stride);
 	pt->buf = pit_alloc_big(pt->stride * pt->cap * np);
 	pt->fill = palloc0(sizeof(int) * np);
 	pit_last_stats.partitions = Max(pit_last_stats.partitions, np);
@@ -270,6 +270,32 @@ parts_flush(PitPlan *p, PitView *v, PitHeapScan *hs, int li, PitParts *pt)
 			offer_tid(p, v, hs, li, ent, r->e, r->c, r->c_null, &tid);
 		}
 		pt->fill[q] = 0;
+	}
+}
+
+#define PIT_STAGE 16
+
+/*
+ * Moves staged rows whose key passes the bloom filter into their partition's buffer (flushing
+ * the buffers when one is full); the filter words were prefetched when the rows were staged.
+ */
+static void
+stage_drain(PitPlan *p, PitView *v, PitHeapScan *hs, int li, PitParts *pt, char *stage, int ns)
+{
+	int			shift = 32 - pt->lgp;
+
+	for (int i = 0; i < ns; i++)
+	{
+		PitRec	   *r = (PitRec *) (stage + (Size) i * pt->stride);
+		uint32		bb = (r->h * 0x9E3779B1U) >> v->bloom_shift;
+		int			q;
+
+		if ((v->bloom[bb >> 6] & (UINT64CONST(1) << (bb & 63))) == 0)
+			continue;			/* key not in this batch */
+		q = (int) ((uint64) r->h >> shift);
+		memcpy(pt->buf + ((Size) q * pt->cap + pt->fill[q]) * pt->stride, r, pt->stride);
+		if (++pt->fill[q] == pt->cap)
+			parts_flush(p, v, hs, li, pt);
 	}
 }
 
@@ -317,9 +343,10 @@ scan_heap_leaf(PitPlan *p, PitView *v, PitHeapScan *hs, int li, PitParts *pt, Me
 	int			ncol = nk + (v->col_created >= 0 ? 2 : 1);
 	bool		fast = v->bitwise_keys;
 	int			need = leaf->prefix_max;
-	int			shift = 32 - pt->lgp;
 	uint64		n = 0;
 	MemoryContext old = MemoryContextSwitchTo(tmpcxt);
+	char	   *stage = palloc(pt->stride * PIT_STAGE);
+	int			ns = 0;
 
 	for (int k = 0; k < ncol; k++)
 	{
@@ -350,7 +377,6 @@ scan_heap_leaf(PitPlan *p, PitView *v, PitHeapScan *hs, int li, PitParts *pt, Me
 			bool		anynull = false;
 			uint32		h;
 			PitRec	   *r;
-			int			q;
 
 			if (t + 8 < nt)
 			{
@@ -386,19 +412,17 @@ scan_heap_leaf(PitPlan *p, PitView *v, PitHeapScan *hs, int li, PitParts *pt, Me
 			if (anynull)
 				continue;		/* a NULL key or event time never matches */
 			h = pit_hash_keys(v, d);
-			{
-				uint32		bb = (h * 0x9E3779B1U) >> v->bloom_shift;
-
-				if ((v->bloom[bb >> 6] & (UINT64CONST(1) << (bb & 63))) == 0)
-					continue;	/* key not in this batch */
-			}
 			if (!v->bitwise_keys)
 			{
 				/* by-reference keys point into the page: offer now */
-				PitEntry   *ent = pit_lookup_key(v, d, h, false);
+				uint32		bb = (h * 0x9E3779B1U) >> v->bloom_shift;
+				PitEntry   *ent;
 				ItemPointerData tid;
 				bool		c_null = v->col_created < 0 || nulls[nk + 1];
 
+				if ((v->bloom[bb >> 6] & (UINT64CONST(1) << (bb & 63))) == 0)
+					continue;	/* key not in this batch */
+				ent = pit_lookup_key(v, d, h, false);
 				if (ent == NULL)
 					continue;
 				ItemPointerSet(&tid, blk, offnum);
@@ -406,8 +430,8 @@ scan_heap_leaf(PitPlan *p, PitView *v, PitHeapScan *hs, int li, PitParts *pt, Me
 						  c_null ? 0 : DatumGetInt64(d[nk + 1]), c_null, &tid);
 				continue;
 			}
-			q = (int) ((uint64) h >> shift);
-			r = (PitRec *) (pt->buf + ((Size) q * pt->cap + pt->fill[q]) * pt->stride);
+			/* staged while its bloom filter word is loaded */
+			r = (PitRec *) (stage + (Size) ns * pt->stride);
 			r->h = h;
 			r->blk = blk;
 			r->off = offnum;
@@ -416,10 +440,15 @@ scan_heap_leaf(PitPlan *p, PitView *v, PitHeapScan *hs, int li, PitParts *pt, Me
 			r->c = r->c_null ? 0 : DatumGetInt64(d[nk + 1]);
 			for (int k = 0; k < nk; k++)
 				r->keys[k] = d[k];
-			if (++pt->fill[q] == pt->cap)
-				parts_flush(p, v, hs, li, pt);
+			__builtin_prefetch(&v->bloom[((h * 0x9E3779B1U) >> v->bloom_shift) >> 6]);
+			if (++ns == PIT_STAGE)
+			{
+				stage_drain(p, v, hs, li, pt, stage, ns);
+				ns = 0;
+			}
 		}
 	}
+	stage_drain(p, v, hs, li, pt, stage, ns);
 	parts_flush(p, v, hs, li, pt);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(tmpcxt);

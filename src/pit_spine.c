@@ -50,6 +50,28 @@ pit_alloc_big(Size size)
 	return palloc_extended(Max(size, 1), MCXT_ALLOC_HUGE);
 }
 
+/*
+ * Like pit_alloc_big, for a smaller array probed at random on every row (the bloom filter): on
+ * one huge page from 64 kB on, so that its probes do not compete for TLB entries with the scan.
+ */
+static void *
+pit_alloc_random(Size size)
+{
+#if defined(MADV_HUGEPAGE)
+	const Size	huge = 2 * 1024 * 1024;
+
+	if (size >= 64 * 1024 && size < 4 * huge)
+	{
+		char	   *raw = palloc_extended(TYPEALIGN(huge, size) + huge, MCXT_ALLOC_HUGE);
+		char	   *aligned = (char *) TYPEALIGN(huge, raw);
+
+		(void) madvise(aligned, TYPEALIGN(huge, size), MADV_HUGEPAGE);
+		return aligned;
+	}
+#endif
+	return pit_alloc_big(size);
+}
+
 /* Opens a reader: read pointer readptr of store, or (store NULL) its own scan of the spine table. */
 void
 pit_spine_reader_init(PitSpineReader *r, PitPlan *p, Tuplestorestate *store, int readptr)
@@ -161,7 +183,8 @@ typedef struct PitRawRows
 {
 	int			n;
 	int			cap;
-	PitSlot    *slots;			/* in spine order */
+	int64	   *ts;				/* spine time, in spine order */
+	int32	   *row;			/* spine row within the batch */
 	uint32	   *hash;
 	Datum	   *keys;			/* nkeys per row */
 } PitRawRows;
@@ -172,12 +195,14 @@ raw_alloc(PitView *v, PitRawRows *r, int cap)
 	PitRawRows	o = *r;
 
 	r->cap = cap;
-	r->slots = pit_alloc_big(sizeof(PitSlot) * cap);
+	r->ts = pit_alloc_big(sizeof(int64) * cap);
+	r->row = pit_alloc_big(sizeof(int32) * cap);
 	r->hash = pit_alloc_big(sizeof(uint32) * cap);
 	r->keys = pit_alloc_big(sizeof(Datum) * v->nkeys * cap);
 	if (o.n > 0)
 	{
-		memcpy(r->slots, o.slots, sizeof(PitSlot) * o.n);
+		memcpy(r->ts, o.ts, sizeof(int64) * o.n);
+		memcpy(r->row, o.row, sizeof(int32) * o.n);
 		memcpy(r->hash, o.hash, sizeof(uint32) * o.n);
 		memcpy(r->keys, o.keys, sizeof(Datum) * v->nkeys * o.n);
 	}
@@ -251,7 +276,7 @@ run_row_cmp(const void *a, const void *b)
  * order) by key, time and spine order: the rows of a key become contiguous and time-ordered.
  */
 static void
-order_run(PitView *v, PitRawRows *r, uint64 *ord, int n)
+order_run(PitPlan *p, PitView *v, PitRawRows *r, uint64 *ord, int n)
 {
 	PitRunRow	stackrows[16];
 	PitRunRow  *rows = n <= 16 ? stackrows : palloc(sizeof(PitRunRow) * n);
@@ -270,7 +295,7 @@ order_run(PitView *v, PitRawRows *r, uint64 *ord, int n)
 		if (g == ngroups)
 			rep[ngroups++] = i;
 		rows[k].group = g;
-		rows[k].te = r->slots[i].te;
+		rows[k].te = pit_to_dom(r->ts[i], p->spine_ts_type, v->dom_tz_event);
 		rows[k].i = i;
 	}
 	if (n <= 16)
@@ -303,7 +328,7 @@ order_run(PitView *v, PitRawRows *r, uint64 *ord, int n)
  * key table (filled in hash order, so almost sequentially) and the bloom filter of its keys.
  */
 static void
-finish_view(PitView *v, PitRawRows *r, int nrows, MemoryContext bcxt)
+finish_view(PitPlan *p, PitView *v, PitRawRows *r, int nrows, MemoryContext bcxt)
 {
 	int			n = r->n;
 	uint64	   *ord = pit_alloc_big(sizeof(uint64) * Max(n, 1));
@@ -320,7 +345,7 @@ finish_view(PitView *v, PitRawRows *r, int nrows, MemoryContext bcxt)
 		while (j < n && (ord[j] >> 32) == (ord[k] >> 32))
 			j++;
 		if (j - k > 1)
-			order_run(v, r, &ord[k], j - k);
+			order_run(p, v, r, &ord[k], j - k);
 		k = j;
 	}
 	/* key boundaries: a new hash or, within a hash, a new key */
@@ -335,7 +360,16 @@ finish_view(PitView *v, PitRawRows *r, int nrows, MemoryContext bcxt)
 	v->slots = pit_alloc_big(sizeof(PitSlot) * Max(n, 1));
 	v->nslots = n;
 	for (int k = 0; k < n; k++)
-		v->slots[k] = r->slots[(uint32) ord[k]];
+	{
+		PitSlot    *s = &v->slots[k];
+		uint32		i = (uint32) ord[k];
+
+		memset(s, 0, sizeof(PitSlot));
+		s->row = r->row[i];
+		s->ts = r->ts[i];
+		s->te = pit_to_dom(s->ts, p->spine_ts_type, v->dom_tz_event);
+		s->tc = v->col_created >= 0 ? pit_to_dom(s->ts, p->spine_ts_type, v->dom_tz_created) : 0;
+	}
 	for (int g = 0; g < nkeys; g++)
 	{
 		int			k = (int) tmp[g];
@@ -357,7 +391,7 @@ finish_view(PitView *v, PitRawRows *r, int nrows, MemoryContext bcxt)
 			lg++;
 		}
 		v->bloom_shift = 32 - lg;
-		v->bloom = pit_alloc_big(bits / 8);
+		v->bloom = pit_alloc_random(bits / 8);
 		memset(v->bloom, 0, bits / 8);
 		for (uint32 i = 0; i <= v->mask; i++)
 		{
@@ -407,7 +441,6 @@ pit_build_batch(PitPlan *p, PitSpineReader *rd, int maxrows, int caprows, Memory
 		{
 			PitView    *v = p->views[vi];
 			PitRawRows *r = &raw[vi];
-			PitSlot    *s = &r->slots[r->n];
 			Datum	   *k = &r->keys[(Size) r->n * v->nkeys];
 			bool		anynull = tsnull;
 
@@ -418,18 +451,15 @@ pit_build_batch(PitPlan *p, PitSpineReader *rd, int maxrows, int caprows, Memory
 			for (int j = 0; j < v->nkeys; j++)
 				k[j] = datumCopy(rd->vals[v->spine_key[j]], v->key_byval[j], v->key_len[j]);
 			r->hash[r->n] = pit_hash_keys(v, k);
-			memset(s, 0, sizeof(PitSlot));
-			s->row = nrows;
-			s->ts = DatumGetInt64(ts);
-			s->te = pit_to_dom(s->ts, p->spine_ts_type, v->dom_tz_event);
-			s->tc = v->col_created >= 0 ? pit_to_dom(s->ts, p->spine_ts_type, v->dom_tz_created) : 0;
+			r->ts[r->n] = DatumGetInt64(ts);
+			r->row[r->n] = nrows;
 			r->n++;
 		}
 		nrows++;
 	}
 
 	for (int vi = 0; vi < p->nviews; vi++)
-		finish_view(p->views[vi], &raw[vi], nrows, bcxt);
+		finish_view(p, p->views[vi], &raw[vi], nrows, bcxt);
 	MemoryContextSwitchTo(old);
 	return nrows;
 }
