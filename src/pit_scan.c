@@ -229,6 +229,8 @@ typedef struct PitParts
 
 int			pit_partition_kb = 256;
 
+#define PIT_FLUSH_AHEAD 8		/* rows between the pipeline stages of parts_flush */
+
 /* Sizes the partitions of a batch: each partition's cells and slots about pit_partition_kb. */
 static void
 parts_init(PitView *v, PitParts *pt)
@@ -257,17 +259,44 @@ parts_flush(PitPlan *p, PitView *v, PitHeapScan *hs, int li, PitParts *pt)
 	for (int q = 0; q < (1 << pt->lgp); q++)
 	{
 		char	   *base = pt->buf + (Size) q * pt->cap * pt->stride;
+		int			n = pt->fill[q];
+		PitEntry   *ring[2 * PIT_FLUSH_AHEAD];
 
-		for (int i = 0; i < pt->fill[q]; i++)
+		/*
+		 * A software pipeline: the key cell of row i + 2D is prefetched, the key of row i + D
+		 * looked up and its first slot prefetched, and row i offered.
+		 */
+		for (int i = -2 * PIT_FLUSH_AHEAD; i < n; i++)
 		{
-			PitRec	   *r = (PitRec *) (base + (Size) i * pt->stride);
-			PitEntry   *ent = pit_lookup_key(v, r->keys, r->h, false);
-			ItemPointerData tid;
+			int			a = i + 2 * PIT_FLUSH_AHEAD;
+			int			b = i + PIT_FLUSH_AHEAD;
 
-			if (ent == NULL)
-				continue;
-			ItemPointerSet(&tid, r->blk, r->off);
-			offer_tid(p, v, hs, li, ent, r->e, r->c, r->c_null, &tid);
+			if (a < n)
+			{
+				PitRec	   *r = (PitRec *) (base + (Size) a * pt->stride);
+
+				__builtin_prefetch(PIT_ENTRY_AT(v, (uint32) ((uint64) r->h >> v->hshift)));
+			}
+			if (b >= 0 && b < n)
+			{
+				PitRec	   *r = (PitRec *) (base + (Size) b * pt->stride);
+				PitEntry   *ent = pit_lookup_key(v, r->keys, r->h, false);
+
+				ring[b % (2 * PIT_FLUSH_AHEAD)] = ent;
+				if (ent != NULL)
+					__builtin_prefetch(&v->slots[ent->start]);
+			}
+			if (i >= 0)
+			{
+				PitRec	   *r = (PitRec *) (base + (Size) i * pt->stride);
+				PitEntry   *ent = ring[i % (2 * PIT_FLUSH_AHEAD)];
+				ItemPointerData tid;
+
+				if (ent == NULL)
+					continue;
+				ItemPointerSet(&tid, r->blk, r->off);
+				offer_tid(p, v, hs, li, ent, r->e, r->c, r->c_null, &tid);
+			}
 		}
 		pt->fill[q] = 0;
 	}
