@@ -121,7 +121,8 @@ pit_plan_execute(PitPlan *p, PitEmitFn emit, void *arg)
 	}
 	est = Max(est * 1.05 + 16, 1024);
 	phase_done(&t, 0);
-	batch_rows = Max(limit / Max(p->row_bytes, 1), 1024);
+	/* the history scan's partition buffers (pit_scan.c parts_init) take up to 1/8 of the limit */
+	batch_rows = Max((limit - Min(Max(limit / 8, 64 * 1024), 64 * 1024 * 1024)) / Max(p->row_bytes, 1), 1024);
 	batch_rows = Min(batch_rows, (uint64) (MaxAllocSize / sizeof(PitSlot) / 2));
 	pit_last_stats.batch_rows = batch_rows;
 
