@@ -187,6 +187,44 @@ SELECT bool_and(substring(detail FROM '(\d+) cache partitions')::int > 1) AS sev
        bool_and(substring(detail FROM '(\d+) flushes')::int > 3) AS flushes_mid_scan
 FROM ora_part_detail;
 
+-- Text keys over a plain table (compared with the type's equality and offered straight from the
+-- page), timestamp event times against the timestamptz spine (through a view), a TTL: exact.
+CREATE TABLE ora_hist_c (user_name text, ts timestamp, f int, g text);
+CREATE VIEW ora_spine_c AS
+    SELECT row_id, 'u' || user_id AS user_name, ts FROM ora_spine;
+SELECT fs_register_entity('ora_name', 'user_name');
+SELECT fs_register_view('ora_c', 'ora_hist_c', 'ora_name', event_time => 'ts', ttl => '30 minutes');
+CREATE TEMP TABLE ora_c_runs (dataset int, spine_rows bigint, result_rows bigint, matched bigint, mismatches bigint);
+DO $$
+BEGIN
+    FOR i IN 1..4 LOOP
+        PERFORM ora_gen(0.4 + i / 100.0, 2000, 400, NULL, NULL);
+        TRUNCATE ora_hist_c;
+        INSERT INTO ora_hist_c SELECT 'u' || user_id, event_ts::timestamp, f_int, f_text FROM ora_hist_a;
+        CREATE TEMP TABLE ora_c_res ON COMMIT DROP AS
+        SELECT * FROM fs_point_in_time_join('ora_spine_c', '{ora_c:*}', spine_time => 'ts')
+          AS t(row_id bigint, user_name text, ts timestamptz, f int, g text);
+        CREATE TEMP TABLE ora_c_exp ON COMMIT DROP AS
+        SELECT s.row_id, s.user_name, s.ts, h.f, h.g
+        FROM ora_spine_c s
+        LEFT JOIN LATERAL (
+            SELECT h.f, h.g FROM ora_hist_c h
+            WHERE h.user_name = s.user_name AND h.ts <= s.ts AND h.ts >= s.ts - interval '30 minutes'
+            ORDER BY h.ts DESC, h.f, h.g
+            LIMIT 1) h ON true;
+        INSERT INTO ora_c_runs
+        SELECT i, (SELECT count(*) FROM ora_spine_c), (SELECT count(*) FROM ora_c_res),
+               (SELECT count(*) FROM ora_c_exp WHERE f IS NOT NULL OR g IS NOT NULL),
+               (SELECT count(*) FROM ora_c_res r FULL JOIN ora_c_exp e ON r.row_id = e.row_id
+                WHERE r IS DISTINCT FROM e);
+        DROP TABLE ora_c_res, ora_c_exp;
+    END LOOP;
+END
+$$;
+SELECT count(*) AS runs, sum(mismatches) AS mismatches, bool_and(result_rows = spine_rows) AS one_row_per_spine_row,
+       bool_and(matched > 0 AND matched < spine_rows) AS every_run_nontrivial
+FROM ora_c_runs;
+
 -- The same with spine batches far smaller than the spine (tiny work_mem): still exact.
 TRUNCATE ora_runs;
 SET work_mem = '64kB';
@@ -237,5 +275,6 @@ FROM ora_probe_runs;
 
 -- Leave the database as found.
 DROP EXTENSION feature_store CASCADE;
-DROP TABLE ora_hist_a, ora_hist_b, ora_spine CASCADE;
+DROP VIEW ora_spine_c;
+DROP TABLE ora_hist_a, ora_hist_b, ora_hist_c, ora_spine CASCADE;
 DROP FUNCTION ora_gen, ora_check;
