@@ -7,10 +7,13 @@
  * batch, the other emits it), other spines are first materialized in a tuplestore through SPI.
  * For each batch and each feature view:
  *
- *   1. build: an open-addressing hash table of the view's entity keys over the batch's spine
- *      rows, a bloom filter of them, and per spine row a slot (per key in time order);
+ *   1. build: per valid spine row a slot, ordered by (key hash, key, time); an open-addressing
+ *      hash table of the view's entity keys in the same hash order, pointing at each key's run
+ *      of slots; a bloom filter of the keys;
  *   2. read the source: every leaf of its inheritance tree through the table AM (plain heap:
- *      in place, only keys and times, prefetching), or, for few keys and an index led by the key
+ *      page by page in place, only keys and times; rows buffered by cache partition of their key
+ *      hash and offered one partition at a time, so the table cells and slots they touch stay in
+ *      cache), or, for few keys and an index led by the key
  *      columns, one index probe per key; views, foreign tables and tables under row-level
  *      security through an SPI cursor, so that the executor applies their rules. A row whose key
  *      is in the batch is placed into the first slot of its key whose spine time is >= its event

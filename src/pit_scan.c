@@ -3,8 +3,9 @@
  * in the batch to its slot: plain tables through the table AM (only keys and times deformed,
  * slots remember the winning row's TID and the winners' features are read at the end in
  * physical order), small batches by probing a key index, and views, foreign tables and
- * RLS-protected sources through an SPI cursor. Separate because it is the I/O-bound part of the
- * join, with its own tricks (prefetching, page-at-a-time winner reads) that the rest need not know.
+ * RLS-protected sources through an SPI cursor. Separate because it is the memory-bound part of
+ * the join, with its own tricks (page-at-a-time heap reads, rows buffered by cache partition of
+ * the key hash, prefetching pipelines, page-at-a-time winner reads) that the rest need not know.
  */
 #include "postgres.h"
 

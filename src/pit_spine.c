@@ -1,10 +1,11 @@
 /*
  * pit_spine.c — the spine side of a point-in-time join: reading spine rows (two readers in
  * step, one building batches and one emitting them; a spine that is not a plain table is first
- * materialized through SPI), and building a batch: per feature view, the open-addressing table of
- * the batch's keys, its bloom filter, and per spine row a slot, with the slots of each key
- * ordered by time. Separate because the memory of a batch (and so the batch size) is decided
- * here, while the source readers only probe what it builds.
+ * materialized through SPI), and building a batch: per feature view, per valid spine row a slot,
+ * radix-sorted by key hash (a key's slots contiguous and in time order), the open-addressing
+ * table of the batch's keys in the same hash order, and their bloom filter. Separate because
+ * the memory of a batch (and so the batch size) is decided here, while the source readers only
+ * probe what it builds.
  */
 #include "postgres.h"
 
