@@ -544,8 +544,9 @@ pit_scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 			continue;
 		}
 		pit_last_stats.scanned_leaves++;
-		if (hs.rels[li]->rd_tableam == GetHeapamTableAmRoutine())
+		if (hs.rels[li]->rd_tableam == GetHeapamTableAmRoutine() && IsMVCCSnapshot(GetActiveSnapshot()))
 		{
+			/* (page mode, which heapgetpage fills, needs an MVCC snapshot) */
 			if (pt.buf == NULL)
 			{
 				old = MemoryContextSwitchTo(bcxt);
