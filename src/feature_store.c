@@ -10,6 +10,7 @@
 
 #include "materialize.h"
 #include "online.h"
+#include "pit_join.h"
 
 PG_MODULE_MAGIC;
 
@@ -22,5 +23,6 @@ _PG_init(void)
 	fs_online_table_init();
 	fs_worker_register();
 	fs_materialize_init();
+	pit_join_init();
 	MarkGUCPrefixReserved("feature_store");
 }

@@ -7,10 +7,13 @@
  * batch, the other emits it), other spines are first materialized in a tuplestore through SPI.
  * For each batch and each feature view:
  *
- *   1. build: an open-addressing hash table of the view's entity keys over the batch's spine
- *      rows, a bloom filter of them, and per spine row a slot (per key in time order);
+ *   1. build: per valid spine row a slot, ordered by (key hash, key, time); an open-addressing
+ *      hash table of the view's entity keys in the same hash order, pointing at each key's run
+ *      of slots; a bloom filter of the keys;
  *   2. read the source: every leaf of its inheritance tree through the table AM (plain heap:
- *      in place, only keys and times, prefetching), or, for few keys and an index led by the key
+ *      page by page in place, only keys and times; rows buffered by cache partition of their key
+ *      hash and offered one partition at a time, so the table cells and slots they touch stay in
+ *      cache), or, for few keys and an index led by the key
  *      columns, one index probe per key; views, foreign tables and tables under row-level
  *      security through an SPI cursor, so that the executor applies their rules. A row whose key
  *      is in the batch is placed into the first slot of its key whose spine time is >= its event
@@ -36,6 +39,7 @@
 #include "miscadmin.h"
 #include "optimizer/plancat.h"
 #include "portability/instr_time.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/tuplestore.h"
@@ -44,6 +48,23 @@
 #include "pit_join_int.h"
 
 PitStats	pit_last_stats;
+
+/*
+ * The size of the history scan's cache partitions: a developer setting (the default suits
+ * a 0.5-1 MB L2 cache); tests set it tiny so that small datasets run through many partitions
+ * and many buffer flushes, as a large join does.
+ */
+void
+pit_join_init(void)
+{
+	DefineCustomIntVariable("feature_store.join_partition_size",
+							"Target size of a cache partition of the point-in-time join's key table and slots.",
+							"History rows are buffered by key hash and offered one partition at a time, so that "
+							"the key table cells and slots they touch stay in the CPU cache.",
+							&pit_partition_kb, 256, 1, INT_MAX / 1024,
+							PGC_USERSET, GUC_UNIT_KB | GUC_NOT_IN_SAMPLE,
+							NULL, NULL, NULL);
+}
 
 /* Adds the time since *t to phase ms[i] and restarts *t. */
 static void
@@ -103,7 +124,8 @@ pit_plan_execute(PitPlan *p, PitEmitFn emit, void *arg)
 	}
 	est = Max(est * 1.05 + 16, 1024);
 	phase_done(&t, 0);
-	batch_rows = Max(limit / Max(p->row_bytes, 1), 1024);
+	/* the history scan's partition buffers (pit_scan.c parts_init) take up to 1/8 of the limit */
+	batch_rows = Max((limit - Min(Max(limit / 8, 64 * 1024), 64 * 1024 * 1024)) / Max(p->row_bytes, 1), 1024);
 	batch_rows = Min(batch_rows, (uint64) (MaxAllocSize / sizeof(PitSlot) / 2));
 	pit_last_stats.batch_rows = batch_rows;
 

@@ -38,7 +38,9 @@ typedef struct PitStats
 	double		phase_ms[5];
 	double		winners_ms;		/* part of phase 2: reading the winning rows' features */
 	int			scanned_leaves;	/* relations read sequentially (per batch) */
-	int			probed_leaves;	/* relations probed through a key index (per batch) */	/* read spine, build, scan, merge, emit */
+	int			probed_leaves;	/* relations probed through a key index (per batch) */
+	int			partitions;		/* most cache partitions of a batch's history scan */
+	int			flushes;		/* partition buffer flushes, over all batches and views */
 } PitStats;
 
 extern PitStats pit_last_stats;
@@ -57,10 +59,11 @@ typedef struct PitRow
 } PitRow;
 
 /*
- * One spine row of the batch (slots are in spine order) with the best source row seen so far
- * whose start time falls between the previous spine time of the same key and this one. The
- * best row's times are kept inline so that most history rows are rejected without touching
- * the row itself.
+ * One valid spine row of the batch (keys and time not NULL), with the best source row seen so
+ * far whose start time falls between the previous spine time of the same key and this one.
+ * Slots are ordered by (key hash, key, time, spine order): the slots of a key are contiguous and
+ * in time order, and the slots of a hash range (a cache partition) are contiguous too. The best
+ * row's times are kept inline so that most history rows are rejected without touching the row.
  */
 typedef struct PitSlot
 {
@@ -74,21 +77,20 @@ typedef struct PitSlot
 	int16		best_leaf;
 	bool		has_best;
 	bool		best_cnull;
-	bool		valid;			/* keys and time are not NULL */
-	uint32		epos;			/* table cell of its key (while building) */
+	int32		row;			/* spine row within the batch */
 } PitSlot;
 
 /*
- * A key of the batch, stored in the open-addressing table itself (one cache line per probe).
- * A key with one spine row points at its slot; a key with several at a run of idx[], the
- * slot numbers ordered by time.
+ * A key of the batch, stored in the open-addressing table itself. Its home cell is given by the
+ * top bits of its hash, so the table, like the slots, is ordered by hash: a hash range is a
+ * contiguous range of cells. start/count: its run of slots.
  */
 typedef struct PitEntry
 {
 	uint32		hash;
 	int32		count;			/* spine rows with this key; -1 = empty table cell */
-	int32		start;			/* count == 1: slot number; else offset into idx */
-	int32		fill;
+	int32		start;			/* first slot of the key */
+	int32		pad;
 	Datum		keys[FLEXIBLE_ARRAY_MEMBER];
 } PitEntry;
 
@@ -139,14 +141,17 @@ typedef struct PitView
 	/* per batch */
 	int			nentries;
 	uint32		mask;
+	int			hshift;			/* home cell = hash >> hshift */
+	int			lgcap;			/* log2 of the table's cells */
 	Size		estride;		/* bytes per PitEntry with its keys */
 	char	   *etab;			/* (mask + 1) entries, linear probing */
 	uint64	   *bloom;			/* one bit per key hash: rejects most absent keys in cache */
 	uint32		bloom_shift;
-	PitSlot    *slots;			/* per batch row */
-	int32	   *idx;			/* slot numbers of keys with several spine rows */
+	PitSlot    *slots;			/* per valid batch row, ordered as described at PitSlot */
 	int			nslots;
 	PitRow	  **winner;			/* per batch row */
+	char	   *bump_ptr;		/* chunk of final winner rows being filled */
+	char	   *bump_end;
 } PitView;
 
 typedef struct PitOutFeature
@@ -267,7 +272,7 @@ pit_keys_equal(PitView *v, const Datum *a, const Datum *b)
 static inline PitEntry *
 pit_lookup_key(PitView *v, const Datum *k, uint32 h, bool insert)
 {
-	uint32		pos = h & v->mask;
+	uint32		pos = (uint32) ((uint64) h >> v->hshift);
 	PitEntry   *e;
 
 	for (;;)
@@ -284,7 +289,6 @@ pit_lookup_key(PitView *v, const Datum *k, uint32 h, bool insert)
 	v->nentries++;
 	e->hash = h;
 	e->count = 0;
-	e->fill = 0;
 	for (int i = 0; i < v->nkeys; i++)
 		e->keys[i] = datumCopy(k[i], v->key_byval[i], v->key_len[i]);
 	return e;
@@ -294,9 +298,9 @@ pit_lookup_key(PitView *v, const Datum *k, uint32 h, bool insert)
  * Placing a history row into its slot (pit_merge.c keeps the best row per slot).
  * --------------------------------------------------------------------------------------- */
 
-/* First position in ix[0..n) whose slot's time (te or tc) is >= t. */
+/* First position in slots[0..n) whose time (te or tc) is >= t. */
 static inline int
-pit_lower_bound(const PitSlot *slots, const int32 *ix, int n, int64 t, bool created)
+pit_lower_bound(const PitSlot *slots, int n, int64 t, bool created)
 {
 	int			lo = 0,
 				hi = n;
@@ -304,8 +308,7 @@ pit_lower_bound(const PitSlot *slots, const int32 *ix, int n, int64 t, bool crea
 	while (lo < hi)
 	{
 		int			mid = (lo + hi) / 2;
-		const PitSlot *s = &slots[ix[mid]];
-		int64		st = created ? s->tc : s->te;
+		int64		st = created ? slots[mid].tc : slots[mid].te;
 
 		if (st < t)
 			lo = mid + 1;
@@ -340,14 +343,14 @@ pit_place_row(PitPlan *p, PitView *v, PitEntry *ent, int64 e, int64 c, bool c_nu
 	}
 	else
 	{
-		const int32 *ix = &v->idx[ent->start];
-		int			j = pit_lower_bound(v->slots, ix, ent->count, pit_to_dom(e, v->event_type, v->dom_tz_event), false);
+		const PitSlot *run = &v->slots[ent->start];
+		int			j = pit_lower_bound(run, ent->count, pit_to_dom(e, v->event_type, v->dom_tz_event), false);
 
 		if (as_of)
-			j = Max(j, pit_lower_bound(v->slots, ix, ent->count, pit_to_dom(c, v->created_type, v->dom_tz_created), true));
+			j = Max(j, pit_lower_bound(run, ent->count, pit_to_dom(c, v->created_type, v->dom_tz_created), true));
 		if (j >= ent->count)
 			return NULL;
-		s = &v->slots[ix[j]];
+		s = &v->slots[ent->start + j];
 	}
 	if (!s->has_best || e > s->best_e)
 		return s;
@@ -384,7 +387,7 @@ extern uint64 pit_spi_read(Oid relid, char *const *cols, int ncols, PitSpiRowFn 
 /* pit_merge.c: row order, keeping a slot's best row, the as-of merge with TTL. */
 extern int	pit_features_cmp(PitView *v, const Datum *va, const bool *na, const Datum *vb, const bool *nb);
 extern void pit_store_row(PitView *v, PitSlot *s, int64 e, int64 c, bool c_null, const Datum *fvals,
-						  const bool *fnulls, MemoryContext bcxt);
+						  const bool *fnulls, MemoryContext bcxt, bool final);
 extern void pit_merge_batch(PitPlan *p, PitView *v);
 
 #endif

@@ -65,10 +65,36 @@ row_beats(PitView *v, int64 e, int64 c, bool c_null, const Datum *vals, const bo
 	return pit_features_cmp(v, vals, nulls, cur->vals, cur->nulls) < 0;
 }
 
-/* Makes (e, c, features) the slot's best row, copying the features into batch memory. */
+/*
+ * Memory for a winning row that is never replaced (the table AM path reads each slot's winner
+ * once): carved from large chunks on huge pages, much cheaper than a palloc per row.
+ */
+static void *
+bump_alloc(PitView *v, Size size, MemoryContext bcxt)
+{
+	void	   *r;
+
+	if (v->bump_ptr == NULL || v->bump_ptr + size > v->bump_end)
+	{
+		Size		chunk = Max(size, 8 * 1024 * 1024);
+		MemoryContext old = MemoryContextSwitchTo(bcxt);
+
+		v->bump_ptr = pit_alloc_big(chunk);
+		v->bump_end = v->bump_ptr + chunk;
+		MemoryContextSwitchTo(old);
+	}
+	r = v->bump_ptr;
+	v->bump_ptr += MAXALIGN(size);
+	return r;
+}
+
+/*
+ * Makes (e, c, features) the slot's best row, copying the features into batch memory (from the
+ * bump allocator when final, else a palloc'd row freed when it is replaced).
+ */
 void
 pit_store_row(PitView *v, PitSlot *s, int64 e, int64 c, bool c_null, const Datum *fvals, const bool *fnulls,
-			  MemoryContext bcxt)
+			  MemoryContext bcxt, bool final)
 {
 	Size		size = MAXALIGN(sizeof(PitRow) + (sizeof(Datum) + sizeof(bool)) * v->nfeat);
 	Datum		vals[FS_PIT_MAX_FEAT_STACK];
@@ -82,13 +108,15 @@ pit_store_row(PitView *v, PitSlot *s, int64 e, int64 c, bool c_null, const Datum
 		dv[f] = fvals[f];
 		if (fnulls[f] || v->feat_byval[f])
 			continue;
-		if (v->feat_len[f] == -1 && VARATT_IS_EXTENDED(DatumGetPointer(fvals[f])))
+		/* short (1-byte header) values are copied as they are */
+		if (v->feat_len[f] == -1 &&
+			(VARATT_IS_EXTERNAL(DatumGetPointer(fvals[f])) || VARATT_IS_COMPRESSED(DatumGetPointer(fvals[f]))))
 			dv[f] = PointerGetDatum(PG_DETOAST_DATUM(fvals[f]));
 		size += MAXALIGN(datumGetSize(dv[f], false, v->feat_len[f]));
 	}
-	if (s->best != NULL)
+	if (s->best != NULL && !final)
 		pfree(s->best);
-	r = MemoryContextAlloc(bcxt, size);
+	r = final ? bump_alloc(v, size, bcxt) : MemoryContextAlloc(bcxt, size);
 	r->vals = (Datum *) (r + 1);
 	r->nulls = (bool *) (r->vals + v->nfeat);
 	data = (char *) r + MAXALIGN(sizeof(PitRow) + (sizeof(Datum) + sizeof(bool)) * v->nfeat);
@@ -164,23 +192,17 @@ pit_merge_batch(PitPlan *p, PitView *v)
 
 		if (e->count <= 0)
 			continue;
-		if (e->count == 1)
+		/* the key's slots are contiguous and in time order */
+		for (int j = e->start; j < e->start + e->count; j++)
 		{
-			PitSlot    *s = &v->slots[e->start];
-
-			if (s->best != NULL && (!v->fv->has_ttl || within_ttl(p, v, s, s->best->e_dom)))
-				v->winner[e->start] = s->best;
-			continue;
-		}
-		for (int j = 0; j < e->count; j++)
-		{
-			int32		k = v->idx[e->start + j];
-			PitRow	   *b = v->slots[k].best;
+			PitSlot    *s = &v->slots[j];
+			PitRow	   *b = s->best;
 
 			if (b != NULL &&
 				(run == NULL || row_beats(v, b->e, b->c, b->c_null, b->vals, b->nulls, run)))
 				run = b;
-			v->winner[k] = (run != NULL && (!v->fv->has_ttl || within_ttl(p, v, &v->slots[k], run->e_dom))) ? run : NULL;
+			if (run != NULL && (!v->fv->has_ttl || within_ttl(p, v, s, run->e_dom)))
+				v->winner[s->row] = run;
 		}
 	}
 }

@@ -417,8 +417,9 @@ pit_plan_create(Oid spine_relid, ArrayType *features, const char *spine_time,
 	{
 		PitView    *v = p->views[vi];
 
-		p->row_bytes += sizeof(PitSlot) + sizeof(int32) + sizeof(void *) +
-			2 * (offsetof(PitEntry, keys) + sizeof(Datum) * v->nkeys) + 16 * v->nkeys +
+		/* slots as read and as ordered, sort keys, hash, keys, table cells, winner */
+		p->row_bytes += sizeof(PitSlot) + 16 + 2 * sizeof(uint64) + sizeof(uint32) + sizeof(void *) +
+			2 * (offsetof(PitEntry, keys) + sizeof(Datum) * v->nkeys) + 24 * v->nkeys +
 			sizeof(PitRow) + 16 + (sizeof(Datum) + sizeof(bool)) * v->nfeat;
 		for (int f = 0; f < v->nfeat; f++)
 			if (!v->feat_byval[f])

@@ -3,8 +3,9 @@
  * in the batch to its slot: plain tables through the table AM (only keys and times deformed,
  * slots remember the winning row's TID and the winners' features are read at the end in
  * physical order), small batches by probing a key index, and views, foreign tables and
- * RLS-protected sources through an SPI cursor. Separate because it is the I/O-bound part of the
- * join, with its own tricks (prefetching, page-at-a-time winner reads) that the rest need not know.
+ * RLS-protected sources through an SPI cursor. Separate because it is the memory-bound part of
+ * the join, with its own tricks (page-at-a-time heap reads, rows buffered by cache partition of
+ * the key hash, prefetching pipelines, page-at-a-time winner reads) that the rest need not know.
  */
 #include "postgres.h"
 
@@ -30,19 +31,7 @@
 
 /* ---- table AM path: slots remember the winning row's TID; features are read at the end ---- */
 
-#define PIT_PIPE 64
 #define PIT_PROBE_FACTOR 20		/* probe an index when keys * this < rows of the leaf */
-
-typedef struct PitBuf
-{
-	Datum		keys[FS_MAX_KEYS];
-	int64		e;
-	int64		c;
-	bool		c_null;
-	uint32		h;
-	ItemPointerData tid;
-	PitEntry   *ent;
-} PitBuf;
 
 typedef struct PitHeapScan
 {
@@ -99,23 +88,6 @@ offer_tid(PitPlan *p, PitView *v, PitHeapScan *hs, int leaf, PitEntry *ent, int6
 	s->best_cnull = c_null;
 	s->best_tid = *tid;
 	s->best_leaf = leaf;
-}
-
-/* Processes a buffer of rows: the key table cells were prefetched when the rows were read. */
-static void
-process_buf(PitPlan *p, PitView *v, PitHeapScan *hs, int leaf, PitBuf *buf, int nb)
-{
-	for (int i = 0; i < nb; i++)
-	{
-		PitEntry   *e = pit_lookup_key(v, buf[i].keys, buf[i].h, false);
-
-		buf[i].ent = e;
-		if (e != NULL)
-			__builtin_prefetch(e->count == 1 ? (void *) &v->slots[e->start] : (void *) &v->idx[e->start]);
-	}
-	for (int i = 0; i < nb; i++)
-		if (buf[i].ent != NULL)
-			offer_tid(p, v, hs, leaf, buf[i].ent, buf[i].e, buf[i].c, buf[i].c_null, &buf[i].tid);
 }
 
 /* A winner to read: its physical position as one sortable integer, and its slot. */
@@ -230,23 +202,308 @@ sort_won(PitWon *won, int n, MemoryContext cxt)
 }
 
 /*
+ * History rows of the batch's keys waiting to be offered, hash-partitioned: partition p holds
+ * the rows whose key hash has p as its top bits, whose key table cells and slots are then a
+ * contiguous range small enough to stay in cache (feature_store.join_partition_size) while the
+ * partition's rows are offered. Offering rows in the order of the scan instead costs two random
+ * memory accesses per row into tables of up to hundreds of MB.
+ */
+typedef struct PitRec
+{
+	uint32		h;
+	BlockNumber blk;
+	OffsetNumber off;
+	bool		c_null;
+	int64		e;
+	int64		c;
+	Datum		keys[FLEXIBLE_ARRAY_MEMBER];
+} PitRec;
+
+typedef struct PitParts
+{
+	int			lgp;			/* 2^lgp partitions */
+	int			cap;			/* rows per partition buffer */
+	Size		stride;			/* bytes per PitRec */
+	char	   *buf;
+	int		   *fill;
+} PitParts;
+
+int			pit_partition_kb = 256;
+
+#define PIT_FLUSH_AHEAD 8		/* rows between the pipeline stages of parts_flush */
+
+/* Sizes the partitions of a batch: each partition's cells and slots about pit_partition_kb. */
+static void
+parts_init(PitView *v, PitParts *pt)
+{
+	Size		work = (Size) (v->mask + 1) * v->estride + (Size) v->nslots * sizeof(PitSlot);
+	Size		target = (Size) pit_partition_kb * 1024;
+	Size		chunk = Min(Max(get_hash_memory_limit() / 8, 64 * 1024), 64 * 1024 * 1024);
+	int			np;
+
+	pt->lgp = 0;
+	while ((work >> pt->lgp) > target && pt->lgp < v->lgcap && pt->lgp < 16)
+		pt->lgp++;
+	np = 1 << pt->lgp;
+	pt->stride = MAXALIGN(offsetof(PitRec, keys) + sizeof(Datum) * v->nkeys);
+	pt->cap = (int) Max(8, Min(target, chunk / np) / pt->stride);
+	pt->buf = pit_alloc_big(pt->stride * pt->cap * np);
+	pt->fill = palloc0(sizeof(int) * np);
+	pit_last_stats.partitions = Max(pit_last_stats.partitions, np);
+}
+
+/* Offers the buffered rows, one partition after the other, and empties the buffers. */
+static void
+parts_flush(PitPlan *p, PitView *v, PitHeapScan *hs, int li, PitParts *pt)
+{
+	pit_last_stats.flushes++;
+	for (int q = 0; q < (1 << pt->lgp); q++)
+	{
+		char	   *base = pt->buf + (Size) q * pt->cap * pt->stride;
+		int			n = pt->fill[q];
+		PitEntry   *ring[2 * PIT_FLUSH_AHEAD];
+
+		/*
+		 * A software pipeline: the key cell of row i + 2D is prefetched, the key of row i + D
+		 * looked up and its first slot prefetched, and row i offered.
+		 */
+		for (int i = -2 * PIT_FLUSH_AHEAD; i < n; i++)
+		{
+			int			a = i + 2 * PIT_FLUSH_AHEAD;
+			int			b = i + PIT_FLUSH_AHEAD;
+
+			if (a < n)
+			{
+				PitRec	   *r = (PitRec *) (base + (Size) a * pt->stride);
+
+				__builtin_prefetch(PIT_ENTRY_AT(v, (uint32) ((uint64) r->h >> v->hshift)));
+			}
+			if (b >= 0 && b < n)
+			{
+				PitRec	   *r = (PitRec *) (base + (Size) b * pt->stride);
+				PitEntry   *ent = pit_lookup_key(v, r->keys, r->h, false);
+
+				ring[b % (2 * PIT_FLUSH_AHEAD)] = ent;
+				if (ent != NULL)
+					__builtin_prefetch(&v->slots[ent->start]);
+			}
+			if (i >= 0)
+			{
+				PitRec	   *r = (PitRec *) (base + (Size) i * pt->stride);
+				PitEntry   *ent = ring[i % (2 * PIT_FLUSH_AHEAD)];
+				ItemPointerData tid;
+
+				if (ent == NULL)
+					continue;
+				ItemPointerSet(&tid, r->blk, r->off);
+				offer_tid(p, v, hs, li, ent, r->e, r->c, r->c_null, &tid);
+			}
+		}
+		pt->fill[q] = 0;
+	}
+}
+
+#define PIT_STAGE 16
+
+/*
+ * Moves staged rows whose key passes the bloom filter into their partition's buffer (flushing
+ * the buffers when one is full); the filter words were prefetched when the rows were staged.
+ */
+static void
+stage_drain(PitPlan *p, PitView *v, PitHeapScan *hs, int li, PitParts *pt, char *stage, int ns)
+{
+	int			shift = 32 - pt->lgp;
+
+	for (int i = 0; i < ns; i++)
+	{
+		PitRec	   *r = (PitRec *) (stage + (Size) i * pt->stride);
+		uint32		bb = (r->h * 0x9E3779B1U) >> v->bloom_shift;
+		int			q;
+
+		if ((v->bloom[bb >> 6] & (UINT64CONST(1) << (bb & 63))) == 0)
+			continue;			/* key not in this batch */
+		q = (int) ((uint64) r->h >> shift);
+		memcpy(pt->buf + ((Size) q * pt->cap + pt->fill[q]) * pt->stride, r, pt->stride);
+		if (++pt->fill[q] == pt->cap)
+			parts_flush(p, v, hs, li, pt);
+	}
+}
+
+/*
+ * Byte offset of attribute attnum within the data of a tuple without NULLs when every column
+ * before it has a fixed length (so the same in every such tuple); -1 otherwise.
+ */
+static int
+fixed_offset(TupleDesc desc, AttrNumber attnum)
+{
+	int			off = 0;
+
+	for (int i = 0; i < attnum; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+
+		if (a->attlen <= 0)
+			return -1;
+		off = att_align_nominal(off, a->attalign);
+		if (i == attnum - 1)
+			return off;
+		off += a->attlen;
+	}
+	return -1;
+}
+
+/*
+ * Reads a plain heap leaf page by page (heapgetpage: visibility decided once per page), taking
+ * keys, event and created times in place — at fixed offsets when the tuple has no NULLs and
+ * integer keys — and offers each row whose key may be in the batch: buffered by partition
+ * (integer keys) or at once (other keys, whose values point into the page).
+ */
+static uint64
+scan_heap_leaf(PitPlan *p, PitView *v, PitHeapScan *hs, int li, PitParts *pt, MemoryContext tmpcxt)
+{
+	Relation	rel = hs->rels[li];
+	PitLeaf    *leaf = hs->leaves[li];
+	TupleDesc	tdesc = RelationGetDescr(rel);
+	TableScanDesc scan = table_beginscan_strat(rel, GetActiveSnapshot(), 0, NULL, true, false);
+	HeapScanDesc hscan = (HeapScanDesc) scan;
+	int			nk = v->nkeys;
+	int			off[FS_MAX_KEYS + 2];
+	AttrNumber	att[FS_MAX_KEYS + 2];
+	int16		len[FS_MAX_KEYS + 2];
+	int			ncol = nk + (v->col_created >= 0 ? 2 : 1);
+	bool		fast = v->bitwise_keys;
+	int			need = leaf->prefix_max;
+	uint64		n = 0;
+	MemoryContext old = MemoryContextSwitchTo(tmpcxt);
+	char	   *stage = palloc(pt->stride * PIT_STAGE);
+	int			ns = 0;
+
+	for (int k = 0; k < ncol; k++)
+	{
+		att[k] = leaf->att[k];	/* keys, event, created: the view's first columns */
+		off[k] = fixed_offset(tdesc, att[k]);
+		len[k] = TupleDescAttr(tdesc, att[k] - 1)->attlen;
+		if (off[k] < 0 || !TupleDescAttr(tdesc, att[k] - 1)->attbyval)
+			fast = false;
+	}
+
+	for (BlockNumber blk = 0; blk < hscan->rs_nblocks; blk++)
+	{
+		Page		page;
+		int			nt;
+
+		if ((blk & 63) == 63)
+			MemoryContextReset(tmpcxt); /* tie-breaks may have read features */
+		heapgetpage(scan, blk);	/* checks for interrupts */
+		page = BufferGetPage(hscan->rs_cbuf);
+		nt = hscan->rs_ntuples;
+		for (int t = 0; t < nt; t++)
+		{
+			OffsetNumber offnum = hscan->rs_vistuples[t];
+			ItemId		lp = PageGetItemId(page, offnum);
+			HeapTupleHeader th = (HeapTupleHeader) PageGetItem(page, lp);
+			Datum		d[FS_MAX_KEYS + 2];
+			bool		nulls[FS_MAX_KEYS + 2];
+			bool		anynull = false;
+			uint32		h;
+			PitRec	   *r;
+
+			if (t + 8 < nt)
+			{
+				char	   *ahead = (char *) page + ItemIdGetOffset(PageGetItemId(page, hscan->rs_vistuples[t + 8]));
+
+				__builtin_prefetch(ahead);
+				__builtin_prefetch(ahead + 48);
+			}
+			n++;
+			if (fast && (th->t_infomask & HEAP_HASNULL) == 0 && HeapTupleHeaderGetNatts(th) >= need)
+			{
+				char	   *tp = (char *) th + th->t_hoff;
+
+				for (int k = 0; k < ncol; k++)
+				{
+					d[k] = fetch_att(tp + off[k], true, len[k]);
+					nulls[k] = false;
+				}
+			}
+			else
+			{
+				HeapTupleData tup;
+
+				tup.t_data = th;
+				tup.t_len = ItemIdGetLength(lp);
+				tup.t_tableOid = leaf->relid;
+				ItemPointerSet(&tup.t_self, blk, offnum);
+				for (int k = 0; k < ncol; k++)
+					d[k] = heap_getattr(&tup, att[k], tdesc, &nulls[k]);
+			}
+			for (int k = 0; k <= nk; k++)
+				anynull |= nulls[k];
+			if (anynull)
+				continue;		/* a NULL key or event time never matches */
+			h = pit_hash_keys(v, d);
+			if (!v->bitwise_keys)
+			{
+				/* by-reference keys point into the page: offer now */
+				uint32		bb = (h * 0x9E3779B1U) >> v->bloom_shift;
+				PitEntry   *ent;
+				ItemPointerData tid;
+				bool		c_null = v->col_created < 0 || nulls[nk + 1];
+
+				if ((v->bloom[bb >> 6] & (UINT64CONST(1) << (bb & 63))) == 0)
+					continue;	/* key not in this batch */
+				ent = pit_lookup_key(v, d, h, false);
+				if (ent == NULL)
+					continue;
+				ItemPointerSet(&tid, blk, offnum);
+				offer_tid(p, v, hs, li, ent, DatumGetInt64(d[nk]),
+						  c_null ? 0 : DatumGetInt64(d[nk + 1]), c_null, &tid);
+				continue;
+			}
+			/* staged while its bloom filter word is loaded */
+			r = (PitRec *) (stage + (Size) ns * pt->stride);
+			r->h = h;
+			r->blk = blk;
+			r->off = offnum;
+			r->e = DatumGetInt64(d[nk]);
+			r->c_null = v->col_created < 0 || nulls[nk + 1];
+			r->c = r->c_null ? 0 : DatumGetInt64(d[nk + 1]);
+			for (int k = 0; k < nk; k++)
+				r->keys[k] = d[k];
+			__builtin_prefetch(&v->bloom[((h * 0x9E3779B1U) >> v->bloom_shift) >> 6]);
+			if (++ns == PIT_STAGE)
+			{
+				stage_drain(p, v, hs, li, pt, stage, ns);
+				ns = 0;
+			}
+		}
+	}
+	stage_drain(p, v, hs, li, pt, stage, ns);
+	parts_flush(p, v, hs, li, pt);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(tmpcxt);
+	table_endscan(scan);
+	return n;
+}
+
+/*
  * Scans every leaf of the view's source through the table AM: only keys, event and created
- * times are deformed; the winning rows' features are fetched by TID, in physical order, at
- * the end (so a row that is replaced later costs nothing). With integer keys the key table
- * cells of PIT_PIPE rows are prefetched before they are probed, hiding memory latency.
+ * times are read; the winning rows' features are fetched by TID, in physical order, at the end
+ * (so a row that is replaced later costs nothing). Plain heap leaves are read page by page and
+ * their rows offered partition by partition (see PitParts); other table AMs through slots.
  */
 uint64
 pit_scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 {
 	PitHeapScan hs;
 	uint64		n = 0;
-	PitBuf	   *buf = palloc(sizeof(PitBuf) * PIT_PIPE);
 	ListCell   *lc;
 	PitWon	   *won;
 	instr_time	t0,
 				t1;
 	int			nwon = 0;
 	MemoryContext old;
+	PitParts	pt;
 
 	hs.nleaves = list_length(v->leaves);
 	hs.leaves = palloc(sizeof(PitLeaf *) * hs.nleaves);
@@ -266,18 +523,15 @@ pit_scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 		hs.fa[i] = table_slot_create(hs.rels[i], NULL);
 		hs.fb[i] = table_slot_create(hs.rels[i], NULL);
 	}
+	pt.buf = NULL;
 
 	for (int li = 0; li < hs.nleaves; li++)
 	{
 		PitLeaf    *leaf = hs.leaves[li];
 		TupleTableSlot *slot;
 		TableScanDesc scan;
-		int			nb = 0;
 		int			ce = leaf->att[v->col_event] - 1;
 		int			cc = v->col_created >= 0 ? leaf->att[v->col_created] - 1 : -1;
-		bool		more = true;
-		bool		is_heap = hs.rels[li]->rd_tableam == GetHeapamTableAmRoutine();
-		TupleDesc	tdesc = RelationGetDescr(hs.rels[li]);
 
 		/*
 		 * The planner's choice, simplified: few keys against a large leaf probe its key index
@@ -290,101 +544,47 @@ pit_scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 			continue;
 		}
 		pit_last_stats.scanned_leaves++;
+		if (hs.rels[li]->rd_tableam == GetHeapamTableAmRoutine() && IsMVCCSnapshot(GetActiveSnapshot()))
+		{
+			/* (page mode, which heapgetpage fills, needs an MVCC snapshot) */
+			if (pt.buf == NULL)
+			{
+				old = MemoryContextSwitchTo(bcxt);
+				parts_init(v, &pt);
+				MemoryContextSwitchTo(old);
+			}
+			n += scan_heap_leaf(p, v, &hs, li, &pt, tmpcxt);
+			continue;
+		}
 		slot = table_slot_create(hs.rels[li], NULL);
 		scan = table_beginscan(hs.rels[li], GetActiveSnapshot(), 0, NULL);
-
 		old = MemoryContextSwitchTo(tmpcxt);
-		while (more)
+		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 		{
-			HeapTuple	htup = NULL;
+			Datum		keys[FS_MAX_KEYS];
+			bool		anynull = false;
+			bool		c_null;
+			PitEntry   *ent;
 
-			if (is_heap)
+			if ((++n & 4095) == 0)
 			{
-				HeapScanDesc hscan = (HeapScanDesc) scan;
-
-				htup = heap_getnext(scan, ForwardScanDirection);
-				more = htup != NULL;
-				/* the tuples of a page are read in line pointer order: fetch ahead */
-				if (more && hscan->rs_cindex + 4 < hscan->rs_ntuples)
-				{
-					Page		page = BufferGetPage(hscan->rs_cbuf);
-					ItemId		lp = PageGetItemId(page, hscan->rs_vistuples[hscan->rs_cindex + 4]);
-
-					__builtin_prefetch((char *) page + ItemIdGetOffset(lp));
-				}
+				CHECK_FOR_INTERRUPTS();
+				MemoryContextReset(tmpcxt);
 			}
-			else
-				more = table_scan_getnextslot(scan, ForwardScanDirection, slot);
-			if (more)
+			slot_getsomeattrs(slot, leaf->prefix_max);
+			for (int k = 0; k < v->nkeys; k++)
 			{
-				PitBuf	   *b = &buf[nb];
-				bool		anynull = false;
-				bool		isnull;
-
-				if ((++n & 4095) == 0)
-				{
-					CHECK_FOR_INTERRUPTS();
-					MemoryContextReset(tmpcxt);
-				}
-				if (is_heap)
-				{
-					/* plain heap: read the few needed attributes in place (cached offsets) */
-					Datum		d;
-
-					for (int k = 0; k < v->nkeys; k++)
-					{
-						b->keys[k] = heap_getattr(htup, leaf->att[k], tdesc, &isnull);
-						anynull |= isnull;
-					}
-					d = heap_getattr(htup, ce + 1, tdesc, &isnull);
-					if (anynull || isnull)
-						continue;
-					b->e = DatumGetInt64(d);
-					b->c_null = true;
-					if (cc >= 0)
-						d = heap_getattr(htup, cc + 1, tdesc, &b->c_null);
-					b->c = b->c_null ? 0 : DatumGetInt64(d);
-					b->tid = htup->t_self;
-				}
-				else
-				{
-					slot_getsomeattrs(slot, leaf->prefix_max);
-					for (int k = 0; k < v->nkeys; k++)
-					{
-						b->keys[k] = slot->tts_values[leaf->att[k] - 1];
-						anynull |= slot->tts_isnull[leaf->att[k] - 1];
-					}
-					if (anynull || slot->tts_isnull[ce])
-						continue;
-					b->e = DatumGetInt64(slot->tts_values[ce]);
-					b->c_null = cc < 0 || slot->tts_isnull[cc];
-					b->c = b->c_null ? 0 : DatumGetInt64(slot->tts_values[cc]);
-					b->tid = slot->tts_tid;
-				}
-				b->h = pit_hash_keys(v, b->keys);
-				{
-					uint32		bb = (b->h * 0x9E3779B1U) >> v->bloom_shift;
-
-					if ((v->bloom[bb >> 6] & (UINT64CONST(1) << (bb & 63))) == 0)
-						continue;	/* key not in this batch */
-				}
-				if (!v->bitwise_keys)
-				{
-					/* by-reference keys point into the current page: probe now */
-					PitEntry   *ent = pit_lookup_key(v, b->keys, b->h, false);
-
-					if (ent != NULL)
-						offer_tid(p, v, &hs, li, ent, b->e, b->c, b->c_null, &b->tid);
-					continue;
-				}
-				__builtin_prefetch(PIT_ENTRY_AT(v, b->h & v->mask));
-				nb++;
+				keys[k] = slot->tts_values[leaf->att[k] - 1];
+				anynull |= slot->tts_isnull[leaf->att[k] - 1];
 			}
-			if (nb == PIT_PIPE || (!more && nb > 0))
-			{
-				process_buf(p, v, &hs, li, buf, nb);
-				nb = 0;
-			}
+			if (anynull || slot->tts_isnull[ce])
+				continue;
+			ent = pit_lookup_key(v, keys, pit_hash_keys(v, keys), false);
+			if (ent == NULL)
+				continue;
+			c_null = cc < 0 || slot->tts_isnull[cc];
+			offer_tid(p, v, &hs, li, ent, DatumGetInt64(slot->tts_values[ce]),
+					  c_null ? 0 : DatumGetInt64(slot->tts_values[cc]), c_null, &slot->tts_tid);
 		}
 		MemoryContextSwitchTo(old);
 		table_endscan(scan);
@@ -397,7 +597,7 @@ pit_scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 	won = pit_alloc_big(sizeof(PitWon) * v->nslots);
 	MemoryContextSwitchTo(old);
 	for (int i = 0; i < v->nslots; i++)
-		if (v->slots[i].valid && v->slots[i].has_best)
+		if (v->slots[i].has_best)
 		{
 			PitSlot    *s = &v->slots[i];
 
@@ -429,14 +629,20 @@ pit_scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 		LockBuffer(buffer, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buffer);
 		allvis = PageIsAllVisible(page) && !snap->takenDuringRecovery;
+		/* start loading every winner of the page (and its slot) before reading any */
+		for (int j = i; j < nwon && (won[j].pos >> 16) == (won[first].pos >> 16); j++)
+		{
+			OffsetNumber o = (OffsetNumber) (won[j].pos & 0xFFFF);
+
+			if (o <= PageGetMaxOffsetNumber(page))
+				__builtin_prefetch((char *) page + ItemIdGetOffset(PageGetItemId(page, o)));
+			__builtin_prefetch(won[j].slot);
+		}
 		for (; i < nwon && (won[i].pos >> 16) == (won[first].pos >> 16); i++)
 		{
 			HeapTupleData tup;
 			PitSlot    *w = won[i].slot;
 			ItemId		lp = PageGetItemId(page, (OffsetNumber) (won[i].pos & 0xFFFF));
-
-			if (i + 4 < nwon)
-				__builtin_prefetch(won[i + 4].slot);
 
 			if (!ItemIdIsNormal(lp))
 				elog(ERROR, "row (%u,%u) of relation %u vanished during a point-in-time join",
@@ -459,7 +665,7 @@ pit_scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 				}
 				copies[i - first] = NULL;
 				if (!external)
-					pit_store_row(v, w, w->best_e, w->best_c, w->best_cnull, hs.va, hs.na, bcxt);
+					pit_store_row(v, w, w->best_e, w->best_c, w->best_cnull, hs.va, hs.na, bcxt, true);
 				else
 				{
 					/* TOAST is read after the page lock is released */
@@ -481,7 +687,7 @@ pit_scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 			for (int f = 0; f < v->nfeat; f++)
 				hs.va[f] = heap_getattr(copies[j - first], leaf->att[v->col_feat0 + f], RelationGetDescr(rel), &hs.na[f]);
 			MemoryContextSwitchTo(old);
-			pit_store_row(v, w, w->best_e, w->best_c, w->best_cnull, hs.va, hs.na, bcxt);
+			pit_store_row(v, w, w->best_e, w->best_c, w->best_cnull, hs.va, hs.na, bcxt, true);
 		}
 		MemoryContextReset(tmpcxt);
 	}
@@ -499,7 +705,7 @@ pit_scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 		old = MemoryContextSwitchTo(tmpcxt);
 		fetch_features(v, &hs, s->best_leaf, &s->best_tid, hs.fa[s->best_leaf], hs.va, hs.na);
 		MemoryContextSwitchTo(old);
-		pit_store_row(v, s, s->best_e, s->best_c, s->best_cnull, hs.va, hs.na, bcxt);
+		pit_store_row(v, s, s->best_e, s->best_c, s->best_cnull, hs.va, hs.na, bcxt, true);
 	}
 
 	INSTR_TIME_SET_CURRENT(t1);
@@ -511,7 +717,6 @@ pit_scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 		ExecDropSingleTupleTableSlot(hs.fb[i]);
 		table_close(hs.rels[i], NoLock);
 	}
-	pfree(buf);
 	return n;
 }
 
@@ -542,7 +747,7 @@ offer_copy(PitPlan *p, PitView *v, const Datum *vals, const bool *nulls, MemoryC
 		return;
 	if (tie && pit_features_cmp(v, vals + v->col_feat0, nulls + v->col_feat0, s->best->vals, s->best->nulls) >= 0)
 		return;
-	pit_store_row(v, s, e, c, c_null, vals + v->col_feat0, nulls + v->col_feat0, bcxt);
+	pit_store_row(v, s, e, c, c_null, vals + v->col_feat0, nulls + v->col_feat0, bcxt, false);
 }
 
 /*

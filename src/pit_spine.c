@@ -1,10 +1,11 @@
 /*
  * pit_spine.c — the spine side of a point-in-time join: reading spine rows (two readers in
  * step, one building batches and one emitting them; a spine that is not a plain table is first
- * materialized through SPI), and building a batch: per feature view, the open-addressing table of
- * the batch's keys, its bloom filter, and per spine row a slot, with the slots of each key
- * ordered by time. Separate because the memory of a batch (and so the batch size) is decided
- * here, while the source readers only probe what it builds.
+ * materialized through SPI), and building a batch: per feature view, per valid spine row a slot,
+ * radix-sorted by key hash (a key's slots contiguous and in time order), the open-addressing
+ * table of the batch's keys in the same hash order, and their bloom filter. Separate because
+ * the memory of a batch (and so the batch size) is decided here, while the source readers only
+ * probe what it builds.
  */
 #include "postgres.h"
 
@@ -50,21 +51,26 @@ pit_alloc_big(Size size)
 	return palloc_extended(Max(size, 1), MCXT_ALLOC_HUGE);
 }
 
-/* ---------------------------------------------------------------------------------------
- * Build: the batch's keys and slots.
- * --------------------------------------------------------------------------------------- */
-/* Orders idx entries by spine time, then spine order. */
-static PitSlot *cmp_slots;
-
-static int
-idx_cmp(const void *a, const void *b)
+/*
+ * Like pit_alloc_big, for a smaller array probed at random on every row (the bloom filter): on
+ * one huge page from 64 kB on, so that its probes do not compete for TLB entries with the scan.
+ */
+static void *
+pit_alloc_random(Size size)
 {
-	int32		x = *(const int32 *) a;
-	int32		y = *(const int32 *) b;
+#if defined(MADV_HUGEPAGE)
+	const Size	huge = 2 * 1024 * 1024;
 
-	if (cmp_slots[x].te != cmp_slots[y].te)
-		return cmp_slots[x].te < cmp_slots[y].te ? -1 : 1;
-	return x < y ? -1 : (x > y ? 1 : 0);
+	if (size >= 64 * 1024 && size < 4 * huge)
+	{
+		char	   *raw = palloc_extended(TYPEALIGN(huge, size) + huge, MCXT_ALLOC_HUGE);
+		char	   *aligned = (char *) TYPEALIGN(huge, raw);
+
+		(void) madvise(aligned, TYPEALIGN(huge, size), MADV_HUGEPAGE);
+		return aligned;
+	}
+#endif
+	return pit_alloc_big(size);
 }
 
 /* Opens a reader: read pointer readptr of store, or (store NULL) its own scan of the spine table. */
@@ -147,15 +153,25 @@ pit_spine_reader_end(PitSpineReader *r)
 	ExecDropSingleTupleTableSlot(r->slot);
 }
 
-/* An empty key table for about `rows` keys (load factor at most 3/4). */
+/* ---------------------------------------------------------------------------------------
+ * Build: the batch's keys and slots.
+ * --------------------------------------------------------------------------------------- */
+
+/* An empty key table for `keys` keys (load factor at most 3/4); home cells by the hash's top bits. */
 static void
-alloc_table(PitView *v, int rows)
+alloc_table(PitView *v, int keys)
 {
 	uint32		cap = 16;
+	int			lg = 4;
 
-	while (cap < (uint32) rows + (uint32) rows / 3 + 1)
+	while (cap < (uint32) keys + (uint32) keys / 3 + 1)
+	{
 		cap <<= 1;
+		lg++;
+	}
 	v->mask = cap - 1;
+	v->lgcap = lg;
+	v->hshift = 32 - lg;
 	v->estride = MAXALIGN(offsetof(PitEntry, keys) + sizeof(Datum) * v->nkeys);
 	v->etab = pit_alloc_big(v->estride * cap);
 	for (uint32 i = 0; i < cap; i++)
@@ -163,54 +179,252 @@ alloc_table(PitView *v, int rows)
 	v->nentries = 0;
 }
 
-/* Doubles the capacity of a batch being built (the spine was larger than estimated). */
-static void
-grow_batch(PitView *v, int nrows, int newcap)
+/* The spine rows of one view in a batch as they are read, before they are ordered into slots. */
+typedef struct PitRawRows
 {
-	PitSlot    *slots = pit_alloc_big(sizeof(PitSlot) * newcap);
-	char	   *oldtab = v->etab;
-	uint32		oldcap = v->mask + 1;
-	Size		stride = v->estride;
-	uint32	   *map = pit_alloc_big(sizeof(uint32) * oldcap);
+	int			n;
+	int			cap;
+	int64	   *ts;				/* spine time, in spine order */
+	int32	   *row;			/* spine row within the batch */
+	uint32	   *hash;
+	Datum	   *keys;			/* nkeys per row */
+} PitRawRows;
 
-	memcpy(slots, v->slots, sizeof(PitSlot) * nrows);
-	v->slots = slots;
-	alloc_table(v, newcap);
-	for (uint32 i = 0; i < oldcap; i++)
+static void
+raw_alloc(PitView *v, PitRawRows *r, int cap)
+{
+	PitRawRows	o = *r;
+
+	r->cap = cap;
+	r->ts = pit_alloc_big(sizeof(int64) * cap);
+	r->row = pit_alloc_big(sizeof(int32) * cap);
+	r->hash = pit_alloc_big(sizeof(uint32) * cap);
+	r->keys = pit_alloc_big(sizeof(Datum) * v->nkeys * cap);
+	if (o.n > 0)
 	{
-		PitEntry   *o = (PitEntry *) (oldtab + (Size) i * stride);
-		uint32		pos;
-
-		if (o->count < 0)
-			continue;
-		pos = o->hash & v->mask;
-		while (PIT_ENTRY_AT(v, pos)->count >= 0)
-			pos = (pos + 1) & v->mask;
-		memcpy(PIT_ENTRY_AT(v, pos), o, stride);
-		map[i] = pos;
-		v->nentries++;
+		memcpy(r->ts, o.ts, sizeof(int64) * o.n);
+		memcpy(r->row, o.row, sizeof(int32) * o.n);
+		memcpy(r->hash, o.hash, sizeof(uint32) * o.n);
+		memcpy(r->keys, o.keys, sizeof(Datum) * v->nkeys * o.n);
 	}
-	for (int i = 0; i < nrows; i++)
-		if (v->slots[i].valid)
-			v->slots[i].epos = map[v->slots[i].epos];
 }
 
 /*
- * Reads up to maxrows spine rows into every view's key table and slots (sized for caprows,
- * grown on demand); returns the count.
+ * Stable LSD radix sort of a[0..n) by bits [from, 64), 16 bits per pass, skipping digits that
+ * are equal everywhere; tmp has room for n values.
+ */
+static void
+radix_sort_u64(uint64 *a, int n, uint64 *tmp, int from, MemoryContext cxt)
+{
+	uint64		lo = PG_UINT64_MAX,
+				hi = 0;
+	uint32	   *count;
+
+	if (n < 2)
+		return;
+	for (int i = 0; i < n; i++)
+	{
+		lo = Min(lo, a[i] >> from);
+		hi = Max(hi, a[i] >> from);
+	}
+	count = MemoryContextAlloc(cxt, sizeof(uint32) * 65536);
+	for (int shift = from; shift < 64; shift += 16)
+	{
+		uint32		sum = 0;
+
+		if (((lo ^ hi) >> (shift - from)) == 0)
+			break;
+		memset(count, 0, sizeof(uint32) * 65536);
+		for (int i = 0; i < n; i++)
+			count[(a[i] >> shift) & 0xFFFF]++;
+		for (int d = 0; d < 65536; d++)
+		{
+			uint32		c = count[d];
+
+			count[d] = sum;
+			sum += c;
+		}
+		for (int i = 0; i < n; i++)
+			tmp[count[(a[i] >> shift) & 0xFFFF]++] = a[i];
+		memcpy(a, tmp, sizeof(uint64) * n);
+	}
+	pfree(count);
+}
+
+/* A row of a run of equal hashes being ordered: its key group, time and spine position. */
+typedef struct PitRunRow
+{
+	int			group;
+	int64		te;
+	uint32		i;
+} PitRunRow;
+
+static int
+run_row_cmp(const void *a, const void *b)
+{
+	const PitRunRow *x = a;
+	const PitRunRow *y = b;
+
+	if (x->group != y->group)
+		return x->group < y->group ? -1 : 1;
+	if (x->te != y->te)
+		return x->te < y->te ? -1 : 1;
+	return x->i < y->i ? -1 : (x->i > y->i ? 1 : 0);
+}
+
+/*
+ * Orders the rows of a run of equal hashes (ord[0..n), row numbers in the low 32 bits, spine
+ * order) by key, time and spine order: the rows of a key become contiguous and time-ordered.
+ */
+static void
+order_run(PitPlan *p, PitView *v, PitRawRows *r, uint64 *ord, int n)
+{
+	PitRunRow	stackrows[16];
+	PitRunRow  *rows = n <= 16 ? stackrows : palloc(sizeof(PitRunRow) * n);
+	int			ngroups = 0;
+	uint32		reps[16];
+	uint32	   *rep = n <= 16 ? reps : palloc(sizeof(uint32) * n);
+
+	for (int k = 0; k < n; k++)
+	{
+		uint32		i = (uint32) ord[k];
+		int			g;
+
+		for (g = 0; g < ngroups; g++)
+			if (pit_keys_equal(v, &r->keys[(Size) rep[g] * v->nkeys], &r->keys[(Size) i * v->nkeys]))
+				break;
+		if (g == ngroups)
+			rep[ngroups++] = i;
+		rows[k].group = g;
+		rows[k].te = pit_to_dom(r->ts[i], p->spine_ts_type, v->dom_tz_event);
+		rows[k].i = i;
+	}
+	if (n <= 16)
+	{
+		for (int k = 1; k < n; k++)
+		{
+			PitRunRow	x = rows[k];
+			int			j = k;
+
+			while (j > 0 && run_row_cmp(&rows[j - 1], &x) > 0)
+			{
+				rows[j] = rows[j - 1];
+				j--;
+			}
+			rows[j] = x;
+		}
+	}
+	else
+		qsort(rows, n, sizeof(PitRunRow), run_row_cmp);
+	for (int k = 0; k < n; k++)
+		ord[k] = (ord[k] & ~(uint64) PG_UINT32_MAX) | rows[k].i;
+	if (rows != stackrows)
+		pfree(rows);
+	if (rep != reps)
+		pfree(rep);
+}
+
+/*
+ * Turns the rows read for a view into its slots, ordered by (hash, key, time, spine order), its
+ * key table (filled in hash order, so almost sequentially) and the bloom filter of its keys.
+ */
+static void
+finish_view(PitPlan *p, PitView *v, PitRawRows *r, int nrows, MemoryContext bcxt)
+{
+	int			n = r->n;
+	uint64	   *ord = pit_alloc_big(sizeof(uint64) * Max(n, 1));
+	uint64	   *tmp = pit_alloc_big(sizeof(uint64) * Max(n, 1));
+	int			nkeys = 0;
+
+	for (int i = 0; i < n; i++)
+		ord[i] = ((uint64) r->hash[i] << 32) | (uint32) i;
+	radix_sort_u64(ord, n, tmp, 32, bcxt);
+	for (int k = 0; k < n;)
+	{
+		int			j = k + 1;
+
+		while (j < n && (ord[j] >> 32) == (ord[k] >> 32))
+			j++;
+		if (j - k > 1)
+			order_run(p, v, r, &ord[k], j - k);
+		k = j;
+	}
+	/* key boundaries: a new hash or, within a hash, a new key */
+	for (int k = 0; k < n; k++)
+		if (k == 0 || (ord[k] >> 32) != (ord[k - 1] >> 32) ||
+			!pit_keys_equal(v, &r->keys[(Size) (uint32) ord[k] * v->nkeys],
+							&r->keys[(Size) (uint32) ord[k - 1] * v->nkeys]))
+		{
+			tmp[nkeys++] = (uint64) k;
+		}
+	alloc_table(v, nkeys);
+	v->slots = pit_alloc_big(sizeof(PitSlot) * Max(n, 1));
+	v->nslots = n;
+	for (int k = 0; k < n; k++)
+	{
+		PitSlot    *s = &v->slots[k];
+		uint32		i = (uint32) ord[k];
+
+		memset(s, 0, sizeof(PitSlot));
+		s->row = r->row[i];
+		s->ts = r->ts[i];
+		s->te = pit_to_dom(s->ts, p->spine_ts_type, v->dom_tz_event);
+		s->tc = v->col_created >= 0 ? pit_to_dom(s->ts, p->spine_ts_type, v->dom_tz_created) : 0;
+	}
+	for (int g = 0; g < nkeys; g++)
+	{
+		int			k = (int) tmp[g];
+		int			end = g + 1 < nkeys ? (int) tmp[g + 1] : n;
+		uint32		i = (uint32) ord[k];
+		PitEntry   *e = pit_lookup_key(v, &r->keys[(Size) i * v->nkeys], r->hash[i], true);
+
+		e->start = k;
+		e->count = end - k;
+	}
+
+	{
+		uint32		bits = 1 << 16;
+		uint32		lg = 16;
+
+		while (bits < (uint32) v->nentries * 4 && lg < 31)
+		{
+			bits <<= 1;
+			lg++;
+		}
+		v->bloom_shift = 32 - lg;
+		v->bloom = pit_alloc_random(bits / 8);
+		memset(v->bloom, 0, bits / 8);
+		for (uint32 i = 0; i <= v->mask; i++)
+		{
+			PitEntry   *e = PIT_ENTRY_AT(v, i);
+
+			if (e->count > 0)
+			{
+				uint32		b = (e->hash * 0x9E3779B1U) >> v->bloom_shift;
+
+				v->bloom[b >> 6] |= UINT64CONST(1) << (b & 63);
+			}
+		}
+	}
+	v->bump_ptr = v->bump_end = NULL;
+	v->winner = pit_alloc_big(sizeof(PitRow *) * Max(nrows, 1));
+	memset(v->winner, 0, sizeof(PitRow *) * Max(nrows, 1));
+}
+
+/*
+ * Reads up to maxrows spine rows into every view's key table and slots (arrays sized for
+ * caprows, grown on demand); returns the count.
  */
 int
 pit_build_batch(PitPlan *p, PitSpineReader *rd, int maxrows, int caprows, MemoryContext bcxt)
 {
 	MemoryContext old = MemoryContextSwitchTo(bcxt);
 	int			nrows = 0;
-	int			cap = Min(maxrows, caprows);
+	int			cap = Max(Min(maxrows, caprows), 1);
+	PitRawRows *raw = palloc0(sizeof(PitRawRows) * Max(p->nviews, 1));
 
 	for (int vi = 0; vi < p->nviews; vi++)
-	{
-		alloc_table(p->views[vi], cap);
-		p->views[vi]->slots = pit_alloc_big(sizeof(PitSlot) * cap);
-	}
+		raw_alloc(p->views[vi], &raw[vi], cap);
 
 	while (nrows < maxrows && pit_spine_next(rd))
 	{
@@ -221,108 +435,32 @@ pit_build_batch(PitPlan *p, PitSpineReader *rd, int maxrows, int caprows, Memory
 		{
 			cap = (int) Min((int64) maxrows, (int64) cap * 2);
 			for (int vi = 0; vi < p->nviews; vi++)
-				grow_batch(p->views[vi], nrows, cap);
+				raw_alloc(p->views[vi], &raw[vi], cap);
 		}
 
 		for (int vi = 0; vi < p->nviews; vi++)
 		{
 			PitView    *v = p->views[vi];
-			PitSlot    *s = &v->slots[nrows];
-			PitEntry   *e;
+			PitRawRows *r = &raw[vi];
+			Datum	   *k = &r->keys[(Size) r->n * v->nkeys];
 			bool		anynull = tsnull;
 
 			for (int j = 0; j < v->nkeys; j++)
 				anynull |= rd->nulls[v->spine_key[j]];
-			s->valid = !anynull;
-			s->has_best = false;
-			s->best = NULL;
 			if (anynull)
-				continue;
-			{
-				Datum		k[FS_MAX_KEYS];
-				uint32		h;
-
-				for (int j = 0; j < v->nkeys; j++)
-					k[j] = rd->vals[v->spine_key[j]];
-				h = pit_hash_keys(v, k);
-				e = pit_lookup_key(v, k, h, true);
-				s->epos = (uint32) (((char *) e - v->etab) / v->estride);
-			}
-			if (e->count++ == 0)
-				e->start = nrows;
-			s->ts = DatumGetInt64(ts);
-			s->te = pit_to_dom(s->ts, p->spine_ts_type, v->dom_tz_event);
-			s->tc = v->col_created >= 0 ? pit_to_dom(s->ts, p->spine_ts_type, v->dom_tz_created) : 0;
+				continue;		/* no slot: NULL features */
+			for (int j = 0; j < v->nkeys; j++)
+				k[j] = datumCopy(rd->vals[v->spine_key[j]], v->key_byval[j], v->key_len[j]);
+			r->hash[r->n] = pit_hash_keys(v, k);
+			r->ts[r->n] = DatumGetInt64(ts);
+			r->row[r->n] = nrows;
+			r->n++;
 		}
 		nrows++;
 	}
 
-	/* Keys with several spine rows: their slot numbers, ordered by time, in idx. */
 	for (int vi = 0; vi < p->nviews; vi++)
-	{
-		PitView    *v = p->views[vi];
-		int32		pos = 0;
-
-		v->nslots = nrows;
-		{
-			uint32		bits = 1 << 16;
-			uint32		lg = 16;
-
-			while (bits < (uint32) v->nentries * 4 && lg < 31)
-			{
-				bits <<= 1;
-				lg++;
-			}
-			v->bloom_shift = 32 - lg;
-			v->bloom = pit_alloc_big(bits / 8);
-			memset(v->bloom, 0, bits / 8);
-			for (uint32 i = 0; i <= v->mask; i++)
-			{
-				PitEntry   *e = PIT_ENTRY_AT(v, i);
-
-				if (e->count > 0)
-				{
-					uint32		b = (e->hash * 0x9E3779B1U) >> v->bloom_shift;
-
-					v->bloom[b >> 6] |= UINT64CONST(1) << (b & 63);
-				}
-			}
-		}
-		v->winner = pit_alloc_big(sizeof(PitRow *) * nrows);
-		memset(v->winner, 0, sizeof(PitRow *) * nrows);
-		for (uint32 i = 0; i <= v->mask; i++)
-		{
-			PitEntry   *e = PIT_ENTRY_AT(v, i);
-
-			if (e->count > 1)
-			{
-				e->start = pos;
-				e->fill = 0;
-				pos += e->count;
-			}
-		}
-		v->idx = pit_alloc_big(sizeof(int32) * pos);
-		if (pos == 0)
-			continue;
-		for (int i = 0; i < nrows; i++)
-		{
-			PitEntry   *e;
-
-			if (!v->slots[i].valid)
-				continue;
-			e = PIT_ENTRY_AT(v, v->slots[i].epos);
-			if (e->count > 1)
-				v->idx[e->start + e->fill++] = i;
-		}
-		cmp_slots = v->slots;
-		for (uint32 i = 0; i <= v->mask; i++)
-		{
-			PitEntry   *e = PIT_ENTRY_AT(v, i);
-
-			if (e->count > 1)
-				qsort(&v->idx[e->start], e->count, sizeof(int32), idx_cmp);
-		}
-	}
+		finish_view(p, p->views[vi], &raw[vi], nrows, bcxt);
 	MemoryContextSwitchTo(old);
 	return nrows;
 }
