@@ -39,6 +39,8 @@ typedef enum FsWorkerState
 	FS_WORKER_BACKOFF,
 	FS_WORKER_WAITING_EXTENSION,
 	FS_WORKER_CONNECTING,		/* a worker that exits in this state could not connect */
+	FS_WORKER_CONNECT_FAILED,	/* the last start could not connect; the next one retries */
+	FS_WORKER_RECONNECTING,		/* retrying; exiting in this state means: wait for the database */
 	FS_WORKER_WAITING_DATABASE	/* feature_store.database does not exist (yet) */
 } FsWorkerState;
 

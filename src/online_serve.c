@@ -916,6 +916,8 @@ worker_state_name(FsWorkerState s)
 		case FS_WORKER_WAITING_EXTENSION:
 			return "waiting for extension";
 		case FS_WORKER_CONNECTING:
+		case FS_WORKER_CONNECT_FAILED:
+		case FS_WORKER_RECONNECTING:
 			return "connecting";
 		case FS_WORKER_WAITING_DATABASE:
 			return "waiting for database";

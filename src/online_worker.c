@@ -61,8 +61,14 @@ static void
 worker_exit(int code, Datum arg)
 {
 	fs_cache_set_worker_latch(NULL);
-	/* dying while connecting (FATAL: the database does not exist): the next start waits for it */
+	/*
+	 * Dying while connecting (FATAL: the database does not exist): the next start retries once,
+	 * as the database is often created right after the server starts; after a second failure
+	 * the worker waits for the database instead of failing every bgw_restart_time.
+	 */
 	if (fs_cache_worker_state() == FS_WORKER_CONNECTING)
+		fs_cache_set_worker(0, FS_WORKER_CONNECT_FAILED, NULL);
+	else if (fs_cache_worker_state() == FS_WORKER_RECONNECTING)
 		fs_cache_set_worker(0, FS_WORKER_WAITING_DATABASE, NULL);
 	else
 		fs_cache_set_worker(0, FS_WORKER_NOT_RUNNING, NULL);
@@ -188,7 +194,8 @@ fs_worker_main(Datum arg)
 	before_shmem_exit(worker_exit, (Datum) 0);
 	if (fs_cache_worker_state() == FS_WORKER_WAITING_DATABASE)
 		wait_for_database();	/* exits once it exists; the restart connects */
-	fs_cache_set_worker(MyProcPid, FS_WORKER_CONNECTING, NULL);
+	fs_cache_set_worker(MyProcPid, fs_cache_worker_state() == FS_WORKER_CONNECT_FAILED ?
+						FS_WORKER_RECONNECTING : FS_WORKER_CONNECTING, NULL);
 	BackgroundWorkerInitializeConnection(fs_cache_database, NULL, 0);
 	fs_cache_set_worker(MyProcPid, FS_WORKER_STARTING, NULL);
 	fs_cache_set_worker_latch(&MyProc->procLatch);
