@@ -36,6 +36,15 @@ SELECT fs_materialize('rr_v', '-infinity', 'infinity');
 SELECT count(*) AS mismatches FROM (SELECT DISTINCT ON (k) k, x FROM rr_hist ORDER BY k, ev DESC) h
 WHERE (fs_online(fs_entity('rr_ent', h.k), 'rr_v')->'rr_v'->>'x')::float8 IS DISTINCT FROM h.x;
 
+-- A malformed key is an error even before the view has an online table.
+SELECT fs_register_view('rr_nv', 'rr_hist', 'rr_ent', 'ev');
+SELECT count(*) AS online_tables FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'feature_store' AND c.relname = 'online_' || (SELECT view_id FROM fs_views WHERE name = 'rr_nv');
+SELECT * FROM pg_temp.err($$SELECT fs_online('rr_ent:(1,2)', 'rr_nv')$$);
+SELECT * FROM pg_temp.err($$SELECT fs_online('rr_ent:abc', 'rr_nv')$$);
+SELECT fs_online('rr_ent:1', 'rr_nv') AS well_formed_key;
+SELECT fs_drop_view('rr_nv');
+
 -- fs_drop_service: versions are positive int32 literals, as in every other reference.
 SELECT fs_register_service('rr_svc', '{rr_v:x}');
 SELECT * FROM pg_temp.err($$SELECT fs_drop_service('rr_svc@4294967297')$$);

@@ -450,16 +450,19 @@ fs_read_row(FsReadState *st, FsOnlineView *ov, FsEntityVal *e, FsOnlineRow *row)
 	FsView	   *v = ov->view;
 
 	memset(row, 0, sizeof(*row));
-	if (!OidIsValid(ov->online_relid))
-		return false;
+	/* a malformed key is an error whether or not the view has rows yet */
 	if (e->nkeys != v->entity.nkeys)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("entity \"%s\" has %d key columns, but %d keys were given",
 						v->entity.name, v->entity.nkeys, e->nkeys)));
+	if (!OidIsValid(ov->online_relid) && !OidIsValid(ov->key_in[0].fn_oid))
+		return false;			/* key types not fixed: nothing to convert to, nothing to read */
 	fs_entity_val_keys(e, ktext);
 	for (int k = 0; k < e->nkeys; k++)
 		keys[k] = InputFunctionCall(&ov->key_in[k], (char *) ktext[k], ov->key_ioparam[k], -1);
+	if (!OidIsValid(ov->online_relid))
+		return false;
 	return fs_read_row_keys(st, ov, keys, row);
 }
 
