@@ -6,6 +6,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use IPC::Run;
 
 # new_node(name, cache_size): a started cluster with the cache worker serving "postgres".
 sub new_node
@@ -74,6 +75,46 @@ sub stat
 {
 	my ($node, $col) = @_;
 	return $node->safe_psql('postgres', "SELECT $col FROM fs_stat_online WHERE view = 'stats'");
+}
+
+# The read-after-commit race check of the concurrency tests: 4 pgbench writers ($dir/writer.sql:
+# commit or abort at random, logging attempts, commits and commit_done) against 8 readers
+# ($dir/reader.sql: logging reads), then every read is checked against the committed log: found,
+# never aborted, never torn, never older than a commit that had returned before the read started;
+# the cache served some; $final_sql (a count of wrong final answers) must be 0.
+sub race_phase
+{
+	my ($node, $dir, $label, $view, $final_sql, $final_what) = @_;
+	my @conn = ('-h', $node->host, '-p', $node->port, 'postgres');
+	$node->safe_psql('postgres', 'TRUNCATE attempts, reads, commit_done');
+	my ($wout, $werr) = ('', '');
+	my $writers = IPC::Run::start(['pgbench', '-n', '-c', '4', '-j', '1', '-T', '12', '-f', "$dir/writer.sql", @conn],
+	'>', \$wout, '2>', \$werr);
+	my ($rout, $rerr) = ('', '');
+	IPC::Run::run(['pgbench', '-n', '-c', '8', '-j', '2', '-T', '10', '-f', "$dir/reader.sql", @conn],
+	'>', \$rout, '2>', \$rerr);
+	$writers->finish;
+	like($rout, qr/number of failed transactions: 0/, "$label: readers ran without errors") or diag($rout, $rerr);
+	like($wout, qr/number of failed transactions: 0/, "$label: writers ran without errors") or diag($wout, $werr);
+
+	my ($nreads, $ncommits) = split /\|/, $node->safe_psql('postgres',
+	q{SELECT (SELECT count(*) FROM reads), (SELECT count(*) FROM commit_done)});
+	cmp_ok($nreads, '>', 1000, "$label: enough reads ($nreads)");
+	cmp_ok($ncommits, '>', 50, "$label: enough commits ($ncommits)");
+	my $aborted = $node->safe_psql('postgres', q{SELECT count(*) FROM attempts a WHERE NOT EXISTS (SELECT 1 FROM committed c WHERE c.id = a.id AND c.ver = a.ver)});
+	cmp_ok($aborted, '>', 20, "$label: some writing transactions aborted ($aborted)");
+
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM reads WHERE v IS NULL OR w IS NULL}), '0', "$label: every read found the entity");
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM reads r WHERE NOT EXISTS (SELECT 1 FROM committed c WHERE c.id = r.id AND c.ver = r.v)}),
+	'0', "$label: no read returned a value of an aborted transaction");
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM reads WHERE v <> w}), '0', "$label: no torn rows");
+	my $stale = $node->safe_psql('postgres', q{
+	SELECT count(*) FROM reads r
+	WHERE EXISTS (SELECT 1 FROM commit_done d WHERE d.id = r.id AND d.ver > r.v AND d.at < r.started)});
+	is($stale, '0', "$label: no read older than a commit that had returned before it started");
+	my ($hits, $misses) = split /\|/, $node->safe_psql('postgres', qq{SELECT hits, misses FROM fs_stat_online WHERE view = '$view'});
+	cmp_ok($hits, '>', 0, "$label: the cache served reads (hits $hits, misses $misses)");
+	is($node->safe_psql('postgres', $final_sql), '0', "$label: $final_what");
 }
 
 1;

@@ -60,46 +60,12 @@ ROLLBACK;
 };
 close $w;
 
-my @conn = ('-h', $node->host, '-p', $node->port, 'postgres');
-
-sub phase
-{
-	my ($label) = @_;
-	$node->safe_psql('postgres', 'TRUNCATE attempts, reads, commit_done');
-	my ($wout, $werr) = ('', '');
-	my $writers = IPC::Run::start(['pgbench', '-n', '-c', '4', '-j', '1', '-T', '12', '-f', "$dir/writer.sql", @conn],
-	'>', \$wout, '2>', \$werr);
-	my ($rout, $rerr) = ('', '');
-	IPC::Run::run(['pgbench', '-n', '-c', '8', '-j', '2', '-T', '10', '-f', "$dir/reader.sql", @conn],
-	'>', \$rout, '2>', \$rerr);
-	$writers->finish;
-	like($rout, qr/number of failed transactions: 0/, "$label: readers ran without errors") or diag($rout, $rerr);
-	like($wout, qr/number of failed transactions: 0/, "$label: writers ran without errors") or diag($wout, $werr);
-
-	my ($nreads, $ncommits) = split /\|/, $node->safe_psql('postgres',
-	q{SELECT (SELECT count(*) FROM reads), (SELECT count(*) FROM commit_done)});
-	cmp_ok($nreads, '>', 1000, "$label: enough reads ($nreads)");
-	cmp_ok($ncommits, '>', 50, "$label: enough commits ($ncommits)");
-	my $aborted = $node->safe_psql('postgres', q{SELECT count(*) FROM attempts a WHERE NOT EXISTS (SELECT 1 FROM committed c WHERE c.id = a.id AND c.ver = a.ver)});
-	cmp_ok($aborted, '>', 20, "$label: some writing transactions aborted ($aborted)");
-
-	is($node->safe_psql('postgres', q{SELECT count(*) FROM reads WHERE v IS NULL OR w IS NULL}), '0', "$label: every read found the entity");
-	is($node->safe_psql('postgres', q{SELECT count(*) FROM reads r WHERE NOT EXISTS (SELECT 1 FROM committed c WHERE c.id = r.id AND c.ver = r.v)}),
-	'0', "$label: no read returned a value of an aborted transaction");
-	is($node->safe_psql('postgres', q{SELECT count(*) FROM reads WHERE v <> w}), '0', "$label: no torn rows");
-	my $stale = $node->safe_psql('postgres', q{
-	SELECT count(*) FROM reads r
-	WHERE EXISTS (SELECT 1 FROM commit_done d WHERE d.id = r.id AND d.ver > r.v AND d.at < r.started)});
-	is($stale, '0', "$label: no read older than a commit that had returned before it started");
-	my ($hits, $misses) = split /\|/, $node->safe_psql('postgres', q{SELECT hits, misses FROM fs_stat_online WHERE view = 's'});
-	cmp_ok($hits, '>', 0, "$label: the cache served reads (hits $hits, misses $misses)");
-	# final state: the cache agrees with the history (oracle: latest committed version per key)
-	is($node->safe_psql('postgres', q{
+# final state: the cache agrees with the history (oracle: latest committed version per key)
+my $final = q{
 	SELECT count(*) FROM generate_series(1, 10) i
 	WHERE (fs_online(fs_entity('sent', i)) -> 's' ->> 'v')::bigint IS DISTINCT FROM
-	      (SELECT h.v FROM shist h WHERE h.id = i ORDER BY h.ts DESC LIMIT 1)}), '0',
-	"$label: final answers are the latest committed versions");
-}
+	      (SELECT h.v FROM shist h WHERE h.id = i ORDER BY h.ts DESC LIMIT 1)};
+sub phase { FsOnline::race_phase($node, $dir, $_[0], 's', $final, 'final answers are the latest committed versions') }
 
 phase('stream, worker reloads');
 $node->append_conf('postgresql.conf', "feature_store.reload_after_commit = off\n");
