@@ -87,6 +87,26 @@ keys(StringInfo sql, FsView *v, const char *prefix)
 }
 
 /*
+ * The upsert clause of every write into an online table (alias o), in one place because it is
+ * the never-backwards rule: only a strictly newer (event, created) replaces what is online.
+ */
+void
+fs_mat_append_upsert(StringInfo sql, FsView *v)
+{
+	const char *oe = quote_identifier(FS_ONLINE_EVENT_COL);
+	const char *oc = quote_identifier(FS_ONLINE_CREATED_COL);
+
+	appendStringInfoString(sql, " ON CONFLICT (");
+	keys(sql, v, "");
+	appendStringInfo(sql, ") DO UPDATE SET %s = EXCLUDED.%s, %s = EXCLUDED.%s", oe, oe, oc, oc);
+	for (int i = 0; i < v->nfeatures; i++)
+		appendStringInfo(sql, ", %s = EXCLUDED.%s", quote_identifier(v->features[i].name),
+						 quote_identifier(v->features[i].name));
+	appendStringInfo(sql, " WHERE (o.%s, COALESCE(o.%s, '-infinity')) OPERATOR(pg_catalog.<) "
+					 "(EXCLUDED.%s, COALESCE(EXCLUDED.%s, '-infinity'))", oe, oc, oe, oc);
+}
+
+/*
  * One statement for the whole batch (see the file header): DISTINCT ON picks each entity's
  * latest passing row, ON CONFLICT ... WHERE keeps entities from moving backwards.
  */
@@ -131,15 +151,7 @@ fs_mat_upsert_sql(FsView *v, const char *from_item, const char *where)
 	for (int i = 0; i < v->nfeatures; i++)
 		if (OidIsValid(lookup_type_cache(v->features[i].type, TYPECACHE_LT_OPR)->lt_opr))
 			appendStringInfo(&sql, ", x.%s NULLS LAST", quote_identifier(v->features[i].name));
-	appendStringInfoString(&sql, " ON CONFLICT (");
-	keys(&sql, v, "");
-	appendStringInfo(&sql, ") DO UPDATE SET %s = EXCLUDED.%s, %s = EXCLUDED.%s", oe, oe, oc, oc);
-	for (int i = 0; i < v->nfeatures; i++)
-		appendStringInfo(&sql, ", %s = EXCLUDED.%s", quote_identifier(v->features[i].name),
-						 quote_identifier(v->features[i].name));
-	/* never backwards: only a strictly newer (event, created) replaces what is online */
-	appendStringInfo(&sql, " WHERE (o.%s, COALESCE(o.%s, '-infinity')) OPERATOR(pg_catalog.<) "
-					 "(EXCLUDED.%s, COALESCE(EXCLUDED.%s, '-infinity'))", oe, oc, oe, oc);
+	fs_mat_append_upsert(&sql, v);
 	return sql.data;
 }
 

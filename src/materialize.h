@@ -9,6 +9,7 @@
 #include "postgres.h"
 #include "datatype/timestamp.h"
 
+#include "lib/stringinfo.h"
 #include "registry.h"
 
 struct TriggerData;
@@ -39,5 +40,8 @@ extern void fs_stream_check_privilege(FsView *v);
 
 /* GUC feature_store.watermark_lag; from _PG_init. */
 extern void fs_materialize_init(void);
+
+/* Appends the ON CONFLICT ... WHERE strictly-newer clause of a write into v's online table (alias o). */
+extern void fs_mat_append_upsert(StringInfo sql, FsView *v);
 
 #endif

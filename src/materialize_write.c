@@ -28,6 +28,7 @@
 #include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 
+#include "materialize.h"
 #include "materialize_int.h"
 #include "online_table.h"
 
@@ -125,15 +126,7 @@ write_sql(FsView *v, const char *enr, bool upsert, bool order)
 			appendStringInfo(&sql, "%s w.%s", i > 0 ? "," : " ORDER BY", quote_identifier(v->entity.keys[i]));
 	if (!upsert)
 		return sql.data;
-	appendStringInfoString(&sql, " ON CONFLICT (");
-	for (int i = 0; i < v->entity.nkeys; i++)
-		appendStringInfo(&sql, "%s%s", i > 0 ? ", " : "", quote_identifier(v->entity.keys[i]));
-	appendStringInfo(&sql, ") DO UPDATE SET %s = EXCLUDED.%s, %s = EXCLUDED.%s", oe, oe, oc, oc);
-	for (int i = 0; i < v->nfeatures; i++)
-		appendStringInfo(&sql, ", %s = EXCLUDED.%s", quote_identifier(v->features[i].name),
-						 quote_identifier(v->features[i].name));
-	appendStringInfo(&sql, " WHERE (o.%s, COALESCE(o.%s, '-infinity')) OPERATOR(pg_catalog.<) "
-					 "(EXCLUDED.%s, COALESCE(EXCLUDED.%s, '-infinity'))", oe, oc, oe, oc);
+	fs_mat_append_upsert(&sql, v);
 	return sql.data;
 }
 

@@ -191,24 +191,7 @@ encode_payload(const FsOnlineRow *row, char *buf)
 	return len;
 }
 
-/* Inverse of encode_payload, copying the jsonb so it outlives the bucket lock. */
-static void
-decode_payload(const char *buf, int len, FsOnlineRow *row)
-{
-	FsPayloadHdr h;
-
-	memcpy(&h, buf, sizeof(h));
-	row->found = (h.flags & PAYLOAD_FOUND) != 0;
-	if (!row->found)
-		return;
-	row->event_ts = h.event_ts;
-	row->created_ts = h.created_ts;
-	row->created_null = (h.flags & PAYLOAD_CREATED_NULL) != 0;
-	row->features = palloc(len - PAYLOAD_JSONB_OFF);
-	memcpy(row->features, buf + PAYLOAD_JSONB_OFF, len - PAYLOAD_JSONB_OFF);
-}
-
-/* decode_payload without copying: the row's jsonb points into buf (which must be MAXALIGNed). */
+/* Inverse of encode_payload: the row's jsonb points into buf (which must be MAXALIGNed). */
 static void
 decode_payload_in_place(char *buf, int len, FsOnlineRow *row)
 {
@@ -222,6 +205,20 @@ decode_payload_in_place(char *buf, int len, FsOnlineRow *row)
 	row->created_ts = h.created_ts;
 	row->created_null = (h.flags & PAYLOAD_CREATED_NULL) != 0;
 	row->features = (Jsonb *) (buf + PAYLOAD_JSONB_OFF);
+}
+
+/* decode_payload_in_place, copying the jsonb so that it outlives the bucket lock. */
+static void
+decode_payload(const char *buf, int len, FsOnlineRow *row)
+{
+	decode_payload_in_place((char *) buf, len, row);
+	if (row->found)
+	{
+		Jsonb	   *copy = palloc(len - PAYLOAD_JSONB_OFF);
+
+		memcpy(copy, row->features, len - PAYLOAD_JSONB_OFF);
+		row->features = copy;
+	}
 }
 
 /*

@@ -125,19 +125,13 @@ my $fresh_catalog = $node->safe_psql('fresh', $catalog);
 like($fresh_catalog, qr/^function .*fs_online/m, 'the catalog fingerprint sees the functions');
 
 # Registry rows, as jsonb, kept outside the extension so that they survive it.
-my $snapshot = q{
+my $registry_rows = join(' UNION ALL ',
+	map { "SELECT '$_' AS tbl, to_jsonb(t) AS j FROM feature_store.$_ t" }
+	qw(entity feature_view view_feature feature_service service_feature training_set watermark
+	   schedule quarantine materialization_run));
+my $snapshot = qq{
 CREATE TABLE snap.registry AS
-SELECT tbl, j FROM (
-  SELECT 'entity' AS tbl, to_jsonb(t) AS j FROM feature_store.entity t UNION ALL
-  SELECT 'feature_view', to_jsonb(t) FROM feature_store.feature_view t UNION ALL
-  SELECT 'view_feature', to_jsonb(t) FROM feature_store.view_feature t UNION ALL
-  SELECT 'feature_service', to_jsonb(t) FROM feature_store.feature_service t UNION ALL
-  SELECT 'service_feature', to_jsonb(t) FROM feature_store.service_feature t UNION ALL
-  SELECT 'training_set', to_jsonb(t) FROM feature_store.training_set t UNION ALL
-  SELECT 'watermark', to_jsonb(t) FROM feature_store.watermark t UNION ALL
-  SELECT 'schedule', to_jsonb(t) FROM feature_store.schedule t UNION ALL
-  SELECT 'quarantine', to_jsonb(t) FROM feature_store.quarantine t UNION ALL
-  SELECT 'materialization_run', to_jsonb(t) FROM feature_store.materialization_run t) s;
+SELECT tbl, j FROM ($registry_rows) s;
 CREATE TABLE snap.online AS
 SELECT e AS entity, fs_online(e::fs_entity) AS features
 FROM unnest(ARRAY['driver:1001', 'driver:1002', 'driver:1003', 'driver:1004', 'driver:1005', 'driver:9999',
@@ -147,19 +141,9 @@ SELECT e AS entity, fs_online_vector(e::fs_entity, 'driver_ranker') AS v
 FROM unnest(ARRAY['driver:1001', 'driver:1002', 'driver:1003', 'driver:1004', 'driver:1005']) e;
 };
 # Every registry row of before still exists, field for field (new columns may be added).
-my $registry_kept = q{
+my $registry_kept = qq{
 SELECT count(*) FILTER (WHERE NOT EXISTS (
-         SELECT 1 FROM (
-           SELECT 'entity' AS tbl, to_jsonb(t) AS j FROM feature_store.entity t UNION ALL
-           SELECT 'feature_view', to_jsonb(t) FROM feature_store.feature_view t UNION ALL
-           SELECT 'view_feature', to_jsonb(t) FROM feature_store.view_feature t UNION ALL
-           SELECT 'feature_service', to_jsonb(t) FROM feature_store.feature_service t UNION ALL
-           SELECT 'service_feature', to_jsonb(t) FROM feature_store.service_feature t UNION ALL
-           SELECT 'training_set', to_jsonb(t) FROM feature_store.training_set t UNION ALL
-           SELECT 'watermark', to_jsonb(t) FROM feature_store.watermark t UNION ALL
-           SELECT 'schedule', to_jsonb(t) FROM feature_store.schedule t UNION ALL
-           SELECT 'quarantine', to_jsonb(t) FROM feature_store.quarantine t UNION ALL
-           SELECT 'materialization_run', to_jsonb(t) FROM feature_store.materialization_run t) now
+         SELECT 1 FROM ($registry_rows) now
          WHERE now.tbl = s.tbl AND now.j @> s.j))
        || '/' || count(*)
 FROM snap.registry s
