@@ -621,11 +621,25 @@ fs_cache_bump_keys(const uint64 *hashes, int n)
 	}
 }
 
+/*
+ * A prefetch the compiler must keep: GCC dropped a loop made only of __builtin_prefetch calls
+ * (prefetch_match's), which left every batch probe stalling on its entry's first cache line.
+ */
+static inline void
+prefetch_line(const void *p)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	__asm__ __volatile__("prefetcht0 %0"::"m"(*(const char *) p));
+#else
+	__builtin_prefetch(p, 0, 3);
+#endif
+}
+
 /* Starts loading a bucket's tags (one cache line) into the CPU cache. */
 static inline void
 prefetch_bucket(int64 b)
 {
-	__builtin_prefetch(&tags[b * FS_CACHE_WAYS], 0, 1);
+	prefetch_line(&tags[b * FS_CACHE_WAYS]);
 }
 
 /*
@@ -643,7 +657,7 @@ prefetch_match(int64 b, uint64 hash)
 			const char *e = (const char *) &entries[b * FS_CACHE_WAYS + w];
 
 			for (size_t off = 0; off < sizeof(FsEntry); off += PG_CACHE_LINE_SIZE)
-				__builtin_prefetch(e + off, 0, 1);
+				prefetch_line(e + off);
 			return;
 		}
 }
@@ -699,9 +713,14 @@ fs_cache_get_many(int slot, int32 view_id, FsCacheProbe *p, int n)
 		for (int i = 0; i < n; i++)
 			if (bucket[i] >= 0)
 				order[start[bucket[i] % FS_CACHE_NLOCKS]++] = i, m++;
-		for (int g = 0; g < Min(m, 8); g++)
+		/*
+		 * Group prefetching: every key's tag line first, then (tags arrived by now) every
+		 * matching entry, then the locked probes. A whole chunk separates each prefetch from its
+		 * use, so the misses overlap instead of stalling one after another.
+		 */
+		for (int g = 0; g < m; g++)
 			prefetch_bucket(bucket[order[g]]);
-		for (int g = 0; g < Min(m, 4); g++)
+		for (int g = 0; g < m; g++)
 			prefetch_match(bucket[order[g]], p[order[g]].hash);
 		/* start[l] is now the end of lock l's group; groups are contiguous in lock order */
 		for (int g = 0, l = 0; g < m; l++)
@@ -718,11 +737,6 @@ fs_cache_get_many(int slot, int32 view_id, FsCacheProbe *p, int n)
 				FsCacheProbe *q = &p[order[g]];
 				FsEntry    *e;
 
-				/* a pipeline: tags 8 keys ahead, the matching entry 4 keys ahead */
-				if (g + 8 < m)
-					prefetch_bucket(bucket[order[g + 8]]);
-				if (g + 4 < m)
-					prefetch_match(bucket[order[g + 4]], p[order[g + 4]].hash);
 				e = find_in_bucket(bucket[order[g]], view_id, q->hash, q->key, q->keylen, false, q->want);
 				if (e)
 				{
