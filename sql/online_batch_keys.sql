@@ -60,6 +60,26 @@ FROM bk_big b, fs_online_batch_keys('bk_v', b.k) WITH ORDINALITY o(key, features
 SELECT count(*) FILTER (WHERE o.features IS DISTINCT FROM pg_temp.oracle_v(o.key)) AS wrong_vs_oracle
 FROM bk_big b, fs_online_batch_keys('bk_v', b.k) o;
 
+-- fs_online_batch(fs_entity[]) reads each run of one entity like a chunk of the keys forms: the
+-- shuffled keys again, as fs_entity values, with elements of another entity and NULLs between
+-- them (runs end there); every element's answer equals fs_online on it, and the oracle.
+CREATE TABLE bk_ents AS
+SELECT array_agg(e ORDER BY o) AS e FROM (
+  SELECT fs_entity('bk_ent', x) AS e, u.ord::float8 AS o FROM bk_big, unnest(k) WITH ORDINALITY u(x, ord)
+  UNION ALL SELECT fs_entity('bk_pair', 1, 'y'), g * 500.5 FROM generate_series(1, 12) g
+  UNION ALL SELECT fs_entity('bk_pair', 2, 'x,y'), 3000.5 + g FROM generate_series(0, 299) g
+  UNION ALL SELECT NULL, g * 777.25 FROM generate_series(1, 7) g) s;
+SELECT count(*) AS rows_out,
+       count(*) FILTER (WHERE o.entity IS DISTINCT FROM b.e[o.ord]) AS wrong_entity,
+       count(*) FILTER (WHERE o.entity IS NULL AND o.features IS NULL) AS null_elements,
+       count(*) FILTER (WHERE o.features IS DISTINCT FROM fs_online(o.entity)) AS wrong_vs_fs_online,
+       count(*) FILTER (WHERE o.entity::text LIKE 'bk\_ent:%'
+                          AND (o.features -> 'bk_v') IS DISTINCT FROM (pg_temp.oracle_v(split_part(o.entity::text, ':', 2)::bigint) -> 'bk_v')) AS wrong_vs_oracle,
+       count(*) FILTER (WHERE o.entity::text LIKE 'bk\_pair:%'
+                          AND o.features IS DISTINCT FROM (SELECT jsonb_build_object('bk_p', jsonb_build_object('amount', p.amount, 'ok', p.ok))
+                                                           FROM bk_pair p WHERE o.entity = fs_entity('bk_pair', p.a, p.b))) AS wrong_pairs
+FROM bk_ents b, fs_online_batch(b.e) WITH ORDINALITY o(entity, features, ord);
+
 -- Keys of other types are converted to the key type (int[], text[]); an empty array has no rows.
 SELECT * FROM fs_online_batch_keys('bk_num', ARRAY[2, 1]::int[]);
 SELECT * FROM fs_online_batch_keys('bk_num', ARRAY['3', NULL]::text[]);

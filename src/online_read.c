@@ -438,16 +438,16 @@ fs_read_row_keys(FsReadState *st, FsOnlineView *ov, Datum *keys, FsOnlineRow *ro
 	return row->found;
 }
 
-/* The read path for an fs_entity: its key texts converted to the entity's key types. */
+/*
+ * An fs_entity's key texts as the view's key types (a malformed key is an error whether or not
+ * the view has rows yet). False when there is nothing to read: no online table.
+ */
 bool
-fs_read_row(FsReadState *st, FsOnlineView *ov, FsEntityVal *e, FsOnlineRow *row)
+fs_read_entity_keys(FsOnlineView *ov, FsEntityVal *e, Datum *keys)
 {
 	const char *ktext[FS_MAX_KEYS];
-	Datum		keys[FS_MAX_KEYS];
 	FsView	   *v = ov->view;
 
-	memset(row, 0, sizeof(*row));
-	/* a malformed key is an error whether or not the view has rows yet */
 	if (e->nkeys != v->entity.nkeys)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -458,7 +458,17 @@ fs_read_row(FsReadState *st, FsOnlineView *ov, FsEntityVal *e, FsOnlineRow *row)
 	fs_entity_val_keys(e, ktext);
 	for (int k = 0; k < e->nkeys; k++)
 		keys[k] = InputFunctionCall(&ov->key_in[k], (char *) ktext[k], ov->key_ioparam[k], -1);
-	if (!OidIsValid(ov->online_relid))
+	return OidIsValid(ov->online_relid);
+}
+
+/* The read path for an fs_entity: its key texts converted to the entity's key types. */
+bool
+fs_read_row(FsReadState *st, FsOnlineView *ov, FsEntityVal *e, FsOnlineRow *row)
+{
+	Datum		keys[FS_MAX_KEYS];
+
+	memset(row, 0, sizeof(*row));
+	if (!fs_read_entity_keys(ov, e, keys))
 		return false;
 	return fs_read_row_keys(st, ov, keys, row);
 }

@@ -35,6 +35,8 @@ extern void fs_read_end(FsReadState *st);
 
 /* Reads the row of entity e in view ov (e's name must be ov's entity); false = not found. */
 extern bool fs_read_row(FsReadState *st, FsOnlineView *ov, FsEntityVal *e, FsOnlineRow *row);
+/* An fs_entity's keys as the view's key types; false when the view has no online table. */
+extern bool fs_read_entity_keys(FsOnlineView *ov, FsEntityVal *e, Datum *keys);
 
 /* The same for typed keys (the entity's key types, in key order). */
 extern bool fs_read_row_keys(FsReadState *st, FsOnlineView *ov, Datum *keys, FsOnlineRow *row);

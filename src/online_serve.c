@@ -468,71 +468,6 @@ fs_online_vector(PG_FUNCTION_ARGS)
 }
 
 /*
- * fs_online_batch(entities fs_entity[], view_or_service text) -> (entity, features) per
- * element, in array order; one plan and one read state for the whole array.
- */
-Datum
-fs_online_batch(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsi = (ReturnSetInfo *) fcinfo->resultinfo;
-	ArrayType  *arr;
-	Datum	   *elems;
-	bool	   *enulls;
-	int			n;
-	char	   *name = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	ServePlan  *p = palloc(sizeof(ServePlan));
-	char	   *plan_entity = NULL;
-	FsReadState rs;
-	MemoryContext rowcxt;
-	int16		typlen;
-	bool		byval;
-	char		align;
-
-	InitMaterializedSRF(fcinfo, 0);
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	arr = PG_GETARG_ARRAYTYPE_P(0);
-	get_typlenbyvalalign(ARR_ELEMTYPE(arr), &typlen, &byval, &align);
-	deconstruct_array(arr, ARR_ELEMTYPE(arr), typlen, byval, align, &elems, &enulls, &n);
-	fs_read_begin(&rs);
-	/* per-entity garbage goes away after each row is stored: memory stays flat */
-	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "fs_online_batch row", ALLOCSET_DEFAULT_SIZES);
-	for (int i = 0; i < n; i++)
-	{
-		Datum		out[2];
-		bool		onull[2] = {true, true};
-		MemoryContext old;
-
-		if (!enulls[i])
-		{
-			FsEntityVal *e = DatumGetFsEntityP(elems[i]);
-			Jsonb	   *res;
-
-			if (plan_entity == NULL || strcmp(plan_entity, fs_entity_val_name(e)) != 0)
-			{
-				plan_entity = pstrdup(fs_entity_val_name(e));
-				make_plan(p, plan_entity, name);
-			}
-			old = MemoryContextSwitchTo(rowcxt);
-			res = serve_entity(&rs, p, e);
-			MemoryContextSwitchTo(old);
-			out[0] = PointerGetDatum(e);
-			onull[0] = false;
-			if (res)
-			{
-				out[1] = JsonbPGetDatum(res);
-				onull[1] = false;
-			}
-		}
-		tuplestore_putvalues(rsi->setResult, rsi->setDesc, out, onull);
-		MemoryContextReset(rowcxt);
-	}
-	fs_read_end(&rs);
-	MemoryContextDelete(rowcxt);
-	return (Datum) 0;
-}
-
-/*
  * Elements of a keys array per chunk: one cache pass and at most one query per chunk. Small
  * enough that a chunk's scratch (about 90 kB) stays in the CPU cache when many backends share
  * a core; large enough that each bucket lock is taken for several keys.
@@ -543,6 +478,36 @@ fs_online_batch(PG_FUNCTION_ARGS)
 static FsReadScratch **scratch_pool = NULL;
 static int	scratch_n = 0;
 static bool scratch_busy = false;
+
+/*
+ * Scratch for ntargets views: the backend's pool (grown as needed), or, for a nested call (a
+ * key type's input function calling back into a batch form), scratch of the call's own.
+ */
+static FsReadScratch **
+scratch_get(int ntargets, bool own)
+{
+	FsReadScratch **sc;
+
+	if (own)
+		sc = palloc0(sizeof(FsReadScratch *) * Max(ntargets, 1));
+	else
+	{
+		if (ntargets > scratch_n)
+		{
+			FsReadScratch **grown = MemoryContextAllocZero(TopMemoryContext, sizeof(FsReadScratch *) * ntargets);
+
+			if (scratch_n > 0)
+				memcpy(grown, scratch_pool, sizeof(FsReadScratch *) * scratch_n);
+			scratch_pool = grown;
+			scratch_n = ntargets;
+		}
+		sc = scratch_pool;
+	}
+	for (int t = 0; t < ntargets; t++)
+		if (sc[t] == NULL)
+			sc[t] = fs_read_scratch(own ? CurrentMemoryContext : TopMemoryContext, KEYS_CHUNK);
+	return sc;
+}
 
 /* How the elements of a keys array become the entity's typed keys. */
 typedef struct KeyConv
@@ -781,24 +746,7 @@ serve_keys(FunctionCallInfo fcinfo, bool vector)
 	get_typlenbyvalalign(elemtype, &typlen, &byval, &align);
 	deconstruct_array(arr, elemtype, typlen, byval, align, &elems, &enulls, &n);
 	own_scratch = scratch_busy;
-	if (own_scratch)
-		sc = palloc0(sizeof(FsReadScratch *) * p->ntargets);
-	else
-	{
-		if (p->ntargets > scratch_n)
-		{
-			FsReadScratch **grown = MemoryContextAllocZero(TopMemoryContext, sizeof(FsReadScratch *) * p->ntargets);
-
-			if (scratch_n > 0)
-				memcpy(grown, scratch_pool, sizeof(FsReadScratch *) * scratch_n);
-			scratch_pool = grown;
-			scratch_n = p->ntargets;
-		}
-		sc = scratch_pool;
-	}
-	for (int t = 0; t < p->ntargets; t++)
-		if (sc[t] == NULL)
-			sc[t] = fs_read_scratch(own_scratch ? CurrentMemoryContext : TopMemoryContext, KEYS_CHUNK);
+	sc = scratch_get(p->ntargets, own_scratch);
 	if (own_scratch)
 	{
 		serve_chunks(rsi, p, &kc, vector ? &vs : NULL, elems, enulls, n, sc);
@@ -814,6 +762,145 @@ serve_keys(FunctionCallInfo fcinfo, bool vector)
 		scratch_busy = false;
 	}
 	PG_END_TRY();
+}
+
+/*
+ * fs_online_batch's loop: a run of consecutive elements of one entity (at most a chunk; NULL
+ * elements ride along) is read like a chunk of the keys forms, one batched read per target
+ * view, then one output row per element in array order.
+ */
+static void
+serve_entities(ReturnSetInfo *rsi, const char *name, Datum *elems, bool *enulls, int n, bool own)
+{
+	ServePlan  *p = palloc(sizeof(ServePlan));
+	char	   *plan_entity = NULL;
+	FsReadState rs;
+	MemoryContext chunkcxt,
+				old;
+
+	fs_read_begin(&rs);
+	/* per-chunk garbage (keys, rows, answers) goes away once the chunk's rows are stored */
+	chunkcxt = AllocSetContextCreate(CurrentMemoryContext, "fs_online_batch chunk", ALLOCSET_DEFAULT_SIZES);
+	for (int c0 = 0; c0 < n;)
+	{
+		int			m = 0;
+		const char *ename = NULL;
+		FsOnlineRow **rows = NULL;
+		FsOnlineRow *erow;
+
+		while (c0 + m < n && m < KEYS_CHUNK)
+		{
+			if (!enulls[c0 + m])
+			{
+				const char *en = fs_entity_val_name(DatumGetFsEntityP(elems[c0 + m]));
+
+				if (ename == NULL)
+					ename = en;
+				else if (strcmp(ename, en) != 0)
+					break;
+			}
+			m++;
+		}
+		if (ename && (plan_entity == NULL || strcmp(plan_entity, ename) != 0))
+		{
+			plan_entity = pstrdup(ename);
+			make_plan(p, plan_entity, name);
+		}
+		old = MemoryContextSwitchTo(chunkcxt);
+		if (ename)
+		{
+			FsReadScratch **sc = scratch_get(p->ntargets, own);
+
+			rows = palloc(sizeof(FsOnlineRow *) * Max(p->ntargets, 1));
+			for (int t = 0; t < p->ntargets; t++)
+			{
+				FsOnlineView *ov = p->targets[t].ov;
+				int			nk = ov->view->entity.nkeys;
+				Datum	   *keys = palloc(sizeof(Datum) * m * nk);
+				bool	   *knull = palloc(sizeof(bool) * m);
+				bool		readable = true;
+
+				/* every element's keys are converted (a malformed one is an error) */
+				for (int i = 0; i < m; i++)
+				{
+					knull[i] = enulls[c0 + i];
+					if (!knull[i] &&
+						!fs_read_entity_keys(ov, DatumGetFsEntityP(elems[c0 + i]), &keys[i * nk]))
+						readable = false;
+				}
+				rows[t] = palloc0(sizeof(FsOnlineRow) * m);
+				if (readable)
+					fs_read_rows(&rs, ov, m, keys, knull, rows[t], sc[t]);
+			}
+		}
+		erow = palloc(sizeof(FsOnlineRow) * Max(p->ntargets, 1));
+		for (int i = 0; i < m; i++)
+		{
+			Datum		out[2];
+			bool		onull[2] = {true, true};
+
+			if (!enulls[c0 + i])
+			{
+				Jsonb	   *j;
+
+				for (int t = 0; t < p->ntargets; t++)
+					erow[t] = rows[t][i];
+				j = assemble(p, erow);
+				out[0] = elems[c0 + i];
+				onull[0] = false;
+				if (j)
+					out[1] = JsonbPGetDatum(j), onull[1] = false;
+			}
+			tuplestore_putvalues(rsi->setResult, rsi->setDesc, out, onull);
+		}
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(chunkcxt);
+		c0 += m;
+	}
+	fs_read_end(&rs);
+	MemoryContextDelete(chunkcxt);
+}
+
+/*
+ * fs_online_batch(entities fs_entity[], view_or_service text) -> (entity, features) per
+ * element, in array order; one plan per run of one entity, and the keys forms' batched reads.
+ */
+Datum
+fs_online_batch(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsi = (ReturnSetInfo *) fcinfo->resultinfo;
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *enulls;
+	int			n;
+	char	   *name = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	int16		typlen;
+	bool		byval;
+	char		align;
+	bool		own_scratch = scratch_busy;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	arr = PG_GETARG_ARRAYTYPE_P(0);
+	get_typlenbyvalalign(ARR_ELEMTYPE(arr), &typlen, &byval, &align);
+	deconstruct_array(arr, ARR_ELEMTYPE(arr), typlen, byval, align, &elems, &enulls, &n);
+	if (own_scratch)
+	{
+		serve_entities(rsi, name, elems, enulls, n, true);
+		return (Datum) 0;
+	}
+	scratch_busy = true;
+	PG_TRY();
+	{
+		serve_entities(rsi, name, elems, enulls, n, false);
+	}
+	PG_FINALLY();
+	{
+		scratch_busy = false;
+	}
+	PG_END_TRY();
+	return (Datum) 0;
 }
 
 /*
