@@ -232,76 +232,64 @@ write_with_worker(FsRun *run, ErrorData *edata)
 	return ok;
 }
 
+/* The subtransaction bodies of fs_run_finish_error and fs_run_logged. */
+typedef struct RunCall
+{
+	FsRun	   *run;
+	ErrorData  *edata;			/* the run's error (finish_error) */
+	FsRunWork	work;
+	void	   *arg;
+	uint64		written;
+	uint64		quarantined;
+} RunCall;
+
+static void
+record_error_call(void *a)
+{
+	RunCall    *c = a;
+
+	write_with_worker(c->run, c->edata);
+}
+
+static void
+work_call(void *a)
+{
+	RunCall    *c = a;
+
+	c->written = c->work(c->arg, c->run->run_id, &c->quarantined);
+}
+
 void
 fs_run_finish_error(FsRun *run, ErrorData *edata)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
+	RunCall		c = {.run = run,.edata = edata};
+	ErrorData  *e;
 
 	/* Anything going wrong here becomes a WARNING: the run's own error must win. */
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		write_with_worker(run, edata);
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *e;
-
-		MemoryContextSwitchTo(oldcxt);
-		e = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
+	e = fs_subxact_try(record_error_call, &c);
+	if (e)
 		ereport(WARNING,
 				(errmsg("could not record failed materialization run %lld of feature view \"%s\": %s",
 						(long long) run->run_id, run->view->name, e->message),
 				 errdetail("The run failed with: %s", edata->message ? edata->message : "unknown error")));
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(oldcxt);
-	CurrentResourceOwner = oldowner;
 }
 
 uint64
 fs_run_logged(FsView *v, const char *kind, TimestampTz start, TimestampTz end,
 			  FsRunWork work, void *arg)
 {
-	FsRun	   *run = fs_run_begin(v, kind, start, end);
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	volatile uint64 written = 0;
-	volatile uint64 quarantined = 0;
+	RunCall		c = {.work = work,.arg = arg};
+	ErrorData  *edata;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
+	c.run = fs_run_begin(v, kind, start, end);
+	edata = fs_subxact_try(work_call, &c);
+	if (edata)
 	{
-		uint64		q = 0;
-
-		written = work(arg, run->run_id, &q);
-		quarantined = q;
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		fs_run_finish_error(run, edata);
+		fs_run_finish_error(c.run, edata);
 		ReThrowError(edata);
 	}
-	PG_END_TRY();
-	fs_run_finish_success(run, written, quarantined);
-	return written;
+	fs_run_finish_success(c.run, c.written, c.quarantined);
+	return c.written;
 }
 
 const char *

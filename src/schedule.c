@@ -27,7 +27,6 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
-#include "utils/resowner.h"
 
 #include "registry.h"
 #include "schedule.h"
@@ -104,35 +103,31 @@ remove_cron_job(int64 job_id)
  * schedule as an internal error without a hint: that one is raised again as
  * invalid_parameter_value with the accepted formats; every other error passes unchanged.
  */
+typedef struct CronCall
+{
+	Oid		   *types;
+	Datum	   *args;
+	int64		job_id;
+} CronCall;
+
+static void
+cron_schedule_call(void *a)
+{
+	CronCall   *c = a;
+	bool		isnull;
+
+	fs_spi_exec("SELECT cron.schedule($1, $2, $3)", 3, c->types, c->args, NULL, false);
+	c->job_id = DatumGetInt64(fs_spi_datum(0, 1, &isnull));
+}
+
 static int64
 cron_schedule(Oid *types, Datum *args, const char *schedule)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	volatile int64 job_id = 0;
+	CronCall	c = {types, args, 0};
+	ErrorData  *edata = fs_subxact_try(cron_schedule_call, &c);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
+	if (edata)
 	{
-		bool		isnull;
-
-		fs_spi_exec("SELECT cron.schedule($1, $2, $3)", 3, types, args, NULL, false);
-		job_id = DatumGetInt64(fs_spi_datum(0, 1, &isnull));
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
 		if (edata->message && strncmp(edata->message, "invalid schedule", 16) == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -140,8 +135,7 @@ cron_schedule(Oid *types, Datum *args, const char *schedule)
 					 errhint("Use cron format (minute hour day-of-month month day-of-week), e.g. '*/5 * * * *'; pg_cron 1.5 and later also accept '[1-59] seconds'.")));
 		ReThrowError(edata);
 	}
-	PG_END_TRY();
-	return job_id;
+	return c.job_id;
 }
 
 static void

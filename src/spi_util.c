@@ -4,7 +4,9 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "executor/spi.h"
+#include "utils/resowner.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
@@ -69,4 +71,31 @@ fs_spi_bool(uint64 row, int col, bool if_null)
 	Datum		d = fs_spi_datum(row, col, &isnull);
 
 	return isnull ? if_null : DatumGetBool(d);
+}
+
+ErrorData *
+fs_subxact_try(void (*fn) (void *arg), void *arg)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
+	return edata;
 }

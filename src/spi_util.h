@@ -19,4 +19,12 @@ extern Datum fs_spi_datum(uint64 row, int col, bool *isnull);
 extern int32 fs_spi_int32(uint64 row, int col, int32 if_null);
 extern bool fs_spi_bool(uint64 row, int col, bool if_null);
 
+/*
+ * Runs fn(arg) in a subtransaction, as PL/pgSQL runs a block with an EXCEPTION clause: NULL on
+ * success; on an error the subtransaction is rolled back and the error is returned (copied into
+ * the caller's memory context and flushed). The caller's memory context and resource owner are
+ * restored either way.
+ */
+extern ErrorData *fs_subxact_try(void (*fn) (void *arg), void *arg);
+
 #endif
