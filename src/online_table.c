@@ -139,6 +139,16 @@ fs_online_mark_written(int32 view_id)
 	mark_dirty(view_id, false);
 }
 
+/*
+ * The same for writers that changed only some keys of the view: one call per changed key (its
+ * cache hash), with the stream trigger's rule (beyond FS_KEY_INVAL_MAX keys, the whole view).
+ */
+void
+fs_online_mark_key_written(int32 view_id, uint64 hash)
+{
+	mark_key(dirty_view(view_id), hash);
+}
+
 /* Did this transaction write the view? Then its own reads must bypass the cache. */
 bool
 fs_online_written_in_xact(int32 view_id)

@@ -31,6 +31,8 @@ extern void fs_online_drop_views(const char *name, int32 version);
 
 /* A writer that fires no trigger on the online table tells the cache protocol here. */
 extern void fs_online_mark_written(int32 view_id);
+/* ... or, when it changed only some keys, each changed key's cache hash (fs_read_key_hash_slot). */
+extern void fs_online_mark_key_written(int32 view_id, uint64 hash);
 
 /* True when this transaction changed the online table of the view (cache must be bypassed). */
 extern bool fs_online_written_in_xact(int32 view_id);
