@@ -5,16 +5,19 @@
  * time in machinery this case does not need: a speculative-insertion conflict check, a
  * heap_lock_tuple (with its own WAL record) before every update, and the executor per row.
  *
- * Per winner, in key order (the key index's pages are then visited in order):
- *  1. probe the key index under the run's snapshot (taken after the SHARE ROW EXCLUSIVE lock of
- *     fs_mat_write_c, so every other writer of the online table has committed or aborted and
- *     none can start: the visible row is the only live one);
- *  2. a row online that is as new or newer in (event, COALESCE(created, -infinity)) stays (the
- *     never-backwards rule of fs_mat_append_upsert, the same comparison);
- *  3. otherwise the winner replaces it with simple_heap_update (WAL-logged, HOT when the page
- *     has room), and, when the update is not HOT, the key index gets an entry for the new
- *     version (no uniqueness check: the key is the same and its old version is being replaced
- *     under our lock); a missing key gets heap_insert and a checked index entry.
+ * In two passes, so that each page of the online table is visited once, in physical order:
+ *  1. read the key index in key order for the row versions of every winner's key (its pages
+ *     are then visited in order too);
+ *  2. visit those versions in physical order: the one visible to the run's snapshot (taken
+ *     after the SHARE ROW EXCLUSIVE lock of fs_mat_write_c, so every other writer of the
+ *     online table has committed or aborted and none can start) is the key's only live row.
+ *     If it is as new or newer in (event, COALESCE(created, -infinity)) it stays (the
+ *     never-backwards rule of fs_mat_append_upsert, the same comparison); otherwise the
+ *     winner replaces it with simple_heap_update (WAL-logged, HOT when the page has room —
+ *     online tables keep 10% free — and then no index entry is needed), or, not HOT, with an
+ *     index entry for the new version (no uniqueness check: the same key, its old version
+ *     replaced under our lock);
+ *  3. keys without a live row get heap_insert and a checked index entry, in key order.
  * Used only when that is all an executor INSERT would do: the online table's only index is its
  * plain primary key, its columns are the online row's layout, its only trigger is the batch
  * mode's statement trigger (whose effect, the view's commit-time cache generation bump, is
@@ -115,9 +118,53 @@ winner_tuple(MatState *st, Relation rel, MatEntry *e, Datum *vals, bool *nulls)
 	return heap_form_tuple(RelationGetDescr(rel), vals, nulls);
 }
 
+/* A row version the key index points to, and the winner of its key. */
+typedef struct UpsertTarget
+{
+	ItemPointerData tid;
+	uint32		w;
+} UpsertTarget;
+
+static int
+cmp_targets(const void *pa, const void *pb)
+{
+	return ItemPointerCompare(&((UpsertTarget *) pa)->tid, &((UpsertTarget *) pb)->tid);
+}
+
+/* Writes one winner: replaces the row at otid (found) or inserts it with its index entry. */
+static void
+write_winner(MatState *st, Relation rel, Relation idx, IndexInfo *ii, MatEntry *e, ItemPointer otid,
+			 Datum *vals, bool *nulls, MemoryContext tmpcxt)
+{
+	MemoryContext oldcxt = MemoryContextSwitchTo(tmpcxt);
+	bool		kisnull[INDEX_MAX_KEYS] = {false};
+	HeapTuple	tup = winner_tuple(st, rel, e, vals, nulls);
+
+	if (otid)
+	{
+		simple_heap_update(rel, otid, tup);
+		if (!HeapTupleIsHeapOnly(tup))
+			index_insert(idx, e->keys, kisnull, &tup->t_self, rel, UNIQUE_CHECK_NO, true, ii);
+	}
+	else
+	{
+		heap_insert(rel, tup, GetCurrentCommandId(true), 0, NULL);
+		index_insert(idx, e->keys, kisnull, &tup->t_self, rel, UNIQUE_CHECK_YES, false, ii);
+	}
+	if (st->use_tid)
+		ExecClearTuple(st->srcslot);
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextReset(tmpcxt);
+}
+
 /*
  * Writes the n winners (mat_upsert_ok held) as described in the file header; returns the rows
- * inserted or updated. Caller: the snapshot st->snap active, SPI connected as the owner.
+ * inserted or updated. Two passes, so that the online table's pages are each visited once: the
+ * key index is read in key order for the row versions of every winner's key, then those are
+ * visited in physical order (visibility under the run's snapshot, the never-backwards
+ * comparison, the update, which then finds the page in cache and mostly stays on it: HOT);
+ * keys with no live row are inserted last, in key order. Caller: the snapshot st->snap
+ * active, SPI connected as the owner.
  */
 uint64
 mat_upsert_winners(MatState *st, Relation rel, MatEntry **ents, uint64 n)
@@ -126,14 +173,17 @@ mat_upsert_winners(MatState *st, Relation rel, MatEntry **ents, uint64 n)
 	IndexInfo  *ii = BuildIndexInfo(idx);
 	ScanKeyData skey[INDEX_MAX_KEYS];
 	IndexScanDesc scan;
+	IndexFetchTableData *fetch;
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	CommandId	cid = GetCurrentCommandId(true);
 	int			natts = RelationGetDescr(rel)->natts;
 	Datum	   *vals = palloc(sizeof(Datum) * natts);
 	bool	   *nulls = palloc0(sizeof(bool) * natts);
-	bool		kisnull[INDEX_MAX_KEYS] = {false};
 	RegProcedure eqproc[INDEX_MAX_KEYS];
 	uint64		written = 0;
+	uint64		ntargets = 0;
+	uint64		maxtargets = Max(n, 16);
+	UpsertTarget *targets = MemoryContextAllocHuge(st->cxt, sizeof(UpsertTarget) * maxtargets);
+	bool	   *online = MemoryContextAllocHuge(st->cxt, Max(n, 1));
 	MemoryContext tmpcxt = AllocSetContextCreate(CurrentMemoryContext, "fs materialize upsert row",
 												 ALLOCSET_DEFAULT_SIZES);
 
@@ -146,64 +196,87 @@ mat_upsert_winners(MatState *st, Relation rel, MatEntry **ents, uint64 n)
 			elog(ERROR, "missing equality operator for the key index of the online table");
 		eqproc[k] = get_opcode(op);
 	}
+
+	/* 1. key order: every row version the index has for each winner's key */
 	mat_sort_entries(st, ents, n, false);
+	memset(online, 0, Max(n, 1));
 	scan = index_beginscan(rel, idx, st->snap, st->nkeys, 0);
 	for (uint64 i = 0; i < n; i++)
 	{
-		MatEntry   *e = ents[i];
-		MemoryContext oldcxt;
-		HeapTuple	tup;
-		bool		found;
+		ItemPointer tid;
 
 		for (int k = 0; k < st->nkeys; k++)
 		{
-			ScanKeyInit(&skey[k], k + 1, BTEqualStrategyNumber, eqproc[k], e->keys[k]);
+			ScanKeyInit(&skey[k], k + 1, BTEqualStrategyNumber, eqproc[k], ents[i]->keys[k]);
 			skey[k].sk_collation = idx->rd_indcollation[k];
 		}
 		index_rescan(scan, skey, st->nkeys, NULL, 0);
-		found = index_getnext_slot(scan, ForwardScanDirection, slot);
-		if (found)
+		while ((tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
 		{
-			int64		oe,
-						oc,
-						wc;
-
-			/* the never-backwards rule: only a strictly newer (event, created) replaces it */
-			slot_getsomeattrs(slot, st->col_cr + 1);
-			oe = DatumGetInt64(slot->tts_values[st->col_ev]);
-			oc = slot->tts_isnull[st->col_cr] ? DT_NOBEGIN : DatumGetInt64(slot->tts_values[st->col_cr]);
-			wc = e->c_null ? DT_NOBEGIN : e->c;
-			if (!(oe < e->e || (oe == e->e && oc < wc)))
+			if (ntargets == maxtargets)
 			{
-				ExecClearTuple(slot);
-				continue;
+				maxtargets *= 2;
+				targets = repalloc_huge(targets, sizeof(UpsertTarget) * maxtargets);
 			}
+			targets[ntargets].tid = *tid;
+			targets[ntargets++].w = (uint32) i;
 		}
-		oldcxt = MemoryContextSwitchTo(tmpcxt);
-		tup = winner_tuple(st, rel, e, vals, nulls);
-		if (found)
-		{
-			simple_heap_update(rel, &slot->tts_tid, tup);
-			ExecClearTuple(slot);
-			if (!HeapTupleIsHeapOnly(tup))
-				index_insert(idx, e->keys, kisnull, &tup->t_self, rel, UNIQUE_CHECK_NO, true, ii);
-		}
-		else
-		{
-			heap_insert(rel, tup, cid, 0, NULL);
-			index_insert(idx, e->keys, kisnull, &tup->t_self, rel, UNIQUE_CHECK_YES, false, ii);
-		}
-		if (st->use_tid)
-			ExecClearTuple(st->srcslot);
-		MemoryContextSwitchTo(oldcxt);
-		MemoryContextReset(tmpcxt);
-		written++;
 		if ((i & 0x3FF) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}
 	index_endscan(scan);
+
+	/* 2. physical order: the live version of each key, compared, replaced when older */
+	qsort(targets, ntargets, sizeof(UpsertTarget), cmp_targets);
+	fetch = table_index_fetch_begin(rel);
+	for (uint64 t = 0; t < ntargets; t++)
+	{
+		MatEntry   *e = ents[targets[t].w];
+		bool		call_again = false;
+		bool		all_dead = false;
+		int64		oe,
+					oc,
+					wc;
+
+		if (online[targets[t].w] ||
+			!table_index_fetch_tuple(fetch, &targets[t].tid, st->snap, slot, &call_again, &all_dead))
+			continue;
+		online[targets[t].w] = true;
+
+		/* the never-backwards rule: only a strictly newer (event, created) replaces it */
+		slot_getsomeattrs(slot, st->col_cr + 1);
+		oe = DatumGetInt64(slot->tts_values[st->col_ev]);
+		oc = slot->tts_isnull[st->col_cr] ? DT_NOBEGIN : DatumGetInt64(slot->tts_values[st->col_cr]);
+		wc = e->c_null ? DT_NOBEGIN : e->c;
+		if (oe < e->e || (oe == e->e && oc < wc))
+		{
+			ItemPointerData otid = slot->tts_tid;
+
+			ExecClearTuple(slot);
+			write_winner(st, rel, idx, ii, e, &otid, vals, nulls, tmpcxt);
+			written++;
+		}
+		else
+			ExecClearTuple(slot);
+		if ((t & 0x3FF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	table_index_fetch_end(fetch);
+
+	/* 3. keys not online, in key order */
+	for (uint64 i = 0; i < n; i++)
+	{
+		if (online[i])
+			continue;
+		write_winner(st, rel, idx, ii, ents[i], NULL, vals, nulls, tmpcxt);
+		written++;
+		if ((i & 0x3FF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
 	ExecDropSingleTupleTableSlot(slot);
 	index_close(idx, RowExclusiveLock);
 	MemoryContextDelete(tmpcxt);
+	pfree(targets);
+	pfree(online);
 	return written;
 }
