@@ -14,7 +14,7 @@
  *     If it is as new or newer in (event, COALESCE(created, -infinity)) it stays (the
  *     never-backwards rule of fs_mat_append_upsert, the same comparison); otherwise the
  *     winner replaces it with simple_heap_update (WAL-logged, HOT when the page has room —
- *     online tables keep 10% free — and then no index entry is needed), or, not HOT, with an
+ *     online tables keep 15% free — and then no index entry is needed), or, not HOT, with an
  *     index entry for the new version (no uniqueness check: the same key, its old version
  *     replaced under our lock);
  *  3. keys without a live row get heap_insert and a checked index entry, in key order.
