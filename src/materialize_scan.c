@@ -20,12 +20,15 @@
  *     are not strictly newer than the row online (never backwards, and re-runs write nothing),
  *     or — when there are few winners for a big table — leave that to the ON CONFLICT ... WHERE
  *     of the write, which probes the key index per winner.
- *  4. Write the remaining winners, in key order, in ONE statement from a tuplestore registered
- *     as an ephemeral named relation: a plain INSERT when the online table holds no row (no
- *     conflict is possible under our lock), else the upsert with the never-backwards WHERE.
- *     Ordinary heap and index inserts: WAL-logged, crash-safe (an interrupted run leaves
- *     nothing), in the caller's transaction, and the online table's statement trigger marks the
- *     view for the cache's commit-time generation bump as before.
+ *  4. Write the remaining winners: into an empty online table by heap_multi_insert and
+ *     key-ordered index entries; into a non-empty one by the C upsert (materialize_upsert.c:
+ *     key index probes, the never-backwards comparison, heap_update, HOT where the page has
+ *     room); where those cannot stand in for the executor (stream mode's per-key triggers, a
+ *     transaction snapshot, an index added by hand), in ONE statement from a tuplestore
+ *     registered as an ephemeral named relation, the upsert with the never-backwards WHERE.
+ *     Ordinary heap and index changes: WAL-logged, crash-safe (an interrupted run leaves
+ *     nothing), in the caller's transaction; the view is marked for the cache's commit-time
+ *     generation bump as before (by the statement trigger, or fs_online_mark_written).
  *
  * Memory: the winners (one tuple per entity) are bounded by maintenance_work_mem; past it the
  * scan stops collecting and the caller runs the SQL statement instead (correct, slower).

@@ -2,8 +2,9 @@
  * materialize_write.c — the write half of the one-pass materialization path (design in
  * materialize_scan.c's header): meeting the online table with the winners. Reading it once to
  * drop winners that are not strictly newer (merge), the bulk insert into an empty online table
- * (heap_multi_insert, then key-ordered index entries), and the upsert of the remaining winners
- * from a tuplestore through ON CONFLICT ... WHERE strictly newer; sorts by TID and by key.
+ * (heap_multi_insert, then key-ordered index entries), the C upsert into a non-empty one
+ * (materialize_upsert.c), or else the upsert of the remaining winners from a tuplestore through
+ * ON CONFLICT ... WHERE strictly newer; sorts by TID and by key.
  */
 #include "postgres.h"
 
