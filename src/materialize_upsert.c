@@ -122,8 +122,11 @@ winner_tuple(MatState *st, Relation rel, MatEntry *e, Datum *vals, bool *nulls)
 typedef struct UpsertTarget
 {
 	ItemPointerData tid;
-	uint32		w;
+	MatEntry   *e;
 } UpsertTarget;
+
+/* Winners are scattered over the hash table: fetch this many ahead (as in materialize_scan.c). */
+#define UPSERT_PREFETCH 8
 
 static int
 cmp_targets(const void *pa, const void *pb)
@@ -183,7 +186,6 @@ mat_upsert_winners(MatState *st, Relation rel, MatEntry **ents, uint64 n)
 	uint64		ntargets = 0;
 	uint64		maxtargets = Max(n, 16);
 	UpsertTarget *targets = MemoryContextAllocHuge(st->cxt, sizeof(UpsertTarget) * maxtargets);
-	bool	   *online = MemoryContextAllocHuge(st->cxt, Max(n, 1));
 	MemoryContext tmpcxt = AllocSetContextCreate(CurrentMemoryContext, "fs materialize upsert row",
 												 ALLOCSET_DEFAULT_SIZES);
 
@@ -199,12 +201,14 @@ mat_upsert_winners(MatState *st, Relation rel, MatEntry **ents, uint64 n)
 
 	/* 1. key order: every row version the index has for each winner's key */
 	mat_sort_entries(st, ents, n, false);
-	memset(online, 0, Max(n, 1));
 	scan = index_beginscan(rel, idx, st->snap, st->nkeys, 0);
 	for (uint64 i = 0; i < n; i++)
 	{
 		ItemPointer tid;
 
+		if (i + UPSERT_PREFETCH < n)
+			__builtin_prefetch(ents[i + UPSERT_PREFETCH]);
+		ents[i]->keep = true;	/* until its row online is found */
 		for (int k = 0; k < st->nkeys; k++)
 		{
 			ScanKeyInit(&skey[k], k + 1, BTEqualStrategyNumber, eqproc[k], ents[i]->keys[k]);
@@ -219,7 +223,7 @@ mat_upsert_winners(MatState *st, Relation rel, MatEntry **ents, uint64 n)
 				targets = repalloc_huge(targets, sizeof(UpsertTarget) * maxtargets);
 			}
 			targets[ntargets].tid = *tid;
-			targets[ntargets++].w = (uint32) i;
+			targets[ntargets++].e = ents[i];
 		}
 		if ((i & 0x3FF) == 0)
 			CHECK_FOR_INTERRUPTS();
@@ -231,17 +235,19 @@ mat_upsert_winners(MatState *st, Relation rel, MatEntry **ents, uint64 n)
 	fetch = table_index_fetch_begin(rel);
 	for (uint64 t = 0; t < ntargets; t++)
 	{
-		MatEntry   *e = ents[targets[t].w];
+		MatEntry   *e = targets[t].e;
 		bool		call_again = false;
 		bool		all_dead = false;
 		int64		oe,
 					oc,
 					wc;
 
-		if (online[targets[t].w] ||
+		if (t + UPSERT_PREFETCH < ntargets)
+			__builtin_prefetch(targets[t + UPSERT_PREFETCH].e);
+		if (!e->keep ||
 			!table_index_fetch_tuple(fetch, &targets[t].tid, st->snap, slot, &call_again, &all_dead))
 			continue;
-		online[targets[t].w] = true;
+		e->keep = false;		/* its live row is found: written or kept, not inserted */
 
 		/* the never-backwards rule: only a strictly newer (event, created) replaces it */
 		slot_getsomeattrs(slot, st->col_cr + 1);
@@ -266,7 +272,7 @@ mat_upsert_winners(MatState *st, Relation rel, MatEntry **ents, uint64 n)
 	/* 3. keys not online, in key order */
 	for (uint64 i = 0; i < n; i++)
 	{
-		if (online[i])
+		if (!ents[i]->keep)
 			continue;
 		write_winner(st, rel, idx, ii, ents[i], NULL, vals, nulls, tmpcxt);
 		written++;
@@ -277,6 +283,5 @@ mat_upsert_winners(MatState *st, Relation rel, MatEntry **ents, uint64 n)
 	index_close(idx, RowExclusiveLock);
 	MemoryContextDelete(tmpcxt);
 	pfree(targets);
-	pfree(online);
 	return written;
 }
