@@ -128,6 +128,7 @@ typedef struct UpsertTarget
 /* Winners are scattered over the hash table: fetch this many ahead (as in materialize_scan.c). */
 #define UPSERT_PREFETCH 8
 
+/* Physical order of the row versions: each page of the online table is then visited once. */
 static int
 cmp_targets(const void *pa, const void *pb)
 {
