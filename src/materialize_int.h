@@ -1,7 +1,8 @@
 /*
  * materialize_int.h — what the two files of the one-pass materialization path share:
  * materialize_scan.c (the winners' hash table, the scan, the run) and materialize_write.c
- * (meeting the online table: merge, bulk insert, upsert). Other modules use materialize_scan.h.
+ * (meeting the online table: merge, bulk insert, upsert) and materialize_upsert.c (the C upsert
+ * into a non-empty online table). Other modules use materialize_scan.h.
  */
 #ifndef FS_MATERIALIZE_INT_H
 #define FS_MATERIALIZE_INT_H
@@ -148,5 +149,11 @@ extern void mat_fetch_features(MatState *st, ItemPointer tid, TupleTableSlot *sl
 /* materialize_write.c */
 extern uint64 mat_merge_online(MatState *st, Relation rel);
 extern uint64 mat_write_winners(MatState *st, Relation rel, bool upsert);
+extern void mat_sort_entries(MatState *st, MatEntry **ents, uint64 n, bool by_tid);
+extern Relation mat_plain_key_index(MatState *st, Relation rel);
+
+/* materialize_upsert.c */
+extern bool mat_upsert_ok(MatState *st, Relation rel);
+extern uint64 mat_upsert_winners(MatState *st, Relation rel, MatEntry **ents, uint64 n);
 
 #endif

@@ -20,12 +20,15 @@
  *     are not strictly newer than the row online (never backwards, and re-runs write nothing),
  *     or — when there are few winners for a big table — leave that to the ON CONFLICT ... WHERE
  *     of the write, which probes the key index per winner.
- *  4. Write the remaining winners, in key order, in ONE statement from a tuplestore registered
- *     as an ephemeral named relation: a plain INSERT when the online table holds no row (no
- *     conflict is possible under our lock), else the upsert with the never-backwards WHERE.
- *     Ordinary heap and index inserts: WAL-logged, crash-safe (an interrupted run leaves
- *     nothing), in the caller's transaction, and the online table's statement trigger marks the
- *     view for the cache's commit-time generation bump as before.
+ *  4. Write the remaining winners: into an empty online table by heap_multi_insert and
+ *     key-ordered index entries; into a non-empty one by the C upsert (materialize_upsert.c:
+ *     key index probes, the never-backwards comparison, heap_update, HOT where the page has
+ *     room); where those cannot stand in for the executor (stream mode's per-key triggers, a
+ *     transaction snapshot, an index added by hand), in ONE statement from a tuplestore
+ *     registered as an ephemeral named relation, the upsert with the never-backwards WHERE.
+ *     Ordinary heap and index changes: WAL-logged, crash-safe (an interrupted run leaves
+ *     nothing), in the caller's transaction; the view is marked for the cache's commit-time
+ *     generation bump as before (by the statement trigger, or fs_online_mark_written).
  *
  * Memory: the winners (one tuple per entity) are bounded by maintenance_work_mem; past it the
  * scan stops collecting and the caller runs the SQL statement instead (correct, slower).
@@ -643,11 +646,24 @@ direct_scan(MatState *st, const FsMatWindow *w, const AttrNumber *att)
 
 /*
  * Below this many rows in the window (planner's estimate) auto leaves the run to the SQL
- * statement: its sort then fits in memory and costs less than the hash table, the reading of
- * the winners by TID and the tuplestore (an incremental run of 100k rows into a 1M-row online
- * table: 1.2 s of CPU by the statement, 1.7-2.5 s by the one-pass path).
+ * statement when the winners would be written through the tuplestore and the statement's
+ * upsert anyway: its sort then fits in memory and costs less than the hash table, the reading
+ * of the winners by TID and the tuplestore (an incremental run of 100k rows into a 1M-row
+ * online table: 1.2 s of CPU by the statement, 1.7-2.5 s by the one-pass path). Where the C
+ * upsert (materialize_upsert.c) can write, the one-pass path is cheaper at every size.
  */
 #define MAT_MIN_ROWS 250000
+
+/* Could the C upsert write into the online table (the winners' layout aside)? */
+static bool
+c_upsert_possible(MatState *st, Oid relid)
+{
+	Relation	rel = table_open(relid, NoLock);
+	bool		ok = mat_upsert_ok(st, rel);
+
+	table_close(rel, NoLock);
+	return ok;
+}
 
 /* The planner's estimate of the scan query's rows, with the run's parameter values. */
 static double
@@ -702,6 +718,7 @@ fs_mat_write_c(FsView *v, const char *where, int nargs, Oid *types, Datum *vals,
 	uint64		online_rows = 0;
 	const char *how = "sql";
 	AttrNumber	att[FS_MAX_KEYS + 2];
+	double		wrows = -1;
 
 	INSTR_TIME_SET_CURRENT(t0);
 	st = palloc0(sizeof(MatState));
@@ -736,10 +753,14 @@ fs_mat_write_c(FsView *v, const char *where, int nargs, Oid *types, Datum *vals,
 		direct_scan(st, win, att);
 	}
 	else if (method == FS_MAT_AUTO &&
-			 window_rows(scan_sql(v, where, st->use_tid), nargs, types, vals, nulls) < MAT_MIN_ROWS)
-		st->overflow = true;	/* a small window: the caller runs the statement */
+			 (wrows = window_rows(scan_sql(v, where, st->use_tid), nargs, types, vals, nulls)) < MAT_MIN_ROWS &&
+			 !c_upsert_possible(st, relid))
+		st->overflow = true;	/* a small window the C upsert cannot write: the statement does */
 	else
 	{
+		/* a window smaller than the entities (an incremental run): a table its size */
+		if (wrows >= 0 && wrows < st->est_entities)
+			st->est_entities = Max(wrows, 1024);
 		memset(&opts, 0, sizeof(opts));
 		opts.params = make_params(nargs, types, vals, nulls);
 		opts.read_only = true;	/* under st->snap, which TID mode reads the winners with */

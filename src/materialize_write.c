@@ -2,8 +2,9 @@
  * materialize_write.c — the write half of the one-pass materialization path (design in
  * materialize_scan.c's header): meeting the online table with the winners. Reading it once to
  * drop winners that are not strictly newer (merge), the bulk insert into an empty online table
- * (heap_multi_insert, then key-ordered index entries), and the upsert of the remaining winners
- * from a tuplestore through ON CONFLICT ... WHERE strictly newer; sorts by TID and by key.
+ * (heap_multi_insert, then key-ordered index entries), the C upsert into a non-empty one
+ * (materialize_upsert.c), or else the upsert of the remaining winners from a tuplestore through
+ * ON CONFLICT ... WHERE strictly newer; sorts by TID and by key.
  */
 #include "postgres.h"
 
@@ -190,8 +191,8 @@ radix_sort(MatState *st, MatSortItem *a, uint64 n)
  * Orders ents by TID (by_tid) or by key. TIDs and single integer keys are sorted as uint64
  * images of themselves (the key with its sign bit flipped keeps signed order).
  */
-static void
-sort_entries(MatState *st, MatEntry **ents, uint64 n, bool by_tid)
+void
+mat_sort_entries(MatState *st, MatEntry **ents, uint64 n, bool by_tid)
 {
 	MatSortItem *items;
 	char	   *raw;
@@ -224,8 +225,8 @@ sort_entries(MatState *st, MatEntry **ents, uint64 n, bool by_tid)
  * The online table's only index is its primary key on the key columns, in order (as created
  * by fs_online_ensure_table): then index entries can be made from the keys alone.
  */
-static Relation
-plain_key_index(MatState *st, Relation rel)
+Relation
+mat_plain_key_index(MatState *st, Relation rel)
 {
 	List	   *indexes = RelationGetIndexList(rel);
 	Relation	idx;
@@ -272,7 +273,7 @@ bulk_insert(MatState *st, Relation rel, Relation idx, MatEntry **ents, uint64 n)
 		slots[i] = MakeSingleTupleTableSlot(RelationGetDescr(rel),
 											st->use_tid ? &TTSOpsHeapTuple : &TTSOpsMinimalTuple);
 	if (st->use_tid)
-		sort_entries(st, ents, n, true);
+		mat_sort_entries(st, ents, n, true);
 	for (uint64 i = 0; i < n; i++)
 	{
 		MatEntry   *e = ents[i];
@@ -309,7 +310,7 @@ bulk_insert(MatState *st, Relation rel, Relation idx, MatEntry **ents, uint64 n)
 	for (int i = 0; i < MAT_BATCH; i++)
 		ExecDropSingleTupleTableSlot(slots[i]);
 
-	sort_entries(st, ents, n, false);
+	mat_sort_entries(st, ents, n, false);
 	for (uint64 i = 0; i < n; i++)
 	{
 		index_insert(idx, ents[i]->keys, kisnull, &ents[i]->tid, rel, UNIQUE_CHECK_YES, false, ii);
@@ -350,7 +351,7 @@ mat_write_winners(MatState *st, Relation rel, bool upsert)
 
 	if (!upsert)
 	{
-		Relation	idx = plain_key_index(st, rel);
+		Relation	idx = mat_plain_key_index(st, rel);
 
 		if (idx)
 		{
@@ -360,6 +361,13 @@ mat_write_winners(MatState *st, Relation rel, bool upsert)
 			return written;
 		}
 	}
+	else if (mat_upsert_ok(st, rel))
+	{
+		/* the executor's upsert would do no more: write without it (materialize_upsert.c) */
+		written = mat_upsert_winners(st, rel, ents, n);
+		fs_online_mark_written(st->v->view_id);
+		return written;
+	}
 
 	ts = tuplestore_begin_heap(false, false, Max(work_mem, 1024));
 	if (st->use_tid)
@@ -368,7 +376,7 @@ mat_write_winners(MatState *st, Relation rel, bool upsert)
 		Datum	   *vals = palloc(sizeof(Datum) * natts);
 		bool	   *nulls = palloc0(sizeof(bool) * natts);
 
-		sort_entries(st, ents, n, true);
+		mat_sort_entries(st, ents, n, true);
 		for (uint64 i = 0; i < n; i++)
 		{
 			MatEntry   *e = ents[i];
@@ -390,7 +398,7 @@ mat_write_winners(MatState *st, Relation rel, bool upsert)
 	{
 		TupleTableSlot *slot = MakeSingleTupleTableSlot(st->desc, &TTSOpsMinimalTuple);
 
-		sort_entries(st, ents, n, false);
+		mat_sort_entries(st, ents, n, false);
 		for (uint64 i = 0; i < n; i++)
 		{
 			ExecStoreMinimalTuple(ents[i]->tup, slot, false);

@@ -360,7 +360,8 @@ fs_online_ensure_table(FsView *v)
 						 format_type_extended(v->features[i].type, -1, FORMAT_TYPE_FORCE_QUALIFY));
 	appendStringInfoString(&sql, ", PRIMARY KEY (");
 	append_key_list(&sql, v, "");
-	appendStringInfoString(&sql, "))");
+	/* room on every page for new versions: runs and streams update in place (HOT: no index entry) */
+	appendStringInfoString(&sql, ")) WITH (fillfactor = 85)");
 
 	SPI_connect();
 	fs_owner_context_enter(&octx);
