@@ -9,6 +9,7 @@
 #   3. streaming: the view in 'stream' mode, single-row autocommit INSERTs; time from COMMIT's
 #      return to the first fs_online call (another session) that serves the new value, p50/p99.
 #   bench/materialize.sh SMALL|LARGE     (SMALL: 100k users, 1M rows; LARGE: 1M users, 10M rows)
+# HUGE_PAGES=auto|on|off as in bench/online.sh (auto: huge pages when run as root).
 # Timings are the best of BENCH_REPEAT (default 1) runs each. Targets: full >= 3x faster than the
 # baseline; incremental 1% >= 10x faster than full; streaming freshness p99 < 10 ms.
 set -euo pipefail
@@ -26,6 +27,7 @@ COMMITS=${COMMITS:-1000}
 fs_private_install fs_bench_mat
 cleanup() {
   fs_as_pg_user "$FS_BINDIR/pg_ctl" -D "$W/data" -m fast stop >/dev/null 2>&1 || true
+  fs_huge_pages_restore
   if [ -z "${FS_KEEP:-}" ]; then rm -rf "$W"; else echo "work directory kept: $W"; fi
 }
 trap cleanup EXIT
@@ -46,6 +48,10 @@ shared_preload_libraries = 'feature_store'
 feature_store.database = 'bench'
 feature_store.cache_size = '512MB'
 CONF
+# huge pages, as for bench/online.sh: shared_buffers + cache + 25%
+fs_huge_pages $(( (1024 + 512) * 5 / 4 ))
+echo "huge_pages = $HUGE" >> "$W/data/postgresql.conf"
+fs_log "huge pages: $HUGE"
 fs_as_pg_user "$FS_BINDIR/pg_ctl" -D "$W/data" -l "$W/log" -w start >/dev/null || { cat "$W/log"; exit 1; }
 PSQL() { fs_as_pg_user "$FS_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -h "$W" -p 5441 "$@"; }
 PSQL -d postgres -c "CREATE DATABASE bench"
@@ -64,8 +70,17 @@ CREATE TABLE latest (user_id bigint PRIMARY KEY, event_ts timestamptz, created_t
 SQL
 ONLINE=$(PSQL -d bench -Atc "SELECT format('feature_store.online_%s', view_id) FROM fs_views WHERE name = 'user_stats'")
 
-# secs SQL...: runs the statements in one psql session, prints the last statement's seconds
+# secs SQL...: runs the statements in one psql session, prints the last statement's seconds.
+# Each measurement first waits for the cache worker to be idle: after a run the worker reloads
+# the whole view (1M rows, seconds of CPU), which would otherwise overlap the next measurement.
+wait_worker() {
+  for _ in $(seq 1 120); do
+    [ "$(PSQL -d bench -Atc "SELECT worker_state FROM fs_stat_online WHERE view IS NULL")" = idle ] && return
+    sleep 1
+  done
+}
 secs() {
+  wait_worker
   PSQL -d bench -At <<SQL | tail -1
 $1
 SELECT extract(epoch FROM clock_timestamp()) AS t0 \gset

@@ -31,10 +31,9 @@ BATCH=1000
 HUGE_PAGES=${HUGE_PAGES:-auto}
 
 fs_private_install fs_bench_online
-old_nr_hugepages=
 cleanup() {
   fs_as_pg_user "$FS_BINDIR/pg_ctl" -D "$W/data" -m fast stop >/dev/null 2>&1 || true
-  if [ -n "$old_nr_hugepages" ]; then echo "$old_nr_hugepages" > /proc/sys/vm/nr_hugepages || true; fi
+  fs_huge_pages_restore
   if [ -z "${FS_KEEP:-}" ]; then rm -rf "$W"; else echo "work directory kept: $W"; fi
 }
 trap cleanup EXIT
@@ -44,15 +43,9 @@ trap cleanup EXIT
 cache_kb=$(( (ENTITIES * 256 * 5 / 4) / 1024 + 1024 ))
 fs_log "cluster (cache_size = ${cache_kb}kB for $ENTITIES entities)"
 fs_as_pg_user "$FS_BINDIR/initdb" -D "$W/data" -A trust >/dev/null
-huge=off
-if [ "$HUGE_PAGES" != off ] && [ "$(id -u)" -eq 0 ] && [ -w /proc/sys/vm/nr_hugepages ]; then
-  # shared_buffers + cache + 25% for the rest of shared memory, in 2 MB pages, on top of what is reserved
-  want=$(( (1024 * 1024 + cache_kb) * 5 / 4 / 2048 + 16 ))
-  old_nr_hugepages=$(cat /proc/sys/vm/nr_hugepages)
-  echo $(( old_nr_hugepages + want )) > /proc/sys/vm/nr_hugepages || true
-  if [ "$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)" -ge "$want" ]; then huge=on; fi
-fi
-[ "$HUGE_PAGES" = on ] && [ $huge = off ] && { echo "HUGE_PAGES=on: could not reserve huge pages (needs root)" >&2; exit 1; }
+# shared_buffers + cache + 25% for the rest of shared memory
+fs_huge_pages $(( (1024 + cache_kb / 1024) * 5 / 4 ))
+huge=$HUGE
 echo "huge_pages = $huge" >> "$W/data/postgresql.conf"
 fs_log "huge pages: $huge"
 cat >> "$W/data/postgresql.conf" <<CONF

@@ -78,3 +78,24 @@ fs_workdir() {
 fs_chown_for_pg() {
   if [ "$(id -u)" -eq 0 ]; then chown -R postgres: "$1"; fi
 }
+
+# fs_huge_pages MB: for benchmarks. With HUGE_PAGES=auto (default) or on, run as root, reserves
+# enough 2 MB huge pages for MB of shared memory on top of those already reserved (restored by
+# fs_huge_pages_restore) and sets HUGE=on; else HUGE=off. HUGE_PAGES=on fails without them.
+fs_huge_pages() {
+  HUGE=off
+  FS_OLD_NR_HUGEPAGES=
+  local want=$(( $1 / 2 + 16 ))
+  if [ "${HUGE_PAGES:-auto}" != off ] && [ "$(id -u)" -eq 0 ] && [ -w /proc/sys/vm/nr_hugepages ]; then
+    FS_OLD_NR_HUGEPAGES=$(cat /proc/sys/vm/nr_hugepages)
+    echo $(( FS_OLD_NR_HUGEPAGES + want )) > /proc/sys/vm/nr_hugepages || true
+    if [ "$(awk '/HugePages_Free/ {print $2}' /proc/meminfo)" -ge "$want" ]; then HUGE=on; fi
+  fi
+  if [ "${HUGE_PAGES:-auto}" = on ] && [ $HUGE = off ]; then
+    echo "HUGE_PAGES=on: could not reserve huge pages (needs root)" >&2
+    return 1
+  fi
+}
+fs_huge_pages_restore() {
+  if [ -n "${FS_OLD_NR_HUGEPAGES:-}" ]; then echo "$FS_OLD_NR_HUGEPAGES" > /proc/sys/vm/nr_hugepages || true; fi
+}

@@ -27,8 +27,9 @@
  *     transaction snapshot, an index added by hand), in ONE statement from a tuplestore
  *     registered as an ephemeral named relation, the upsert with the never-backwards WHERE.
  *     Ordinary heap and index changes: WAL-logged, crash-safe (an interrupted run leaves
- *     nothing), in the caller's transaction; the view is marked for the cache's commit-time
- *     generation bump as before (by the statement trigger, or fs_online_mark_written).
+ *     nothing), in the caller's transaction; the cache's commit-time invalidation is asked
+ *     for as a trigger would: the whole view for the statement and the bulk insert
+ *     (fs_online_mark_written), the written keys only for the C upsert.
  *
  * Memory: the winners (one tuple per entity) are bounded by maintenance_work_mem; past it the
  * scan stops collecting and the caller runs the SQL statement instead (correct, slower).

@@ -20,8 +20,8 @@
  *  3. keys without a live row get heap_insert and a checked index entry, in key order.
  * Used only when that is all an executor INSERT would do: the online table's only index is its
  * plain primary key, its columns are the online row's layout, its only trigger is the batch
- * mode's statement trigger (whose effect, the view's commit-time cache generation bump, is
- * asked for through fs_online_mark_written, as the bulk insert does), and the transaction is
+ * mode's statement trigger (whose effect, a commit-time cache generation bump, is asked for
+ * key by key through fs_online_mark_key_written: see mark_key), and the transaction is
  * READ COMMITTED (under a transaction snapshot, rows committed since it was taken need the
  * SQL statement's serialization errors). Otherwise the caller writes through the statement.
  */
@@ -45,6 +45,7 @@
 #include "utils/rel.h"
 
 #include "materialize_int.h"
+#include "online_read.h"
 #include "online_table.h"
 
 /*
@@ -135,6 +136,21 @@ cmp_targets(const void *pa, const void *pb)
 	return ItemPointerCompare(&((UpsertTarget *) pa)->tid, &((UpsertTarget *) pb)->tid);
 }
 
+/*
+ * The cache protocol for a written key: only this key becomes stale at commit (per-key
+ * invalidation, as the stream trigger records it; past FS_KEY_INVAL_MAX keys in a transaction
+ * the whole view). An incremental run of a few keys then leaves every other cached row valid,
+ * where the batch trigger would make the whole view stale and have the worker reload it.
+ */
+static void
+mark_key(MatState *st, Relation rel, MatEntry *e)
+{
+	uint64		h;
+
+	if (fs_read_key_hash_values(st->v->view_id, RelationGetDescr(rel), e->keys, st->nkeys, &h))
+		fs_online_mark_key_written(st->v->view_id, h);
+}
+
 /* Writes one winner: replaces the row at otid (found) or inserts it with its index entry. */
 static void
 write_winner(MatState *st, Relation rel, Relation idx, IndexInfo *ii, MatEntry *e, ItemPointer otid,
@@ -159,6 +175,7 @@ write_winner(MatState *st, Relation rel, Relation idx, IndexInfo *ii, MatEntry *
 		ExecClearTuple(st->srcslot);
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextReset(tmpcxt);
+	mark_key(st, rel, e);
 }
 
 /*

@@ -364,8 +364,7 @@ mat_write_winners(MatState *st, Relation rel, bool upsert)
 	else if (mat_upsert_ok(st, rel))
 	{
 		/* the executor's upsert would do no more: write without it (materialize_upsert.c) */
-		written = mat_upsert_winners(st, rel, ents, n);
-		fs_online_mark_written(st->v->view_id);
+		written = mat_upsert_winners(st, rel, ents, n);	/* marks the keys it writes */
 		return written;
 	}
 

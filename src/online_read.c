@@ -138,18 +138,35 @@ fs_read_key_image(FsOnlineView *ov, const Datum *keys, char *img)
 }
 
 /*
- * Writer side of per-key invalidation: the cache hash of the key of a row of view_id's online
- * table (its first nkeys columns). False when the key cannot be cached (too long, NULL).
+ * Writer side of per-key invalidation: the cache hash of a key of view_id's online table, given
+ * as the values of its first nkeys columns (desc: the table's). False when the key cannot be
+ * cached (too long): then no entry of it can exist.
  */
 bool
-fs_read_key_hash_slot(int32 view_id, TupleTableSlot *slot, int nkeys, uint64 *hash)
+fs_read_key_hash_values(int32 view_id, TupleDesc desc, const Datum *keys, int nkeys, uint64 *hash)
 {
-	TupleDesc	d = slot->tts_tupleDescriptor;
-	Datum		keys[FS_MAX_KEYS];
 	bool		byval[FS_MAX_KEYS];
 	int16		typlen[FS_MAX_KEYS];
 	char		img[FS_CACHE_KEY_MAX];
 	int			len;
+
+	for (int k = 0; k < nkeys; k++)
+	{
+		byval[k] = TupleDescAttr(desc, k)->attbyval;
+		typlen[k] = TupleDescAttr(desc, k)->attlen;
+	}
+	len = key_image(nkeys, byval, typlen, keys, img);
+	if (len < 0)
+		return false;
+	*hash = hash_bytes_extended((const unsigned char *) img, len, (uint64) view_id);
+	return true;
+}
+
+/* The same for a row of the online table in a slot (false also for a NULL key). */
+bool
+fs_read_key_hash_slot(int32 view_id, TupleTableSlot *slot, int nkeys, uint64 *hash)
+{
+	Datum		keys[FS_MAX_KEYS];
 
 	for (int k = 0; k < nkeys; k++)
 	{
@@ -158,14 +175,8 @@ fs_read_key_hash_slot(int32 view_id, TupleTableSlot *slot, int nkeys, uint64 *ha
 		keys[k] = slot_getattr(slot, k + 1, &isnull);
 		if (isnull)
 			return false;
-		byval[k] = TupleDescAttr(d, k)->attbyval;
-		typlen[k] = TupleDescAttr(d, k)->attlen;
 	}
-	len = key_image(nkeys, byval, typlen, keys, img);
-	if (len < 0)
-		return false;
-	*hash = hash_bytes_extended((const unsigned char *) img, len, (uint64) view_id);
-	return true;
+	return fs_read_key_hash_values(view_id, slot->tts_tupleDescriptor, keys, nkeys, hash);
 }
 
 /* Payload = header (found, times) + the served jsonb; returns its length. */
