@@ -178,6 +178,50 @@ write_winner(MatState *st, Relation rel, Relation idx, IndexInfo *ii, MatEntry *
 	mark_key(st, rel, e);
 }
 
+/* Appends a row version of a winner's key to the targets (grown by doubling). */
+static void
+add_target(UpsertTarget **targets, uint64 *ntargets, uint64 *maxtargets, ItemPointer tid, MatEntry *e)
+{
+	if (*ntargets == *maxtargets)
+	{
+		*maxtargets *= 2;
+		*targets = repalloc_huge(*targets, sizeof(UpsertTarget) * *maxtargets);
+	}
+	(*targets)[*ntargets].tid = *tid;
+	(*targets)[(*ntargets)++].e = e;
+}
+
+/*
+ * The merge of pass 1 needs the winners in the index's order, which mat_sort_entries gives for
+ * integer keys (numeric order, key by key, as btree orders them), and pays off when the winners
+ * are at least a sixteenth of the index's entries (a descent costs more than 16 entries read in
+ * order). The entries are bounded from the index's size (at most 400 integer keys per 8 kB
+ * page), not from statistics that may be missing.
+ */
+static bool
+merge_ok(MatState *st, Relation idx, uint64 n)
+{
+	return st->int_keys &&
+		(double) n * 16 >= (double) RelationGetNumberOfBlocks(idx) * (BLCKSZ / 20);
+}
+
+/* Winner e's key against an index tuple's, in key order (integer keys: see merge_ok). */
+static int
+cmp_index_key(MatState *st, MatEntry *e, IndexTuple itup, TupleDesc itupdesc)
+{
+	for (int k = 0; k < st->nkeys; k++)
+	{
+		bool		isnull;
+		Datum		d = index_getattr(itup, k + 1, itupdesc, &isnull);
+		int64		x = int_key(st->key_type[k], e->keys[k]);
+		int64		y = isnull ? PG_INT64_MAX : int_key(st->key_type[k], d);
+
+		if (x != y)
+			return x < y ? -1 : 1;
+	}
+	return 0;
+}
+
 /*
  * Writes the n winners (mat_upsert_ok held) as described in the file header; returns the rows
  * inserted or updated. Two passes, so that the online table's pages are each visited once: the
@@ -219,34 +263,57 @@ mat_upsert_winners(MatState *st, Relation rel, MatEntry **ents, uint64 n)
 
 	/* 1. key order: every row version the index has for each winner's key */
 	mat_sort_entries(st, ents, n, false);
-	scan = index_beginscan(rel, idx, st->snap, st->nkeys, 0);
 	for (uint64 i = 0; i < n; i++)
+		ents[i]->keep = true;	/* until its row online is found */
+	if (merge_ok(st, idx, n))
 	{
+		/*
+		 * Many winners for the table (an incremental run over a good share of the entities):
+		 * one scan of the whole key index in key order, merged with the sorted winners, reads
+		 * each index page once instead of descending the tree once per winner.
+		 */
+		uint64		i = 0;
+		uint64		seen = 0;
 		ItemPointer tid;
 
-		if (i + UPSERT_PREFETCH < n)
-			__builtin_prefetch(ents[i + UPSERT_PREFETCH]);
-		ents[i]->keep = true;	/* until its row online is found */
-		for (int k = 0; k < st->nkeys; k++)
+		scan = index_beginscan(rel, idx, st->snap, 0, 0);
+		scan->xs_want_itup = true;
+		index_rescan(scan, NULL, 0, NULL, 0);
+		while (i < n && (tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
 		{
-			ScanKeyInit(&skey[k], k + 1, BTEqualStrategyNumber, eqproc[k], ents[i]->keys[k]);
-			skey[k].sk_collation = idx->rd_indcollation[k];
+			int			c = 0;
+
+			while (i < n && (c = cmp_index_key(st, ents[i], scan->xs_itup, scan->xs_itupdesc)) < 0)
+				i++;
+			if (i < n && c == 0)
+				add_target(&targets, &ntargets, &maxtargets, tid, ents[i]);
+			if ((++seen & 0x3FFF) == 0)
+				CHECK_FOR_INTERRUPTS();
 		}
-		index_rescan(scan, skey, st->nkeys, NULL, 0);
-		while ((tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
-		{
-			if (ntargets == maxtargets)
-			{
-				maxtargets *= 2;
-				targets = repalloc_huge(targets, sizeof(UpsertTarget) * maxtargets);
-			}
-			targets[ntargets].tid = *tid;
-			targets[ntargets++].e = ents[i];
-		}
-		if ((i & 0x3FF) == 0)
-			CHECK_FOR_INTERRUPTS();
+		index_endscan(scan);
 	}
-	index_endscan(scan);
+	else
+	{
+		scan = index_beginscan(rel, idx, st->snap, st->nkeys, 0);
+		for (uint64 i = 0; i < n; i++)
+		{
+			ItemPointer tid;
+
+			if (i + UPSERT_PREFETCH < n)
+				__builtin_prefetch(ents[i + UPSERT_PREFETCH]);
+			for (int k = 0; k < st->nkeys; k++)
+			{
+				ScanKeyInit(&skey[k], k + 1, BTEqualStrategyNumber, eqproc[k], ents[i]->keys[k]);
+				skey[k].sk_collation = idx->rd_indcollation[k];
+			}
+			index_rescan(scan, skey, st->nkeys, NULL, 0);
+			while ((tid = index_getnext_tid(scan, ForwardScanDirection)) != NULL)
+				add_target(&targets, &ntargets, &maxtargets, tid, ents[i]);
+			if ((i & 0x3FF) == 0)
+				CHECK_FOR_INTERRUPTS();
+		}
+		index_endscan(scan);
+	}
 
 	/* 2. physical order: the live version of each key, compared, replaced when older */
 	qsort(targets, ntargets, sizeof(UpsertTarget), cmp_targets);
