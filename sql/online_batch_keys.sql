@@ -80,6 +80,10 @@ SELECT count(*) AS rows_out,
                                                            FROM bk_pair p WHERE o.entity = fs_entity('bk_pair', p.a, p.b))) AS wrong_pairs
 FROM bk_ents b, fs_online_batch(b.e) WITH ORDINALITY o(entity, features, ord);
 
+-- Only NULL elements: one row each; no element names an entity, so nothing is planned (the
+-- name is not looked up, as before the chunked path).
+SELECT * FROM fs_online_batch(ARRAY[NULL, NULL]::fs_entity[], '@1');
+
 -- Keys of other types are converted to the key type (int[], text[]); an empty array has no rows.
 SELECT * FROM fs_online_batch_keys('bk_num', ARRAY[2, 1]::int[]);
 SELECT * FROM fs_online_batch_keys('bk_num', ARRAY['3', NULL]::text[]);

@@ -772,7 +772,7 @@ serve_keys(FunctionCallInfo fcinfo, bool vector)
 static void
 serve_entities(ReturnSetInfo *rsi, const char *name, Datum *elems, bool *enulls, int n, bool own)
 {
-	ServePlan  *p = palloc(sizeof(ServePlan));
+	ServePlan  *p = palloc0(sizeof(ServePlan));	/* no targets until an element names the entity */
 	char	   *plan_entity = NULL;
 	FsReadState rs;
 	MemoryContext chunkcxt,
