@@ -642,6 +642,45 @@ make_keys_plan(ServePlan *p, const char *name, Oid elemtype, KeyConv *kc)
 }
 
 /*
+ * The output rows of a chunk, one per element in array order: (element, answer), the answer
+ * NULL for elements without keys (knull) or without any feature; a vector with vs.
+ */
+static void
+emit_chunk(ReturnSetInfo *rsi, ServePlan *p, VecSpec *vs, Datum *elems, bool *enulls,
+		   bool *knull, FsOnlineRow **rows, int m)
+{
+	FsOnlineRow *erow = palloc(sizeof(FsOnlineRow) * Max(p->ntargets, 1));
+
+	for (int i = 0; i < m; i++)
+	{
+		Datum		out[2];
+		bool		onull[2] = {enulls[i], true};
+
+		out[0] = elems[i];
+		if (!knull[i])
+		{
+			for (int t = 0; t < p->ntargets; t++)
+				erow[t] = rows[t][i];
+			if (vs)
+			{
+				ArrayType  *v = build_vector(p, vs, erow);
+
+				if (v)
+					out[1] = PointerGetDatum(v), onull[1] = false;
+			}
+			else
+			{
+				Jsonb	   *j = assemble(p, erow);
+
+				if (j)
+					out[1] = JsonbPGetDatum(j), onull[1] = false;
+			}
+		}
+		tuplestore_putvalues(rsi->setResult, rsi->setDesc, out, onull);
+	}
+}
+
+/*
  * The keys forms' chunk loop: per chunk of elements, one batched read per target view (sc[t]
  * its scratch), then one output row per element (key, answer) in array order.
  */
@@ -662,7 +701,6 @@ serve_chunks(ReturnSetInfo *rsi, ServePlan *p, KeyConv *kc, VecSpec *vs, Datum *
 		Datum	   *keys;
 		bool	   *knull;
 		FsOnlineRow **rows;
-		FsOnlineRow *erow;
 
 		old = MemoryContextSwitchTo(chunkcxt);
 		keys = palloc(sizeof(Datum) * m * kc->nkeys);
@@ -675,34 +713,7 @@ serve_chunks(ReturnSetInfo *rsi, ServePlan *p, KeyConv *kc, VecSpec *vs, Datum *
 			rows[t] = palloc(sizeof(FsOnlineRow) * m);
 			fs_read_rows(&rs, p->targets[t].ov, m, keys, knull, rows[t], sc[t]);
 		}
-		erow = palloc(sizeof(FsOnlineRow) * p->ntargets);
-		for (int i = 0; i < m; i++)
-		{
-			Datum		out[2];
-			bool		onull[2] = {enulls[c0 + i], true};
-
-			out[0] = elems[c0 + i];
-			if (!knull[i])
-			{
-				for (int t = 0; t < p->ntargets; t++)
-					erow[t] = rows[t][i];
-				if (vs)
-				{
-					ArrayType  *v = build_vector(p, vs, erow);
-
-					if (v)
-						out[1] = PointerGetDatum(v), onull[1] = false;
-				}
-				else
-				{
-					Jsonb	   *j = assemble(p, erow);
-
-					if (j)
-						out[1] = JsonbPGetDatum(j), onull[1] = false;
-				}
-			}
-			tuplestore_putvalues(rsi->setResult, rsi->setDesc, out, onull);
-		}
+		emit_chunk(rsi, p, vs, &elems[c0], &enulls[c0], knull, rows, m);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(chunkcxt);
 	}
@@ -786,7 +797,6 @@ serve_entities(ReturnSetInfo *rsi, const char *name, Datum *elems, bool *enulls,
 		int			m = 0;
 		const char *ename = NULL;
 		FsOnlineRow **rows = NULL;
-		FsOnlineRow *erow;
 
 		while (c0 + m < n && m < KEYS_CHUNK)
 		{
@@ -833,26 +843,7 @@ serve_entities(ReturnSetInfo *rsi, const char *name, Datum *elems, bool *enulls,
 					fs_read_rows(&rs, ov, m, keys, knull, rows[t], sc[t]);
 			}
 		}
-		erow = palloc(sizeof(FsOnlineRow) * Max(p->ntargets, 1));
-		for (int i = 0; i < m; i++)
-		{
-			Datum		out[2];
-			bool		onull[2] = {true, true};
-
-			if (!enulls[c0 + i])
-			{
-				Jsonb	   *j;
-
-				for (int t = 0; t < p->ntargets; t++)
-					erow[t] = rows[t][i];
-				j = assemble(p, erow);
-				out[0] = elems[c0 + i];
-				onull[0] = false;
-				if (j)
-					out[1] = JsonbPGetDatum(j), onull[1] = false;
-			}
-			tuplestore_putvalues(rsi->setResult, rsi->setDesc, out, onull);
-		}
+		emit_chunk(rsi, p, NULL, &elems[c0], &enulls[c0], &enulls[c0], rows, m);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(chunkcxt);
 		c0 += m;
