@@ -18,14 +18,6 @@ extern char *fs_online_table_qualname(int32 view_id);
 /* Creates the view version's online table if missing (as the extension owner); returns it. */
 extern Oid	fs_online_ensure_table(FsView *view);
 
-/*
- * The write path: upserts, for every entity with history in [start_ts, end_ts], its latest
- * row (design section 2 rules at end_ts) unless the row already online is as new or newer.
- * Runs in the caller's transaction; the caller must have checked SELECT on the source.
- * Returns the number of rows inserted or updated.
- */
-extern uint64 fs_online_write_window(FsView *view, TimestampTz start_ts, TimestampTz end_ts);
-
 /* Hook for fs_drop_view: drops the online tables of the versions being dropped. */
 extern void fs_online_drop_views(const char *name, int32 version);
 
