@@ -117,4 +117,25 @@ sub race_phase
 	is($node->safe_psql('postgres', $final_sql), '0', "$label: $final_what");
 }
 
+# The per-key half of the protocol: after lookups of keys 5 and 1 (cached), $write_sql commits a
+# new version (77) of key 1 of view $view (entity $entity, source table $source); then key 5 is
+# still a hit and key 1 a miss that serves 77. Lookups in one session, one transaction each.
+sub per_key_check
+{
+	my ($node, $view, $entity, $source, $write_sql, $label) = @_;
+	my $counters = qq{SELECT hits || ' ' || misses FROM fs_stat_online WHERE view = '$view'};
+	$node->safe_psql('postgres', qq{SELECT fs_online(fs_entity('$entity', 5)); SELECT fs_online(fs_entity('$entity', 1));});
+	my ($h0, $m0) = split / /, $node->safe_psql('postgres', $counters);
+	$node->safe_psql('postgres', $write_sql);
+	my $v5 = $node->safe_psql('postgres', qq{SELECT fs_online(fs_entity('$entity', 5)) -> '$view' ->> 'v'});
+	my ($h5, $m5) = split / /, $node->safe_psql('postgres', $counters);
+	my $v1 = $node->safe_psql('postgres', qq{SELECT fs_online(fs_entity('$entity', 1)) -> '$view' ->> 'v'});
+	my ($h1, $m1) = split / /, $node->safe_psql('postgres', $counters);
+	is($v1, '77', "$label: the new value of key 1 is served right after its commit");
+	is($v5, $node->safe_psql('postgres', qq{SELECT v FROM $source WHERE id = 5 ORDER BY ts DESC LIMIT 1}), "$label: key 5 unchanged");
+	is($h5 - $h0, 1, "$label: key 5 stayed cached: a hit after the commit of key 1");
+	is($m5 - $m0, 0, "$label: key 5: no miss");
+	is($m1 - $m5, 1, "$label: key 1 was invalidated: a miss");
+}
+
 1;

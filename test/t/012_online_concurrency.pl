@@ -1,13 +1,16 @@
 # Concurrency proof of the cache protocol: 8 pgbench readers call fs_online while 4 writers
 # rewrite the same 3 hot entities in transactions that commit or abort at random (with sleeps inside
-# to widen the races). Each value is a version number (the event time in microseconds), written
+# to widen the races); each writer inserts into the source and runs fs_materialize in its
+# transaction, which writes through the C upsert and its per-key cache marks. Each value is a version number (the event time in microseconds), written
 # to two features at once. Afterwards a checker proves that no read returned
 #   - a version whose transaction aborted (every read version is in the committed log),
 #   - a torn row (both features carry the same version),
 #   - a version older than one whose COMMIT had already returned when the read started.
 # Twice: with the worker reloading after each commit, and with lazy refills by readers only.
+# Then per key: a run that writes key 1 leaves key 5 cached (FsOnline::per_key_check).
 # Sensitivity, tried once each: without the commit-time bump, or with the fill tagged with the
-# generation read after (instead of before) the snapshot, the staleness check fails.
+# generation read after (instead of before) the snapshot, or without the C upsert's per-key
+# marks, the staleness check fails.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -71,5 +74,10 @@ phase('eager reload');
 $node->append_conf('postgresql.conf', "feature_store.reload_after_commit = off\n");
 $node->reload;
 phase('lazy refill');
+
+# Per key: the writers' runs go through the C upsert (materialize_upsert.c), which marks only
+# the keys it writes; a run that writes key 1 leaves key 5's cached copy a hit.
+FsOnline::per_key_check($node, 'c', 'cent', 'chist', q{INSERT INTO chist VALUES (1, now(), 77, 77);
+	SELECT fs_materialize('c', now() - interval '1 minute', now() + interval '1 minute')}, 'materialization run');
 $node->stop;
 done_testing();

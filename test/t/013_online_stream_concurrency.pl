@@ -73,22 +73,8 @@ $node->reload;
 phase('stream, lazy refill');
 
 # Per key: a streaming commit of key 1 makes key 1 a miss (new value served) and leaves key 5's
-# cached copy a hit. Lookups of one session in one transaction each; counters from fs_stat_online.
-$node->safe_psql('postgres', q{SELECT fs_online(fs_entity('sent', 5)); SELECT fs_online(fs_entity('sent', 1));});
-my $before = $node->safe_psql('postgres', q{SELECT hits || ' ' || misses FROM fs_stat_online WHERE view = 's'});
-$node->safe_psql('postgres', q{INSERT INTO shist VALUES (1, now(), 77, 77)});
-my $v5 = $node->safe_psql('postgres', q{SELECT fs_online(fs_entity('sent', 5)) -> 's' ->> 'v'});
-my $after5 = $node->safe_psql('postgres', q{SELECT hits || ' ' || misses FROM fs_stat_online WHERE view = 's'});
-my $v1 = $node->safe_psql('postgres', q{SELECT fs_online(fs_entity('sent', 1)) -> 's' ->> 'v'});
-my $after1 = $node->safe_psql('postgres', q{SELECT hits || ' ' || misses FROM fs_stat_online WHERE view = 's'});
-my ($h0, $m0) = split / /, $before;
-my ($h5, $m5) = split / /, $after5;
-my ($h1, $m1) = split / /, $after1;
-is($v1, '77', 'the streamed value of key 1 is served right after its commit');
-is($v5, $node->safe_psql('postgres', q{SELECT v FROM shist WHERE id = 5 ORDER BY ts DESC LIMIT 1}), 'key 5 unchanged');
-is($h5 - $h0, 1, 'key 5 stayed cached: a hit after the commit of key 1');
-is($m5 - $m0, 0, 'key 5: no miss');
-is($m1 - $m5, 1, 'key 1 was invalidated: a miss');
+# cached copy a hit.
+FsOnline::per_key_check($node, 's', 'sent', 'shist', q{INSERT INTO shist VALUES (1, now(), 77, 77)}, 'streaming commit');
 
 # The other per-key triggers: a manual UPDATE and DELETE of online rows (superuser) are served at
 # once, the UPDATE's old and new key both invalidated (the oracle is the online table itself).
