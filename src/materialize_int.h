@@ -145,6 +145,7 @@ keys_equal(MatState *st, const Datum *a, const Datum *b)
 extern char *mat_alloc_table(MatState *st, Size bytes, char **raw);
 extern MatEntry *mat_lookup(MatState *st, const Datum *k, uint32 h, bool insert);
 extern void mat_fetch_features(MatState *st, ItemPointer tid, TupleTableSlot *slot, Datum *vals, bool *nulls);
+extern void mat_winner_values(MatState *st, MatEntry *e, Datum *vals, bool *nulls);
 
 /* materialize_write.c */
 extern uint64 mat_merge_online(MatState *st, Relation rel);

@@ -183,6 +183,22 @@ mat_fetch_features(MatState *st, ItemPointer tid, TupleTableSlot *slot, Datum *v
 	}
 }
 
+/* TID mode: a winner's online row (keys, times, and its features read from the source by TID). */
+void
+mat_winner_values(MatState *st, MatEntry *e, Datum *vals, bool *nulls)
+{
+	for (int k = 0; k < st->nkeys; k++)
+	{
+		vals[k] = e->keys[k];
+		nulls[k] = false;
+	}
+	vals[st->col_ev] = Int64GetDatum(e->e);
+	nulls[st->col_ev] = false;
+	vals[st->col_cr] = Int64GetDatum(e->c);
+	nulls[st->col_cr] = e->c_null;
+	mat_fetch_features(st, &e->tid, st->srcslot, vals + st->col_f0, nulls + st->col_f0);
+}
+
 /*
  * Exact (event, created) tie: does the new row (tid in TID mode, else its values) beat the
  * winner by the point-in-time join's tie-break?

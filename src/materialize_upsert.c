@@ -106,16 +106,7 @@ winner_tuple(MatState *st, Relation rel, MatEntry *e, Datum *vals, bool *nulls)
 {
 	if (!st->use_tid)
 		return heap_tuple_from_minimal_tuple(e->tup);
-	for (int k = 0; k < st->nkeys; k++)
-	{
-		vals[k] = e->keys[k];
-		nulls[k] = false;
-	}
-	vals[st->col_ev] = Int64GetDatum(e->e);
-	nulls[st->col_ev] = false;
-	vals[st->col_cr] = Int64GetDatum(e->c);
-	nulls[st->col_cr] = e->c_null;
-	mat_fetch_features(st, &e->tid, st->srcslot, vals + st->col_f0, nulls + st->col_f0);
+	mat_winner_values(st, e, vals, nulls);
 	return heap_form_tuple(RelationGetDescr(rel), vals, nulls);
 }
 

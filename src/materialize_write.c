@@ -282,12 +282,7 @@ bulk_insert(MatState *st, Relation rel, Relation idx, MatEntry **ents, uint64 n)
 		ExecClearTuple(slot);
 		if (st->use_tid)
 		{
-			for (int k = 0; k < st->nkeys; k++)
-				vals[k] = e->keys[k];
-			vals[st->col_ev] = Int64GetDatum(e->e);
-			vals[st->col_cr] = Int64GetDatum(e->c);
-			nulls[st->col_cr] = e->c_null;
-			mat_fetch_features(st, &e->tid, st->srcslot, vals + st->col_f0, nulls + st->col_f0);
+			mat_winner_values(st, e, vals, nulls);
 			/* formed once, owned by the slot: the source slot is reused for the next row */
 			ExecStoreHeapTuple(heap_form_tuple(RelationGetDescr(rel), vals, nulls), slot, true);
 			ExecClearTuple(st->srcslot);
@@ -380,12 +375,7 @@ mat_write_winners(MatState *st, Relation rel, bool upsert)
 		{
 			MatEntry   *e = ents[i];
 
-			for (int k = 0; k < st->nkeys; k++)
-				vals[k] = e->keys[k];
-			vals[st->col_ev] = Int64GetDatum(e->e);
-			vals[st->col_cr] = Int64GetDatum(e->c);
-			nulls[st->col_cr] = e->c_null;
-			mat_fetch_features(st, &e->tid, st->srcslot, vals + st->col_f0, nulls + st->col_f0);
+			mat_winner_values(st, e, vals, nulls);
 			tuplestore_putvalues(ts, st->desc, vals, nulls);
 			ExecClearTuple(st->srcslot);
 			if ((i & 0xFFFF) == 0)
