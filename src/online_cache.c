@@ -42,20 +42,29 @@
  *           databases than feature_store.database. Those lookups read the durable table.
  *
  * LAYOUT AND LOCKING
- * Fixed-size entries (FS_CACHE_DATA bytes of key image + payload) in 8-way buckets, with the
- * 8 entries' hashes of a bucket also in one cache line of a separate tag array, so a probe
- * touches one line per bucket and then only the matching entry; a key
- * may live in either of two buckets chosen by its hash (two-choice hashing, so the cache fills
- * to ~95% before evicting); FS_CACHE_NLOCKS LWLocks each guard every FS_CACHE_NLOCKS-th bucket
- * (shared to read one bucket, exclusive on both to fill: taken in address order, no deadlock).
- * Duplicates of a key in both buckets are impossible (a fill looks in both under both locks).
+ * Fixed-size entries (FS_CACHE_DATA bytes of key image + payload) in 8-way buckets. Each bucket
+ * has a header of one cache line: the key generation K of the keys whose home it is, a change
+ * counter, the entries' 32-bit hash tags and how many cache lines each entry's bytes span. A
+ * probe touches its bucket's header line (K and tags together) and then only the used lines of
+ * the matching entry. A key may live in either of two buckets chosen by its hash (two-choice
+ * hashing, so the cache fills to ~95% before evicting). FS_CACHE_NLOCKS LWLocks each guard
+ * every FS_CACHE_NLOCKS-th bucket against other writers: a fill takes both buckets' locks
+ * exclusive, in address order (no deadlock). Duplicates of a key in both buckets are impossible
+ * (a fill looks in both under both locks).
+ * Readers take no lock (a shared LWLock acquisition writes the lock's cache line, which bounces
+ * between CPUs under concurrency): the bucket's change counter works like PostgreSQL's
+ * st_changecount (pgstat_begin_write_activity). A writer, holding the exclusive lock, makes it
+ * odd before changing any entry, header tag or line count of the bucket and even again after;
+ * a reader reads it, probes and copies, and reads it again: equal and even, the copy is
+ * consistent; otherwise it probes again under the shared lock, which waits for the writer
+ * (never spinning on a writer that lost its CPU). Lengths read during a write are clamped, so
+ * a torn copy never reads or writes out of bounds before it is thrown away.
  * When both buckets are full of live entries, the victim in the first is chosen by
- * CLOCK (reference bits, set by readers under the shared lock — a benign race). Stale
+ * CLOCK (reference bits, set by readers without a lock — a benign race). Stale
  * entries (older generation or freed view) are reused before valid ones; replacing a valid
  * entry counts as an eviction. Rows too large for an entry are declined (counted) and always
  * read through. View slots (generation, loaded generation, counters) are guarded by one
- * LWLock; counters and key generations (an array of one atomic per bucket) are atomics.
- * Batch lookups group a chunk of keys by bucket lock and take each lock once per chunk.
+ * LWLock; counters and key generations are atomics.
  */
 #include "postgres.h"
 
@@ -73,6 +82,12 @@
 #include "online_cache.h"
 
 #define FS_CACHE_WAYS	8
+/*
+ * The CPU's cache line, the unit of prefetches and of the header layout: 64 bytes on x86-64
+ * and most ARM. Not PG_CACHE_LINE_SIZE, which is 128 (a padding size against false sharing):
+ * stepping prefetches by it fetched only every other line of an entry.
+ */
+#define FS_LINE			64
 #define FS_CACHE_NLOCKS 128
 #define FS_TRANCHE		"feature_store_cache"
 
@@ -89,17 +104,28 @@ typedef struct FsViewSlot
 	pg_atomic_uint64 ctr[FS_NCOUNTERS];
 } FsViewSlot;
 
+/* An entry: a 22-byte header, then the key image and the payload (256 bytes in all). */
 typedef struct FsEntry
 {
+	uint64		gen;			/* the tag T */
 	int32		view_id;		/* 0 = empty */
+	uint32		home;			/* the key's home bucket, whose K applies to it */
 	uint16		slot;
-	uint16		keylen;
 	uint16		len;			/* payload bytes after the key image */
+	uint8		keylen;
 	uint8		ref;
-	uint64		hash;
-	uint64		gen;
 	char		data[FS_CACHE_DATA];
 } FsEntry;
+
+/* A bucket's header, one cache line (see LAYOUT AND LOCKING). */
+typedef struct FsBucket
+{
+	pg_atomic_uint64 keygen;	/* K of the keys whose home bucket this is */
+	pg_atomic_uint32 seq;		/* odd while a writer changes the bucket */
+	uint32		tag[FS_CACHE_WAYS]; /* high half of each entry's key hash */
+	uint8		lines[FS_CACHE_WAYS];	/* cache lines spanned by each entry's used bytes */
+	char		pad[FS_LINE - 12 - 5 * FS_CACHE_WAYS];
+} FsBucket;
 
 typedef struct FsCacheCtl
 {
@@ -121,22 +147,23 @@ typedef struct FsCacheCtl
 
 static FsCacheCtl *ctl = NULL;
 static FsEntry *entries = NULL;
-static pg_atomic_uint64 *keygens = NULL;	/* one per bucket: the K of keys living there */
-static uint64 *tags = NULL;		/* hash of each entry, a bucket's 8 in one cache line */
+static FsBucket *buckets = NULL;
 static bool preloaded = false;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 /*
  * Number of entries cache_size allows, a multiple of the bucket width, at least one bucket. Each
- * entry also costs its tag and an eighth of its bucket's key generation: cache_size covers all.
+ * entry also costs an eighth of its bucket's header: cache_size covers both.
  */
 static int64
 cache_nentries(void)
 {
 	int64		n = ((int64) fs_cache_size_kb * 1024) /
-		(sizeof(FsEntry) + sizeof(uint64) + sizeof(pg_atomic_uint64) / FS_CACHE_WAYS);
+		(sizeof(FsEntry) + sizeof(FsBucket) / FS_CACHE_WAYS);
 
+	StaticAssertStmt(sizeof(FsEntry) == 256, "an entry is 4 cache lines");
+	StaticAssertStmt(sizeof(FsBucket) == FS_LINE, "a bucket header is one cache line");
 	n -= n % FS_CACHE_WAYS;
 	return Max(n, FS_CACHE_WAYS);
 }
@@ -148,8 +175,7 @@ cache_shmem_size(void)
 	Size		sz = add_size(CACHELINEALIGN(sizeof(FsCacheCtl)) + PG_CACHE_LINE_SIZE,
 							  mul_size(cache_nentries(), sizeof(FsEntry)));
 
-	sz = add_size(sz, mul_size(cache_nentries() / FS_CACHE_WAYS, sizeof(pg_atomic_uint64)));
-	return add_size(add_size(sz, PG_CACHE_LINE_SIZE), mul_size(cache_nentries(), sizeof(uint64)));
+	return add_size(sz, mul_size(cache_nentries() / FS_CACHE_WAYS, sizeof(FsBucket)));
 }
 
 /* Requests the cache's shared memory and locks (PG15: only allowed in this hook). */
@@ -174,8 +200,7 @@ fs_shmem_startup(void)
 	ctl = ShmemInitStruct("feature_store online cache", cache_shmem_size(), &found);
 	/* entries on cache-line boundaries: a 256-byte entry spans 4 lines, not 5 */
 	entries = (FsEntry *) CACHELINEALIGN((char *) ctl + sizeof(FsCacheCtl));
-	keygens = (pg_atomic_uint64 *) (entries + cache_nentries());
-	tags = (uint64 *) TYPEALIGN(PG_CACHE_LINE_SIZE, keygens + cache_nentries() / FS_CACHE_WAYS);
+	buckets = (FsBucket *) (entries + cache_nentries());
 	if (!found)
 	{
 		LWLockPadded *tranche = GetNamedLWLockTranche(FS_TRANCHE);
@@ -194,9 +219,12 @@ fs_shmem_startup(void)
 				pg_atomic_init_u64(&ctl->views[i].ctr[c], 0);
 		}
 		memset(entries, 0, ctl->nentries * sizeof(FsEntry));
+		memset(buckets, 0, ctl->nbuckets * sizeof(FsBucket));
 		for (int64 b = 0; b < ctl->nbuckets; b++)
-			pg_atomic_init_u64(&keygens[b], 0);
-		memset(tags, 0, ctl->nentries * sizeof(uint64));
+		{
+			pg_atomic_init_u64(&buckets[b].keygen, 0);
+			pg_atomic_init_u32(&buckets[b].seq, 0);
+		}
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -315,7 +343,14 @@ key_buckets(uint64 hash, int64 *b1, int64 *b2)
 static inline pg_atomic_uint64 *
 key_gen(uint64 hash)
 {
-	return &keygens[hash % (uint64) ctl->nbuckets];
+	return &buckets[hash % (uint64) ctl->nbuckets].keygen;
+}
+
+/* The tag of a key in its buckets' headers (the hash's high half: the low half picks b1). */
+static inline uint32
+key_tag(uint64 hash)
+{
+	return (uint32) (hash >> 32);
 }
 
 /*
@@ -382,7 +417,7 @@ entry_is_live(FsEntry *e)
 		return false;
 	s = &ctl->views[e->slot];
 	return s->view_id == e->view_id && pg_atomic_read_u64(&s->gen) <= e->gen &&
-		pg_atomic_read_u64(key_gen(e->hash)) <= e->gen;
+		pg_atomic_read_u64(&buckets[e->home].keygen) <= e->gen;
 }
 
 /* Key images are mostly one 8-byte Datum: compare those without a memcmp call. */
@@ -406,17 +441,70 @@ static inline FsEntry *
 find_in_bucket(int64 b, int32 view_id, uint64 hash, const char *key, int keylen, bool any_gen, uint64 want)
 {
 	FsEntry    *e = &entries[b * FS_CACHE_WAYS];
-	const uint64 *t = &tags[b * FS_CACHE_WAYS];
+	const uint32 *t = buckets[b].tag;
+	uint32		tag = key_tag(hash);
 
-	/* the bucket's tags first: one cache line, and entries are touched only on a match */
+	/* the header's tags first: entries are touched only on a match */
 	for (int w = 0; w < FS_CACHE_WAYS; w++, e++)
-		if (t[w] == hash && e->hash == hash && e->view_id == view_id && (any_gen || e->gen >= want) &&
+		if (t[w] == tag && e->view_id == view_id && (any_gen || e->gen >= want) &&
 			e->keylen == keylen && key_eq(e->data, key, keylen))
 			return e;
 	return NULL;
 }
 
-/* Probes both candidate buckets under shared locks; copies the payload out on a hit. */
+/*
+ * The payload of the key's live entry in bucket b copied into buf: its length, -1 when the
+ * bucket has none. Without a lock while no writer is at work (see LAYOUT AND LOCKING).
+ */
+static int
+probe_bucket(int64 b, int32 view_id, uint64 hash, const char *key, int keylen, uint64 want, char *buf)
+{
+	FsBucket   *bk = &buckets[b];
+	LWLock	   *lock;
+	FsEntry    *e;
+	int			len = -1;
+
+	for (int attempt = 0; attempt < 2; attempt++)
+	{
+		uint32		seq = pg_atomic_read_u32(&bk->seq);
+
+		if (seq & 1)
+			break;
+		pg_read_barrier();
+		len = -1;
+		e = find_in_bucket(b, view_id, hash, key, keylen, false, want);
+		if (e)
+		{
+			/* one read of the length, clamped: a torn one must not overrun buf */
+			len = *(volatile uint16 *) &e->len;
+			len = Min(len, FS_CACHE_DATA - keylen);
+			memcpy(buf, e->data + keylen, len);
+		}
+		pg_read_barrier();
+		if (pg_atomic_read_u32(&bk->seq) == seq)
+		{
+			if (e && e->ref == 0)
+				e->ref = 1;		/* no write (no dirty line) when already set */
+			return len;
+		}
+	}
+	/* a writer is (or just was) at work: wait for it on the shared lock */
+	lock = bucket_lock(b);
+	LWLockAcquire(lock, LW_SHARED);
+	len = -1;
+	e = find_in_bucket(b, view_id, hash, key, keylen, false, want);
+	if (e)
+	{
+		len = e->len;
+		memcpy(buf, e->data + keylen, len);
+		if (e->ref == 0)
+			e->ref = 1;
+	}
+	LWLockRelease(lock);
+	return len;
+}
+
+/* Probes both candidate buckets; copies the payload out on a hit. */
 int
 fs_cache_get(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
 			 uint64 want, char *buf)
@@ -426,22 +514,11 @@ fs_cache_get(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
 	key_buckets(hash, &b[0], &b[1]);
 	for (int i = 0; i < 2; i++)
 	{
-		LWLock	   *lock = bucket_lock(b[i]);
-		FsEntry    *e;
-		int			len = -1;
+		int			len;
 
 		if (i == 1 && b[1] == b[0])
 			break;
-		LWLockAcquire(lock, LW_SHARED);
-		e = find_in_bucket(b[i], view_id, hash, key, keylen, false, want);
-		if (e)
-		{
-			len = e->len;
-			memcpy(buf, e->data + keylen, len);
-			if (e->ref == 0)
-				e->ref = 1;	/* no write (no dirty line) when already set */
-		}
-		LWLockRelease(lock);
+		len = probe_bucket(b[i], view_id, hash, key, keylen, want, buf);
 		if (len >= 0)
 			return len;
 	}
@@ -471,10 +548,25 @@ count_dead(int64 b)
 	return n;
 }
 
+/* A writer (holding the bucket's lock exclusive) starts and ends changing a bucket. */
+static inline void
+bucket_write_begin(FsBucket *bk)
+{
+	pg_atomic_write_u32(&bk->seq, pg_atomic_read_u32(&bk->seq) + 1);
+	pg_write_barrier();
+}
+
+static inline void
+bucket_write_end(FsBucket *bk)
+{
+	pg_write_barrier();
+	pg_atomic_write_u32(&bk->seq, pg_atomic_read_u32(&bk->seq) + 1);
+}
+
 /*
  * The reader's fill (and the worker's load): stores under both bucket locks unless V or the
- * key's K moved past the fill tag (read before the snapshot), replacing the key's entry, else a dead entry of the less
- * loaded bucket, else a CLOCK victim (an eviction).
+ * key's K moved past the fill tag (read before the snapshot), replacing the key's entry, else a
+ * dead entry of the less loaded bucket, else a CLOCK victim (an eviction).
  */
 void
 fs_cache_put(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
@@ -485,8 +577,10 @@ fs_cache_put(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
 	LWLock	   *l1,
 			   *l2;
 	FsEntry    *victim;
+	FsBucket   *bk;
+	int			w;
 
-	if (keylen + len > FS_CACHE_DATA)
+	if (keylen > FS_CACHE_KEY_MAX || keylen + len > FS_CACHE_DATA)
 	{
 		fs_cache_count(slot, FS_CTR_DECLINED);
 		return;
@@ -536,16 +630,21 @@ fs_cache_put(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
 			}
 		fs_cache_count(victim->slot, FS_CTR_EVICTIONS);
 	}
+	bk = &buckets[(victim - entries) / FS_CACHE_WAYS];
+	w = (victim - entries) % FS_CACHE_WAYS;
+	bucket_write_begin(bk);
 	victim->view_id = view_id;
 	victim->slot = (uint16) slot;
-	victim->hash = hash;
-	tags[victim - entries] = hash;
+	victim->home = (uint32) b1;
 	victim->gen = tag;
-	victim->keylen = (uint16) keylen;
+	victim->keylen = (uint8) keylen;
 	victim->len = (uint16) len;
 	victim->ref = 0;
 	memcpy(victim->data, key, keylen);
 	memcpy(victim->data + keylen, payload, len);
+	bk->tag[w] = key_tag(hash);
+	bk->lines[w] = (uint8) ((offsetof(FsEntry, data) + keylen + len + FS_LINE - 1) / FS_LINE);
+	bucket_write_end(bk);
 	fs_cache_count(slot, FS_CTR_FILLS);
 done:
 	if (l2 != l1)
@@ -567,9 +666,11 @@ sweep_view(int32 view_id)
 		if (!any)
 			continue;
 		LWLockAcquire(bucket_lock(b), LW_EXCLUSIVE);
+		bucket_write_begin(&buckets[b]);
 		for (int w = 0; w < FS_CACHE_WAYS; w++)
 			if (e[w].view_id == view_id)
 				e[w].view_id = 0;
+		bucket_write_end(&buckets[b]);
 		LWLockRelease(bucket_lock(b));
 	}
 }
@@ -635,120 +736,102 @@ prefetch_line(const void *p)
 #endif
 }
 
-/* Starts loading a bucket's tags (one cache line) into the CPU cache. */
+/* Starts loading a bucket's header (K, tags and line counts: one cache line). */
 static inline void
 prefetch_bucket(int64 b)
 {
-	prefetch_line(&tags[b * FS_CACHE_WAYS]);
+	prefetch_line(&buckets[b]);
 }
 
 /*
- * Starts loading the entry whose tag matches (tags prefetched earlier; read without the lock:
- * only a hint, the probe itself checks under the lock).
+ * Starts loading the used lines of the entry whose tag matches (header prefetched earlier; read
+ * without the lock: only a hint, the probe itself checks).
  */
 static inline void
 prefetch_match(int64 b, uint64 hash)
 {
-	const uint64 *t = &tags[b * FS_CACHE_WAYS];
+	const FsBucket *bk = &buckets[b];
+	uint32		tag = key_tag(hash);
 
 	for (int w = 0; w < FS_CACHE_WAYS; w++)
-		if (t[w] == hash)
+		if (bk->tag[w] == tag)
 		{
 			const char *e = (const char *) &entries[b * FS_CACHE_WAYS + w];
 
-			for (size_t off = 0; off < sizeof(FsEntry); off += PG_CACHE_LINE_SIZE)
-				prefetch_line(e + off);
+			for (int l = 0; l < bk->lines[w] && l < (int) (sizeof(FsEntry) / FS_LINE); l++)
+				prefetch_line(e + l * FS_LINE);
 			return;
 		}
 }
 
 /*
- * Batch probe: the keys of a chunk grouped by bucket lock (a counting sort), so each lock is
- * taken once per chunk and pass (home buckets, then second buckets of the keys still missing)
- * instead of once per key, with the next keys' buckets prefetched. Each key's W (the hit rule
- * of fs_cache_get) is read here, in the first pass; the caller reads the fill tag C before its
- * snapshot (the order of W and C does not matter: W only decides hits, C only fills).
- * p[i].len = -1 on a miss.
+ * Batch probe with group prefetching: every key's home bucket header first (its K and tags are
+ * in that one line), then, reading W (the hit rule of fs_cache_get) from the arrived headers,
+ * every matching entry, then the probes; then the same for the second buckets of the keys still
+ * missing. A whole chunk separates each prefetch from its use, so the misses overlap instead of
+ * stalling one after another. The caller reads the fill tag C before its snapshot (the order of
+ * W and C does not matter: W only decides hits, C only fills). p[i].len = -1 on a miss.
  */
 void
 fs_cache_get_many(int slot, int32 view_id, FsCacheProbe *p, int n)
 {
-	int		   *order = palloc(sizeof(int) * Max(n, 1));
 	int64	   *bucket = palloc(sizeof(int64) * Max(n, 1));
-	int			start[FS_CACHE_NLOCKS + 1];
 	uint64		vgen = pg_atomic_read_u64(&ctl->views[slot].gen);
 	int			nhits = 0;
 
 	for (int i = 0; i < n; i++)
 	{
+		int64		b2;
+
 		p[i].len = -1;
-		if (p[i].keylen >= 0)
-			__builtin_prefetch(key_gen(p[i].hash), 0, 1);
+		bucket[i] = -1;
+		if (p[i].keylen < 0)
+			continue;
+		key_buckets(p[i].hash, &bucket[i], &b2);
+		prefetch_bucket(bucket[i]);
 	}
 	for (int i = 0; i < n; i++)
-		if (p[i].keylen >= 0)
-			p[i].want = Max(vgen, pg_atomic_read_u64(key_gen(p[i].hash)));
+		if (bucket[i] >= 0)
+		{
+			p[i].want = Max(vgen, pg_atomic_read_u64(&buckets[bucket[i]].keygen));
+			prefetch_match(bucket[i], p[i].hash);
+		}
 	pg_memory_barrier();
 	for (int pass = 0; pass < 2; pass++)
 	{
 		int			m = 0;
 
-		memset(start, 0, sizeof(start));
-		for (int i = 0; i < n; i++)
+		if (pass == 1)
 		{
-			int64		b1,
-						b2;
+			/* the keys not in their home bucket: their second bucket, prefetched the same way */
+			for (int i = 0; i < n; i++)
+			{
+				int64		b1,
+							b2;
 
-			bucket[i] = -1;
-			if (p[i].len >= 0 || p[i].keylen < 0)
-				continue;
-			key_buckets(p[i].hash, &b1, &b2);
-			if (pass == 1 && b2 == b1)
-				continue;
-			bucket[i] = pass == 0 ? b1 : b2;
-			start[bucket[i] % FS_CACHE_NLOCKS + 1]++;
+				if (bucket[i] < 0 || p[i].len >= 0)
+				{
+					bucket[i] = -1;
+					continue;
+				}
+				key_buckets(p[i].hash, &b1, &b2);
+				bucket[i] = b2 == b1 ? -1 : b2;
+				if (bucket[i] >= 0)
+					prefetch_bucket(bucket[i]), m++;
+			}
+			if (m == 0)
+				break;
+			for (int i = 0; i < n; i++)
+				if (bucket[i] >= 0)
+					prefetch_match(bucket[i], p[i].hash);
 		}
-		for (int l = 0; l < FS_CACHE_NLOCKS; l++)
-			start[l + 1] += start[l];
 		for (int i = 0; i < n; i++)
 			if (bucket[i] >= 0)
-				order[start[bucket[i] % FS_CACHE_NLOCKS]++] = i, m++;
-		/*
-		 * Group prefetching: every key's tag line first, then (tags arrived by now) every
-		 * matching entry, then the locked probes. A whole chunk separates each prefetch from its
-		 * use, so the misses overlap instead of stalling one after another.
-		 */
-		for (int g = 0; g < m; g++)
-			prefetch_bucket(bucket[order[g]]);
-		for (int g = 0; g < m; g++)
-			prefetch_match(bucket[order[g]], p[order[g]].hash);
-		/* start[l] is now the end of lock l's group; groups are contiguous in lock order */
-		for (int g = 0, l = 0; g < m; l++)
-		{
-			int			end = start[l];
-			LWLock	   *lock;
-
-			if (g >= end)
-				continue;
-			lock = &((LWLockPadded *) ctl->locks)[l].lock;
-			LWLockAcquire(lock, LW_SHARED);
-			for (; g < end; g++)
 			{
-				FsCacheProbe *q = &p[order[g]];
-				FsEntry    *e;
-
-				e = find_in_bucket(bucket[order[g]], view_id, q->hash, q->key, q->keylen, false, q->want);
-				if (e)
-				{
-					q->len = e->len;
-					memcpy(q->buf, e->data + q->keylen, e->len);
-					if (e->ref == 0)
-						e->ref = 1; /* no write (no dirty line) when already set */
-					nhits++;
-				}
+				p[i].len = probe_bucket(bucket[i], view_id, p[i].hash, p[i].key, p[i].keylen,
+										p[i].want, p[i].buf);
+				nhits += p[i].len >= 0;
 			}
-			LWLockRelease(lock);
-		}
 	}
 	/* statistics once per chunk, not once per key (atomics are shared cache lines) */
 	if (nhits > 0)
@@ -756,7 +839,6 @@ fs_cache_get_many(int slot, int32 view_id, FsCacheProbe *p, int n)
 	for (int i = 0; i < n; i++)
 		if (p[i].keylen >= 0 && p[i].len < 0)
 			fs_cache_count(slot, FS_CTR_MISSES);
-	pfree(order);
 	pfree(bucket);
 }
 
@@ -839,8 +921,9 @@ fs_cache_stats(FsCacheStats *out)
 	if (ctl == NULL)
 		return;
 	out->capacity_entries = ctl->nentries;
-	out->entry_bytes = sizeof(FsEntry);
-	out->capacity_bytes = ctl->nentries * sizeof(FsEntry);
+	/* an entry's memory includes its share of the bucket header */
+	out->entry_bytes = sizeof(FsEntry) + sizeof(FsBucket) / FS_CACHE_WAYS;
+	out->capacity_bytes = ctl->nentries * out->entry_bytes;
 	LWLockAcquire(ctl->viewlock, LW_SHARED);
 	for (int i = 0; i < FS_CACHE_MAX_VIEWS; i++)
 	{
@@ -859,7 +942,7 @@ fs_cache_stats(FsCacheStats *out)
 		if (entry_is_live(e))
 		{
 			out->views[e->slot].entries++;
-			out->views[e->slot].bytes += sizeof(FsEntry);
+			out->views[e->slot].bytes += out->entry_bytes;
 		}
 	}
 	SpinLockAcquire(&ctl->mutex);

@@ -9,7 +9,7 @@
 #include "datatype/timestamp.h"
 
 #define FS_CACHE_KEY_MAX	64		/* bytes of key image an entry can hold */
-#define FS_CACHE_DATA		224		/* key image + payload bytes per entry */
+#define FS_CACHE_DATA		234		/* key image + payload bytes per entry (256 with the header) */
 #define FS_CACHE_MAX_VIEWS	256		/* view slots (statistics + generation) */
 
 extern int	fs_cache_size_kb;

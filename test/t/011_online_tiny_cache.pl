@@ -7,6 +7,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use FsOnline;
+use IPC::Run;
 
 my $n = 3000;
 my $node = FsOnline::new_node('tiny', '64kB');
@@ -28,6 +29,33 @@ cmp_ok($rt, '>', 0, 'misses read through to the durable table');
 is($node->safe_psql('postgres', qq{SELECT string_agg(coalesce(features::text, 'NULL'), E'\\n')
 	FROM fs_online_batch(ARRAY(SELECT fs_entity('ent', i) FROM generate_series(0, $n + 1) i))}),
 	$oracle, 'batch form equals the oracle');
+
+# Churn: 4 sessions look up random entities, single and batched, while their misses keep filling
+# and evicting the 256 entries; readers take no lock, so each answer is checked against what the
+# entity's row must be (trips = 10 id + 2, label 'label id/2', of varying length): a copy torn by
+# a concurrent fill, or another key's entry, fails the statement (a division by zero that
+# depends on the row: a constant one would fail at planning).
+my $dir = PostgreSQL::Test::Utils::tempdir;
+PostgreSQL::Test::Utils::append_to_file("$dir/one.sql", qq{\\set id random(1, $n)
+SELECT CASE WHEN (f->'stats'->>'trips')::bigint = 10 * :id + 2 AND f->'stats'->>'label' = 'label ' || :id || '/2'
+  THEN 1 ELSE 1 / (length(f::text) * 0) END FROM (SELECT fs_online(fs_entity('ent', :id::bigint)) f) s;
+});
+PostgreSQL::Test::Utils::append_to_file("$dir/many.sql", qq{\\set s random(1, $n - 99)
+SELECT CASE WHEN count(*) FILTER (WHERE (features->'stats'->>'trips')::bigint = 10 * key + 2
+  AND features->'stats'->>'label' = 'label ' || key || '/2') = 100 THEN 1 ELSE 1 / (count(*) * 0)::int END
+FROM fs_online_batch_keys('stats', ARRAY(SELECT g::bigint FROM generate_series(:s, :s + 99) g));
+});
+my ($ev0, $hits0) = split /\|/, $node->safe_psql('postgres', "SELECT evictions, hits FROM fs_stat_online WHERE view = 'stats'");
+my ($out, $err) = ('', '');
+IPC::Run::run(['pgbench', '-n', '-c', '4', '-j', '2', '-T', '8', '-f', "$dir/one.sql\@3", '-f', "$dir/many.sql\@1",
+	'-h', $node->host, '-p', $node->port, 'postgres'], '>', \$out, '2>', \$err);
+like($out, qr/number of failed transactions: 0/, 'churn: every concurrent answer is the entity\'s own row')
+  or diag($out, $err);
+my ($tx) = $out =~ /number of transactions actually processed: (\d+)/;
+cmp_ok($tx // 0, '>', 1000, 'churn: enough lookups (' . ($tx // 0) . ')');
+my ($ev1, $hits1) = split /\|/, $node->safe_psql('postgres', "SELECT evictions, hits FROM fs_stat_online WHERE view = 'stats'");
+cmp_ok($ev1 - $ev0, '>', 1000, 'churn: entries were evicted meanwhile (' . ($ev1 - $ev0) . ')');
+cmp_ok($hits1 - $hits0, '>', 0, 'churn: and the cache served hits (' . ($hits1 - $hits0) . ')');
 $node->stop;
 
 # Without preloading: same answers, and a NOTICE with the hint.
