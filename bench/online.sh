@@ -8,9 +8,8 @@
 # fs_online_batch (fs_entity[]) and fs_online per row vs an index nested-loop join of the same
 # 1000 keys against the same latest-values table, all in the same run.
 # Prints TPS, p50/p99 latency and the ratios; the targets are fs_online >= 0.9x the PK lookup at
-# 1 and 8 clients, batch >= 3x the nested-loop join, p99 < 1 ms at 8 clients. p99 is also
-# measured at 8 clients scheduled at half the saturation rate (pgbench -R), for fs_online and
-# SELECT 1: at saturation 8 clients queue for 2 cores and p99 is mostly the CPU scheduler's.
+# 1 and 8 clients, batch >= 3x the nested-loop join, p99 < 1 ms at 8 clients (printed beside
+# SELECT 1's: with 8 clients on 2 cores, p99 is mostly time spent waiting for a CPU).
 #   bench/online.sh                 LARGE: 1M entities (override with ENTITIES=n), 10 s per run (DURATION=s)
 # Each run first warms its connections for WARM seconds (default 5), which are not counted: a new
 # backend takes a page fault the first time it touches each 4 kB page of shared memory (about
@@ -124,16 +123,14 @@ SELECT count(features) FROM fs_online_batch_keys('user_stats', ARRAY(SELECT 1 + 
 S
 chmod 644 "$W"/*.sql
 
-# run NAME CLIENTS [RATE]: prints "tps p50_ms p99_ms" from a pgbench run with per-transaction
-# logs; with RATE, transactions are scheduled at RATE per second (pgbench -R) and each latency
-# counts from its scheduled start (so time spent waiting for a CPU is included)
+# run NAME CLIENTS: prints "tps p50_ms p99_ms" from a pgbench run with per-transaction logs
 run() {
-  local name=$1 c=$2 rate=${3:-} dir="$W/log_${1}_$2${3:+_r$3}"
+  local name=$1 c=$2 dir="$W/log_${1}_$2"
   mkdir -p "$dir"; fs_chown_for_pg "$dir"
   local out
   out=$(cd "$dir" && fs_as_pg_user env PGOPTIONS="-c enable_hashjoin=off -c enable_mergejoin=off" \
         "$FS_BINDIR/pgbench" -n -M prepared -h "$W" -p 5439 -c "$c" -j "$(( c < 2 ? c : 2 ))" -T "$(( DURATION + WARM ))" -l \
-        ${rate:+-R "$rate"} -f "$W/$name.sql" bench 2>&1)
+        -f "$W/$name.sql" bench 2>&1)
   echo "$out" | grep -q '^tps = ' || { echo "$out" >&2; exit 1; }
   # per-transaction log: client tx latency_us script epoch_s epoch_us; keep what completed after
   # the warm-up (the first transaction's start + WARM), over DURATION seconds
@@ -163,13 +160,6 @@ for c in 1 8; do
     echo "  $q @ $c clients: ${R[$q,$c]}"
   done
 done
-# latency below saturation: 8 clients at half the rate fs_online sustained at 8 clients (at
-# saturation 8 clients queue for 2 cores, and p99 is the scheduler's, for SELECT 1 too)
-RATE=$(awk -v t="$(echo "${R[fs,8]}" | cut -d' ' -f1)" 'BEGIN {printf "%d", t / 2}')
-for q in one fs; do
-  R[$q,r]=$(run $q 8 "$RATE")
-  echo "  $q @ 8 clients, $RATE/s: ${R[$q,r]}"
-done
 
 f() { echo "${R[$1,$2]}" | cut -d' ' -f"$3"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
@@ -181,8 +171,6 @@ for c in 1 4 8; do
     printf '%-34s %8s %10s %10s %10s\n' "$label" "$c" "$(f $q $c 1)" "$(f $q $c 2)" "$(f $q $c 3)"
   done
 done
-printf '%-34s %8s %10s %10s %10s\n' "SELECT 1 at $RATE/s" 8 "$(f one r 1)" "$(f one r 2)" "$(f one r 3)"
-printf '%-34s %8s %10s %10s %10s\n' "fs_online(entity) at $RATE/s" 8 "$(f fs r 1)" "$(f fs r 2)" "$(f fs r 3)"
 echo
 printf '%-34s %8s %14s\n' "in-query batch of $BATCH" clients "lookups/s"
 for c in 1 8; do
@@ -206,7 +194,6 @@ for c in 1 8; do
   echo "  random keys: keys form / nested-loop lookups/s @ $c clients: $(ratio "$(f keysr $c 1)" "$(f nlr $c 1)")   (>= 3)"
 done
 echo "  fs_online p99 @ 8 clients: $(f fs 8 3) ms   (< 1 ms; SELECT 1: $(f one 8 3) ms)"
-echo "  fs_online p99 @ 8 clients at $RATE/s (half of saturation): $(f fs r 3) ms   (SELECT 1: $(f one r 3) ms)"
 echo "  (huge pages: $huge)"
 echo
 PSQL -d bench -Atc "SELECT format('cache memory per entity: %s bytes (capacity %s bytes); raw payload per entity: %s bytes (key 8, 2 timestamps 16, 4 features %s); served jsonb %s bytes',

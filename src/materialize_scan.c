@@ -44,6 +44,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
@@ -805,7 +806,14 @@ fs_mat_write_c(FsView *v, const char *where, int nargs, Oid *types, Datum *vals,
 						(double) st->nentries * 2 > (double) nblocks * (BLCKSZ / 128))))
 		{
 			online_rows = mat_merge_online(st, rel);
-			empty = online_rows == 0;
+
+			/*
+			 * Under REPEATABLE READ or SERIALIZABLE no visible row does not mean no row: a run
+			 * that committed after our snapshot wrote rows we cannot see. The upsert meets
+			 * them as INSERT ... ON CONFLICT does, with serialization_failure (retry), where
+			 * the plain insert would fail with a unique violation.
+			 */
+			empty = online_rows == 0 && !IsolationUsesXactSnapshot();
 		}
 		INSTR_TIME_SET_CURRENT(t2);
 		how = empty ? "insert" : "upsert";

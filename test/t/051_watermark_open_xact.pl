@@ -1,7 +1,8 @@
 # The watermark guarantee with concurrent writers: a transaction that started before an
 # incremental run and commits after it, with created time = its start (DEFAULT now()), must not
 # be lost. The run's window stops before the oldest open transaction's start, so the row is
-# picked up by the next run; a run with no writer open reaches (almost) now.
+# picked up by the next run; a run with no writer open reaches (almost) now. Then a REPEATABLE
+# READ run racing a committed one fails to serialize (40001).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -55,5 +56,31 @@ is($node->safe_psql('postgres', qq{SELECT string_agg(uid || '=' || x, ',' ORDER 
    'online table equals the latest rows');
 is($node->safe_psql('postgres', q{SELECT watermark > now() - interval '10 seconds' FROM fs_stat_views WHERE view = 'hv'}),
    't', 'with no writer open the watermark reaches now');
+
+# REPEATABLE READ: a run whose snapshot predates another run's commit meets online rows it
+# cannot see. As PostgreSQL's own INSERT ... ON CONFLICT does there, it fails with
+# serialization_failure (40001: retry the transaction), not with a unique violation, and the
+# committed rows stay.
+$node->safe_psql('postgres', q{
+CREATE TABLE h2 (uid int, ev timestamptz, cr timestamptz DEFAULT now(), x float8);
+INSERT INTO h2 (uid, ev, x) SELECT i, '2026-01-01', i FROM generate_series(1, 200) i;
+SELECT fs_register_view('hv2', 'h2', 'u', 'ev', 'cr');
+});
+($in, $out, $err) = ('', '', '');
+$h = IPC::Run::start(['psql', '-X', '-A', '-t', '-d', $node->connstr('postgres')],
+					 '<', \$in, '>', \$out, '2>', \$err, IPC::Run::timeout(60));
+$in .= "BEGIN ISOLATION LEVEL REPEATABLE READ;\nSELECT 'snap ' || count(*) FROM h2;\n";
+$h->pump until $out =~ /snap 200/;
+is($node->safe_psql('postgres', q{SELECT fs_materialize('hv2', '-infinity', 'infinity')}), '200',
+   'another session materializes the view and commits');
+$in .= "SELECT fs_materialize('hv2', '-infinity', 'infinity');\nROLLBACK;\nSELECT 'done';\n";
+$h->pump until $out =~ /done/;
+$in .= "\\q\n";
+$h->finish;
+like($err, qr/ERROR:  could not serialize access/, 'a REPEATABLE READ run that cannot see those rows fails to serialize')
+  or diag($err);
+unlike($err, qr/duplicate key/, 'not with a unique violation');
+$tab = $node->safe_psql('postgres', q{SELECT format('feature_store.online_%s', view_id) FROM fs_views WHERE name = 'hv2'});
+is($node->safe_psql('postgres', qq{SELECT count(*) || ' ' || sum(x) FROM $tab}), '200 20100', 'the committed online rows stay');
 $node->stop;
 done_testing();
