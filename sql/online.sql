@@ -10,6 +10,18 @@ SELECT e, e::text::fs_entity = e AS roundtrip, fs_entity_name(e), fs_entity_keys
 FROM unnest(ARRAY['driver:1001', 'user_merchant:(42,7)', 'm:"a,b"', 'm:("x y","q\"t",plain)', 'm:""', 'm:-5']::fs_entity[]) e;
 SELECT fs_entity('driver', 1001), fs_entity('user_merchant', 42, 7), fs_entity('m', 'a,b'::text), fs_entity('m', VARIADIC ARRAY['p', 'q']);
 SELECT fs_entity('driver', 1001) = 'driver:1001', fs_entity('driver', 1001) = 'driver:1002';
+-- integer keys are formatted without their output functions: oracle = the type's own text form
+SELECT (SELECT count(*) FILTER (WHERE fs_entity('m', v)::text IS DISTINCT FROM 'm:' || v::text)
+        FROM unnest(ARRAY[0, 1, -1, 9, 10, -10, 1001, 2147483647, 2147483648, -2147483649,
+                          9223372036854775807, -9223372036854775808]::int8[]) v) AS int8_mismatches,
+       (SELECT count(*) FILTER (WHERE fs_entity('m', v)::text IS DISTINCT FROM 'm:' || v::text)
+        FROM unnest(ARRAY[0, -1, 7, -2147483648, 2147483647]::int4[]) v) AS int4_mismatches,
+       (SELECT count(*) FILTER (WHERE fs_entity('m', v)::text IS DISTINCT FROM 'm:' || v::text)
+        FROM unnest(ARRAY[0, -1, 7, -32768, 32767]::int2[]) v) AS int2_mismatches,
+       fs_entity('um', VARIADIC ARRAY[-1, 9223372036854775807]::int8[]) AS variadic_int8,
+       fs_entity('um', 7::int2, 'x'::text) AS mixed;
+-- one call site, several names: a name is checked whenever it changes
+SELECT pg_temp.err($$SELECT count(fs_entity(n, 1)) FROM unnest(ARRAY['ok_name', 'ok_name', 'bad name']) n$$) AS third_name;
 -- malformed literals: invalid_text_representation with a reason
 SELECT l, pg_temp.err(format('SELECT %L::fs_entity', l))
 FROM unnest(ARRAY['driver', 'driver:', ':1', '1x:1', 'driver:(1,2', 'driver:()', 'driver:(1, 2)', 'driver:1)',

@@ -115,7 +115,8 @@ static FsEntityVal *
 make_entity(const char *name, int nkeys, char **keys)
 {
 	size_t		lens[FS_MAX_KEYS + 1];
-	size_t		total = strlen(name) + 1;
+	size_t		namelen = strlen(name) + 1;
+	size_t		total = namelen;
 	FsEntityVal *e;
 	char	   *p;
 
@@ -125,8 +126,8 @@ make_entity(const char *name, int nkeys, char **keys)
 	SET_VARSIZE(e, offsetof(FsEntityVal, data) + total);
 	e->nkeys = (int16) nkeys;
 	p = e->data;
-	memcpy(p, name, strlen(name) + 1);
-	p += strlen(name) + 1;
+	memcpy(p, name, namelen);
+	p += namelen;
 	for (int i = 0; i < nkeys; i++)
 	{
 		memcpy(p, keys[i], lens[i]);
@@ -259,17 +260,34 @@ typedef struct MakeCache
 {
 	Oid			types[FS_MAX_KEYS];
 	FmgrInfo	out[FS_MAX_KEYS];
+	char		name[NAMEDATALEN];	/* the last entity name that passed the check */
 } MakeCache;
 
-static char *
-datum_text(FunctionCallInfo fcinfo, int i, Datum d, Oid type)
+static MakeCache *
+make_cache(FunctionCallInfo fcinfo)
 {
-	MakeCache  *mc = fcinfo->flinfo->fn_extra;
+	if (fcinfo->flinfo->fn_extra == NULL)
+		fcinfo->flinfo->fn_extra = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(MakeCache));
+	return fcinfo->flinfo->fn_extra;
+}
 
-	if (mc == NULL)
+/* Integer keys are formatted here, without a call of their output function and its palloc. */
+static char *
+datum_text(FunctionCallInfo fcinfo, int i, Datum d, Oid type, char *buf)
+{
+	MakeCache  *mc = make_cache(fcinfo);
+
+	switch (type)
 	{
-		mc = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(MakeCache));
-		fcinfo->flinfo->fn_extra = mc;
+		case INT8OID:
+			pg_lltoa(DatumGetInt64(d), buf);
+			return buf;
+		case INT4OID:
+			pg_ltoa(DatumGetInt32(d), buf);
+			return buf;
+		case INT2OID:
+			pg_ltoa((int32) DatumGetInt16(d), buf);
+			return buf;
 	}
 	if (mc->types[i] != type)
 	{
@@ -292,12 +310,20 @@ fs_entity_make(PG_FUNCTION_ARGS)
 {
 	char	   *name;
 	char	   *keys[FS_MAX_KEYS];
+	char		bufs[FS_MAX_KEYS][MAXINT8LEN + 1];
 	int			nkeys = 0;
+	MakeCache  *mc;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("entity name must not be null")));
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	fs_check_name("entity", name);
+	/* a call site mostly repeats one name: check it once */
+	mc = make_cache(fcinfo);
+	if (strcmp(mc->name, name) != 0)
+	{
+		fs_check_name("entity", name);
+		strlcpy(mc->name, name, NAMEDATALEN);
+	}
 	if (get_fn_expr_variadic(fcinfo->flinfo))
 	{
 		ArrayType  *arr;
@@ -321,7 +347,7 @@ fs_entity_make(PG_FUNCTION_ARGS)
 		{
 			if (nulls[i])
 				ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("entity key must not be null")));
-			keys[nkeys] = datum_text(fcinfo, nkeys, elems[i], elt);
+			keys[nkeys] = datum_text(fcinfo, nkeys, elems[i], elt, bufs[nkeys]);
 			nkeys++;
 		}
 	}
@@ -333,7 +359,7 @@ fs_entity_make(PG_FUNCTION_ARGS)
 				ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE), errmsg("an entity has at most %d key columns", FS_MAX_KEYS)));
 			if (PG_ARGISNULL(i))
 				ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("entity key must not be null")));
-			keys[nkeys] = datum_text(fcinfo, nkeys, PG_GETARG_DATUM(i), get_fn_expr_argtype(fcinfo->flinfo, i));
+			keys[nkeys] = datum_text(fcinfo, nkeys, PG_GETARG_DATUM(i), get_fn_expr_argtype(fcinfo->flinfo, i), bufs[nkeys]);
 			nkeys++;
 		}
 	}
