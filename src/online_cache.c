@@ -453,6 +453,28 @@ find_in_bucket(int64 b, int32 view_id, uint64 hash, const char *key, int keylen,
 }
 
 /*
+ * Copies the payload of the key's live entry in bucket b into buf: the entry (NULL when the
+ * bucket has none), its length in *len. The length is read once and clamped: a copy torn by
+ * a writer must not overrun buf before the caller throws it away.
+ */
+static inline FsEntry *
+copy_from_bucket(int64 b, int32 view_id, uint64 hash, const char *key, int keylen, uint64 want,
+				 char *buf, int *len)
+{
+	FsEntry    *e = find_in_bucket(b, view_id, hash, key, keylen, false, want);
+
+	*len = -1;
+	if (e)
+	{
+		int			l = *(volatile uint16 *) &e->len;
+
+		*len = Min(l, FS_CACHE_DATA - keylen);
+		memcpy(buf, e->data + keylen, *len);
+	}
+	return e;
+}
+
+/*
  * The payload of the key's live entry in bucket b copied into buf: its length, -1 when the
  * bucket has none. Without a lock while no writer is at work (see LAYOUT AND LOCKING).
  */
@@ -460,8 +482,8 @@ static int
 probe_bucket(int64 b, int32 view_id, uint64 hash, const char *key, int keylen, uint64 want, char *buf)
 {
 	FsBucket   *bk = &buckets[b];
-	LWLock	   *lock;
-	FsEntry    *e;
+	LWLock	   *lock = NULL;
+	FsEntry    *e = NULL;
 	int			len = -1;
 
 	for (int attempt = 0; attempt < 2; attempt++)
@@ -471,36 +493,20 @@ probe_bucket(int64 b, int32 view_id, uint64 hash, const char *key, int keylen, u
 		if (seq & 1)
 			break;
 		pg_read_barrier();
-		len = -1;
-		e = find_in_bucket(b, view_id, hash, key, keylen, false, want);
-		if (e)
-		{
-			/* one read of the length, clamped: a torn one must not overrun buf */
-			len = *(volatile uint16 *) &e->len;
-			len = Min(len, FS_CACHE_DATA - keylen);
-			memcpy(buf, e->data + keylen, len);
-		}
+		e = copy_from_bucket(b, view_id, hash, key, keylen, want, buf, &len);
 		pg_read_barrier();
 		if (pg_atomic_read_u32(&bk->seq) == seq)
-		{
-			if (e && e->ref == 0)
-				e->ref = 1;		/* no write (no dirty line) when already set */
-			return len;
-		}
+			goto done;
 	}
 	/* a writer is (or just was) at work: wait for it on the shared lock */
 	lock = bucket_lock(b);
 	LWLockAcquire(lock, LW_SHARED);
-	len = -1;
-	e = find_in_bucket(b, view_id, hash, key, keylen, false, want);
-	if (e)
-	{
-		len = e->len;
-		memcpy(buf, e->data + keylen, len);
-		if (e->ref == 0)
-			e->ref = 1;
-	}
-	LWLockRelease(lock);
+	e = copy_from_bucket(b, view_id, hash, key, keylen, want, buf, &len);
+done:
+	if (e && e->ref == 0)
+		e->ref = 1;				/* no write (no dirty line) when already set */
+	if (lock)
+		LWLockRelease(lock);
 	return len;
 }
 
