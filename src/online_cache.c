@@ -331,19 +331,34 @@ fs_cache_slot_is(int slot, int32 view_id)
 	return slot >= 0 && slot < FS_CACHE_MAX_VIEWS && ctl->views[slot].view_id == view_id;
 }
 
-/* A key's two candidate buckets ("two-choice" hashing keeps buckets from overflowing early). */
+/*
+ * A key's two candidate buckets ("two-choice" hashing keeps buckets from overflowing early):
+ * its home bucket, whose K applies to it, and a second one.
+ */
+static inline int64
+home_bucket(uint64 hash)
+{
+	return (int64) (hash % (uint64) ctl->nbuckets);
+}
+
+static inline int64
+second_bucket(uint64 hash)
+{
+	return (int64) (((hash >> 32) ^ (hash * 0x9E3779B97F4A7C15ULL)) % (uint64) ctl->nbuckets);
+}
+
 static inline void
 key_buckets(uint64 hash, int64 *b1, int64 *b2)
 {
-	*b1 = (int64) (hash % (uint64) ctl->nbuckets);
-	*b2 = (int64) (((hash >> 32) ^ (hash * 0x9E3779B97F4A7C15ULL)) % (uint64) ctl->nbuckets);
+	*b1 = home_bucket(hash);
+	*b2 = second_bucket(hash);
 }
 
-/* The key generation K of a key: its home (first) bucket's. */
+/* The key generation K of a key: its home bucket's. */
 static inline pg_atomic_uint64 *
 key_gen(uint64 hash)
 {
-	return &buckets[hash % (uint64) ctl->nbuckets].keygen;
+	return &buckets[home_bucket(hash)].keygen;
 }
 
 /* The tag of a key in its buckets' headers (the hash's high half: the low half picks b1). */
@@ -783,17 +798,16 @@ fs_cache_get_many(int slot, int32 view_id, FsCacheProbe *p, int n)
 {
 	int64	   *bucket = palloc(sizeof(int64) * Max(n, 1));
 	uint64		vgen = pg_atomic_read_u64(&ctl->views[slot].gen);
-	int			nhits = 0;
+	int			nhits = 0,
+				nmisses = 0;
 
 	for (int i = 0; i < n; i++)
 	{
-		int64		b2;
-
 		p[i].len = -1;
 		bucket[i] = -1;
 		if (p[i].keylen < 0)
 			continue;
-		key_buckets(p[i].hash, &bucket[i], &b2);
+		bucket[i] = home_bucket(p[i].hash);
 		prefetch_bucket(bucket[i]);
 	}
 	for (int i = 0; i < n; i++)
@@ -809,19 +823,18 @@ fs_cache_get_many(int slot, int32 view_id, FsCacheProbe *p, int n)
 
 		if (pass == 1)
 		{
-			/* the keys not in their home bucket: their second bucket, prefetched the same way */
+			/* the keys not in their home bucket (still in bucket[i]): their second bucket */
 			for (int i = 0; i < n; i++)
 			{
-				int64		b1,
-							b2;
+				int64		b2;
 
 				if (bucket[i] < 0 || p[i].len >= 0)
 				{
 					bucket[i] = -1;
 					continue;
 				}
-				key_buckets(p[i].hash, &b1, &b2);
-				bucket[i] = b2 == b1 ? -1 : b2;
+				b2 = second_bucket(p[i].hash);
+				bucket[i] = b2 == bucket[i] ? -1 : b2;
 				if (bucket[i] >= 0)
 					prefetch_bucket(bucket[i]), m++;
 			}
@@ -840,11 +853,12 @@ fs_cache_get_many(int slot, int32 view_id, FsCacheProbe *p, int n)
 			}
 	}
 	/* statistics once per chunk, not once per key (atomics are shared cache lines) */
+	for (int i = 0; i < n; i++)
+		nmisses += p[i].keylen >= 0 && p[i].len < 0;
 	if (nhits > 0)
 		pg_atomic_fetch_add_u64(&ctl->views[slot].ctr[FS_CTR_HITS], nhits);
-	for (int i = 0; i < n; i++)
-		if (p[i].keylen >= 0 && p[i].len < 0)
-			fs_cache_count(slot, FS_CTR_MISSES);
+	if (nmisses > 0)
+		pg_atomic_fetch_add_u64(&ctl->views[slot].ctr[FS_CTR_MISSES], nmisses);
 	pfree(bucket);
 }
 
