@@ -123,7 +123,13 @@ probe_leaf(PitPlan *p, PitView *v, PitHeapScan *hs, int li, MemoryContext tmpcxt
 		ScanKeyInit(&sk[i], i + 1, BTEqualStrategyNumber, get_opcode(opr), (Datum) 0);
 		sk[i].sk_collation = irel->rd_indcollation[i];
 	}
-	old = MemoryContextSwitchTo(tmpcxt);
+	/*
+	 * The index AM allocates scan state lazily in the current context while the scan runs
+	 * (btree's killedItems, at the first dead row it meets): so the scan is driven from the
+	 * scan's own context, and only the offer, whose tie-breaks may read features, runs in
+	 * tmpcxt. Resetting tmpcxt under a running index scan freed that state, which the scan then
+	 * wrote and btendscan freed again ("could not find block containing chunk").
+	 */
 	for (uint32 pos = 0; pos <= v->mask; pos++)
 	{
 		PitEntry   *e = PIT_ENTRY_AT(v, pos);
@@ -143,12 +149,13 @@ probe_leaf(PitPlan *p, PitView *v, PitHeapScan *hs, int li, MemoryContext tmpcxt
 			if (slot->tts_isnull[ce])
 				continue;
 			c_null = cc < 0 || slot->tts_isnull[cc];
+			old = MemoryContextSwitchTo(tmpcxt);
 			offer_tid(p, v, hs, li, e, DatumGetInt64(slot->tts_values[ce]),
 					  c_null ? 0 : DatumGetInt64(slot->tts_values[cc]), c_null, &slot->tts_tid);
+			MemoryContextSwitchTo(old);
 		}
 		MemoryContextReset(tmpcxt);
 	}
-	MemoryContextSwitchTo(old);
 	index_endscan(isc);
 	index_close(irel, NoLock);
 	ExecDropSingleTupleTableSlot(slot);
@@ -393,7 +400,10 @@ scan_heap_leaf(PitPlan *p, PitView *v, PitHeapScan *hs, int li, PitParts *pt, Me
 
 		if ((blk & 63) == 63)
 			MemoryContextReset(tmpcxt); /* tie-breaks may have read features */
+		/* the table AM's own allocations belong to the scan, not to tmpcxt (see probe_leaf) */
+		MemoryContextSwitchTo(old);
 		heapgetpage(scan, blk);	/* checks for interrupts */
+		MemoryContextSwitchTo(tmpcxt);
 		page = BufferGetPage(hscan->rs_cbuf);
 		nt = hscan->rs_ntuples;
 		for (int t = 0; t < nt; t++)
@@ -557,7 +567,7 @@ pit_scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 		}
 		slot = table_slot_create(hs.rels[li], NULL);
 		scan = table_beginscan(hs.rels[li], GetActiveSnapshot(), 0, NULL);
-		old = MemoryContextSwitchTo(tmpcxt);
+		/* only the row's own work runs in tmpcxt, never the table AM's (see probe_leaf) */
 		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 		{
 			Datum		keys[FS_MAX_KEYS];
@@ -578,14 +588,14 @@ pit_scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 			}
 			if (anynull || slot->tts_isnull[ce])
 				continue;
+			old = MemoryContextSwitchTo(tmpcxt);	/* hashing may detoast a key */
 			ent = pit_lookup_key(v, keys, pit_hash_keys(v, keys), false);
-			if (ent == NULL)
-				continue;
 			c_null = cc < 0 || slot->tts_isnull[cc];
-			offer_tid(p, v, &hs, li, ent, DatumGetInt64(slot->tts_values[ce]),
-					  c_null ? 0 : DatumGetInt64(slot->tts_values[cc]), c_null, &slot->tts_tid);
+			if (ent != NULL)
+				offer_tid(p, v, &hs, li, ent, DatumGetInt64(slot->tts_values[ce]),
+						  c_null ? 0 : DatumGetInt64(slot->tts_values[cc]), c_null, &slot->tts_tid);
+			MemoryContextSwitchTo(old);
 		}
-		MemoryContextSwitchTo(old);
 		table_endscan(scan);
 		ExecDropSingleTupleTableSlot(slot);
 	}
