@@ -7,6 +7,17 @@
 # Postgres refuses to run as root: as root, the work happens as the postgres OS user.
 
 FS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# The caller's libpq and server environment must not reach the clusters and clients the scripts
+# start: PGOPTIONS='-c client_min_messages=warning', a PGHOST or PGPORT, a PGDATABASE or PGUSER
+# would change what the tests see. Everything the scripts need they set themselves.
+fs_clean_env() {
+  local v
+  for v in $(compgen -e); do
+    case $v in PG*) unset "$v" ;; esac
+  done
+}
+fs_clean_env
 FS_PG_MAJOR=15
 FS_SYS_PGLIB=/usr/lib/postgresql/$FS_PG_MAJOR
 FS_SYS_PGSHARE=/usr/share/postgresql/$FS_PG_MAJOR
