@@ -117,8 +117,15 @@ pit_spine_next(PitSpineReader *r)
 		memcpy(r->nulls, r->slot->tts_isnull, sizeof(bool) * p->spine_desc->natts);
 		return true;
 	}
-	if (!table_scan_getnextslot(r->scan, ForwardScanDirection, r->slot))
-		return false;
+	{
+		/* the scan outlives the batch context the build reader runs in (see pit_scan.c probe_leaf) */
+		MemoryContext old = MemoryContextSwitchTo(p->cxt);
+		bool		found = table_scan_getnextslot(r->scan, ForwardScanDirection, r->slot);
+
+		MemoryContextSwitchTo(old);
+		if (!found)
+			return false;
+	}
 	if (r->rel->rd_tableam == GetHeapamTableAmRoutine())
 	{
 		HeapScanDesc hscan = (HeapScanDesc) r->scan;
