@@ -43,7 +43,7 @@ INSERT INTO bi_hist VALUES (1, '2026-01-01', '2026-01-01', 0.5, 'a'), (2, '2026-
                            (1, '2026-01-03', '2026-01-03', -1, 'c');
 CREATE TABLE bi_spine (rider_id bigint, ts timestamptz, note text);
 INSERT INTO bi_spine VALUES (1, '2026-01-05', 'x'), (2, '2026-01-05', 'y');
-CREATE TABLE bi_spine_int (rider_id int, ts timestamptz);
+CREATE TABLE bi_spine_num (rider_id numeric, ts timestamptz);
 CREATE TABLE bi_spine_nokey (id bigint, ts timestamptz);
 CREATE TABLE bi_spine_dtts (rider_id bigint, ts date);
 CREATE TABLE bi_existing (a int);
@@ -81,7 +81,7 @@ INSERT INTO catalogue (fn, call) VALUES
 ('pit', $$SELECT * FROM fs_point_in_time_join('bi_spine', '{bi_v:score}', 'note') AS t(a int)$$),
 ('pit', $$SELECT * FROM fs_point_in_time_join('bi_spine', '{bi_v:score}', NULL) AS t(a int)$$),
 ('pit', $$SELECT * FROM fs_point_in_time_join('bi_spine_nokey', '{bi_v:score}', 'ts') AS t(a int)$$),
-('pit', $$SELECT * FROM fs_point_in_time_join('bi_spine_int', '{bi_v:score}', 'ts') AS t(a int)$$),
+('pit', $$SELECT * FROM fs_point_in_time_join('bi_spine_num', '{bi_v:score}', 'ts') AS t(a int)$$),
 ('pit', $$SELECT * FROM fs_point_in_time_join('bi_spine_dtts', '{bi_v:score}', 'ts') AS t(a int)$$),
 ('pit', $$SELECT * FROM fs_point_in_time_join('bi_spine', '{bi_v:score}', 'ts') AS t(a int)$$),
 ('pit', $$SELECT * FROM fs_point_in_time_join('bi_spine', '{bi_v:score,bi_v2:score}', 'ts') AS t(a int)$$),
@@ -189,4 +189,4 @@ DROP TABLE bi_ts_ok;
 DROP EXTENSION feature_store CASCADE;
 DROP EXTENSION pg_cron;
 DROP VIEW bi_hist_view;
-DROP TABLE bi_hist, bi_spine, bi_spine_int, bi_spine_nokey, bi_spine_dtts, bi_existing;
+DROP TABLE bi_hist, bi_spine, bi_spine_num, bi_spine_nokey, bi_spine_dtts, bi_existing;

@@ -209,8 +209,8 @@ SELECT fs_create_training_set(NULL, 'pj_spine', '{pj_driver:note}');
 SELECT fs_training_columns('pj_spine', '{pj_um:flag}');
 SELECT fs_training_columns('pj_spine', '{pj_driver:note}', spine_time => 'ts');
 SELECT fs_training_columns('pj_spine', '{pj_driver:note}', spine_time => 'label');
-CREATE TABLE pj_spine_int (driver_id int, event_timestamp timestamptz);
-SELECT fs_training_columns('pj_spine_int', '{pj_driver:note}');
+CREATE TABLE pj_spine_num (driver_id numeric, event_timestamp timestamptz);
+SELECT fs_training_columns('pj_spine_num', '{pj_driver:note}');
 CREATE SEQUENCE pj_seq;
 SELECT fs_training_columns('pj_seq', '{pj_driver:note}');
 -- ambiguous short names: two views with the same feature name, a feature named like a spine column,
@@ -242,5 +242,5 @@ DROP ROLE pj_analyst;
 -- Leave the database as found (the extension's tables go with it).
 DROP EXTENSION feature_store CASCADE;
 DROP SCHEMA pj_out CASCADE;
-DROP TABLE pj_pspine, pj_big_hist, pj_driver_hist, pj_spine, pj_um_hist, pj_user_hist, pj_spine2, pj_driver_part, pj_ts1, pj_spine_int, pj_spine_note CASCADE;
+DROP TABLE pj_pspine, pj_big_hist, pj_driver_hist, pj_spine, pj_um_hist, pj_user_hist, pj_spine2, pj_driver_part, pj_ts1, pj_spine_num, pj_spine_note CASCADE;
 DROP SEQUENCE pj_seq;

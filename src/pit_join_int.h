@@ -106,6 +106,21 @@ typedef struct PitLeaf
 	double		tuples;			/* estimated rows */
 } PitLeaf;
 
+/*
+ * How a spine key value becomes a value of the view's key type, so that it hashes and compares
+ * like the source's keys: unchanged (the same type, a domain over it, or text/varchar, which
+ * share text's equality), an integer widened, char(n) with its trailing blanks stripped, or name
+ * turned into text — each what the cast SQL applies in `spine.key = source.key`.
+ */
+typedef enum PitKeyConv
+{
+	PIT_KEY_AS_IS,
+	PIT_KEY_FROM_INT2,
+	PIT_KEY_FROM_INT4,
+	PIT_KEY_FROM_BPCHAR,
+	PIT_KEY_FROM_NAME
+} PitKeyConv;
+
 typedef struct PitView
 {
 	FsView	   *fv;
@@ -114,6 +129,7 @@ typedef struct PitView
 	List	   *leaves;			/* of PitLeaf *, when !use_spi */
 	int			nkeys;
 	int			spine_key[FS_MAX_KEYS]; /* 0-based spine column */
+	PitKeyConv	spine_conv[FS_MAX_KEYS];	/* spine key value -> key_type value */
 	Oid			key_type[FS_MAX_KEYS];
 	Oid			key_coll[FS_MAX_KEYS];
 	int16		key_len[FS_MAX_KEYS];

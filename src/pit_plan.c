@@ -40,6 +40,53 @@ is_bitwise_key_type(Oid t)
 	return t == INT2OID || t == INT4OID || t == INT8OID || t == OIDOID || t == DATEOID;
 }
 
+/*
+ * Whether a spine key of type spine_type (a domain counts as its base type) can be matched with
+ * a view key of type key_type, and how its values are converted (*conv), so that the join
+ * matches exactly the rows SQL's `source.key = spine.key` matches. Only conversions without
+ * loss are accepted: a narrower integer into a wider one; varchar, text or name into text or
+ * varchar (which compare as text); char(n) into text only, losing its trailing blanks as its
+ * cast to text does, which is what SQL's `text = char(n)` compares. SQL compares varchar with
+ * char(n) as char(n), ignoring trailing blanks on both sides, which hashing the view's keys as
+ * they are cannot follow: refused. A wider integer into a narrower one is refused too, although
+ * SQL would compare them, because a spine value out of range would have to match nothing or
+ * fail halfway through a join; the user decides by casting in a view.
+ */
+static bool
+spine_key_conv(Oid spine_type, Oid key_type, PitKeyConv *conv)
+{
+	Oid			t = getBaseType(spine_type);
+
+	*conv = PIT_KEY_AS_IS;
+	if (t == key_type)
+		return true;
+	switch (key_type)
+	{
+		case INT8OID:
+		case INT4OID:
+			if (t == INT2OID)
+				*conv = PIT_KEY_FROM_INT2;
+			else if (t == INT4OID && key_type == INT8OID)
+				*conv = PIT_KEY_FROM_INT4;
+			else
+				return false;
+			return true;
+		case TEXTOID:
+		case VARCHAROID:
+			if (t == TEXTOID || t == VARCHAROID)
+				*conv = PIT_KEY_AS_IS;	/* varchar is text on disk, with text's equality */
+			else if (t == BPCHAROID && key_type == TEXTOID)
+				*conv = PIT_KEY_FROM_BPCHAR;
+			else if (t == NAMEOID)
+				*conv = PIT_KEY_FROM_NAME;
+			else
+				return false;
+			return true;
+		default:
+			return false;
+	}
+}
+
 /* A registered column of the view's source, still there: its attnum, type, typmod, collation. */
 static AttrNumber
 source_column(PitView *v, const char *col, const char *what, Oid *type, int32 *typmod, Oid *coll)
@@ -203,11 +250,17 @@ plan_view(PitPlan *p, FsView *fv)
 							   fv->name, ent->name),
 					 errhint("Add the column to the spine, or select it under that name in a view.")));
 		stype = TupleDescAttr(p->spine_desc, sk)->atttypid;
-		if (stype != v->key_type[k])
+		if (!spine_key_conv(stype, v->key_type[k], &v->spine_conv[k]))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("spine column \"%s\" has type %s, but feature view \"%s\" has key type %s",
 							key, format_type_be(stype), fv->name, format_type_be(v->key_type[k])),
+					 getBaseType(stype) == BPCHAROID && v->key_type[k] == VARCHAROID ?
+					 errdetail("SQL compares character varying with character(n) as character(n), ignoring trailing blanks on both sides; "
+							   "the join compares keys as text.") :
+					 errdetail("A spine key must have the view's key type or one that converts to it without loss: "
+							   "smallint or integer for bigint; smallint for integer; "
+							   "varchar, char(n) or name for text; text or name for varchar."),
 					 errhint("Cast the spine column in a view: %s::%s.", key, format_type_be(v->key_type[k]))));
 		v->spine_key[k] = sk;
 		get_typlenbyval(v->key_type[k], &v->key_len[k], &v->key_byval[k]);

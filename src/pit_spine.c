@@ -419,6 +419,45 @@ finish_view(PitPlan *p, PitView *v, PitRawRows *r, int nrows, MemoryContext bcxt
 }
 
 /*
+ * A spine key value as a value of the view's key type (see PitKeyConv), allocated in the current
+ * context: integers are hashed and compared by their Datum bits, so a narrower spine integer must
+ * become exactly the Datum the source's column yields.
+ */
+static Datum
+spine_key_value(PitView *v, int j, Datum d)
+{
+	int64		x;
+
+	switch (v->spine_conv[j])
+	{
+		case PIT_KEY_AS_IS:
+			return datumCopy(d, v->key_byval[j], v->key_len[j]);
+		case PIT_KEY_FROM_INT2:
+			x = DatumGetInt16(d);
+			break;
+		case PIT_KEY_FROM_INT4:
+			x = DatumGetInt32(d);
+			break;
+		case PIT_KEY_FROM_BPCHAR:
+			return DirectFunctionCall1(rtrim1, d);
+		case PIT_KEY_FROM_NAME:
+			return DirectFunctionCall1(name_text, d);
+		default:
+			elog(ERROR, "unexpected spine key conversion %d", (int) v->spine_conv[j]);
+	}
+	switch (v->key_type[j])
+	{
+		case INT8OID:
+			return Int64GetDatum(x);
+		case INT4OID:
+			return Int32GetDatum((int32) x);
+		default:
+			elog(ERROR, "unexpected key type %u for a widened spine key", v->key_type[j]);
+	}
+	return (Datum) 0;			/* keep compiler quiet */
+}
+
+/*
  * Reads up to maxrows spine rows into every view's key table and slots (arrays sized for
  * caprows, grown on demand); returns the count.
  */
@@ -457,7 +496,7 @@ pit_build_batch(PitPlan *p, PitSpineReader *rd, int maxrows, int caprows, Memory
 			if (anynull)
 				continue;		/* no slot: NULL features */
 			for (int j = 0; j < v->nkeys; j++)
-				k[j] = datumCopy(rd->vals[v->spine_key[j]], v->key_byval[j], v->key_len[j]);
+				k[j] = spine_key_value(v, j, rd->vals[v->spine_key[j]]);
 			r->hash[r->n] = pit_hash_keys(v, k);
 			r->ts[r->n] = DatumGetInt64(ts);
 			r->row[r->n] = nrows;
