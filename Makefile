@@ -21,12 +21,17 @@ REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf --temp-instance=tmp_check_regress
 NO_INSTALLCHECK_DEFAULT = 0
 
+# Isolation specs (pg_isolation_regress) pin the interleavings of the cache protocol's races; their
+# temp instance is a second one, configured for them (test/isolation.conf).
+ISOLATION = $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
+ISOLATION_OPTS = --temp-config=$(srcdir)/test/isolation.conf --temp-instance=tmp_check_iso
+
 TAP_TESTS = 1
 PROVE_TESTS = $(or $(TAP),test/t/*.pl)
 PROVE_FLAGS = -I $(srcdir)/test/lib
 
 PG_CPPFLAGS = -I$(srcdir)/src
-EXTRA_CLEAN = tmp_check_regress
+EXTRA_CLEAN = tmp_check_regress tmp_check_iso output_iso
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

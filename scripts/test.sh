@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds feature_store warning-free, installs it into a private copy of
-# PostgreSQL, runs every pg_regress test (temp instance with pg_cron and feature_store preloaded)
-# and every TAP test, and ends with "N passed, N failed". Exit status 0 only if nothing failed.
+# PostgreSQL, runs every pg_regress test (temp instance with pg_cron and feature_store preloaded),
+# every isolation spec (specs/, a temp instance of its own) and every TAP test, and ends with
+# "N passed, N failed". Exit status 0 only if nothing failed.
 #   scripts/test.sh                 everything
-#   scripts/test.sh --regress-only  pg_regress only;  --tap-only  TAP only;  TAP=test/t/010_x.pl one file
+#   scripts/test.sh --regress-only  pg_regress and isolation only;  --tap-only  TAP only;  TAP=test/t/010_x.pl one file
 #   FS_KEEP=1 keeps the work directory for inspection.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -36,21 +37,31 @@ if ! fs_as_pg_user bash -c "source '$SRC/scripts/lib.sh'; fs_stage_pg '$W'; fs_b
   exit 1
 fi
 
-if [ $RUN_REGRESS -eq 1 ] && [ -z "${TAP:-}" ]; then
-  fs_log "pg_regress"
-  out=$(fs_as_pg_user make -C "$SRC" -s PG_CONFIG="$FS_PG_CONFIG" installcheck TAP_TESTS= 2>&1)
+# run_suite LABEL DIFFS MAKE-ARGS...: one pg_regress-style suite through make installcheck; counts
+# its "... ok" / "... FAILED" lines (a suite that reports none failed as a whole).
+run_suite() {
+  local label=$1 diffs=$2 out p f
+  shift 2
+  fs_log "$label"
+  out=$(fs_as_pg_user make -C "$SRC" -s PG_CONFIG="$FS_PG_CONFIG" installcheck TAP_TESTS= "$@" 2>&1)
   echo "$out" | grep -E '^(test |     |ok |not ok |\s*[a-z_0-9]+\s+\.\.\.)|\.\.\. (ok|FAILED|failed)' || echo "$out" | tail -20
   p=$(echo "$out" | grep -cE '\.\.\. ok|^ok ')
   f=$(echo "$out" | grep -cE '\.\.\. FAILED|\.\.\. failed|^not ok ')
   if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then f=1; echo "$out" | tail -20; fi
-  if [ -f "$SRC/regression.diffs" ]; then cat "$SRC/regression.diffs"; fi
+  if [ -f "$diffs" ]; then cat "$diffs"; fi
   passed=$((passed + p)); failed=$((failed + f))
+}
+
+if [ $RUN_REGRESS -eq 1 ] && [ -z "${TAP:-}" ]; then
+  # separate runs: a pg_regress failure stops make before the isolation specs would run
+  run_suite "pg_regress" "$SRC/regression.diffs" ISOLATION=
+  run_suite "isolation specs" "$SRC/output_iso/regression.diffs" REGRESS=
 fi
 
 if [ $RUN_TAP -eq 1 ]; then
   for t in ${TAP:-$(cd "$SRC" && ls test/t/*.pl 2>/dev/null)}; do
     fs_log "TAP $t"
-    out=$(fs_as_pg_user make -C "$SRC" -s PG_CONFIG="$FS_PG_CONFIG" installcheck REGRESS= \
+    out=$(fs_as_pg_user make -C "$SRC" -s PG_CONFIG="$FS_PG_CONFIG" installcheck REGRESS= ISOLATION= \
           PROVE_TESTS="$t" PROVE_FLAGS="-v -I test/lib" 2>&1)
     rc=$?
     echo "$out" | grep -E '^(ok|not ok) |^# |Result:' | grep -v '^# Subtest' | head -200
