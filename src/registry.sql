@@ -127,10 +127,12 @@ SELECT v.name, v.version,
        v.checks, v.description, v.owner, v.tags, v.registered_by, v.created_at, v.view_id,
        -- (0.3) rows committed on a foreign server escape the watermark and cannot stream
        ARRAY(SELECT format('%I.%I', n.nspname, c.relname)
-             FROM pg_catalog.pg_partition_tree(pg_catalog.to_regclass(format('%I.%I', v.source_schema, v.source_name))) t
-             JOIN pg_catalog.pg_class c ON c.oid = t.relid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-             WHERE c.relkind = 'f' ORDER BY 1) AS foreign_partitions
-FROM feature_store.feature_view v JOIN feature_store.entity e ON e.name = v.entity;
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind = 'f'
+               AND c.oid IN (SELECT t.relid FROM pg_catalog.pg_partition_tree(s.relid) t UNION ALL SELECT s.relid)
+             ORDER BY 1) AS foreign_partitions
+FROM feature_store.feature_view v JOIN feature_store.entity e ON e.name = v.entity,
+     LATERAL (SELECT pg_catalog.to_regclass(format('%I.%I', v.source_schema, v.source_name)) AS relid) s;
 
 CREATE VIEW fs_features AS
 SELECT v.name AS view, v.version, f.position, f.name AS feature, f.type,
