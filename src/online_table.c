@@ -638,7 +638,9 @@ fs_online_changed_row_trigger(PG_FUNCTION_ARGS)
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
 		!TRIGGER_FIRED_AFTER(td->tg_event) || td->tg_trigger->tgnargs != 2)
-		elog(ERROR, "online_changed_row must be called as an AFTER row trigger with the view id and key count");
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("online_changed_row must be called as an AFTER row trigger with the view id and key count")));
 	d = dirty_view(pg_strtoint32(td->tg_trigger->tgargs[0]));
 	nkeys = pg_strtoint32(td->tg_trigger->tgargs[1]);
 	if (td->tg_trigslot)

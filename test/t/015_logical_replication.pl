@@ -27,6 +27,7 @@ sub node
 shared_preload_libraries = 'feature_store'
 feature_store.database = 'postgres'
 feature_store.worker_naptime = '200ms'
+max_prepared_transactions = 5
 });
 	$node->start;
 	return $node;
@@ -81,7 +82,7 @@ is($sub->safe_psql('postgres', qq{SELECT string_agg(tgrelid::regclass || ' ' || 
 my $connstr = $pub->connstr . ' dbname=postgres';
 $sub->safe_psql('postgres', qq{
 CREATE SUBSCRIPTION online_sub CONNECTION '$connstr' PUBLICATION online_pub;
-CREATE SUBSCRIPTION source_sub CONNECTION '$connstr' PUBLICATION source_pub;
+CREATE SUBSCRIPTION source_sub CONNECTION '$connstr' PUBLICATION source_pub WITH (two_phase = true);
 });
 $sub->wait_for_subscription_sync($pub, 'online_sub');
 $sub->wait_for_subscription_sync($pub, 'source_sub');
@@ -177,6 +178,21 @@ UPDATE feature_store.online_} . $id{kv} . q{ SET v = 5 WHERE id = 1;
 });
 like(served('rv'), qr/ 21:4$/, 'a replica-role session\'s insert into the source streams');
 like(served('kv'), qr/^0:- 1:5 /, 'a replica-role session\'s update of the online table is served at once');
+
+# Not supported (documented): a prepared transaction applied by a two_phase subscription into a
+# streaming source. Its PREPARE on the subscriber would write online rows, and is refused as
+# every such PREPARE is (the cache is published at commit, in the committing session); the
+# apply worker reports it and retries; the row is not served.
+my $log = -s $sub->logfile;
+$pub->safe_psql('postgres', q{
+BEGIN;
+INSERT INTO rhist VALUES (20, '2026-01-05', 6);
+PREPARE TRANSACTION 'fs_two_phase';
+COMMIT PREPARED 'fs_two_phase';
+});
+ok($sub->wait_for_log(qr/cannot prepare a transaction that changed online features/, $log),
+	'two_phase: the apply worker\'s PREPARE is refused with the documented error');
+like(served('rv'), qr/ 20:1 /, 'two_phase: the prepared row is not served');
 
 $sub->stop;
 $pub->stop;
