@@ -405,13 +405,17 @@ fs_mat_mode_changed(FsView *v, const char *old_mode, const char *new_mode)
 		reset_watermark(v);
 		return;
 	}
-	if (is_stream && !was_stream)
+	if (is_stream)
 	{
 		FsOwnerContext octx;
 
 		SPI_connect();
 		fs_owner_context_enter(&octx);
-		fs_stream_create_triggers(v);
+		/* streaming again: only what a view that streamed before 0.3 lacks */
+		if (was_stream)
+			fs_stream_create_replica_trigger(v);
+		else
+			fs_stream_create_triggers(v);
 		fs_owner_context_leave(&octx);
 		SPI_finish();
 		CommandCounterIncrement();

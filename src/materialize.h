@@ -34,6 +34,8 @@ extern void fs_mat_mode_changed(FsView *v, const char *old_mode, const char *new
 /* Drops the streaming triggers of a view version (inside the caller's SPI + owner context). */
 extern void fs_stream_drop_triggers(FsView *v);
 extern void fs_stream_create_triggers(FsView *v);
+/* The replica row trigger of a streaming view, when missing (same context). */
+extern void fs_stream_create_replica_trigger(FsView *v);
 
 /* TRIGGER privilege on the source (insufficient_privilege otherwise). */
 extern void fs_stream_check_privilege(FsView *v);

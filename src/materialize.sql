@@ -21,6 +21,20 @@ CREATE FUNCTION feature_store.stream_trigger() RETURNS trigger
   AS 'MODULE_PATHNAME', 'fs_stream_trigger' LANGUAGE C;
 COMMENT ON FUNCTION feature_store.stream_trigger() IS
   'Statement trigger (NEW TABLE, argument: view id) installed by fs_set_online_mode(view, ''stream'') on the source';
+-- Streaming under session_replication_role = replica (0.3): a logical-replication apply worker
+-- fires no statement trigger; this row trigger, enabled on replica only, streams its rows.
+CREATE FUNCTION feature_store.stream_row_trigger() RETURNS trigger
+  AS 'MODULE_PATHNAME', 'fs_stream_row_trigger' LANGUAGE C;
+COMMENT ON FUNCTION feature_store.stream_row_trigger() IS
+  'Row trigger (argument: view id), enabled on replica only, installed by fs_set_online_mode(view, ''stream'') on the source';
+-- A foreign partition of a streaming source would make every INSERT routed to it fail (0.3).
+CREATE FUNCTION feature_store.stream_ddl_check() RETURNS event_trigger
+  AS 'MODULE_PATHNAME', 'fs_stream_ddl_check' LANGUAGE C;
+COMMENT ON FUNCTION feature_store.stream_ddl_check() IS
+  'Refuses a foreign table in the partition tree of a streaming view''s source';
+CREATE EVENT TRIGGER feature_store_stream_ddl_check ON ddl_command_end
+  WHEN TAG IN ('ALTER TABLE', 'CREATE FOREIGN TABLE')
+  EXECUTE FUNCTION feature_store.stream_ddl_check();
 
 -- Online rows, newest online event time and quarantined rows of a view version; NULLs unless the
 -- caller may SELECT the view's source (the same rule as fs_quarantine and serving).

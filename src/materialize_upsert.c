@@ -49,8 +49,10 @@
 #include "online_table.h"
 
 /*
- * The only trigger is the batch mode's fs_online_changed statement trigger (no row trigger,
- * no transition table): bypassing it and marking the view written is then exactly its effect.
+ * The only trigger that would fire is the batch mode's fs_online_changed statement trigger (no
+ * row trigger, no transition table): bypassing it and marking the keys written is then exactly
+ * its effect. Triggers enabled on replica only (the replica set of online_table.c) do not fire
+ * in a session that is not a replica; in one that is, the statement takes over.
  */
 static bool
 batch_triggers_only(Relation rel)
@@ -59,10 +61,18 @@ batch_triggers_only(Relation rel)
 
 	if (td == NULL)
 		return true;
-	if (td->numtriggers != 1 || strcmp(td->triggers[0].tgname, "fs_online_changed") != 0)
-		return false;
-	return !TRIGGER_FOR_ROW(td->triggers[0].tgtype) &&
-		td->triggers[0].tgoldtable == NULL && td->triggers[0].tgnewtable == NULL;
+	for (int i = 0; i < td->numtriggers; i++)
+	{
+		Trigger    *t = &td->triggers[i];
+
+		if (t->tgenabled == TRIGGER_FIRES_ON_REPLICA &&
+			SessionReplicationRole != SESSION_REPLICATION_ROLE_REPLICA)
+			continue;
+		if (strcmp(t->tgname, "fs_online_changed") != 0 || TRIGGER_FOR_ROW(t->tgtype) ||
+			t->tgoldtable != NULL || t->tgnewtable != NULL)
+			return false;
+	}
+	return true;
 }
 
 /* The online table's columns are the online row: keys, event, created, features, none dropped. */

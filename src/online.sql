@@ -42,6 +42,11 @@ REVOKE ALL ON FUNCTION feature_store.online_changed(), feature_store.registry_ch
 CREATE FUNCTION feature_store.online_changed_keys() RETURNS trigger
   AS 'MODULE_PATHNAME', 'fs_online_changed_keys_trigger' LANGUAGE C;
 REVOKE ALL ON FUNCTION feature_store.online_changed_keys() FROM PUBLIC;
+-- Per-row signal for writes under session_replication_role = replica (0.3): a logical-replication
+-- apply worker fires no statement trigger, so a subscribed online table needs a row trigger.
+CREATE FUNCTION feature_store.online_changed_row() RETURNS trigger
+  AS 'MODULE_PATHNAME', 'fs_online_changed_row_trigger' LANGUAGE C;
+REVOKE ALL ON FUNCTION feature_store.online_changed_row() FROM PUBLIC;
 CREATE TRIGGER fs_registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON feature_store.entity
   FOR EACH STATEMENT EXECUTE FUNCTION feature_store.registry_changed();
 CREATE TRIGGER fs_registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON feature_store.feature_view

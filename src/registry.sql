@@ -124,8 +124,15 @@ SELECT v.name, v.version,
        v.entity, e.join_keys,
        v.event_time, v.created_time, v.ttl, v.online_mode,
        (SELECT count(*) FROM feature_store.view_feature f WHERE f.view_id = v.view_id)::int AS n_features,
-       v.checks, v.description, v.owner, v.tags, v.registered_by, v.created_at, v.view_id
-FROM feature_store.feature_view v JOIN feature_store.entity e ON e.name = v.entity;
+       v.checks, v.description, v.owner, v.tags, v.registered_by, v.created_at, v.view_id,
+       -- (0.3) rows committed on a foreign server escape the watermark and cannot stream
+       ARRAY(SELECT format('%I.%I', n.nspname, c.relname)
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind = 'f'
+               AND c.oid IN (SELECT t.relid FROM pg_catalog.pg_partition_tree(s.relid) t UNION ALL SELECT s.relid)
+             ORDER BY 1) AS foreign_partitions
+FROM feature_store.feature_view v JOIN feature_store.entity e ON e.name = v.entity,
+     LATERAL (SELECT pg_catalog.to_regclass(format('%I.%I', v.source_schema, v.source_name)) AS relid) s;
 
 CREATE VIEW fs_features AS
 SELECT v.name AS view, v.version, f.position, f.name AS feature, f.type,
