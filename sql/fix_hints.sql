@@ -8,6 +8,7 @@
 --   - a relation that cannot be a spine: the hint names spine_query.
 SET client_min_messages = warning;
 SET timezone = 'UTC';
+SET datestyle = 'ISO, YMD';
 CREATE EXTENSION IF NOT EXISTS feature_store;
 
 CREATE FUNCTION pg_temp.errd(q text, OUT state text, OUT message text, OUT detail text, OUT hint text)

@@ -5,6 +5,7 @@
 -- checksum, recomputed here in SQL from hash_record_extended.
 SET client_min_messages = warning;
 SET timezone = 'UTC';
+SET datestyle = 'ISO, YMD';
 CREATE EXTENSION IF NOT EXISTS feature_store;
 
 -- Like sql/include/err.sql, with the detail too.

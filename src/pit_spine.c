@@ -541,7 +541,7 @@ prepare_spine_query(const char *query)
 						   psprintf("It holds %d statements.", list_length(raw)));
 	stmt = linitial_node(RawStmt, raw)->stmt;
 	if (!IsA(stmt, SelectStmt))
-		refuse_spine_query(psprintf("It is a %s statement.", GetCommandTagName(CreateCommandTag(stmt))));
+		refuse_spine_query(psprintf("The statement is %s.", GetCommandTagName(CreateCommandTag(stmt))));
 	if (((SelectStmt *) stmt)->intoClause != NULL)
 		refuse_spine_query("SELECT INTO creates a table.");
 
