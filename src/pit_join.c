@@ -64,6 +64,7 @@ pit_join_init(void)
 							&pit_partition_kb, 256, 1, INT_MAX / 1024,
 							PGC_USERSET, GUC_UNIT_KB | GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
+	fs_training_set_init();
 }
 
 /* Adds the time since *t to phase ms[i] and restarts *t. */
@@ -162,6 +163,15 @@ pit_plan_execute(PitPlan *p, PitEmitFn emit, void *arg)
 				elog(ERROR, "spine ended early");
 			memcpy(vals, emit_rd.vals, sizeof(Datum) * nsp);
 			memcpy(nulls, emit_rd.nulls, sizeof(bool) * nsp);
+			if (p->checksum_on)
+			{
+				/* the hash functions may detoast: in the row context, reset at once */
+				MemoryContext o = MemoryContextSwitchTo(tmpcxt);
+
+				p->checksum += pit_spine_row_hash(p, emit_rd.vals, emit_rd.nulls);
+				MemoryContextSwitchTo(o);
+				MemoryContextReset(tmpcxt);
+			}
 			if (i + 8 < nrows)
 				for (int vi = 0; vi < p->nviews; vi++)
 					if (p->views[vi]->winner[i + 8] != NULL)

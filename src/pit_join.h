@@ -20,8 +20,23 @@ typedef void (*PitEmitFn) (void *arg, Datum *values, bool *nulls);
  * (columns, types, privileges) and returns a plan. All errors about bad input happen here,
  * before anything is read.
  */
-extern PitPlan *pit_plan_create(Oid spine_relid, ArrayType *features, const char *spine_time,
-								bool full_names, bool as_of_created);
+extern PitPlan *pit_plan_create(Oid spine_relid, const char *spine_query, ArrayType *features,
+								const char *spine_time, bool full_names, bool as_of_created);
+
+/*
+ * Asks pit_plan_execute to compute the spine's checksum (see pit_plan_spine_checksum); false
+ * when a spine column's type has no extended hash function, so that no checksum can be given.
+ */
+extern bool pit_plan_want_checksum(PitPlan *plan);
+
+/*
+ * After pit_plan_execute: the spine's checksum as 16 hex digits, the sum modulo 2^64 of
+ * hash_record_extended(row, 0) over its rows (order-independent); NULL when not computed.
+ */
+extern char *pit_plan_spine_checksum(PitPlan *plan);
+
+/* Whether the spine is a temporary relation (its name is meaningless after the session). */
+extern bool pit_plan_spine_is_temp(PitPlan *plan);
 
 /* Output row type: spine columns (with their typmods and collations) then features. */
 extern TupleDesc pit_plan_tupdesc(PitPlan *plan);
@@ -40,6 +55,9 @@ extern int	pit_partition_kb;
 
 /* Defines the join's GUCs (called from _PG_init). */
 extern void pit_join_init(void);
+
+/* Installs the hint for a point-in-time join called without a column definition list. */
+extern void fs_training_set_init(void);
 
 /* Frees the plan's memory. */
 extern void pit_plan_free(PitPlan *plan);

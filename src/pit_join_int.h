@@ -180,8 +180,14 @@ typedef struct PitOutFeature
 struct PitPlan
 {
 	MemoryContext cxt;
-	Oid			spine_relid;
+	Oid			spine_relid;	/* InvalidOid for a spine_query */
+	char	   *spine_query;	/* the query text of a spine given as a query, else NULL */
+	char	   *spine_label;	/* 'spine "name"' or 'spine_query', for messages */
+	bool		spine_temp;		/* a temporary relation: gone after the session */
 	bool		spine_spi;
+	bool		checksum_on;	/* compute the spine checksum while emitting */
+	bool		checksum_ok;	/* every spine column has an extended hash function */
+	uint64		checksum;		/* sum of the spine rows' hash_record_extended(row, 0) */
 	TupleDesc	spine_desc;		/* non-dropped spine columns */
 	AttrNumber *spine_att;		/* physical attnum of each spine_desc column */
 	int			spine_ts;		/* 0-based column in spine_desc */
@@ -390,6 +396,8 @@ extern void pit_spine_reader_init(PitSpineReader *r, PitPlan *p, Tuplestorestate
 extern bool pit_spine_next(PitSpineReader *r);
 extern void pit_spine_reader_end(PitSpineReader *r);
 extern void pit_read_spine_spi(PitPlan *p, Tuplestorestate *store);
+extern TupleDesc pit_spine_query_desc(const char *query);
+extern uint64 pit_spine_row_hash(PitPlan *p, const Datum *vals, const bool *nulls);
 extern int	pit_build_batch(PitPlan *p, PitSpineReader *rd, int maxrows, int caprows, MemoryContext bcxt);
 
 /* pit_scan.c: reading a source for one batch; returns the rows read. */

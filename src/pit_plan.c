@@ -98,7 +98,8 @@ source_column(PitView *v, const char *col, const char *what, Oid *type, int32 *t
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("source \"%s.%s\" of feature view \"%s\" has no column \"%s\"",
 						v->fv->source_schema, v->fv->source_name, v->fv->name, col),
-				 errdetail("The view's %s column was dropped or renamed after registration.", what),
+				 errdetail("The view's %s column was dropped or renamed after registration. The source has columns: %s.",
+						   what, fs_relation_column_names(v->relid)),
 				 errhint("Register the view again over the current source.")));
 	get_atttypetypmodcoll(v->relid, att, type, typmod, coll);
 	return att;
@@ -245,10 +246,11 @@ plan_view(PitPlan *p, FsView *fv)
 		if (sk < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("spine \"%s\" has no column \"%s\"", get_rel_name(p->spine_relid), key),
-					 errdetail("Feature view \"%s\" is keyed by entity \"%s\", whose key columns the spine must have.",
-							   fv->name, ent->name),
-					 errhint("Add the column to the spine, or select it under that name in a view.")));
+					 errmsg("%s has no column \"%s\"", p->spine_label, key),
+					 errdetail("Feature view \"%s\" is keyed by entity \"%s\", whose key columns the spine must have. The spine has columns: %s.",
+							   fv->name, ent->name, fs_column_names(p->spine_desc)),
+					 p->spine_query ? errhint("Select the column under that name in spine_query (... AS %s).", key)
+					 : errhint("Add the column to the spine, or select it under that name in a view.")));
 		stype = TupleDescAttr(p->spine_desc, sk)->atttypid;
 		if (!spine_key_conv(stype, v->key_type[k], &v->spine_conv[k]))
 			ereport(ERROR,
@@ -261,7 +263,8 @@ plan_view(PitPlan *p, FsView *fv)
 					 errdetail("A spine key must have the view's key type or one that converts to it without loss: "
 							   "smallint or integer for bigint; smallint for integer; "
 							   "varchar, char(n) or name for text; text or name for varchar."),
-					 errhint("Cast the spine column in a view: %s::%s.", key, format_type_be(v->key_type[k]))));
+					 p->spine_query ? errhint("Cast the column in spine_query: %s::%s.", key, format_type_be(v->key_type[k]))
+					 : errhint("Cast the spine column in a view: %s::%s.", key, format_type_be(v->key_type[k]))));
 		v->spine_key[k] = sk;
 		get_typlenbyval(v->key_type[k], &v->key_len[k], &v->key_byval[k]);
 		if (!is_bitwise_key_type(v->key_type[k]))
@@ -343,26 +346,17 @@ check_name_free(TupleDesc desc, int upto, const char *name, const char *ref, boo
 					 : errhint("Pass full_names => true to name feature columns view__feature.")));
 }
 
-/* See pit_join.h: everything that can be wrong with the arguments is found here. */
-PitPlan *
-pit_plan_create(Oid spine_relid, ArrayType *features, const char *spine_time,
-				bool full_names, bool as_of_created)
+/*
+ * The spine of a plan given as a relation: its non-dropped columns, how it is read, and the
+ * caller's privilege on it.
+ */
+static void
+plan_spine_relation(PitPlan *p, Oid spine_relid)
 {
-	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "point-in-time join",
-											  ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old = MemoryContextSwitchTo(cxt);
-	PitPlan    *p = palloc0(sizeof(PitPlan));
 	Relation	spine;
 	TupleDesc	rd;
-	List	   *refs;
-	ListCell   *lc;
 	int			n;
 
-	p->cxt = cxt;
-	p->spine_relid = spine_relid;
-	p->as_of_created = as_of_created;
-
-	/* The spine: any relation with columns; read through SPI unless a plain table. */
 	/* a stale or made-up OID (0::regclass, a dropped table's) is the caller's error, not XX000 */
 	spine = try_relation_open(spine_relid, AccessShareLock);
 	if (spine == NULL)
@@ -374,7 +368,10 @@ pit_plan_create(Oid spine_relid, ArrayType *features, const char *spine_time,
 		spine->rd_rel->relkind != RELKIND_FOREIGN_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("spine \"%s\" is not a table or view", RelationGetRelationName(spine))));
+				 errmsg("spine \"%s\" is not a table or view", RelationGetRelationName(spine)),
+				 errhint("A spine computed by a query can be given as spine_query => 'SELECT ...'.")));
+	p->spine_label = psprintf("spine \"%s\"", RelationGetRelationName(spine));
+	p->spine_temp = spine->rd_rel->relpersistence == RELPERSISTENCE_TEMP;
 	p->spine_spi = spine->rd_rel->relkind != RELKIND_RELATION ||
 		check_enable_rls(spine_relid, InvalidOid, false) == RLS_ENABLED ||
 		spine->rd_rel->relhassubclass;
@@ -389,7 +386,6 @@ pit_plan_create(Oid spine_relid, ArrayType *features, const char *spine_time,
 			n++;
 	p->spine_desc = CreateTemplateTupleDesc(n);
 	p->spine_att = palloc(sizeof(AttrNumber) * Max(n, 1));
-	p->spine_ts = -1;
 	n = 0;
 	for (int i = 0; i < rd->natts; i++)
 	{
@@ -400,22 +396,82 @@ pit_plan_create(Oid spine_relid, ArrayType *features, const char *spine_time,
 		TupleDescInitEntry(p->spine_desc, n + 1, NameStr(a->attname), a->atttypid, a->atttypmod, 0);
 		TupleDescInitEntryCollation(p->spine_desc, n + 1, a->attcollation);
 		p->spine_att[n] = a->attnum;
-		if (strcmp(NameStr(a->attname), spine_time) == 0)
-			p->spine_ts = n;
 		n++;
 	}
 	relation_close(spine, NoLock);
+}
+
+/*
+ * The spine of a plan given as a query: its result columns (the query is checked and planned,
+ * not run: pit_spine.c). It is read through SPI as the caller, like a view.
+ */
+static void
+plan_spine_query(PitPlan *p, const char *query)
+{
+	TupleDesc	qd = pit_spine_query_desc(query);
+
+	p->spine_query = pstrdup(query);
+	p->spine_label = "spine_query";
+	p->spine_spi = true;
+	p->spine_desc = CreateTemplateTupleDesc(qd->natts);
+	p->spine_att = palloc(sizeof(AttrNumber) * Max(qd->natts, 1));
+	for (int i = 0; i < qd->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(qd, i);
+
+		/* a training set is a table: its columns need distinct names */
+		for (int j = 0; j < i; j++)
+			if (strcmp(NameStr(TupleDescAttr(qd, j)->attname), NameStr(a->attname)) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_COLUMN),
+						 errmsg("spine_query returns more than one column named \"%s\"", NameStr(a->attname)),
+						 errdetail("Its columns are: %s.", fs_column_names(qd)),
+						 errhint("Give its columns distinct names with AS.")));
+		TupleDescInitEntry(p->spine_desc, i + 1, NameStr(a->attname), a->atttypid, a->atttypmod, 0);
+		TupleDescInitEntryCollation(p->spine_desc, i + 1, a->attcollation);
+		p->spine_att[i] = i + 1;
+	}
+}
+
+/* See pit_join.h: everything that can be wrong with the arguments is found here. */
+PitPlan *
+pit_plan_create(Oid spine_relid, const char *spine_query, ArrayType *features, const char *spine_time,
+				bool full_names, bool as_of_created)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "point-in-time join",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	PitPlan    *p = palloc0(sizeof(PitPlan));
+	List	   *refs;
+	ListCell   *lc;
+	int			n;
+
+	p->cxt = cxt;
+	p->spine_relid = spine_relid;
+	p->as_of_created = as_of_created;
+
+	/* The spine: any relation with columns, read through SPI unless a plain table; or a query. */
+	if (spine_query != NULL)
+		plan_spine_query(p, spine_query);
+	else
+		plan_spine_relation(p, spine_relid);
+	p->spine_ts = -1;
+	for (int i = 0; i < p->spine_desc->natts; i++)
+		if (strcmp(NameStr(TupleDescAttr(p->spine_desc, i)->attname), spine_time) == 0)
+			p->spine_ts = i;
 	if (p->spine_ts < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("spine \"%s\" has no column \"%s\"", get_rel_name(spine_relid), spine_time),
+				 errmsg("%s has no column \"%s\"", p->spine_label, spine_time),
+				 errdetail("The spine has columns: %s.", fs_column_names(p->spine_desc)),
 				 errhint("Name the spine's timestamp column with spine_time => 'column'.")));
 	p->spine_ts_type = TupleDescAttr(p->spine_desc, p->spine_ts)->atttypid;
 	if (p->spine_ts_type != TIMESTAMPTZOID && p->spine_ts_type != TIMESTAMPOID)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("spine time column \"%s\" has type %s", spine_time, format_type_be(p->spine_ts_type)),
-				 errhint("The spine time must be timestamptz or timestamp; cast it in a view.")));
+				 p->spine_query ? errhint("The spine time must be timestamptz or timestamp; cast it in spine_query.")
+				 : errhint("The spine time must be timestamptz or timestamp; cast it in a view.")));
 
 	/* Features: one PitView per distinct view version, in order of first reference. */
 	refs = fs_resolve_feature_refs(features);
@@ -513,6 +569,40 @@ pit_plan_view_versions(PitPlan *plan, List **view_ids)
 		*view_ids = lappend_int(*view_ids, plan->views[vi]->fv->view_id);
 	}
 	return l;
+}
+
+/* See pit_join.h. */
+bool
+pit_plan_want_checksum(PitPlan *plan)
+{
+	plan->checksum_ok = true;
+	for (int i = 0; i < plan->spine_desc->natts; i++)
+	{
+		TypeCacheEntry *tc = lookup_type_cache(TupleDescAttr(plan->spine_desc, i)->atttypid,
+											   TYPECACHE_HASH_EXTENDED_PROC_FINFO);
+
+		if (!OidIsValid(tc->hash_extended_proc_finfo.fn_oid))
+			plan->checksum_ok = false;
+	}
+	plan->checksum_on = plan->checksum_ok;
+	plan->checksum = 0;
+	return plan->checksum_ok;
+}
+
+/* See pit_join.h. */
+char *
+pit_plan_spine_checksum(PitPlan *plan)
+{
+	if (!plan->checksum_on)
+		return NULL;
+	return psprintf("%016" INT64_MODIFIER "x", plan->checksum);
+}
+
+/* See pit_join.h. */
+bool
+pit_plan_spine_is_temp(PitPlan *plan)
+{
+	return plan->spine_temp;
 }
 
 /* All of a plan's memory is in its own context. */

@@ -16,6 +16,11 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "executor/spi.h"
+#include "tcop/tcopprot.h"
+#include "tcop/utility.h"
+#include "utils/guc.h"
+#include "utils/plancache.h"
+#include "utils/typcache.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "utils/builtins.h"
@@ -511,6 +516,132 @@ pit_build_batch(PitPlan *p, PitSpineReader *rd, int maxrows, int caprows, Memory
 	return nrows;
 }
 
+/*
+ * Error context of a spine query: a syntax error points into spine_query, not into the calling
+ * statement (as SPI does for the queries it runs), and every other error says where it came from.
+ */
+static void
+spine_query_context(void *arg)
+{
+	const char *query = arg;
+	int			pos = geterrposition();
+
+	if (pos > 0)
+	{
+		errposition(0);
+		internalerrposition(pos);
+		internalerrquery(query);
+	}
+	errcontext("spine_query");
+}
+
+/*
+ * Runs fn(query, arg) with the transaction read-only, so that nothing a spine query calls (a
+ * volatile function, say) can write: reading the spine must change nothing. On an error the
+ * transaction's abort restores the setting.
+ */
+static void
+with_spine_query(const char *query, void (*fn) (const char *query, void *arg), void *arg)
+{
+	ErrorContextCallback cb;
+	int			save_nestlevel = NewGUCNestLevel();
+
+	cb.callback = spine_query_context;
+	cb.arg = unconstify(char *, query);
+	cb.previous = error_context_stack;
+	error_context_stack = &cb;
+	(void) set_config_option("transaction_read_only", "on", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	fn(query, arg);
+	AtEOXact_GUC(true, save_nestlevel);
+	error_context_stack = cb.previous;
+}
+
+/* The refusal of a spine query that is not one read-only SELECT; detail says what it is. */
+static void
+refuse_spine_query(const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("spine_query must be a single read-only SELECT"),
+			 errdetail("%s", detail),
+			 errhint("Give one SELECT (or VALUES, TABLE, WITH ... SELECT) without FOR UPDATE/SHARE or a data-modifying WITH.")));
+}
+
+/*
+ * Checks the query's raw form first (before any name is looked up or any lock taken): exactly
+ * one statement, a SELECT that creates nothing. What only planning shows (row locks in
+ * subqueries, data-modifying WITH) is checked on the plan, before it runs.
+ */
+static SPIPlanPtr
+prepare_spine_query(const char *query)
+{
+	List	   *raw = pg_parse_query(query);
+	Node	   *stmt;
+	SPIPlanPtr	plan;
+	CachedPlan *cplan;
+	ListCell   *lc;
+
+	if (list_length(raw) != 1)
+		refuse_spine_query(list_length(raw) == 0 ? "It holds no statement." :
+						   psprintf("It holds %d statements.", list_length(raw)));
+	stmt = linitial_node(RawStmt, raw)->stmt;
+	if (!IsA(stmt, SelectStmt))
+		refuse_spine_query(psprintf("The statement is %s.", GetCommandTagName(CreateCommandTag(stmt))));
+	if (((SelectStmt *) stmt)->intoClause != NULL)
+		refuse_spine_query("SELECT INTO creates a table.");
+
+	plan = SPI_prepare(query, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for spine_query: %s", SPI_result_code_string(SPI_result));
+	cplan = SPI_plan_get_cached_plan(plan);
+	if (cplan == NULL)
+		elog(ERROR, "spine_query has no single plan");
+	foreach(lc, cplan->stmt_list)
+	{
+		PlannedStmt *ps = lfirst_node(PlannedStmt, lc);
+
+		if (ps->commandType != CMD_SELECT || ps->utilityStmt != NULL)
+			refuse_spine_query("It is not a SELECT once rewritten.");
+		if (ps->hasModifyingCTE)
+			refuse_spine_query("It modifies data in a WITH clause.");
+		if (ps->rowMarks != NIL)
+			refuse_spine_query("It locks rows (FOR UPDATE or FOR SHARE).");
+	}
+	ReleaseCachedPlan(cplan, NULL);
+	return plan;
+}
+
+typedef struct SpineDescArg
+{
+	MemoryContext cxt;			/* where the copy goes: the plan outlives SPI */
+	TupleDesc	desc;
+} SpineDescArg;
+
+static void
+describe_spine_query(const char *query, void *arg)
+{
+	SpineDescArg *a = arg;
+	SPIPlanPtr	plan = prepare_spine_query(query);
+	CachedPlanSource *ps = linitial(SPI_plan_get_plan_sources(plan));
+	MemoryContext old = MemoryContextSwitchTo(a->cxt);
+
+	a->desc = CreateTupleDescCopy(ps->resultDesc);
+	MemoryContextSwitchTo(old);
+}
+
+/* See pit_join_int.h: the result columns of a spine query, checked to be a read-only SELECT. */
+TupleDesc
+pit_spine_query_desc(const char *query)
+{
+	SpineDescArg a = {CurrentMemoryContext, NULL};
+
+	SPI_connect();
+	with_spine_query(query, describe_spine_query, &a);
+	SPI_finish();
+	return a.desc;
+}
+
 typedef struct SpineStoreArg
 {
 	Tuplestorestate *store;
@@ -525,16 +656,92 @@ store_spine_row(void *arg, Datum *vals, bool *nulls)
 	tuplestore_putvalues(a->store, a->desc, vals, nulls);
 }
 
+/* Runs the spine query once, as the caller, under the active snapshot, into the store. */
+static void
+read_spine_query(const char *query, void *arg)
+{
+	SpineStoreArg *a = arg;
+	SPIPlanPtr	plan = prepare_spine_query(query);
+	Portal		portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	Datum	   *vals = palloc(sizeof(Datum) * Max(a->desc->natts, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(a->desc->natts, 1));
+
+	for (;;)
+	{
+		bool		same;
+
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		/* planned again since: the rows must still have the columns the join was planned for */
+		same = SPI_tuptable->tupdesc->natts == a->desc->natts;
+		for (int c = 0; same && c < a->desc->natts; c++)
+			same = TupleDescAttr(SPI_tuptable->tupdesc, c)->atttypid == TupleDescAttr(a->desc, c)->atttypid;
+		if (!same)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("spine_query returned other columns than when the join was planned")));
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, vals, nulls);
+			tuplestore_putvalues(a->store, a->desc, vals, nulls);
+		}
+		SPI_freetuptable(SPI_tuptable);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_cursor_close(portal);
+}
+
 /* Reads a spine that is not a plain table through SPI into store (under the active snapshot). */
 void
 pit_read_spine_spi(PitPlan *p, Tuplestorestate *store)
 {
 	int			natts = p->spine_desc->natts;
-	char	  **cols = palloc(sizeof(char *) * Max(natts, 1));
+	char	  **cols;
 	SpineStoreArg a = {store, p->spine_desc};
 
+	if (p->spine_query != NULL)
+	{
+		SPI_connect();
+		with_spine_query(p->spine_query, read_spine_query, &a);
+		SPI_finish();
+		return;
+	}
+	cols = palloc(sizeof(char *) * Max(natts, 1));
 	for (int i = 0; i < natts; i++)
 		cols[i] = NameStr(TupleDescAttr(p->spine_desc, i)->attname);
 	(void) pit_spi_read(p->spine_relid, cols, natts, store_spine_row, &a);
 	pfree(cols);
+}
+
+/*
+ * One spine row's term of the checksum: exactly hash_record_extended(row, 0) of
+ * utils/adt/rowtypes.c, so that SQL can recompute it: per column the type's extended hash with
+ * seed 0 under the column's collation (0 for NULL), combined as result * 31 + hash.
+ */
+uint64
+pit_spine_row_hash(PitPlan *p, const Datum *vals, const bool *nulls)
+{
+	uint64		result = 0;
+
+	for (int i = 0; i < p->spine_desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(p->spine_desc, i);
+		uint64		h = 0;
+
+		if (!nulls[i])
+		{
+			TypeCacheEntry *tc = lookup_type_cache(att->atttypid, TYPECACHE_HASH_EXTENDED_PROC_FINFO);
+			LOCAL_FCINFO(fc, 2);
+
+			InitFunctionCallInfoData(*fc, &tc->hash_extended_proc_finfo, 2, att->attcollation, NULL, NULL);
+			fc->args[0].value = vals[i];
+			fc->args[0].isnull = false;
+			fc->args[1].value = Int64GetDatum(0);
+			fc->args[1].isnull = false;
+			h = DatumGetUInt64(FunctionCallInvoke(fc));
+		}
+		result = (result << 5) - result + h;
+	}
+	return result;
 }

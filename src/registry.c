@@ -8,6 +8,7 @@
  */
 #include "postgres.h"
 
+#include "access/relation.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -16,6 +17,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/timestamp.h"
 
@@ -521,4 +523,44 @@ fs_resolve_feature_refs(ArrayType *refs)
 		acc = fs_resolve_feature_ref(TextDatumGetCString(elems[i]), acc);
 	}
 	return acc;
+}
+
+/* See registry.h. At most 50 names: a detail line is read, not searched. */
+char *
+fs_column_names(TupleDesc desc)
+{
+	StringInfoData s;
+	int			shown = 0;
+	int			more = 0;
+
+	initStringInfo(&s);
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+
+		if (a->attisdropped)
+			continue;
+		if (shown == 50)
+		{
+			more++;
+			continue;
+		}
+		appendStringInfo(&s, "%s%s", shown ? ", " : "", quote_identifier(NameStr(a->attname)));
+		shown++;
+	}
+	if (more > 0)
+		appendStringInfo(&s, " and %d more", more);
+	if (shown == 0)
+		appendStringInfoString(&s, "(none)");
+	return s.data;
+}
+
+char *
+fs_relation_column_names(Oid relid)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	char	   *s = fs_column_names(RelationGetDescr(rel));
+
+	relation_close(rel, AccessShareLock);
+	return s;
 }

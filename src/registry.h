@@ -7,6 +7,7 @@
 #define FS_REGISTRY_H
 
 #include "postgres.h"
+#include "access/tupdesc.h"
 #include "datatype/timestamp.h"
 #include "nodes/pg_list.h"
 
@@ -90,5 +91,12 @@ extern bool fs_can_select_view(FsView *view);
 extern char *fs_split_version(const char *kind, const char *ref, int32 *version);
 /* The same privileges, for reads that apply row-level security themselves (training sets). */
 extern void fs_check_view_select_filtered(FsView *view);
+
+/*
+ * "a, b, c": the (non-dropped) column names of a row type or relation, for the errdetail of a
+ * missing column, so that a typo is seen at once; long lists end with "and N more".
+ */
+extern char *fs_column_names(TupleDesc desc);
+extern char *fs_relation_column_names(Oid relid);
 
 #endif

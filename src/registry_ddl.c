@@ -125,6 +125,44 @@ check_owner(const char *kind, const char *name, const char *registered_by, Oid c
 }
 
 /*
+ * fs_register_entity('driver', '{driver_id}') resolves to the one-key form (an untyped literal
+ * prefers text to text[]), which takes '{driver_id}' as one key name. Says how to pass an array
+ * instead of only calling the name invalid.
+ */
+static void
+check_array_literal_key(const char *key)
+{
+	size_t		len = strlen(key);
+	StringInfoData arr;
+	char	   *inner;
+	char	   *tok;
+	char	   *save;
+	int			n = 0;
+
+	if (len < 2 || key[0] != '{' || key[len - 1] != '}')
+		return;
+	inner = pnstrdup(key + 1, len - 2);
+	initStringInfo(&arr);
+	appendStringInfoString(&arr, "ARRAY[");
+	for (tok = strtok_r(inner, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save))
+	{
+		char	   *end = tok + strlen(tok);
+
+		while (*tok == ' ' || *tok == '"')
+			tok++;
+		while (end > tok && (end[-1] == ' ' || end[-1] == '"'))
+			*--end = '\0';
+		appendStringInfo(&arr, "%s%s", n++ ? ", " : "", quote_literal_cstr(tok));
+	}
+	appendStringInfoChar(&arr, ']');
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_NAME),
+			 errmsg("invalid join key name \"%s\"", key),
+			 errdetail("An untyped literal such as '%s' reaches the one-key form fs_register_entity(name, join_key text), which takes it as a single key name.", key),
+			 errhint("Pass the keys as an array: fs_register_entity(name, %s).", arr.data)));
+}
+
+/*
  * fs_register_entity(name text, join_keys text[], description text, key_types regtype[])
  * Same keys again: updates the description. Different keys: allowed only while no view uses it.
  */
@@ -148,6 +186,8 @@ fs_register_entity(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("an entity needs between 1 and %d join keys, got %d", FS_MAX_KEYS, nkeys)));
+	if (nkeys == 1 && !fs_is_valid_name(keynames[0]))
+		check_array_literal_key(keynames[0]);
 	for (int i = 0; i < nkeys; i++)
 	{
 		fs_check_name("join key", keynames[i]);
@@ -249,7 +289,8 @@ source_column(ViewDef *d, const char *col, const char *role)
 	if (att == InvalidAttrNumber || att < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("column \"%s\" (%s) does not exist in source \"%s.%s\"", col, role, d->schema, d->relname)));
+				 errmsg("column \"%s\" (%s) does not exist in source \"%s.%s\"", col, role, d->schema, d->relname),
+				 errdetail("The source has columns: %s.", fs_relation_column_names(d->relid))));
 	return att;
 }
 

@@ -16,7 +16,10 @@
 #include "executor/tuptable.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "mb/pg_wchar.h"
+#include "tcop/tcopprot.h"
 #include "utils/acl.h"
+#include "utils/elog.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -36,23 +39,93 @@ PG_FUNCTION_INFO_V1(fs_training_columns);
 PG_FUNCTION_INFO_V1(fs_create_training_set);
 PG_FUNCTION_INFO_V1(fs_point_in_time_join_stats);
 
-/* Arguments shared by every form: spine, features, spine_time, full_names, as_of_created. */
+/*
+ * Arguments shared by every form: spine, features, spine_time, full_names and (not in
+ * fs_training_columns) as_of_created, the first nshared of them from argument `first` on, then
+ * spine_query. A database not yet updated to 0.3 calls with fewer arguments (no spine_query).
+ */
 static PitPlan *
-plan_from_args(FunctionCallInfo fcinfo, int first)
+plan_from_args(FunctionCallInfo fcinfo, int first, int nshared)
 {
 	const char *names[5] = {"spine", "features", "spine_time", "full_names", "as_of_created"};
-	int			nargs = Min(PG_NARGS() - first, 5);
+	int			nargs = Min(PG_NARGS() - first, nshared);
+	int			qarg = first + nshared;
+	bool		has_spine = !PG_ARGISNULL(first);
+	bool		has_query = PG_NARGS() > qarg && !PG_ARGISNULL(qarg);
 
-	for (int i = 0; i < nargs; i++)
+	if (has_spine && has_query)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("spine and spine_query cannot both be given"),
+				 errhint("Pass the spine either as a relation (spine => 'table') or as a query (spine_query => 'SELECT ...').")));
+	if (!has_spine && !has_query)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"spine\" must not be null"),
+				 errhint("Pass the spine as a relation (spine => 'table') or as a query (spine_query => 'SELECT ...').")));
+	for (int i = 1; i < nargs; i++)
 		if (PG_ARGISNULL(first + i))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("argument \"%s\" must not be null", names[i])));
-	return pit_plan_create(PG_GETARG_OID(first),
+	return pit_plan_create(has_spine ? PG_GETARG_OID(first) : InvalidOid,
+						   has_query ? text_to_cstring(PG_GETARG_TEXT_PP(qarg)) : NULL,
 						   PG_GETARG_ARRAYTYPE_P(first + 1),
 						   text_to_cstring(PG_GETARG_TEXT_PP(first + 2)),
 						   nargs > 3 ? PG_GETARG_BOOL(first + 3) : false,
 						   nargs > 4 ? PG_GETARG_BOOL(first + 4) : false);
+}
+
+/*
+ * The parser, not this extension, refuses fs_point_in_time_join in FROM without a column
+ * definition list ("a column definition list is required for functions returning record"),
+ * before the function runs and with no word on how to get the list. No hook runs during parse
+ * analysis, so the hint is added to that error as it is reported, when the error's position is
+ * at a call of fs_point_in_time_join. A caller that catches the error (PL/pgSQL EXCEPTION) sees
+ * the parser's error unchanged: the hook runs only for errors that reach the client or log.
+ */
+static emit_log_hook_type prev_emit_log_hook = NULL;
+
+/* Whether the text at 1-based character position pos of query is a call of the join. */
+static bool
+calls_pit_join_at(const char *query, int pos)
+{
+	const char *p = query;
+	const char *name = "fs_point_in_time_join";
+	size_t		len = strlen(name);
+
+	if (query == NULL || pos <= 0)
+		return false;
+	for (int i = 1; i < pos && *p; i++)
+		p += pg_mblen(p);
+	/* the name, possibly schema-qualified or quoted, before the opening parenthesis */
+	for (; *p && *p != '('; p++)
+		if (pg_strncasecmp(p, name, len) == 0)
+			return true;
+	return false;
+}
+
+static void
+pit_emit_log_hook(ErrorData *edata)
+{
+	if (edata->elevel == ERROR && edata->sqlerrcode == ERRCODE_SYNTAX_ERROR && edata->hint == NULL &&
+		edata->message_id != NULL &&
+		strcmp(edata->message_id, "a column definition list is required for functions returning \"record\"") == 0 &&
+		(edata->internalpos > 0 ? calls_pit_join_at(edata->internalquery, edata->internalpos)
+		 : calls_pit_join_at(debug_query_string, edata->cursorpos)))
+		edata->hint = pstrdup("Name the result columns: FROM fs_point_in_time_join(...) AS t(...), with the list "
+							  "that fs_training_columns(spine, features) returns for the same arguments; "
+							  "or create a table of the training set with fs_create_training_set(target, spine, features).");
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
+}
+
+/* See pit_join.h. */
+void
+fs_training_set_init(void)
+{
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = pit_emit_log_hook;
 }
 
 /* The column list "name type, ..." of a training set, for AS clauses and CREATE TABLE. */
@@ -90,7 +163,8 @@ emit_tstore(void *arg, Datum *values, bool *nulls)
 }
 
 /*
- * fs_point_in_time_join(spine, features, spine_time, full_names, as_of_created) RETURNS SETOF record.
+ * fs_point_in_time_join(spine, features, spine_time, full_names, as_of_created, spine_query)
+ * RETURNS SETOF record.
  * The caller's column definition list must have the training set's column types.
  */
 Datum
@@ -108,14 +182,15 @@ fs_point_in_time_join(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("fs_point_in_time_join must be called in the FROM clause")));
-	plan = plan_from_args(fcinfo, 0);
+	plan = plan_from_args(fcinfo, 0, 5);
 	desc = pit_plan_tupdesc(plan);
 	expected = rsinfo->expectedDesc;
 	if (expected == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("fs_point_in_time_join needs a column definition list"),
-				 errhint("Write FROM fs_point_in_time_join(...) AS t(%s).", column_list(desc))));
+				 errhint("Write FROM fs_point_in_time_join(...) AS t(%s) (fs_training_columns prints this list), or create a table with fs_create_training_set.",
+						 column_list(desc))));
 	if (expected->natts != desc->natts)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
@@ -150,11 +225,11 @@ fs_point_in_time_join(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* fs_training_columns(spine, features, spine_time, full_names) RETURNS text */
+/* fs_training_columns(spine, features, spine_time, full_names, spine_query) RETURNS text */
 Datum
 fs_training_columns(PG_FUNCTION_ARGS)
 {
-	PitPlan    *plan = plan_from_args(fcinfo, 0);
+	PitPlan    *plan = plan_from_args(fcinfo, 0, 4);
 	char	   *s = column_list(pit_plan_tupdesc(plan));
 
 	pit_plan_free(plan);
@@ -196,9 +271,10 @@ text_array(List *strings)
 }
 
 /*
- * fs_create_training_set(target, spine, features, spine_time, full_names, as_of_created)
- * RETURNS bigint: creates table target (owned by the caller) holding the training set and
- * records its lineage; returns the row count.
+ * fs_create_training_set(target, spine, features, spine_time, full_names, as_of_created,
+ * spine_query) RETURNS bigint: creates table target (owned by the caller) holding the training
+ * set and records its lineage; returns the row count. A spine that will be gone (a temporary
+ * table, a query) is recorded with its checksum, so that a spine rebuilt later can be recognized.
  */
 Datum
 fs_create_training_set(PG_FUNCTION_ARGS)
@@ -215,6 +291,7 @@ fs_create_training_set(PG_FUNCTION_ARGS)
 	List	   *view_ids;
 	List	   *versions;
 	FsOwnerContext octx;
+	bool		has_query;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -223,7 +300,7 @@ fs_create_training_set(PG_FUNCTION_ARGS)
 	target = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	names = textToQualifiedNameList(PG_GETARG_TEXT_PP(0));
 	rv = makeRangeVarFromNameList(names);
-	plan = plan_from_args(fcinfo, 1);
+	plan = plan_from_args(fcinfo, 1, 5);
 	desc = pit_plan_tupdesc(plan);
 
 	/* The table, created as the caller with the caller's privileges. */
@@ -236,6 +313,10 @@ fs_create_training_set(PG_FUNCTION_ARGS)
 	SPI_finish();
 	CommandCounterIncrement();
 	relid = RangeVarGetRelid(rv, AccessExclusiveLock, false);
+
+	has_query = PG_NARGS() > 6 && !PG_ARGISNULL(6);
+	if (has_query || pit_plan_spine_is_temp(plan))
+		(void) pit_plan_want_checksum(plan);
 
 	t.rel = table_open(relid, NoLock);
 	t.slot = table_slot_create(t.rel, NULL);
@@ -251,11 +332,12 @@ fs_create_training_set(PG_FUNCTION_ARGS)
 	/* Lineage, written as the extension owner. */
 	versions = pit_plan_view_versions(plan, &view_ids);
 	{
-		Oid			spine = PG_GETARG_OID(1);
-		Oid			types[13] = {NAMEOID, NAMEOID, OIDOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID,
-			TEXTARRAYOID, INT4ARRAYOID, BOOLOID, BOOLOID, INT8OID, NAMEOID};
-		Datum		vals[13];
+		Oid			types[15] = {NAMEOID, NAMEOID, OIDOID, TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID,
+			TEXTARRAYOID, INT4ARRAYOID, BOOLOID, BOOLOID, INT8OID, NAMEOID, TEXTOID, TEXTOID};
+		Datum		vals[15];
+		bool		nulls[15] = {false};
 		Datum	   *ids = palloc(sizeof(Datum) * Max(list_length(view_ids), 1));
+		char	   *checksum = pit_plan_spine_checksum(plan);
 		int			n = 0;
 		ListCell   *lc;
 
@@ -264,8 +346,19 @@ fs_create_training_set(PG_FUNCTION_ARGS)
 		vals[0] = DirectFunctionCall1(namein, CStringGetDatum(get_namespace_name(get_rel_namespace(relid))));
 		vals[1] = DirectFunctionCall1(namein, CStringGetDatum(get_rel_name(relid)));
 		vals[2] = ObjectIdGetDatum(relid);
-		vals[3] = CStringGetTextDatum(quote_qualified_identifier(get_namespace_name(get_rel_namespace(spine)),
-																 get_rel_name(spine)));
+		if (has_query)
+		{
+			nulls[3] = true;
+			vals[13] = PG_GETARG_DATUM(6);
+		}
+		else
+		{
+			Oid			spine = PG_GETARG_OID(1);
+
+			vals[3] = CStringGetTextDatum(quote_qualified_identifier(get_namespace_name(get_rel_namespace(spine)),
+																	 get_rel_name(spine)));
+			nulls[13] = true;
+		}
 		vals[4] = PG_GETARG_DATUM(3);
 		vals[5] = PG_GETARG_DATUM(2);
 		vals[6] = text_array(pit_plan_feature_refs(plan));
@@ -275,14 +368,25 @@ fs_create_training_set(PG_FUNCTION_ARGS)
 		vals[10] = BoolGetDatum(PG_GETARG_BOOL(4));
 		vals[11] = Int64GetDatum((int64) nrows);
 		vals[12] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+		nulls[14] = checksum == NULL;
+		vals[14] = checksum ? CStringGetTextDatum(checksum) : (Datum) 0;
 
 		fs_owner_context_enter(&octx);
 		SPI_connect();
-		fs_spi_exec("INSERT INTO feature_store.training_set (target_schema, target_name, target_relid, spine, "
-					"  spine_time, feature_refs, features, view_versions, view_ids, as_of_created, full_names, "
-					"  row_count, created_by) "
-					"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-					13, types, vals, NULL, false);
+		/* the library is updated before ALTER EXTENSION UPDATE adds the spine's columns */
+		if (get_attnum(get_relname_relid("training_set", get_namespace_oid("feature_store", false)),
+					   "spine_checksum") != InvalidAttrNumber)
+			fs_spi_exec("INSERT INTO feature_store.training_set (target_schema, target_name, target_relid, spine, "
+						"  spine_time, feature_refs, features, view_versions, view_ids, as_of_created, full_names, "
+						"  row_count, created_by, spine_query, spine_checksum) "
+						"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+						15, types, vals, nulls, false);
+		else
+			fs_spi_exec("INSERT INTO feature_store.training_set (target_schema, target_name, target_relid, spine, "
+						"  spine_time, feature_refs, features, view_versions, view_ids, as_of_created, full_names, "
+						"  row_count, created_by) "
+						"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+						13, types, vals, nulls, false);
 		SPI_finish();
 		fs_owner_context_leave(&octx);
 	}
