@@ -81,6 +81,19 @@ BEGIN
 END
 $$;
 
+-- Waits (up to 20 s) until no other session of this database holds a snapshot, so that the next
+-- VACUUM can remove what the round deleted (the cache worker reloads views after commits).
+CREATE FUNCTION ch_quiet() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    FOR i IN 1..400 LOOP
+        PERFORM pg_stat_clear_snapshot();
+        EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+                              AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL);
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END
+$$;
+
 -- Deletes a share of every table's rows (left dead until the next VACUUM, if any).
 CREATE FUNCTION ch_delete(share float8) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
@@ -235,6 +248,6 @@ RESET client_min_messages;
 DROP EXTENSION feature_store CASCADE;
 DROP VIEW ch_a_v, ch_b_v, ch_spine_v;
 DROP TABLE ch_a, ch_b, ch_spine, ch_spine_few;
-DROP FUNCTION ch_merchant, ch_text, ch_gen, ch_delete, ch_update, ch_final, ch_pages, ch_check;
+DROP FUNCTION ch_quiet, ch_merchant, ch_text, ch_gen, ch_delete, ch_update, ch_final, ch_pages, ch_check;
 DROP EXTENSION pageinspect;
 DROP EXTENSION pgstattuple;

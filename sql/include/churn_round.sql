@@ -3,8 +3,10 @@
 \o /dev/null
 SELECT ch_gen(:round / 10.0, :nkeys, 3000, 600);
 SELECT ch_delete(0.15);
+SELECT ch_quiet();
 VACUUM ch_a, ch_b, ch_spine, ch_spine_few;
 SELECT ch_update();
+SELECT ch_quiet();
 VACUUM ch_a, ch_b, ch_spine, ch_spine_few;
 SELECT ch_final();
 \o
