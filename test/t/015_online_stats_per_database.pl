@@ -57,6 +57,8 @@ is($node->safe_psql('db1', q{SELECT string_agg(fs_online(fs_entity('driver', k))
 	join(',', map { qq({"v": {"x": $_}}) } 1 .. 7), 'db1: its own values');
 my @c1 = counters();
 is(join(' ', map { $c1[$_] - $c0[$_] } 0 .. 2), '7 3 3', 'db1: exactly 7 hits, 3 misses, 3 read-throughs counted');
+is($node->safe_psql('db1', q{SELECT entries FROM fs_stat_online WHERE view = 'v'}), '23',
+	'db1: 23 entries: 20 rows and the 3 absent keys filled as not found');
 
 # db2: served from its tables; its statistics show none of db1's counters.
 my ($ret, $out, $err) = $node->psql('db2', qq{
@@ -96,7 +98,8 @@ is($node->safe_psql('db2', q{SELECT string_agg(fs_online(fs_entity('driver', k))
 	'{"v": {"x": 1000}},{"v": {"x": 2000}}', 'db2: streamed rows served');
 # give a (wrongly) woken worker time to act before looking
 sleep 1;
-is($node->safe_psql('db1', q{SELECT entries FROM fs_stat_online WHERE view = 'v'}), '20', "db1: its 20 cached rows are still there");
+is($node->safe_psql('db1', q{SELECT entries FROM fs_stat_online WHERE view = 'v'}), '23',
+	"db1: its 23 cached entries (20 rows, 3 absent keys) are still there");
 my @c3 = counters();
 is(join(' ', map { $c3[$_] - $c0[$_] } 0 .. 2), '7 3 3', "db1: its counters are unchanged by db2's writes");
 is($node->safe_psql('db1', q{SELECT string_agg(fs_online(fs_entity('driver', k))::text, ',' ORDER BY k) FROM generate_series(1, 5) k}),
