@@ -39,7 +39,9 @@
  *  Where the cache is bypassed: transactions that wrote the view themselves (they must see
  *           their own rows), REPEATABLE READ / SERIALIZABLE transactions (their snapshot is
  *           older than the generations they read), standbys (no commit callbacks there), other
- *           databases than feature_store.database. Those lookups read the durable table.
+ *           databases than feature_store.database. Those lookups read the durable table; the
+ *           writers of those databases publish nothing (no copy of their views exists, and view
+ *           slots are per database), so they never make the cached database's entries stale.
  *
  * LAYOUT AND LOCKING
  * Fixed-size entries (FS_CACHE_DATA bytes of key image + payload) in 8-way buckets. Each bucket

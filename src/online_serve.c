@@ -1040,9 +1040,10 @@ worker_state_name(FsWorkerState s)
 /*
  * Statistics: one row per view slot of this database's views and a total row (view NULL) with
  * capacity and the worker's state. Slots are matched by database and view id (view ids repeat
- * across databases). Without the cache the total row says "disabled"; in a database the cache
- * does not serve, "other database", with zero figures and nothing of the worker (its errors
- * may quote another database's data).
+ * across databases). Without the cache the total row says "disabled". In a database the cache
+ * does not serve, every cache figure is zero (capacity included: none of it is this database's);
+ * the worker's state stays visible, as it is where a user of another database sees that the
+ * worker waits for feature_store.database to be created.
  */
 Datum
 fs_online_stat(PG_FUNCTION_ARGS)
@@ -1056,10 +1057,12 @@ fs_online_stat(PG_FUNCTION_ARGS)
 	bool		here = on && fs_read_cache_here();
 
 	InitMaterializedSRF(fcinfo, 0);
-	if (here)
-		fs_cache_stats(s);
-	else
-		memset(s, 0, sizeof(FsCacheStats));
+	fs_cache_stats(s);
+	if (!here)
+	{
+		s->nviews = 0;
+		s->capacity_bytes = 0;
+	}
 	fs_meta_ensure();
 	for (int i = 0; i < s->nviews; i++)
 	{
@@ -1105,8 +1108,8 @@ fs_online_stat(PG_FUNCTION_ARGS)
 		out[7] = Int64GetDatum((int64) tot[FS_CTR_READ_THROUGHS]);
 		out[8] = Int64GetDatum((int64) tot[FS_CTR_EVICTIONS]);
 		out[9] = Int64GetDatum((int64) tot[FS_CTR_DECLINED]);
-		out[10] = CStringGetTextDatum(!on ? "disabled" : !here ? "other database" : worker_state_name(s->worker_state));
-		onull[11] = !here || s->worker_pid == 0;
+		out[10] = CStringGetTextDatum(on ? worker_state_name(s->worker_state) : "disabled");
+		onull[11] = !on || s->worker_pid == 0;
 		out[11] = Int32GetDatum(s->worker_pid);
 		onull[12] = s->last_error[0] == '\0';
 		out[12] = CStringGetTextDatum(s->last_error);
