@@ -335,6 +335,11 @@ read_durable(FsReadState *st, FsOnlineView *ov, Datum *keys, Snapshot snap, FsOn
 bool
 fs_read_cache_here(void)
 {
+	/* both facts hold for the backend's life: a lookup pays one test once they are known */
+	static bool here = false;
+
+	if (likely(here))
+		return true;
 	if (!fs_cache_preloaded())
 	{
 		if (!notice_given)
@@ -350,17 +355,18 @@ fs_read_cache_here(void)
 	{
 		if (!notice_given)
 		{
-			char	   *here = get_database_name(MyDatabaseId);
+			char	   *dbname = get_database_name(MyDatabaseId);
 
 			notice_given = true;
 			ereport(NOTICE,
 					(errmsg("feature_store online cache serves database \"%s\", not this one", fs_cache_database),
 					 errdetail("Features of this database are read from its online tables; its cache statistics are zero."),
 					 errhint("To cache this database's online views, set feature_store.database = '%s' and restart the server.",
-							 here ? here : "")));
+							 dbname ? dbname : "")));
 		}
 		return false;
 	}
+	here = true;
 	return true;
 }
 
