@@ -122,7 +122,8 @@ SELECT pg_temp.err($$SELECT fs_materialize('onl_driver', '2025-01-02', '2025-01-
 SELECT pg_temp.err($$SELECT fs_materialize('onl_driver', NULL, '2025-01-01')$$);
 SELECT pg_temp.err($$SELECT fs_materialize('nope', '2025-01-01', '2025-01-02')$$);
 SELECT pg_temp.err($$SELECT fs_set_online_mode('onl_driver', 'sometimes')$$);
-SELECT fs_online('driver:123456') IS NULL, fs_online('nobody:1') IS NULL;
+-- an unknown key of a known entity is no data; an unknown entity name is an error
+SELECT fs_online('driver:123456') IS NULL AS unknown_key, pg_temp.err($$SELECT fs_online('nobody:1')$$) AS unknown_entity;
 
 -- Own uncommitted writes are visible to the writer; after ROLLBACK they are gone.
 INSERT INTO onl_driver VALUES (1, '2025-02-01', '2025-02-01', 0.7, 0.7, 70, 'd1 rolled back');

@@ -53,7 +53,7 @@ SELECT v.name AS view, v.version, v.online_mode, w.watermark,
        c.newest_event,
        s.schedule,
        lr.outcome AS last_outcome, lr.kind AS last_kind, lr.started_at AS last_run_at, lr.error AS last_error,
-       o.hits, o.misses,
+       coalesce(o.hits, 0) AS hits, coalesce(o.misses, 0) AS misses,
        CASE WHEN o.hits + o.misses > 0 THEN round(o.hits::numeric / (o.hits + o.misses), 4) END AS cache_hit_rate
 FROM feature_store.feature_view v
 LEFT JOIN feature_store.watermark w ON w.view_id = v.view_id

@@ -39,7 +39,9 @@
  *  Where the cache is bypassed: transactions that wrote the view themselves (they must see
  *           their own rows), REPEATABLE READ / SERIALIZABLE transactions (their snapshot is
  *           older than the generations they read), standbys (no commit callbacks there), other
- *           databases than feature_store.database. Those lookups read the durable table.
+ *           databases than feature_store.database. Those lookups read the durable table; the
+ *           writers of those databases publish nothing (no copy of their views exists, and view
+ *           slots are per database), so they never make the cached database's entries stale.
  *
  * LAYOUT AND LOCKING
  * Fixed-size entries (FS_CACHE_DATA bytes of key image + payload) in 8-way buckets. Each bucket
@@ -69,6 +71,7 @@
 #include "postgres.h"
 
 #include "access/xlog.h"
+#include "commands/dbcommands.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
 #include "storage/ipc.h"
@@ -96,8 +99,15 @@ char	   *fs_cache_database = NULL;
 int			fs_worker_naptime_ms = 1000;
 bool		fs_reload_after_commit = true;
 
+/*
+ * A view's slot is identified by its database and view id: view ids are per database, and a
+ * slot (its generation and its counters) must never be shared with a view of another database
+ * that happens to have the same id (fs_stat_online of that database would show its counters,
+ * its writers would bump the cached database's generations).
+ */
 typedef struct FsViewSlot
 {
+	Oid			dboid;			/* database of the view */
 	int32		view_id;		/* 0 = free */
 	pg_atomic_uint64 gen;
 	uint64		loaded_gen;		/* generation the worker last loaded completely */
@@ -273,6 +283,23 @@ fs_cache_preloaded(void)
 	return preloaded && ctl != NULL;
 }
 
+/*
+ * The setting is fixed at server start and a database in use cannot be renamed, so whether
+ * MyDatabaseId is the database of that name cannot change while this backend lives: computed once.
+ */
+bool
+fs_cache_serves_this_database(void)
+{
+	static int	serves = -1;
+
+	if (!fs_cache_preloaded())
+		return false;
+	if (serves < 0)
+		serves = OidIsValid(MyDatabaseId) &&
+			get_database_oid(fs_cache_database, true) == MyDatabaseId;
+	return serves == 1;
+}
+
 /* A generation never handed out before (cluster-wide counter): no ABA between incarnations. */
 static uint64
 new_gen(void)
@@ -280,18 +307,29 @@ new_gen(void)
 	return pg_atomic_fetch_add_u64(&ctl->global_gen, 1) + 1;
 }
 
+/* Is slot s the one of view_id in this backend's database? */
+static inline bool
+slot_matches(const FsViewSlot *s, int32 view_id)
+{
+	return s->view_id == view_id && s->dboid == MyDatabaseId;
+}
+
 /*
- * The view's slot, created on first use with a fresh generation. Shared lock for the common
- * lookup; exclusive only to create, re-checking under it.
+ * The slot of view_id of this backend's database, created on first use with a fresh generation.
+ * Shared lock for the common lookup; exclusive only to create, re-checking under it. Only the
+ * cached database creates slots (its readers and the worker): when none is free, a slot of
+ * another database (left by an earlier incarnation of feature_store.database, dropped and
+ * created again) is taken over; its entries die with the fresh generation.
  */
 int
 fs_cache_view_slot(int32 view_id, bool create)
 {
 	int			freeslot = -1;
+	int			foreign = -1;
 
 	LWLockAcquire(ctl->viewlock, LW_SHARED);
 	for (int i = 0; i < FS_CACHE_MAX_VIEWS; i++)
-		if (ctl->views[i].view_id == view_id)
+		if (slot_matches(&ctl->views[i], view_id))
 		{
 			LWLockRelease(ctl->viewlock);
 			return i;
@@ -302,18 +340,23 @@ fs_cache_view_slot(int32 view_id, bool create)
 	LWLockAcquire(ctl->viewlock, LW_EXCLUSIVE);
 	for (int i = 0; i < FS_CACHE_MAX_VIEWS; i++)
 	{
-		if (ctl->views[i].view_id == view_id)
+		if (slot_matches(&ctl->views[i], view_id))
 		{
 			LWLockRelease(ctl->viewlock);
 			return i;
 		}
 		if (ctl->views[i].view_id == 0 && freeslot < 0)
 			freeslot = i;
+		if (ctl->views[i].view_id != 0 && ctl->views[i].dboid != MyDatabaseId && foreign < 0)
+			foreign = i;
 	}
+	if (freeslot < 0)
+		freeslot = foreign;
 	if (freeslot >= 0)
 	{
 		FsViewSlot *s = &ctl->views[freeslot];
 
+		s->dboid = MyDatabaseId;
 		s->view_id = view_id;
 		pg_atomic_write_u64(&s->gen, new_gen());
 		s->loaded_gen = 0;
@@ -328,7 +371,7 @@ fs_cache_view_slot(int32 view_id, bool create)
 bool
 fs_cache_slot_is(int slot, int32 view_id)
 {
-	return slot >= 0 && slot < FS_CACHE_MAX_VIEWS && ctl->views[slot].view_id == view_id;
+	return slot >= 0 && slot < FS_CACHE_MAX_VIEWS && slot_matches(&ctl->views[slot], view_id);
 }
 
 /*
@@ -621,7 +664,7 @@ fs_cache_put(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
 	if (l2 != l1)
 		LWLockAcquire(l2, LW_EXCLUSIVE);
 	/* a writer committed after the tag was read: the value may predate that commit */
-	if (ctl->views[slot].view_id != view_id ||
+	if (!slot_matches(&ctl->views[slot], view_id) ||
 		pg_atomic_read_u64(&ctl->views[slot].gen) > tag ||
 		pg_atomic_read_u64(key_gen(hash)) > tag)
 		goto done;
@@ -673,9 +716,9 @@ done:
 	LWLockRelease(l1);
 }
 
-/* Clears every entry of a freed view so that its memory is available at once. */
+/* Clears every entry of a freed view (of slot `slot`) so that its memory is available at once. */
 static void
-sweep_view(int32 view_id)
+sweep_view(int slot, int32 view_id)
 {
 	for (int64 b = 0; b < ctl->nbuckets; b++)
 	{
@@ -683,13 +726,13 @@ sweep_view(int32 view_id)
 		bool		any = false;
 
 		for (int w = 0; w < FS_CACHE_WAYS; w++)
-			any |= e[w].view_id == view_id;
+			any |= e[w].view_id == view_id && e[w].slot == slot;
 		if (!any)
 			continue;
 		LWLockAcquire(bucket_lock(b), LW_EXCLUSIVE);
 		bucket_write_begin(&buckets[b]);
 		for (int w = 0; w < FS_CACHE_WAYS; w++)
-			if (e[w].view_id == view_id)
+			if (e[w].view_id == view_id && e[w].slot == slot)
 				e[w].view_id = 0;
 		bucket_write_end(&buckets[b]);
 		LWLockRelease(bucket_lock(b));
@@ -700,24 +743,24 @@ sweep_view(int32 view_id)
 void
 fs_cache_bump(int32 view_id, bool free_slot)
 {
-	bool		freed = false;
+	int			freed = -1;
 
 	if (ctl == NULL)
 		return;
 	LWLockAcquire(ctl->viewlock, LW_EXCLUSIVE);
 	for (int i = 0; i < FS_CACHE_MAX_VIEWS; i++)
-		if (ctl->views[i].view_id == view_id)
+		if (slot_matches(&ctl->views[i], view_id))
 		{
 			pg_atomic_write_u64(&ctl->views[i].gen, new_gen());
 			if (free_slot)
 			{
 				ctl->views[i].view_id = 0;
-				freed = true;
+				freed = i;
 			}
 		}
 	LWLockRelease(ctl->viewlock);
-	if (freed)
-		sweep_view(view_id);
+	if (freed >= 0)
+		sweep_view(freed, view_id);
 }
 
 /*
@@ -949,6 +992,7 @@ fs_cache_stats(FsCacheStats *out)
 	{
 		FsCacheViewStats *v = &out->views[i];
 
+		v->dboid = ctl->views[i].dboid;
 		v->view_id = ctl->views[i].view_id;
 		for (int c = 0; c < FS_NCOUNTERS; c++)
 			v->counters[c] = pg_atomic_read_u64(&ctl->views[i].ctr[c]);

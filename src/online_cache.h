@@ -46,6 +46,11 @@ typedef enum FsWorkerState
 
 extern void fs_cache_init(void);			/* from _PG_init: GUCs, hooks */
 extern bool fs_cache_preloaded(void);
+/*
+ * Whether this backend's database is feature_store.database, the one the cache serves (false
+ * without preloading). Constant for a backend's life; the first call needs a transaction.
+ */
+extern bool fs_cache_serves_this_database(void);
 
 
 /* View slots: find (or create) the slot of a view; -1 when none/full. */
@@ -102,6 +107,7 @@ extern void fs_cache_set_worker_latch(void *latch);
 /* Statistics snapshot for fs_stat_online. */
 typedef struct FsCacheViewStats
 {
+	Oid			dboid;			/* database of the view: view ids repeat across databases */
 	int32		view_id;
 	int64		entries;
 	int64		bytes;

@@ -16,6 +16,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
+#include "utils/varlena.h"
 
 #include "online_meta.h"
 #include "online_table.h"
@@ -30,6 +31,8 @@ static uint64 priv_epoch = 1;
 static FsOnlineView **views = NULL;
 static int	nviews = 0;
 static List *services = NIL;	/* FsService * */
+static char **entities = NULL;	/* registered entity names, for telling a misspelled one */
+static int	nentities = 0;
 
 /* Registry changed (or the invalidation queue overflowed): rebuild at the next call. */
 static void
@@ -72,6 +75,8 @@ meta_reset(void)
 	views = NULL;
 	nviews = 0;
 	services = NIL;
+	entities = NULL;
+	nentities = 0;
 }
 
 /* Reads every view version once (with its key input functions) into meta_cxt. */
@@ -97,6 +102,19 @@ meta_load(void)
 	ids = MemoryContextAlloc(meta_cxt, sizeof(int32) * Max(n, 1));
 	for (uint64 i = 0; i < n; i++)
 		ids[i] = fs_spi_int32(i, 1, 0);
+	{
+		uint64		ne = fs_spi_exec("SELECT name FROM feature_store.entity", 0, NULL, NULL, NULL, true);
+
+		entities = MemoryContextAlloc(meta_cxt, sizeof(char *) * Max(ne, 1));
+		for (uint64 i = 0; i < ne; i++)
+		{
+			bool		isnull;
+			Datum		d = fs_spi_datum(i, 1, &isnull);
+
+			if (!isnull)
+				entities[nentities++] = MemoryContextStrdup(meta_cxt, TextDatumGetCString(d));
+		}
+	}
 	SPI_finish();
 
 	old = MemoryContextSwitchTo(meta_cxt);
@@ -187,6 +205,37 @@ fs_meta_find_view(const char *ref)
 			return views[i];
 	}
 	return NULL;
+}
+
+/* Is an entity of this name registered? */
+bool
+fs_meta_entity_exists(const char *name)
+{
+	for (int i = 0; i < nentities; i++)
+		if (strcmp(entities[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* The registered entity name closest to `name` by edit distance (at most 2), or NULL. */
+const char *
+fs_meta_entity_like(const char *name)
+{
+	const char *best = NULL;
+	int			bestd = 3;
+
+	for (int i = 0; i < nentities; i++)
+	{
+		int			d = varstr_levenshtein_less_equal(name, strlen(name), entities[i], strlen(entities[i]),
+													  1, 1, 1, bestd, true);
+
+		if (d < bestd)
+		{
+			bestd = d;
+			best = entities[i];
+		}
+	}
+	return best;
 }
 
 /* A cached view by id. */

@@ -53,6 +53,9 @@ extern FsOnlineView *fs_meta_view(int i);
 extern FsOnlineView *fs_meta_find_view(const char *ref);
 /* Resolved service (errors like fs_resolve_feature_ref); NULL when no such service. */
 extern FsService *fs_meta_find_service(const char *ref);
+/* Registered entities (cached with the views): exists, and the closest name to a misspelled one. */
+extern bool fs_meta_entity_exists(const char *name);
+extern const char *fs_meta_entity_like(const char *name);
 /* Privilege on the source, cached. */
 extern bool fs_meta_can_select(FsOnlineView *ov);
 extern MemoryContext fs_meta_context(void);

@@ -49,8 +49,6 @@ typedef struct FsPayloadHdr
 
 static FsOwnerContext octx;
 static bool notice_given = false;
-static Oid	cache_db = InvalidOid;
-static bool cache_db_known = false;
 
 /* A call's read state starts closed: cache hits never need SPI or the owner context. */
 void
@@ -330,10 +328,18 @@ read_durable(FsReadState *st, FsOnlineView *ov, Datum *keys, Snapshot snap, FsOn
 	MemoryContextSwitchTo(cxt);
 }
 
-/* Cache in this backend at all? Says once per session why not, when it is not preloaded. */
-static bool
-cache_on(void)
+/*
+ * Does the cache serve this database? Says once per session why not: it is not preloaded, or it
+ * serves another database (feature_store.database), whose statistics are not this one's.
+ */
+bool
+fs_read_cache_here(void)
 {
+	/* both facts hold for the backend's life: a lookup pays one test once they are known */
+	static bool here = false;
+
+	if (likely(here))
+		return true;
 	if (!fs_cache_preloaded())
 	{
 		if (!notice_given)
@@ -345,12 +351,30 @@ cache_on(void)
 		}
 		return false;
 	}
-	if (!cache_db_known)
+	if (!fs_cache_serves_this_database())
 	{
-		cache_db = get_database_oid(fs_cache_database, true);
-		cache_db_known = true;
+		if (!notice_given)
+		{
+			char	   *dbname = get_database_name(MyDatabaseId);
+
+			notice_given = true;
+			ereport(NOTICE,
+					(errmsg("feature_store online cache serves database \"%s\", not this one", fs_cache_database),
+					 errdetail("Features of this database are read from its online tables; its cache statistics are zero."),
+					 errhint("To cache this database's online views, set feature_store.database = '%s' and restart the server.",
+							 dbname ? dbname : "")));
+		}
+		return false;
 	}
-	return cache_db == MyDatabaseId && !RecoveryInProgress() && !IsolationUsesXactSnapshot();
+	here = true;
+	return true;
+}
+
+/* Cache for this lookup? Not on standbys nor in REPEATABLE READ / SERIALIZABLE (protocol). */
+static bool
+cache_on(void)
+{
+	return fs_read_cache_here() && !RecoveryInProgress() && !IsolationUsesXactSnapshot();
 }
 
 /* The view's cache slot for this lookup, or -1 when the cache must be bypassed. */

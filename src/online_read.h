@@ -31,6 +31,8 @@ typedef struct FsReadState
 } FsReadState;
 
 extern void fs_read_begin(FsReadState *st);
+/* Whether the cache serves this database; a NOTICE once per session when it does not. */
+extern bool fs_read_cache_here(void);
 extern void fs_read_end(FsReadState *st);
 
 /* Reads the row of entity e in view ov (e's name must be ov's entity); false = not found. */

@@ -66,6 +66,31 @@ check_named_view(FsOnlineView *ov)
 		fs_check_view_select(ov->view);
 }
 
+/*
+ * An entity name that is not registered is a caller's mistake (often a typo), not "no data":
+ * 42704, where an unknown key of a known entity is "not found". Called only when the plan
+ * cannot serve the entity (no target, or the named view or service is of another entity), so
+ * the common path pays nothing. An empty name stands for "no entity given" (the keys forms).
+ */
+static void
+check_entity_known(const char *entity)
+{
+	const char *like;
+
+	if (entity[0] == '\0' || fs_meta_entity_exists(entity))
+		return;
+	like = fs_meta_entity_like(entity);
+	if (like)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("entity \"%s\" does not exist", entity),
+				 errhint("Perhaps you meant \"%s\". See the registered entities with SELECT entity FROM fs_entities.", like)));
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("entity \"%s\" does not exist", entity),
+			 errhint("See the registered entities with SELECT entity FROM fs_entities.")));
+}
+
 /* The plan's target for a view, added on first use (one read per view per entity). */
 static Target *
 target_for(ServePlan *p, FsOnlineView *ov)
@@ -110,6 +135,8 @@ make_plan(ServePlan *p, const char *entity, const char *name)
 				fs_meta_can_select(ov))
 				target_for(p, ov);
 		}
+		if (p->ntargets == 0)
+			check_entity_known(entity);
 		return;
 	}
 	{
@@ -121,12 +148,15 @@ make_plan(ServePlan *p, const char *entity, const char *name)
 			check_named_view(ov);
 			/* a key of another entity can never have a row: a caller's mistake, not "no value" */
 			if (strcmp(ov->view->entity.name, entity) != 0)
+			{
+				check_entity_known(entity);
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("feature view \"%s\" is keyed by entity \"%s\", not \"%s\"",
 								name, ov->view->entity.name, entity),
 						 errhint("Pass a key of entity \"%s\", such as fs_entity('%s', ...).",
 								 ov->view->entity.name, ov->view->entity.name)));
+			}
 			target_for(p, ov);
 			return;
 		}
@@ -154,10 +184,13 @@ make_plan(ServePlan *p, const char *entity, const char *name)
 			t->feat[t->nfeat++] = s->features[i].feature_index;
 		}
 		if (p->ntargets == 0)
+		{
+			check_entity_known(entity);
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("feature service \"%s\" has no feature keyed by entity \"%s\"", name, entity),
 					 errhint("See SELECT name, entity FROM fs_views for the entity of each view of the service.")));
+		}
 	}
 }
 
@@ -1005,8 +1038,12 @@ worker_state_name(FsWorkerState s)
 }
 
 /*
- * Statistics: one row per view slot (this database's views) and a total row (view NULL)
- * with capacity and the worker's state. Without the cache: the total row says "disabled".
+ * Statistics: one row per view slot of this database's views and a total row (view NULL) with
+ * capacity and the worker's state. Slots are matched by database and view id (view ids repeat
+ * across databases). Without the cache the total row says "disabled". In a database the cache
+ * does not serve, every cache figure is zero (capacity included: none of it is this database's);
+ * the worker's state stays visible, as it is where a user of another database sees that the
+ * worker waits for feature_store.database to be created.
  */
 Datum
 fs_online_stat(PG_FUNCTION_ARGS)
@@ -1016,9 +1053,16 @@ fs_online_stat(PG_FUNCTION_ARGS)
 	int64		tot_entries = 0,
 				tot_bytes = 0;
 	uint64		tot[FS_NCOUNTERS] = {0};
+	bool		on = fs_cache_preloaded();
+	bool		here = on && fs_read_cache_here();
 
 	InitMaterializedSRF(fcinfo, 0);
 	fs_cache_stats(s);
+	if (!here)
+	{
+		s->nviews = 0;
+		s->capacity_bytes = 0;
+	}
 	fs_meta_ensure();
 	for (int i = 0; i < s->nviews; i++)
 	{
@@ -1027,13 +1071,13 @@ fs_online_stat(PG_FUNCTION_ARGS)
 		bool		onull[14] = {0};
 		FsOnlineView *ov = NULL;
 
-		if (vs->view_id == 0)
+		if (vs->view_id == 0 || vs->dboid != MyDatabaseId)
 			continue;
 		for (int j = 0; j < fs_meta_nviews(); j++)
 			if (fs_meta_view(j)->view->view_id == vs->view_id)
 				ov = fs_meta_view(j);
 		if (ov == NULL)
-			continue;			/* another database's view id, or dropped */
+			continue;			/* dropped */
 		tot_entries += vs->entries;
 		tot_bytes += vs->bytes;
 		for (int c = 0; c < FS_NCOUNTERS; c++)
@@ -1054,7 +1098,6 @@ fs_online_stat(PG_FUNCTION_ARGS)
 	{
 		Datum		out[14];
 		bool		onull[14] = {0};
-		bool		on = fs_cache_preloaded();
 
 		onull[0] = onull[1] = true;
 		out[2] = Int64GetDatum(tot_entries);

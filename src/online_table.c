@@ -76,6 +76,12 @@ typedef struct DirtyView
 static DirtyView *dirty = NULL;
 static int	ndirty = 0;
 static int	maxdirty = 0;
+/*
+ * Whether the cache serves this database, asked with the first change of a transaction (the
+ * commit callback must not read catalogs). Elsewhere no cached copy of this database's views
+ * exists: bumping would only make the cached database's keys that share a bucket stale.
+ */
+static bool dirty_cached = false;
 
 /* This transaction's entry of a view (in TopMemoryContext, until transaction end), created per-key. */
 static DirtyView *
@@ -84,6 +90,8 @@ dirty_view(int32 view_id)
 	for (int i = 0; i < ndirty; i++)
 		if (dirty[i].view_id == view_id)
 			return &dirty[i];
+	if (ndirty == 0)
+		dirty_cached = fs_cache_serves_this_database();
 	if (ndirty == maxdirty)
 	{
 		maxdirty = Max(8, maxdirty * 2);
@@ -184,7 +192,7 @@ online_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
-			if (ndirty > 0)
+			if (ndirty > 0 && dirty_cached)
 			{
 				bool		wake = false;
 
