@@ -81,13 +81,18 @@ t_pd, all_pd, pd_result = best(merge_asof)
 
 
 def same(a, b):
-    for c in FEATURES:
+    """Value for value: missing in both, or equal (floats exactly)."""
+    if len(a) != len(b):
+        return False
+    for c in ["row_id"] + FEATURES:
         x, y = a[c].reset_index(drop=True), b[c].reset_index(drop=True)
-        if c == "f_int1":
-            x, y = x.astype("Int64"), y.astype("Int64")
-        if not x.equals(y):
+        nx, ny = x.isna().to_numpy(), y.isna().to_numpy()
+        if not np.array_equal(nx, ny):
             return False
-    return a["row_id"].reset_index(drop=True).equals(b["row_id"].reset_index(drop=True).astype("int64"))
+        xv, yv = x[~nx].to_numpy(dtype=object), y[~ny].to_numpy(dtype=object)
+        if not all(p == q for p, q in zip(xv.tolist(), yv.tolist())):
+            return False
+    return True
 
 
 ok_py = same(py_result, sql_result)

@@ -1,15 +1,14 @@
-"""Moving pandas data in and out of PostgreSQL with COPY, vectorized (no Python loop per row).
+"""Moving pandas data in and out of PostgreSQL, vectorized (no Python work per row except text).
 
 Upload (``copy_frame_in``): columns that are fixed-width and have no missing value (integers,
 timestamps, floats, booleans) are sent in COPY's binary format, built as one numpy structured
 array; anything else is sent in COPY's text format, built column by column with vectorized
 string operations. Either way the server parses the values with the target columns' types.
 
-Download (``select_to_frame``): the query runs inside ``COPY (...) TO STDOUT (FORMAT csv)`` and
-pandas' C parser reads the result. Each column is first rewritten in SQL into a form that parses
-exactly and fast: timestamps as integer microseconds since the Unix epoch, text with a one-byte
-prefix (so that NULL and the empty string stay distinct), anything without a native pandas dtype
-as JSON text.
+Download (``select_to_frame``): not COPY TO, which costs one call into libpq per row on the
+client with Debian's pure-Python psycopg, but one aggregate over the query: fixed-width binary
+records (each value in PostgreSQL's send format) concatenated into one bytea and read by numpy,
+plus one bytea of concatenated text per text column.
 """
 
 from __future__ import annotations

@@ -259,8 +259,8 @@ class FeatureStore:
             raise FeatureStoreError("42703", f'entity_df has no column "{ts}"',
                                     hint="Name the spine's time column with timestamp_column=.")
         seen = set()
-        upload: List[tx.Column] = [tx.Column("__fs_row", tx.INT8)]
-        coldefs = [sql.SQL("__fs_row int8")]
+        upload: List[tx.Column] = []
+        coldefs: List[sql.Composable] = []
         for key, oid, typname in self._spine_keys(conn, refs):
             if key in seen or key not in df.columns or key == ts:
                 continue  # a missing key column is reported by the join itself (42703)
@@ -275,11 +275,8 @@ class FeatureStore:
         with conn.cursor() as cur:
             cur.execute(sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(
                 table, sql.SQL(", ").join(coldefs)))
-        frame = pd.DataFrame({c.name: df[c.name].reset_index(drop=True) for c in upload[1:]})
-        frame.insert(0, "__fs_row", np.arange(len(df), dtype=np.int64))
-        tx.copy_frame_in(conn, table, frame, upload)
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("ANALYZE {}").format(table))
+        # Only the columns the join reads travel; the others are taken from entity_df as they are.
+        tx.copy_frame_in(conn, table, df, upload)
 
         join = self._join_query(conn, f"pg_temp.{name}", refs, full, as_of_created, ts)
         cols = tx.describe(conn, join)
@@ -288,19 +285,16 @@ class FeatureStore:
             if c.name in df.columns:
                 raise FeatureStoreError("42702", f'column "{c.name}" of the training set is also a column of entity_df',
                                         hint="Use full_feature_names=True, or rename the entity_df column.")
-        fetched = tx.select_to_frame(conn, join, [cols[0]] + feature_cols, progress)
+        # fs_point_in_time_join returns the rows in spine order, for a table its physical order:
+        # the order COPY wrote them in, which is entity_df's.
+        fetched = tx.select_to_frame(conn, join, feature_cols, progress)
         with conn.cursor() as cur:
             cur.execute(sql.SQL("DROP TABLE {}").format(table))
-
-        rows = fetched["__fs_row"].to_numpy(dtype=np.int64)
-        if len(rows) != len(df):
-            raise FeatureStoreError(None, f"the join returned {len(rows)} rows for {len(df)} spine rows")
-        if not np.array_equal(rows, np.arange(len(df))):
-            fetched = fetched.iloc[np.argsort(rows, kind="stable")]
+        if len(fetched) != len(df):
+            raise FeatureStoreError(None, f"the join returned {len(fetched)} rows for {len(df)} spine rows")
         out = df.copy()
         for c in feature_cols:
-            values = fetched[c.name]
-            out[c.name] = pd.Series(values.array, index=df.index, name=c.name)
+            out[c.name] = pd.Series(fetched[c.name].array, index=df.index, name=c.name)
         return out
 
     # -- serving ----------------------------------------------------------------------------
