@@ -208,6 +208,11 @@ class FeatureStore:
         """
         refs = [features] if isinstance(features, str) else list(features)
         progress = _progress_printer("training set", self._progress)
+        t0 = time.monotonic()
+        if progress is not None:
+            sys.stderr.write(f"training set: {len(entity_df) if isinstance(entity_df, pd.DataFrame) else 'query'}"
+                             " spine rows, joining ...")
+            sys.stderr.flush()
         with self._tx() as conn:
             if isinstance(entity_df, str):
                 out = self._historical_from_query(conn, entity_df, refs, full_feature_names,
@@ -218,7 +223,7 @@ class FeatureStore:
             else:
                 raise TypeError("entity_df must be a pandas.DataFrame or a SQL query string")
         if progress is not None:
-            sys.stderr.write(f"\rtraining set: {len(out):,} rows\n")
+            sys.stderr.write(f"\rtraining set: {len(out):,} rows, {time.monotonic() - t0:.1f} s{' ' * 20}\n")
         return out
 
     def _join_query(self, conn: psycopg.Connection, spine: str, refs: List[str], full: bool,
@@ -420,7 +425,8 @@ class FeatureStore:
                     views: Optional[Sequence[str]] = None) -> Dict[str, int]:
         """``fs_materialize(view, start, end)`` for each view (default: every online view).
 
-        Each view commits on its own; returns ``{view: rows written}``. Naive datetimes are UTC.
+        Each view commits on its own; returns ``{view: rows written}``. Naive datetimes are UTC;
+        strings are read by the server (in the session's time zone unless they carry an offset).
         """
         out: Dict[str, int] = {}
         for v in self._online_view_names(views):
