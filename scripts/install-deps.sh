@@ -3,7 +3,8 @@
 # Only asks apt when something is missing, so a second run is instant and works offline.
 set -euo pipefail
 
-PKGS=(postgresql-15 postgresql-server-dev-15 postgresql-15-cron libipc-run-perl build-essential sqlsmith)
+PKGS=(postgresql-15 postgresql-server-dev-15 postgresql-15-cron libipc-run-perl build-essential sqlsmith
+      python3-psycopg python3-pandas python3-yaml python3-pytest)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -75,5 +75,31 @@ if [ $RUN_TAP -eq 1 ]; then
   done
 fi
 
+# Python client (python/): pytest against a throwaway cluster of the staged PostgreSQL, counted like
+# the TAP tests. Runs with the TAP tests (PYTEST=0 skips it, PYTEST=1 forces it: build and Python
+# tests only with `TAP=' ' PYTEST=1 scripts/test.sh --tap-only`).
+if [ "${PYTEST:-auto}" = 1 ] || { [ "${PYTEST:-auto}" = auto ] && [ $RUN_TAP -eq 1 ] && [ -z "${TAP:-}" ]; }; then
+  fs_log "pytest python/tests"
+  PYD=$W/pytest; mkdir -p "$PYD"; fs_chown_for_pg "$PYD"
+  fs_as_pg_user "$FS_BINDIR/initdb" -D "$PYD/data" -A trust -U postgres >/dev/null
+  printf '%s\n' "listen_addresses = ''" "unix_socket_directories = '$PYD'" "port = 5432" \
+    "shared_preload_libraries = 'feature_store'" "fsync = off" | fs_as_pg_user tee -a "$PYD/data/postgresql.conf" >/dev/null
+  if fs_as_pg_user "$FS_BINDIR/pg_ctl" -D "$PYD/data" -l "$PYD/server.log" -w start >/dev/null; then
+    out=$(cd "$SRC/python" && fs_as_pg_user env -u PGOPTIONS -u PGDATABASE -u PGSERVICE PYTHONDONTWRITEBYTECODE=1 \
+          FS_TEST_DSN="host=$PYD port=5432 user=postgres dbname=postgres" PATH="$FS_BINDIR:/usr/bin:/bin" \
+          /usr/bin/python3 -m pytest -p no:cacheprovider -v --tb=short tests 2>&1)
+    fs_as_pg_user "$FS_BINDIR/pg_ctl" -D "$PYD/data" -m fast -w stop >/dev/null
+  else
+    out="pytest cluster did not start"; cat "$PYD/server.log"
+  fi
+  echo "$out" | grep -E ' (PASSED|FAILED|ERROR)|^(FAILED|ERROR) |^E  ' | head -300
+  summary=$(echo "$out" | grep -E '^=+ .*( passed| failed| error).* in [0-9.]+s' | tail -1)
+  p=$(echo "$summary" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+' || true)
+  f=$(echo "$summary" | grep -oE '[0-9]+ (failed|errors?)' | awk '{s += $1} END {print s + 0}')
+  p=${p:-0}; f=${f:-0}
+  if [ -z "$summary" ] || { [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; }; then f=1; echo "$out" | tail -30; fi
+  passed=$((passed + p)); failed=$((failed + f))
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

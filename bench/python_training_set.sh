@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The Python client's training-set path (design.md section 12): a 1M-row spine DataFrame in, a
+# training-set DataFrame out, timed against the SQL join alone and against pandas merge_asof on
+# the same data, in the same run (bench/python_training_set.py does the timing).
+#   bench/python_training_set.sh [SMALL|LARGE]     (default LARGE: 10M history rows; spine 1M rows either way)
+# The data (bench/gen_data.sql, deterministic) is kept in bench/data/py_<SIZE> and reused;
+# BENCH_REGEN=1 regenerates it. BENCH_REPEAT (default 3) runs per method, best kept.
+# Holds /tmp/fs_bench.lock for the whole run so that benchmarks never overlap, and prints the
+# test suites that were running on the machine at the start and at the end: figures taken while
+# other suites ran are not comparable.
+set -euo pipefail
+SIZE=${1:-LARGE}
+case $SIZE in
+  SMALL) USERS=100000 ;;
+  LARGE) USERS=1000000 ;;
+  *) echo "usage: $0 [SMALL|LARGE]" >&2; exit 2 ;;
+esac
+SPINE=1000000
+exec 9>/tmp/fs_bench.lock
+flock 9
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+
+busy() { pgrep -fa 'pg_regress|/usr/bin/prove' | grep -v "$$" | sed 's/^\([0-9]*\) .*\(pg_regress\|prove\).*/pid \1: \2/' | sort -u | head -5 || true; }
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg); test suites running at start: $(busy | wc -l)"
+busy
+
+fs_private_install fs_pybench
+
+DATA=$FS_ROOT/bench/data/py_$SIZE
+mkdir -p "$FS_ROOT/bench/data"; chmod 755 "$FS_ROOT/bench/data"
+fs_chown_for_pg "$FS_ROOT/bench/data"
+PGOPTS=(-p 5432 -h "$W")
+stop() { fs_as_pg_user "$FS_BINDIR/pg_ctl" -D "$DATA/pgdata" -m fast -w stop >/dev/null 2>&1 || true; }
+cleanup() { stop; rm -rf "$W"; }
+trap cleanup EXIT
+if [ -n "${BENCH_REGEN:-}" ] || [ ! -f "$DATA/generated" ]; then
+  rm -rf "$DATA"; mkdir -p "$DATA"; fs_chown_for_pg "$DATA"
+  fs_as_pg_user "$FS_BINDIR/initdb" -D "$DATA/pgdata" -A trust -U postgres >/dev/null
+fi
+# The settings of bench/pit_join.sh.
+cat > "$W/bench.conf" <<CONF
+listen_addresses = ''
+port = 5432
+unix_socket_directories = '$W'
+shared_preload_libraries = 'feature_store'
+shared_buffers = '2GB'
+work_mem = '256MB'
+timezone = 'UTC'
+jit = off
+max_wal_size = '8GB'
+CONF
+fs_chown_for_pg "$W"
+fs_as_pg_user sed -i '/^include /d' "$DATA/pgdata/postgresql.conf"
+echo "include '$W/bench.conf'" | fs_as_pg_user tee -a "$DATA/pgdata/postgresql.conf" >/dev/null
+fs_as_pg_user "$FS_BINDIR/pg_ctl" -D "$DATA/pgdata" -l "$W/server.log" -w start >/dev/null || { cat "$W/server.log"; exit 1; }
+if [ ! -f "$DATA/generated" ]; then
+  fs_log "generating $SIZE data ($USERS users, $((USERS * 10)) history rows, $SPINE spine rows)"
+  fs_as_pg_user "$FS_BINDIR/createdb" "${PGOPTS[@]}" bench
+  fs_as_pg_user "$FS_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 "${PGOPTS[@]}" -d bench \
+    -v users=$USERS -v spine_rows=$SPINE -f "$W/src/bench/gen_data.sql"
+  touch "$DATA/generated"
+fi
+fs_log "timing ($SIZE, spine $SPINE rows)"
+fs_as_pg_user env PYTHONPATH="$W/src/python" PYTHONDONTWRITEBYTECODE=1 BENCH_REPEAT="${BENCH_REPEAT:-3}" \
+  /usr/bin/python3 "$W/src/bench/python_training_set.py" "host=$W port=5432 user=postgres dbname=bench"
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg); test suites running at end: $(busy | wc -l)"
+busy

@@ -1,0 +1,161 @@
+"""YAML apply / plan (idempotence, versions, prune, unsupported declarations) and the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from feature_store import FeatureStore, FeatureStoreError, NotSupportedByServer
+from helpers import sql_rows
+
+PY = ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+DEFS = """
+entities:
+  - name: rider
+    join_keys: [customer_id]
+    description: A rider
+views:
+  - name: rider_profile
+    source: customer_daily_profile
+    entity: rider
+    ttl: 2 days
+    checks: {lifetime_trips: {min: 0}}
+    tags: {team: growth}
+services:
+  - name: rider_model
+    features: [rider_profile:current_balance, rider_profile:lifetime_trips]
+"""
+
+
+def catalog(conn):
+    return (sql_rows(conn, "SELECT entity, join_keys, description FROM fs_entities ORDER BY 1"),
+            sql_rows(conn, "SELECT name, version, ttl::text, tags::text, online_mode FROM fs_views ORDER BY 1, 2"),
+            sql_rows(conn, "SELECT name, version, features FROM fs_services ORDER BY 1, 2"))
+
+
+def test_plan_changes_nothing_then_apply_is_idempotent(store: FeatureStore, conn, tmp_path):
+    f = tmp_path / "defs.yaml"
+    f.write_text(DEFS)
+    before = catalog(conn)
+    plan = store.plan(str(f))
+    assert catalog(conn) == before  # plan changed nothing
+    assert [(c.kind, c.name, c.action) for c in plan.changed] == [
+        ("entity", "rider", "create"), ("view", "rider_profile", "create"), ("service", "rider_model", "create")]
+    applied = store.apply(str(f))
+    assert [(c.kind, c.name, c.action) for c in applied.changed] == [(c.kind, c.name, c.action) for c in plan.changed]
+    assert sql_rows(conn, "SELECT version, ttl::text, tags->>'team' FROM fs_views WHERE name = 'rider_profile'") == [(1, "2 days", "growth")]
+    after = catalog(conn)
+    again = store.apply(str(f))
+    assert again.changed == [] and catalog(conn) == after
+    assert "no changes" in str(again)
+    # Objects registered elsewhere are reported as kept, not dropped.
+    assert ("view", "driver_stats", "kept") in [(c.kind, c.name, c.action) for c in again.changes]
+
+
+def test_changed_view_becomes_new_version_and_metadata_updates_in_place(store: FeatureStore, conn):
+    store.apply(DEFS)
+    p = store.plan(DEFS.replace("ttl: 2 days", "ttl: 3 days"))
+    assert [(c.name, c.action, c.detail) for c in p.changed] == [("rider_profile", "new version", "1 -> 2")]
+    assert sql_rows(conn, "SELECT max(version) FROM fs_views WHERE name = 'rider_profile'") == [(1,)]
+    p = store.apply(DEFS.replace("ttl: 2 days", "ttl: 3 days"))
+    assert sql_rows(conn, "SELECT max(version) FROM fs_views WHERE name = 'rider_profile'") == [(2,)]
+    p = store.apply(DEFS.replace("ttl: 2 days", "ttl: 3 days").replace("team: growth", "team: risk"))
+    assert [(c.name, c.action) for c in p.changed] == [("rider_profile", "update")]
+    assert sql_rows(conn, "SELECT version, tags->>'team' FROM fs_views WHERE name = 'rider_profile' AND is_latest") == [(2, "risk")]
+
+
+def test_prune_drops_only_with_prune(store: FeatureStore, conn):
+    store.apply(DEFS)
+    smaller = DEFS.split("services:")[0]
+    p = store.apply(smaller)
+    assert ("service", "rider_model", "kept") in [(c.kind, c.name, c.action) for c in p.changes]
+    assert sql_rows(conn, "SELECT count(*) FROM fs_services WHERE name = 'rider_model'") == [(1,)]
+    p = store.plan(smaller, prune=True)
+    removed = {(c.kind, c.name) for c in p.changes if c.action == "remove"}
+    assert ("service", "rider_model") in removed and ("view", "driver_stats") in removed
+    assert sql_rows(conn, "SELECT count(*) FROM fs_services WHERE name = 'rider_model'") == [(1,)]
+    # A pruning apply that fails half way (a view an unlisted service still uses is not dropped
+    # with cascade) rolls back entirely.
+    conn.execute("CREATE TABLE keep_me (customer_id text, event_timestamp timestamptz, x int)")
+    n_before = catalog(conn)
+    p = store.apply(DEFS, prune=True)
+    assert sql_rows(conn, "SELECT name FROM fs_views WHERE is_latest ORDER BY 1") == [("rider_profile",)]
+    assert sql_rows(conn, "SELECT name FROM fs_services ORDER BY 1") == [("rider_model",)]
+    assert sql_rows(conn, "SELECT entity FROM fs_entities ORDER BY 1") == [("rider",)]
+    assert catalog(conn) != n_before
+
+
+@pytest.mark.parametrize("text, cls, sqlstate", [
+    ("views:\n  - {name: a, source: customer_daily_profile, entity: rider, aggregations: [\"count(*) over '1 hour' as n\"]}\n",
+     NotSupportedByServer, "0A000"),
+    ("transforms:\n  - {name: t, expression: '1', returns: int}\n", NotSupportedByServer, "0A000"),
+    ("tables: []\n", FeatureStoreError, "22023"),
+    ("views:\n  - {name: a, entity: rider}\n", FeatureStoreError, "22023"),
+    ("views:\n  - {name: a, source: customer_daily_profile, entity: rider, colour: red}\n", FeatureStoreError, "22023"),
+    ("entities:\n  - {name: e, join_keys: [k]}\n  - {name: e, join_keys: [k]}\n", FeatureStoreError, "42710"),
+    ("views:\n  - {name: a, source: no_such_table, entity: rider}\n", FeatureStoreError, "42P01"),
+    ("views:\n  - {name: a, source: customer_daily_profile, entity: nobody}\n", FeatureStoreError, "42704"),
+    ("entities: [\n", FeatureStoreError, "22023"),
+])
+def test_bad_definitions_change_nothing(store: FeatureStore, conn, text, cls, sqlstate):
+    store.apply(DEFS)
+    before = catalog(conn)
+    with pytest.raises(cls) as e:
+        store.apply(DEFS + "\n" + text if not text.startswith(("entities: [", "tables")) else text)
+    assert e.value.sqlstate == sqlstate, e.value
+    assert catalog(conn) == before
+
+
+def cli(db, *args, check=True):
+    env = dict(os.environ, PYTHONPATH=str(PY), FEATURE_STORE_DSN=db)
+    r = subprocess.run([sys.executable, "-m", "feature_store", *args], capture_output=True, text=True, env=env)
+    if check and r.returncode != 0:
+        raise AssertionError(r.stderr)
+    return r
+
+
+def test_cli(db, conn, tmp_path):
+    f = tmp_path / "defs.yaml"
+    f.write_text(DEFS.replace("rider", "cli_rider"))
+    r = cli(db, "plan", str(f))
+    assert "+ view cli_rider_profile: create" in r.stdout and "planned (nothing applied)" in r.stdout
+    r = cli(db, "apply", str(f))
+    assert "applied" in r.stdout
+    assert "no changes" in cli(db, "apply", str(f)).stdout
+    assert r.stderr == ""  # not a terminal: no progress output
+    r = cli(db, "materialize", "2000-01-01", "2100-01-01", "--views", "cli_rider_profile")
+    n = sql_rows(conn, "SELECT rows_written FROM fs_runs WHERE view = 'cli_rider_profile' ORDER BY run_id DESC LIMIT 1")[0][0]
+    assert r.stdout == f"cli_rider_profile\t{n}\n"
+    r = cli(db, "materialize-incremental", "--views", "cli_rider_profile")
+    assert r.stdout.startswith("cli_rider_profile\t")
+    r = cli(db, "online", "cli_rider:c1", "cli_rider:zz", "--view-or-service", "cli_rider_model")
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    want = sql_rows(conn, "SELECT features FROM fs_online_batch('{cli_rider:c1,cli_rider:zz}', 'cli_rider_model')")
+    assert [x["features"] for x in lines] == [json.loads(json.dumps(w[0], default=float)) for w in want]
+    out = tmp_path / "t.csv"
+    r = cli(db, "training-set", "--spine", "SELECT request_id, customer_id, event_timestamp FROM ride_requests ORDER BY request_id",
+            "--features", "cli_rider_model", "--out", str(out))
+    assert r.stdout == f"5 rows written to {out}\n" and r.stderr == ""  # no progress off a terminal
+    with open(out) as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["request_id"] for r in rows] == ["1", "2", "3", "4", "5"]
+    assert list(rows[0]) == ["request_id", "customer_id", "event_timestamp", "current_balance", "lifetime_trips"]
+    spine_csv = tmp_path / "spine.csv"
+    spine_csv.write_text("customer_id,event_timestamp\nc1,2100-01-01T00:00:00Z\n")
+    r = cli(db, "training-set", "--spine", str(spine_csv), "--features", "cli_rider_profile:lifetime_trips", "--out", str(out))
+    assert r.returncode == 0
+    r = cli(db, "ls")
+    assert "view\tcli_rider_profile@1" in r.stdout and "entity\tcli_rider\t(customer_id)" in r.stdout
+    r = cli(db, "training-set", "--spine", "ride_requests", "--features", "nope:x", "--out", str(out), check=False)
+    assert r.returncode == 1 and "SQLSTATE 42704" in r.stderr
+    r = cli(db, "training-set", "--spine", "ride_requests", "--features", "cli_rider_model", "--out", str(tmp_path / "t.parquet"), check=False)
+    import importlib.util
+    if importlib.util.find_spec("pyarrow") is None:
+        assert r.returncode == 1 and "pyarrow" in r.stderr

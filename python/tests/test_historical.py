@@ -1,0 +1,217 @@
+"""get_historical_features against fs_point_in_time_join run in SQL on the same spine."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import psycopg
+import pytest
+
+from feature_store import FeatureStore, FeatureStoreError
+from helpers import frame_rows, join_sql, py, sql_columns, sql_rows
+
+UTC = dt.timezone.utc
+
+TYPES_SQL = r"""
+CREATE TABLE typed_hist (
+    user_id bigint, merchant text, ts timestamptz, created timestamptz,
+    f_bool boolean, f_int2 smallint, f_int8 bigint, f_float4 real, f_float8 float8, f_num numeric(12,4),
+    f_text text, f_varchar varchar(20), f_date date, f_tsz timestamptz, f_ts timestamp, f_json jsonb, f_arr float8[]);
+INSERT INTO typed_hist VALUES
+ (1, 'a', '2026-01-01 10:00+00', NULL, true, 7, 9007199254740993, 1.5, 0.1, 12.3456, 'x,"y"' || E'\n' || 'z', '', '2025-12-31',
+  '2026-01-01 09:00:00.123456+00', '2026-01-01 08:00', '{"k": [1, 2]}', '{1.5,2}'),
+ (1, 'a', '2026-01-02 10:00+00', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+ (2, 'b', '2026-01-01 10:00+00', NULL, false, -32768, -9223372036854775808, 'Infinity', '-Infinity', -0.0001, 'NA', 'null', 'infinity',
+  '1999-12-31 23:59:59.999999+00', '2000-01-01 00:00', '"s"', '{}'),
+ (2, 'c', '2026-01-01 10:00+00', NULL, true, 32767, 9223372036854775807, 3.4028235e38, 1e-300, 99999999.9999, E'tab\there', 'back\slash', '1970-01-01',
+  '1970-01-01 00:00+00', '1969-12-31 23:59:59.5', 'null', NULL),
+ (3, 'a', '2026-01-01 10:00+00', NULL, true, 1, 1, 1, 'NaN', 0, 'é ü 漢字', 'x', '2026-01-01', '2262-01-01 00:00+00', NULL, '{}', '{NULL}');
+SELECT fs_register_entity('user_merchant', ARRAY['user_id', 'merchant']);
+SELECT fs_register_view('typed', 'typed_hist', entity => 'user_merchant', event_time => 'ts', created_time => 'created');
+CREATE TABLE typed_spine (row_id int, user_id bigint, merchant text, ts timestamptz);
+INSERT INTO typed_spine VALUES
+ (1, 1, 'a', '2026-01-01 12:00+00'), (2, 1, 'a', '2026-01-03 00:00+00'), (3, 2, 'b', '2026-01-05 00:00+00'),
+ (4, 2, 'c', '2026-01-01 10:00+00'), (5, 3, 'a', '2026-01-01 09:59:59.999999+00'), (6, 3, 'a', '2026-01-01 10:00+00'),
+ (7, NULL, 'a', '2026-01-05 00:00+00'), (8, 1, NULL, '2026-01-05 00:00+00'), (9, 1, 'a', NULL), (10, 4, 'zz', '2026-01-05 00:00+00');
+"""
+
+
+@pytest.fixture(scope="module")
+def typed(db: str) -> str:
+    with psycopg.connect(db, autocommit=True) as c:
+        c.execute(TYPES_SQL)
+    return db
+
+
+def spine_frame(conn: psycopg.Connection, table: str, order: str) -> pd.DataFrame:
+    with conn.cursor() as cur:
+        cur.execute(f"SELECT * FROM {table} ORDER BY {order}")
+        cols = [d.name for d in cur.description]
+        return pd.DataFrame(cur.fetchall(), columns=cols)
+
+
+def assert_same_as_sql(conn, out: pd.DataFrame, sql: str):
+    cols = sql_columns(conn, sql)
+    assert list(out.columns) == cols
+    assert frame_rows(out, cols) == sql_rows(conn, sql)
+
+
+def test_dataframe_spine_equals_sql_join(store: FeatureStore, conn):
+    spine = spine_frame(conn, "ride_requests", "request_id")
+    spine["event_timestamp"] = pd.to_datetime(spine["event_timestamp"], utc=True)
+    for full in (False, True):
+        for aoc in (False, True):
+            feats = ["ride_model", "customer_profile:lifetime_trips"]
+            out = store.get_historical_features(spine, feats, full_feature_names=full, as_of_created=aoc)
+            assert_same_as_sql(conn, out, join_sql(conn, "ride_requests", feats, full_names=full,
+                                                    as_of_created=aoc, order_by="request_id"))
+
+
+def test_query_spine_equals_sql_join(store: FeatureStore, conn):
+    feats = ["driver_stats:*", "customer_profile:current_balance"]
+    out = store.get_historical_features("SELECT * FROM ride_requests ORDER BY request_id DESC", feats)
+    expected = join_sql(conn, "ride_requests", feats, order_by="request_id DESC")
+    assert_same_as_sql(conn, out, expected)
+    assert out["request_id"].tolist() == [5, 4, 3, 2, 1]  # the query's order
+
+
+def test_every_type_equals_sql(typed: str, conn):
+    spine = spine_frame(conn, "typed_spine", "row_id")
+    spine["ts"] = pd.to_datetime(spine["ts"], utc=True)
+    with FeatureStore(typed, progress=False) as s:
+        out = s.get_historical_features(spine, ["typed:*"], timestamp_column="ts")
+    expected = join_sql(conn, "typed_spine", ["typed:*"], spine_time="ts", order_by="row_id")
+    cols = sql_columns(conn, expected)
+    # Infinite dates and timestamps arrive as NaT (pandas has no infinity).
+    oracle = "SELECT " + ", ".join("CASE WHEN isfinite(f_date) THEN f_date END" if c == "f_date" else f'"{c}"'
+                                   for c in cols) + f" FROM ({expected}) j ORDER BY row_id"
+    got, want = frame_rows(out, cols), sql_rows(conn, oracle)
+    assert len(got) == len(want) == 10
+    for g, w in zip(got, want):
+        for c, gv, wv in zip(cols, g, w):
+            if c == "f_float4" and gv is not None and wv is not None:
+                assert np.float32(gv) == np.float32(wv), (c, gv, wv)
+                continue
+            assert gv == wv or (gv is None and wv is None), (c, gv, wv)
+    dtypes = out.dtypes.astype(str).to_dict()
+    assert dtypes["f_bool"] == "boolean"
+    assert dtypes["f_int2"] == "Int16" and dtypes["f_int8"] == "Int64"
+    assert dtypes["f_float4"] == "float32" and dtypes["f_float8"] == "float64" and dtypes["f_num"] == "float64"
+    assert dtypes["f_tsz"] == "datetime64[ns, UTC]" and dtypes["f_ts"] == "datetime64[ns]"
+    assert dtypes["f_date"] == "datetime64[ns]"
+    assert dtypes["f_text"] == "object"
+    # Spot checks of values that a careless transfer breaks.
+    assert out.loc[0, "f_text"] == 'x,"y"\nz' and out.loc[0, "f_varchar"] == ""
+    assert out.loc[0, "f_int8"] == 9007199254740993  # not rounded through float
+    assert out.loc[2, "f_int8"] == -9223372036854775808
+    assert out.loc[2, "f_text"] == "NA" and out.loc[2, "f_varchar"] == "null"
+    assert out.loc[2, "f_float4"] == np.inf and out.loc[2, "f_float8"] == -np.inf
+    assert out.loc[0, "f_tsz"] == pd.Timestamp("2026-01-01 09:00:00.123456", tz="UTC")
+    assert out.loc[3, "f_ts"] == pd.Timestamp("1969-12-31 23:59:59.5")
+    assert out.loc[0, "f_json"] == {"k": [1, 2]} and out.loc[0, "f_arr"] == [1.5, 2]
+    assert out.loc[1, "f_bool"] is pd.NA and out.loc[1, "f_int8"] is pd.NA and out.loc[1, "f_text"] is None
+    assert pd.isna(out.loc[2, "f_date"])  # 'infinity'::date
+
+
+def test_composite_keys_any_integer_dtype_and_kept_columns(typed: str, conn):
+    base = spine_frame(conn, "typed_spine", "row_id").dropna(subset=["user_id"])
+    base["ts"] = pd.to_datetime(base["ts"], utc=True)
+    expected = None
+    with FeatureStore(typed, progress=False) as s:
+        for dtype in ("int64", "int32", "int16", "uint8", "Int64", "float64"):
+            spine = base.copy()
+            spine["user_id"] = spine["user_id"].astype(dtype)
+            spine["extra"] = [{"a": i} for i in range(len(spine))]  # not uploaded, kept as is
+            spine.index = [f"r{i}" for i in range(len(spine))]
+            out = s.get_historical_features(spine, ["typed:f_int8", "typed:f_text"], timestamp_column="ts")
+            assert list(out.index) == list(spine.index)
+            assert out["user_id"].dtype == spine["user_id"].dtype
+            assert out["extra"].tolist() == spine["extra"].tolist()
+            got = frame_rows(out, ["row_id", "f_int8", "f_text"])
+            if expected is None:
+                expected = got
+            assert got == expected, dtype
+    want = sql_rows(conn, "SELECT row_id, f_int8, f_text FROM (" + join_sql(
+        conn, "typed_spine", ["typed:f_int8", "typed:f_text"], spine_time="ts") + ") j WHERE user_id IS NOT NULL ORDER BY row_id")
+    assert expected == want
+
+
+def test_null_keys_and_times_give_null_features(store: FeatureStore):
+    now = pd.Timestamp.now(tz="UTC").floor("h")
+    spine = pd.DataFrame({"driver_id": pd.array([1001, None, 1001], dtype="Int64"),
+                          "event_timestamp": [now, now, pd.NaT]})
+    spine["event_timestamp"] = pd.to_datetime(spine["event_timestamp"], utc=True)
+    out = store.get_historical_features(spine, ["driver_stats:conv_rate"])
+    assert not pd.isna(out.loc[0, "conv_rate"])
+    assert pd.isna(out.loc[1, "conv_rate"]) and pd.isna(out.loc[2, "conv_rate"])
+
+
+def test_naive_times_are_utc_and_time_column_by_name(store: FeatureStore, conn):
+    spine = spine_frame(conn, "ride_requests", "request_id").rename(columns={"event_timestamp": "asked_at"})
+    aware = pd.to_datetime(spine["asked_at"], utc=True)
+    a = store.get_historical_features(spine.assign(asked_at=aware), ["driver_stats:conv_rate"], timestamp_column="asked_at")
+    b = store.get_historical_features(spine.assign(asked_at=aware.dt.tz_localize(None)), ["driver_stats:conv_rate"],
+                                      timestamp_column="asked_at")
+    c = store.get_historical_features(spine.assign(asked_at=aware.dt.tz_convert("Asia/Kolkata")), ["driver_stats:conv_rate"],
+                                      timestamp_column="asked_at")
+    assert frame_rows(a, ["conv_rate"]) == frame_rows(b, ["conv_rate"]) == frame_rows(c, ["conv_rate"])
+    assert a["conv_rate"].notna().sum() == 3
+
+
+def test_empty_spine(store: FeatureStore):
+    spine = pd.DataFrame({"driver_id": pd.Series([], dtype="int64"),
+                          "event_timestamp": pd.Series([], dtype="datetime64[ns, UTC]")})
+    out = store.get_historical_features(spine, ["driver_stats:conv_rate", "driver_stats:avg_daily_trips"])
+    assert len(out) == 0 and list(out.columns) == ["driver_id", "event_timestamp", "conv_rate", "avg_daily_trips"]
+    assert str(out["avg_daily_trips"].dtype) == "Int32"
+
+
+@pytest.mark.parametrize("features, spine_change, sqlstate", [
+    (["nope:x"], None, "42704"),                      # unknown view (server)
+    (["driver_stats:nope"], None, "42704"),           # unknown feature (server)
+    (["driver_stats:conv_rate:x"], None, "22023"),    # malformed reference (server)
+    (["driver_stats:conv_rate"], "drop_key", "42703"),  # spine without the key column (server)
+    (["driver_stats:conv_rate"], "drop_time", "42703"),  # spine without the time column
+    (["driver_stats:conv_rate"], "float_key", "22P02"),  # 1.5 is not a bigint (server)
+    (["driver_stats:conv_rate"], "clash", "42702"),      # feature name = an entity_df column
+])
+def test_errors_carry_sqlstate(store: FeatureStore, features, spine_change, sqlstate):
+    spine = pd.DataFrame({"driver_id": [1001, 1002], "event_timestamp": pd.Timestamp.now(tz="UTC")})
+    if spine_change == "drop_key":
+        spine = spine.drop(columns=["driver_id"])
+    elif spine_change == "drop_time":
+        spine = spine.drop(columns=["event_timestamp"])
+    elif spine_change == "float_key":
+        spine["driver_id"] = [1001.0, 1.5]
+    elif spine_change == "clash":
+        spine["conv_rate"] = 1.0
+    with pytest.raises(FeatureStoreError) as e:
+        store.get_historical_features(spine, features)
+    assert e.value.sqlstate == sqlstate, e.value
+
+
+def test_100k_row_entity_frame(store: FeatureStore, conn):
+    rng = np.random.default_rng(7)
+    n = 100_000
+    now = pd.Timestamp.now(tz="UTC").floor("h")
+    spine = pd.DataFrame({
+        "row_id": np.arange(n),
+        "driver_id": rng.integers(1000, 1007, n).astype("int32"),
+        "customer_id": rng.choice(["c1", "c2", "c3", "c4"], n),
+        "event_timestamp": now - pd.to_timedelta(rng.integers(0, 60 * 3600 * 10**6, n), unit="us"),
+    })
+    feats = ["driver_stats:conv_rate", "driver_stats:avg_daily_trips", "customer_profile:current_balance"]
+    out = store.get_historical_features(spine, feats)
+    # The same spine copied into a table independently (psycopg's own COPY row writer), joined in SQL.
+    conn.execute("CREATE TEMP TABLE big_spine (row_id bigint, driver_id bigint, customer_id text, event_timestamp timestamptz)")
+    with conn.cursor().copy("COPY big_spine FROM STDIN") as cp:
+        for r in zip(spine.row_id.tolist(), spine.driver_id.tolist(), spine.customer_id.tolist(),
+                     spine.event_timestamp.dt.to_pydatetime().tolist()):
+            cp.write_row(r)
+    want = sql_rows(conn, "SELECT row_id, conv_rate, avg_daily_trips, current_balance FROM (" +
+                    join_sql(conn, "big_spine", feats) + ") j ORDER BY row_id")
+    got = frame_rows(out, ["row_id", "conv_rate", "avg_daily_trips", "current_balance"])
+    assert len(got) == n and got == want
+    assert out["conv_rate"].isna().sum() > 0 and out["conv_rate"].notna().sum() > 0
