@@ -9,7 +9,7 @@
 #   - an online value during the load is not a row of the history (invented or torn),
 #   - after the load, any entity's fs_online value differs from the point-in-time join
 #     (fs_point_in_time_join, the server's offline oracle) at the last materialized time.
-# Figures (TPS, errors, faults) are printed with note() and quoted in the README.
+# Figures (TPS, errors, faults) are printed with note() and quoted in docs/operations.md.
 #
 # The view is in stream mode (the streamer's INSERTs reach the online store by themselves, through
 # the source's statement triggers) and the materializer runs incremental materializations.
