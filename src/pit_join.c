@@ -1,5 +1,5 @@
 /*
- * pit_join.c — the point-in-time ("as-of") join of design.md section 2, in C.
+ * pit_join.c — the point-in-time ("as-of") join of docs/semantics.md, in C.
  *
  * How it works. Everything is read under the statement's snapshot. Spine rows are processed in
  * batches of consecutive rows sized so that a batch's state fits in the hash memory limit

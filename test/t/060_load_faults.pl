@@ -1,4 +1,4 @@
-# Load with faults (issue 7.1). For at least 60 s, 8 pgbench clients call fs_online on random
+# Load with faults. For at least 60 s, 8 pgbench clients call fs_online on random
 # entities while, at the same time, a materializer keeps materializing the view and a streamer
 # keeps inserting micro-batches into its source. The cache worker is SIGKILLed once and a backend
 # once (each is a postmaster crash-restart: Postgres reinitializes shared memory when any process
