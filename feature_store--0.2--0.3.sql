@@ -2,7 +2,7 @@
 -- same order; test/t/070_upgrade.pl compares the catalog of an updated database with a fresh install.
 \echo Use "ALTER EXTENSION feature_store UPDATE TO '0.3'" to load this file. \quit
 
--- Logical replication and foreign partitions (issue 13, part 5): replica-only triggers keep the
+-- Logical replication and foreign partitions: replica-only triggers keep the
 -- cache of a subscribed online table correct and stream a subscribed source; a foreign
 -- partition of a streaming source is refused; fs_views names a source's foreign partitions.
 CREATE FUNCTION feature_store.online_changed_row() RETURNS trigger
@@ -79,7 +79,7 @@ RETURNS bigint AS 'MODULE_PATHNAME', 'fs_create_training_set'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION fs_create_training_set(text, regclass, text[], text, boolean, boolean, text) IS
   'Creates table target holding a point-in-time training set and records its lineage; returns the row count';
--- issue 13 part 3 (statistics belong to their database): cache figures of views without any
+-- Statistics belong to their database: cache figures of views without any
 -- are zero, not NULL (a database the cache does not serve has none).
 CREATE OR REPLACE VIEW fs_stat_views AS
 SELECT v.name AS view, v.version, v.online_mode, w.watermark,

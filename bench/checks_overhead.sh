@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Cost of data validation on the standard SMALL history (design section 7: 100k users,
+# Cost of data validation on the standard SMALL history (docs/benchmarks.md: 100k users,
 # 1M rows), against hand-written SQL baselines measured in the same run:
 #   1. the pass filter materialization uses (feature_store.checks_sql) vs the same checks
 #      written by hand in a WHERE clause;

@@ -3,7 +3,7 @@
 // "name ms", the best of REPEAT runs)
 // Loading the CSV files is not timed. Two queries are timed: the plain ASOF LEFT JOIN (which
 // picks an arbitrary row among equal event times) and the exact one, which first keeps the
-// latest created time per (user, event time) as section 2 requires; only the exact one's
+// latest created time per (user, event time) as rule 4 of docs/semantics.md requires; only the exact one's
 // result is written to OUT_CSV for the checksum comparison.
 import { DuckDBInstance } from '@duckdb/node-api';
 

@@ -1,4 +1,4 @@
--- The standard benchmark workload of design.md section 7, deterministic (hash-based, no random()):
+-- The standard benchmark workload (docs/benchmarks.md), deterministic (hash-based, no random()):
 --   psql -v users=100000 -v spine_rows=100000 -f bench/gen_data.sql      (SMALL)
 --   psql -v users=1000000 -v spine_rows=1000000 -f bench/gen_data.sql    (LARGE)
 -- user_stats_history: 10 rows per user over the 90 days ending 2026-01-01 00:00 UTC, stored in

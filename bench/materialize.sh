@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Materialization benchmark (issue 5), on a private cluster:
-#   1. full materialization of the section-7 history (fs_materialize_incremental from an empty
+# Materialization benchmark, on a private cluster:
+#   1. full materialization of the standard history of docs/benchmarks.md (fs_materialize_incremental from an empty
 #      watermark, and fs_materialize('-infinity', now())) vs the SQL baseline INSERT INTO latest SELECT DISTINCT ON (user_id) ...
 #      ON CONFLICT (user_id) DO UPDATE, both into empty tables, in the same run;
 #   2. incremental run after 1% new rows (created now, random users) vs the same baseline

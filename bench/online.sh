@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Online serving benchmark (issue 4): pgbench over the unix socket, prepared protocol, at 1, 4
+# Online serving benchmark: pgbench over the unix socket, prepared protocol, at 1, 4
 # and 8 clients:
 #   fs_online(entity)            -- jsonb with 4 features, privilege check, shared-memory cache
 #   PK lookup                    -- SELECT * FROM a plain latest-values table WHERE user_id = $1

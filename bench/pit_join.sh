@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Point-in-time join benchmark (design.md section 7 workload): the project's C join against the
+# Point-in-time join benchmark (the workload of docs/benchmarks.md): the project's C join against the
 # SQL a strong Postgres user would write, in the same run, on a private cluster.
 #   bench/pit_join.sh SMALL|LARGE
 # Prints each method's time, its ratio to the project's, whether every result is identical (by

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The Python client's training-set path (design.md section 12): a 1M-row spine DataFrame in, a
+# The Python client's training-set path (docs/python.md): a 1M-row spine DataFrame in, a
 # training-set DataFrame out, timed against the SQL join alone and against pandas merge_asof on
 # the same data, in the same run (bench/python_training_set.py does the timing).
 #   bench/python_training_set.sh [SMALL|LARGE]     (default LARGE: 10M history rows; spine 1M rows either way)

@@ -1,4 +1,4 @@
--- Bad-input catalogue (issue 7.3) for everything besides fs_register_* / fs_drop_* (those are in
+-- Bad-input catalogue for everything besides fs_register_* / fs_drop_* (those are in
 -- registry_errors.sql): training sets, materialization, online mode, serving, fs_entity I/O,
 -- validation, scheduling. Each bad call shows its SQLSTATE, message and hint, and afterwards a
 -- snapshot proves that none of them changed any state: registry, online tables, quarantine,

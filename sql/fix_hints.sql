@@ -1,4 +1,4 @@
--- Messages that point to the fix (issue 13.6): each mistake a new user makes shows its SQLSTATE,
+-- Messages that point to the fix: each mistake a new user makes shows its SQLSTATE,
 -- message, detail and hint, and changes nothing.
 --   - fs_point_in_time_join in FROM without a column definition list: the parser's error gets a
 --     hint naming fs_training_columns and fs_create_training_set (shown as psql prints it; a

@@ -27,7 +27,7 @@ SELECT fs_register_view('mat_v', 'mat_hist', 'mat_user', 'ev', 'cr', ttl => '3 d
                         checks => '{"x": {"not_null": true, "min": 0, "max": 1}}');
 SELECT format('feature_store.online_%s', view_id) AS mat_online FROM fs_views WHERE name = 'mat_v' \gset
 
--- The oracle: per entity with history in [s, e], the latest passing row (section 2 at e, TTL
+-- The oracle: per entity with history in [s, e], the latest passing row (docs/semantics.md rules at e, TTL
 -- included), ties broken by the features in order (as the point-in-time join), one LATERAL ... LIMIT 1 per entity.
 CREATE FUNCTION pg_temp.oracle(s timestamptz, e timestamptz)
 RETURNS TABLE (uid int, ev timestamptz, cr timestamptz, x float8, y int) LANGUAGE sql AS $$

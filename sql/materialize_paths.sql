@@ -1,4 +1,4 @@
--- Materialization write paths (issue 5) against a brute-force oracle: the one-pass C path in
+-- Materialization write paths against a brute-force oracle: the one-pass C path in
 -- each of its forms (TID mode for a table source, copy mode for a view source; single integer
 -- key and a (text, int) key; bulk insert into an empty online table, merge with the online
 -- table, probing upsert), the SQL statement, and the fallback past maintenance_work_mem.

@@ -61,7 +61,7 @@ SELECT fs_online('driver:1') IS NULL AS empty;
 SELECT fs_materialize('onl_driver', '2025-01-01', '2025-01-03');
 -- idempotent
 SELECT fs_materialize('onl_driver', '2025-01-01', '2025-01-03');
--- Oracle: brute force latest row per entity in the window (design section 2 at end_ts).
+-- Oracle: brute force latest row per entity in the window (docs/semantics.md rules at end_ts).
 SELECT format('feature_store.online_%s', view_id) AS driver_online FROM fs_views WHERE name = 'onl_driver' \gset
 SELECT format('feature_store.online_%s', view_id) AS short_online FROM fs_views WHERE name = 'onl_driver_short' \gset
 SELECT (SELECT count(*) FROM :driver_online) AS online_rows,

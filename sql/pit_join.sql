@@ -1,4 +1,4 @@
--- Point-in-time join: each rule of design.md section 2 on small hand-checked data, the call
+-- Point-in-time join: each rule of docs/semantics.md on small hand-checked data, the call
 -- forms, training-set tables with lineage, privileges, and every error.
 CREATE EXTENSION IF NOT EXISTS feature_store;
 SET timezone = 'UTC';

@@ -1,10 +1,10 @@
--- Spine key types (issue 13.2): a spine key whose type converts to the view's key type without
+-- Spine key types: a spine key whose type converts to the view's key type without
 -- loss (smallint/integer -> bigint, smallint -> integer, varchar/char(n)/name -> text,
 -- text/name -> varchar, domains over any of these) is accepted by every training-set function,
 -- on both spine paths (a table read through the table AM, a view read through SPI) and every
 -- history path (a sequential scan, a key-index probe, a source view read through SPI), and gives
--- exactly what SQL gives for `h.key = s.key`: the oracle is the LATERAL join of design.md
--- section 2, written with the columns' own types.
+-- exactly what SQL gives for `h.key = s.key`: the oracle is the LATERAL join of docs/semantics.md
+-- (point-in-time join), written with the columns' own types.
 -- Lossy or unrelated types keep a 42804 error with a hint.
 SET client_min_messages = warning;
 SET timezone = 'UTC';

@@ -1,6 +1,6 @@
 -- Point-in-time join against a brute-force oracle on randomized, seeded datasets.
 -- The oracle is the LEFT JOIN LATERAL (... ORDER BY event_ts DESC, created_ts DESC NULLS LAST,
--- <every feature of the view in order> LIMIT 1) query of design.md section 2, with rules 3 and 5
+-- <every feature of the view in order> LIMIT 1) query of docs/semantics.md, with rules 3 and 5
 -- in its WHERE clause; the trailing feature columns are the documented tie-break.
 -- Sources: a declaratively partitioned table (timestamptz, created time, every feature type) and a
 -- SQL view over a table (timestamp without time zone, composite key, no created time).

@@ -1,4 +1,4 @@
--- Privilege matrix (issue 7.4). Four roles against one view:
+-- Privilege matrix. Four roles against one view:
 --   regress_pm_owner    owns the source table and registered the entity and the view
 --   regress_pm_reader   granted SELECT on the source
 --   regress_pm_exec     only EXECUTE on the fs_* functions, no privilege on any data

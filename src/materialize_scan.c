@@ -1,5 +1,5 @@
 /*
- * materialize_scan.c — the C write path of batch and incremental materialization (issue 5).
+ * materialize_scan.c — the C write path of batch and incremental materialization.
  *
  * The SQL statement (materialize.c, fs_mat_upsert_sql) sorts every row of the window by
  * (keys, event DESC, created DESC, features) to keep one per entity: at 10M rows the sort spills

@@ -2,7 +2,7 @@
  * online_serve.c — the serving calls: fs_online(entity [, view_or_service]), fs_online_vector,
  * fs_online_batch, fs_online_detail, and fs_stat_online's function.
  *
- * Result shape (documented in README): {"view": {"feature": value, ...}, ...}. A view that has
+ * Result shape (documented in docs/reference.md): {"view": {"feature": value, ...}, ...}. A view that has
  * no row for the entity is absent; a view whose row is older than now() - ttl appears as
  * "view": null (expired, not served as fresh). No row in any view: NULL. TTL is checked
  * against the transaction start time (now()), both bounds inclusive as in the offline join.

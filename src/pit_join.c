@@ -1,5 +1,5 @@
 /*
- * pit_join.c — the point-in-time ("as-of") join of design.md section 2, in C.
+ * pit_join.c — the point-in-time ("as-of") join of docs/semantics.md, in C.
  *
  * How it works. Everything is read under the statement's snapshot. Spine rows are processed in
  * batches of consecutive rows sized so that a batch's state fits in the hash memory limit
@@ -27,7 +27,7 @@
  *   4. emit the batch's rows in spine order.
  *
  * Cost: O(S log s + B * H) time for S spine rows, s per key, H history rows and B batches
- * (B = 1 when the state fits), memory O(S / B). See README "Point-in-time join".
+ * (B = 1 when the state fits), memory O(S / B). See docs/semantics.md, "Point-in-time join".
  *
  * This file is the driver (the batch loop above, the emit step and the figures of the last join);
  * each step lives in the file named after it: pit_plan.c (resolve and validate, before anything is

@@ -1,5 +1,5 @@
 /*
- * pit_join.h — the point-in-time join engine (design.md section 2), shared by the set-returning
+ * pit_join.h — the point-in-time join engine (docs/semantics.md), shared by the set-returning
  * fs_point_in_time_join and by fs_create_training_set, which writes the same rows into a table.
  */
 #ifndef FS_PIT_JOIN_H

@@ -1,5 +1,5 @@
 /*
- * pit_merge.c — the order of history rows (design.md section 2 rules 3 and 4) and the as-of
+ * pit_merge.c — the order of history rows (docs/semantics.md, point-in-time join, rules 3 and 4) and the as-of
  * merge: comparing rows (event time, created time, then the features as tie-break), keeping a
  * slot's best row in batch memory, and per key walking the slots in time order with a running
  * maximum, checking the TTL bound on the winner. Separate because this is where the join's
@@ -23,7 +23,7 @@
  * --------------------------------------------------------------------------------------- */
 
 /*
- * The tie-break of section 2 rule 4 once (event_ts, created_ts) are equal: the row whose
+ * The tie-break of rule 4 (docs/semantics.md) once (event_ts, created_ts) are equal: the row whose
  * feature values are smaller (in view feature order, each by its type's default btree order
  * and collation, NULLs last) wins; types without a btree order are skipped. Returns < 0 when
  * the first row wins, > 0 when the second does, 0 when they are equal on every orderable feature.
@@ -49,7 +49,7 @@ pit_features_cmp(PitView *v, const Datum *va, const bool *na, const Datum *vb, c
 }
 
 /*
- * The total order of section 2 rule 4: greater (event_ts, created_ts) wins, a NULL created
+ * The total order of rule 4 (docs/semantics.md): greater (event_ts, created_ts) wins, a NULL created
  * time being older than any; then pit_features_cmp. True when (e, c, vals) beats cur.
  */
 static bool

@@ -282,7 +282,7 @@ fs_schedule_forget_view(const char *view_name)
  * extension, so without this the jobs of a dropped feature_store would go on failing every
  * period. When feature_store is among the extensions being dropped, its jobs are removed first,
  * in the same transaction: a DROP that fails or rolls back keeps them. (Dropping the extension
- * implicitly, by DROP SCHEMA ... CASCADE, does not fire this; see README, Limits.)
+ * implicitly, by DROP SCHEMA ... CASCADE, does not fire this; see docs/limits.md.)
  */
 Datum
 fs_schedule_drop_extension(PG_FUNCTION_ARGS)

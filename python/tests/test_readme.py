@@ -1,4 +1,4 @@
-"""Every ```python block of the repository's README runs, in order, in one namespace, against a
+"""Every ```python block of the repository's README (then of docs/*.md) runs, in order, in one namespace, against a
 fresh database `quickstart` holding the bundled example; the ```yaml block that starts with
 `# feature_repo.yaml` is written to that file first. A block that fails, fails this test."""
 
@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT, _base_dsn, dsn_for
 
-README = (ROOT / "README.md").read_text()
+README = "\n".join(p.read_text() for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
 BLOCKS = re.findall(r"^```(python|yaml)\n(.*?)^```", README, flags=re.S | re.M)
 
 

@@ -1,4 +1,4 @@
-# Load with faults (issue 7.1). For at least 60 s, 8 pgbench clients call fs_online on random
+# Load with faults. For at least 60 s, 8 pgbench clients call fs_online on random
 # entities while, at the same time, a materializer keeps materializing the view and a streamer
 # keeps inserting micro-batches into its source. The cache worker is SIGKILLed once and a backend
 # once (each is a postmaster crash-restart: Postgres reinitializes shared memory when any process
@@ -9,7 +9,7 @@
 #   - an online value during the load is not a row of the history (invented or torn),
 #   - after the load, any entity's fs_online value differs from the point-in-time join
 #     (fs_point_in_time_join, the server's offline oracle) at the last materialized time.
-# Figures (TPS, errors, faults) are printed with note() and quoted in the README.
+# Figures (TPS, errors, faults) are printed with note() and quoted in docs/operations.md.
 #
 # The view is in stream mode (the streamer's INSERTs reach the online store by themselves, through
 # the source's statement triggers) and the materializer runs incremental materializations.

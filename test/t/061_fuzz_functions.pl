@@ -1,4 +1,4 @@
-# Randomized calls of every fs_* function (issue 7.2): random argument values drawn from pools of
+# Randomized calls of every fs_* function: random argument values drawn from pools of
 # NULLs, empty and 2-D arrays, 10k-element arrays, 1 MB strings, negative and huge intervals,
 # infinite and extreme timestamps, malformed fs_entity literals (random characters), unknown and
 # hostile names, existing views, versions and services. Every call runs in a subtransaction

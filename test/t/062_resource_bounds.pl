@@ -1,4 +1,4 @@
-# Resource bounds (issue 7.5): very large feature values (a 1 MB text, a 10,000-element array)
+# Resource bounds: very large feature values (a 1 MB text, a 10,000-element array)
 # with a 64 kB cache (smaller than one such row), and 500 online views of one entity: shared
 # memory stays what feature_store.cache_size says, answers stay exact (compared with the
 # source), oversized rows are declined and counted, limits give clear errors, nothing crashes.

@@ -1,7 +1,7 @@
-# The README's "## SQL reference" cannot rot: it is compared with the catalog of a fresh install
-# and with the C sources.
+# The SQL reference (docs/reference.md) cannot rot: it is compared with the catalog of a fresh
+# install and with the C sources.
 #  1. Every function the extension installs in its schema has a signature line
-#     `name(arg type [DEFAULT ...], ...) → result [-- attributes]` in the section with the same
+#     `name(arg type [DEFAULT ...], ...) → result [-- attributes]` in the reference with the same
 #     argument names (the type alone for an unnamed argument), in order, the same types, VARIADIC
 #     and DEFAULT exactly where the catalog has them, the same result (type, SETOF, output
 #     columns) and, as attributes, exactly what differs from VOLATILE, not STRICT, PARALLEL UNSAFE.
@@ -9,7 +9,7 @@
 #     types, in order. Every type has a heading, every operator is named.
 #  3. Every SQLSTATE the code can raise (ERRCODE_* in src/*.c, ERRCODE = '...' in src/*.sql,
 #     aclcheck_error) appears as `code condition_name`, and every `code condition_name` written
-#     in the section is a real pair of the server's errcodes.txt.
+#     in the reference is a real pair of the server's errcodes.txt.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -19,9 +19,9 @@ use File::Basename qw(dirname);
 use Cwd qw(abs_path);
 
 my $root = abs_path(dirname(__FILE__) . '/../..');
-my $readme = slurp_file("$root/README.md");
-my ($ref) = $readme =~ /^## SQL reference\n(.*?)(?=^## )/ms;
-ok(defined $ref && length($ref) > 1000, 'README.md has a "## SQL reference" section');
+my $reference = slurp_file("$root/docs/reference.md");
+my ($ref) = $reference =~ /\A# SQL reference\n(.*)\z/s;
+ok(defined $ref && length($ref) > 1000, 'docs/reference.md is the SQL reference');
 $ref //= '';
 
 my $node = PostgreSQL::Test::Cluster->new('reference');
