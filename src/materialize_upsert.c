@@ -45,7 +45,7 @@
 #include "utils/rel.h"
 
 #include "materialize_int.h"
-#include "online_read.h"
+#include "online_key.h"
 #include "online_table.h"
 
 /*

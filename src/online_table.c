@@ -39,7 +39,7 @@
 
 #include "materialize.h"
 #include "online_cache.h"
-#include "online_read.h"
+#include "online_key.h"
 #include "online_table.h"
 #include "security.h"
 #include "spi_util.h"
