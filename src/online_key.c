@@ -85,7 +85,7 @@ fs_read_key_hash_values(int32 view_id, TupleDesc desc, const Datum *keys, int nk
 	len = key_image(nkeys, byval, typlen, keys, img);
 	if (len < 0)
 		return false;
-	*hash = hash_bytes_extended((const unsigned char *) img, len, (uint64) view_id);
+	*hash = fs_key_image_hash(view_id, img, len);
 	return true;
 }
 

@@ -284,8 +284,7 @@ durable_snapshot(void)
 static inline uint64
 key_hash(FsOnlineView *ov, const char *img, int imglen)
 {
-	/* fs_read_key_hash_slot computes the same for the writers */
-	return hash_bytes_extended((const unsigned char *) img, imglen, (uint64) ov->view->view_id);
+	return fs_key_image_hash(ov->view->view_id, img, imglen);
 }
 
 /* Encodes a row and stores it tagged `tag` (rows of oversized jsonb are declined by the put). */
