@@ -14,13 +14,6 @@
 
 struct TriggerData;
 
-/*
- * SQL of the set-based upsert: for every entity among the rows of from_item (alias s) that
- * satisfy `where` (which may use $n parameters), its latest row passing the view's checks,
- * written only where it is strictly newer (event, created) than the row already online.
- */
-extern char *fs_mat_upsert_sql(FsView *v, const char *from_item, const char *where);
-
 /* fs_materialize's work: a 'batch' run of [start, end] (rules as of end), logged. */
 extern uint64 fs_materialize_window(FsView *v, TimestampTz start, TimestampTz end);
 
@@ -40,8 +33,5 @@ extern void fs_stream_check_privilege(FsView *v);
 
 /* GUC feature_store.watermark_lag; from _PG_init. */
 extern void fs_materialize_init(void);
-
-/* Appends the ON CONFLICT ... WHERE strictly-newer clause of a write into v's online table (alias o). */
-extern void fs_mat_append_upsert(StringInfo sql, FsView *v);
 
 #endif

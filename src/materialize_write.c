@@ -29,7 +29,7 @@
 #include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 
-#include "materialize.h"
+#include "materialize_sql.h"
 #include "materialize_int.h"
 #include "online_table.h"
 

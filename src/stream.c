@@ -29,6 +29,7 @@
 
 #include "checks.h"
 #include "materialize.h"
+#include "materialize_sql.h"
 #include "online_table.h"
 #include "runlog.h"
 #include "security.h"
