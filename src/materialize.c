@@ -47,6 +47,7 @@
 #include "runlog.h"
 #include "security.h"
 #include "spi_util.h"
+#include "stream.h"
 
 PG_FUNCTION_INFO_V1(fs_materialize_incremental);
 

@@ -24,13 +24,6 @@ extern uint64 fs_materialize_window(FsView *v, TimestampTz start, TimestampTz en
  */
 extern void fs_mat_mode_changed(FsView *v, const char *old_mode, const char *new_mode);
 
-/* Drops the streaming triggers of a view version (inside the caller's SPI + owner context). */
-extern void fs_stream_drop_triggers(FsView *v);
-extern void fs_stream_create_triggers(FsView *v);
-
-/* TRIGGER privilege on the source (insufficient_privilege otherwise). */
-extern void fs_stream_check_privilege(FsView *v);
-
 /* GUC feature_store.watermark_lag; from _PG_init. */
 extern void fs_materialize_init(void);
 

@@ -43,6 +43,7 @@
 #include "online_table.h"
 #include "security.h"
 #include "spi_util.h"
+#include "stream.h"
 
 PG_FUNCTION_INFO_V1(fs_materialize);
 PG_FUNCTION_INFO_V1(fs_set_online_mode);
