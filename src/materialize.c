@@ -47,6 +47,7 @@
 #include "runlog.h"
 #include "security.h"
 #include "spi_util.h"
+#include "sql_args.h"
 #include "stream.h"
 
 PG_FUNCTION_INFO_V1(fs_materialize_incremental);
@@ -255,11 +256,7 @@ fs_materialize_incremental(PG_FUNCTION_ARGS)
 	FsView	   *v;
 	WindowWork	w;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("feature view name must not be null")));
-	v = fs_lookup_view(text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
+	v = fs_lookup_view(fs_text_arg(fcinfo, 0, "feature view name"), false);
 	if (strcmp(v->online_mode, "off") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

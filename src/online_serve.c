@@ -27,6 +27,7 @@
 #include "online_cache.h"
 #include "online_meta.h"
 #include "online_read.h"
+#include "sql_args.h"
 
 PG_FUNCTION_INFO_V1(fs_online_all);
 PG_FUNCTION_INFO_V1(fs_online_named);
@@ -299,17 +300,6 @@ fs_online_all(PG_FUNCTION_ARGS)
 	PG_RETURN_JSONB_P(res);
 }
 
-/* The view-or-service argument, which must not be NULL. */
-static char *
-name_arg(FunctionCallInfo fcinfo, int n)
-{
-	if (PG_ARGISNULL(n))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("feature view or service name must not be null")));
-	return text_to_cstring(PG_GETARG_TEXT_PP(n));
-}
-
 /* fs_online(entity, view_or_service) -> jsonb restricted to that view or service */
 Datum
 fs_online_named(PG_FUNCTION_ARGS)
@@ -319,7 +309,7 @@ fs_online_named(PG_FUNCTION_ARGS)
 	/* not STRICT (a NULL name is an error): a NULL entity has no features, as in fs_online(e) */
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	res = online_common(fcinfo, PG_GETARG_FS_ENTITY_P(0), name_arg(fcinfo, 1));
+	res = online_common(fcinfo, PG_GETARG_FS_ENTITY_P(0), fs_text_arg(fcinfo, 1, "feature view or service name"));
 
 	if (res == NULL)
 		PG_RETURN_NULL();
@@ -451,7 +441,7 @@ fs_online_vector(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	e = PG_GETARG_FS_ENTITY_P(0);
-	name = name_arg(fcinfo, 1);
+	name = fs_text_arg(fcinfo, 1, "feature view or service name");
 	p = palloc(sizeof(ServePlan));
 
 	make_plan(p, fs_entity_val_name(e), name);
@@ -746,7 +736,7 @@ serve_keys(FunctionCallInfo fcinfo, bool vector)
 	bool		own_scratch;
 
 	InitMaterializedSRF(fcinfo, 0);
-	name = name_arg(fcinfo, 0);
+	name = fs_text_arg(fcinfo, 0, "feature view or service name");
 	if (PG_ARGISNULL(1))
 		return;
 	arr = PG_GETARG_ARRAYTYPE_P(1);

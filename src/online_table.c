@@ -43,6 +43,7 @@
 #include "online_table.h"
 #include "security.h"
 #include "spi_util.h"
+#include "sql_args.h"
 #include "stream.h"
 
 PG_FUNCTION_INFO_V1(fs_materialize);
@@ -395,17 +396,6 @@ check_view_owner(FsView *v)
 				 errdetail("Feature view \"%s\" was registered by role \"%s\".", v->name, v->registered_by)));
 }
 
-/* A required text argument (NULL is null_value_not_allowed). */
-static char *
-text_arg(FunctionCallInfo fcinfo, int n, const char *what)
-{
-	if (PG_ARGISNULL(n))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", what)));
-	return text_to_cstring(PG_GETARG_TEXT_PP(n));
-}
-
 /*
  * fs_materialize(view, start_ts, end_ts) -> rows written. Anyone who may SELECT the source
  * may materialize: the result is a function of data they can read.
@@ -413,7 +403,7 @@ text_arg(FunctionCallInfo fcinfo, int n, const char *what)
 Datum
 fs_materialize(PG_FUNCTION_ARGS)
 {
-	FsView	   *v = fs_lookup_view(text_arg(fcinfo, 0, "feature view name"), false);
+	FsView	   *v = fs_lookup_view(fs_text_arg(fcinfo, 0, "feature view name"), false);
 	TimestampTz start_ts,
 				end_ts;
 
@@ -445,8 +435,8 @@ fs_materialize(PG_FUNCTION_ARGS)
 Datum
 fs_set_online_mode(PG_FUNCTION_ARGS)
 {
-	FsView	   *v = fs_lookup_view(text_arg(fcinfo, 0, "feature view name"), false);
-	char	   *mode = text_arg(fcinfo, 1, "online mode");
+	FsView	   *v = fs_lookup_view(fs_text_arg(fcinfo, 0, "feature view name"), false);
+	char	   *mode = fs_text_arg(fcinfo, 1, "online mode");
 	char	   *old_mode = pstrdup(v->online_mode);
 	FsOwnerContext octx;
 
@@ -490,7 +480,7 @@ fs_set_online_mode(PG_FUNCTION_ARGS)
 Datum
 fs_online_reload(PG_FUNCTION_ARGS)
 {
-	FsView	   *v = fs_lookup_view(text_arg(fcinfo, 0, "feature view name"), false);
+	FsView	   *v = fs_lookup_view(fs_text_arg(fcinfo, 0, "feature view name"), false);
 
 	check_view_owner(v);
 	mark_dirty(v->view_id, false);
