@@ -50,6 +50,7 @@
 #include "sql_args.h"
 #include "stream.h"
 
+PG_FUNCTION_INFO_V1(fs_materialize);
 PG_FUNCTION_INFO_V1(fs_materialize_incremental);
 
 static int	watermark_lag_ms = 0;
@@ -186,6 +187,37 @@ fs_materialize_window(FsView *v, TimestampTz start, TimestampTz end)
 	WindowWork	w = {v, start, end, false, false, true, false};
 
 	return fs_run_logged(v, "batch", start, end, window_work, &w);
+}
+
+/*
+ * fs_materialize(view, start_ts, end_ts) -> rows written. Anyone who may SELECT the source
+ * may materialize: the result is a function of data they can read.
+ */
+Datum
+fs_materialize(PG_FUNCTION_ARGS)
+{
+	FsView	   *v = fs_lookup_view(fs_text_arg(fcinfo, 0, "feature view name"), false);
+	TimestampTz start_ts,
+				end_ts;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("start and end of the materialization window must not be null")));
+	start_ts = PG_GETARG_TIMESTAMPTZ(1);
+	end_ts = PG_GETARG_TIMESTAMPTZ(2);
+	if (start_ts > end_ts)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("materialization window starts after it ends"),
+				 errhint("Pass start_ts <= end_ts.")));
+	if (strcmp(v->online_mode, "off") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("feature view \"%s\" is not online", v->name),
+				 errhint("Enable it with SELECT fs_set_online_mode('%s', 'batch').", v->name)));
+	fs_check_view_select(v);
+	PG_RETURN_INT64((int64) fs_materialize_window(v, start_ts, end_ts));
 }
 
 /*
