@@ -181,7 +181,7 @@ window_work(void *arg, int64 run_id, uint64 *quarantined)
 }
 
 /* fs_materialize's work as one logged 'batch' run, so failures are recorded too. */
-uint64
+static uint64
 fs_materialize_window(FsView *v, TimestampTz start, TimestampTz end)
 {
 	WindowWork	w = {v, start, end, false, false, true, false};

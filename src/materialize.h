@@ -14,9 +14,6 @@
 
 struct TriggerData;
 
-/* fs_materialize's work: a 'batch' run of [start, end] (rules as of end), logged. */
-extern uint64 fs_materialize_window(FsView *v, TimestampTz start, TimestampTz end);
-
 /*
  * Called by fs_set_online_mode after the registry row changed (same transaction, no SPI
  * connection open): installs or drops the streaming triggers, resets the watermark when the
