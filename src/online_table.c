@@ -150,6 +150,13 @@ fs_online_mark_key_written(int32 view_id, uint64 hash)
 	mark_key(dirty_view(view_id), hash);
 }
 
+/* The view left the online store (its table dropped): its cache slot is freed at commit. */
+void
+fs_online_mark_dropped(int32 view_id)
+{
+	mark_dirty(view_id, true);
+}
+
 /* Did this transaction write the view? Then its own reads must bypass the cache. */
 bool
 fs_online_written_in_xact(int32 view_id)
@@ -298,8 +305,8 @@ create_change_triggers(FsView *v, const char *mode)
 }
 
 /* Replaces the change triggers of an existing online table by those of `mode`. */
-static void
-set_change_triggers(FsView *v, const char *mode)
+void
+fs_online_set_change_triggers(FsView *v, const char *mode)
 {
 	FsOwnerContext octx;
 	const char *qname = fs_online_table_qualname(v->view_id);
@@ -426,7 +433,7 @@ fs_set_online_mode(PG_FUNCTION_ARGS)
 		{
 			fs_spi_exec(psprintf("DROP TABLE %s", fs_online_table_qualname(v->view_id)),
 						0, NULL, NULL, NULL, false);
-			mark_dirty(v->view_id, true);
+			fs_online_mark_dropped(v->view_id);
 		}
 	}
 	fs_owner_context_leave(&octx);
@@ -437,8 +444,8 @@ fs_set_online_mode(PG_FUNCTION_ARGS)
 	{
 		fs_online_ensure_table(v);
 		/* the trigger set of the new mode; the whole view is stale once at commit */
-		set_change_triggers(v, mode);
-		mark_dirty(v->view_id, false);
+		fs_online_set_change_triggers(v, mode);
+		fs_online_mark_written(v->view_id);
 	}
 	fs_mat_mode_changed(v, old_mode, mode);
 	PG_RETURN_VOID();
@@ -451,7 +458,7 @@ fs_online_reload(PG_FUNCTION_ARGS)
 	FsView	   *v = fs_lookup_view(fs_text_arg(fcinfo, 0, "feature view name"), false);
 
 	check_view_owner(v);
-	mark_dirty(v->view_id, false);
+	fs_online_mark_written(v->view_id);
 	PG_RETURN_VOID();
 }
 
@@ -477,7 +484,7 @@ fs_online_drop_views(const char *name, int32 version)
 			fs_stream_drop_triggers(v);
 		if (OidIsValid(fs_online_table_relid(ids[i])))
 			fs_spi_exec(psprintf("DROP TABLE %s", fs_online_table_qualname(ids[i])), 0, NULL, NULL, NULL, false);
-		mark_dirty(ids[i], true);
+		fs_online_mark_dropped(ids[i]);
 	}
 }
 

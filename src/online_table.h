@@ -26,6 +26,12 @@ extern void fs_online_mark_written(int32 view_id);
 /* ... or, when it changed only some keys, each changed key's cache hash (fs_read_key_hash_slot). */
 extern void fs_online_mark_key_written(int32 view_id, uint64 hash);
 
+/* ... or, when the view left the online store, frees its cache slot at commit. */
+extern void fs_online_mark_dropped(int32 view_id);
+
+/* Replaces the change triggers of the view's online table by those of online mode `mode`. */
+extern void fs_online_set_change_triggers(FsView *v, const char *mode);
+
 /* True when this transaction changed the online table of the view (cache must be bypassed). */
 extern bool fs_online_written_in_xact(int32 view_id);
 
