@@ -18,9 +18,6 @@ extern char *fs_online_table_qualname(int32 view_id);
 /* Creates the view version's online table if missing (as the extension owner); returns it. */
 extern Oid	fs_online_ensure_table(FsView *view);
 
-/* Hook for fs_drop_view: drops the online tables of the versions being dropped. */
-extern void fs_online_drop_views(const char *name, int32 version);
-
 /* A writer that fires no trigger on the online table tells the cache protocol here. */
 extern void fs_online_mark_written(int32 view_id);
 /* ... or, when it changed only some keys, each changed key's cache hash (fs_read_key_hash_slot). */

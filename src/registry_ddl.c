@@ -27,7 +27,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
-#include "online_table.h"
+#include "online_mode.h"
 #include "registry.h"
 #include "schedule.h"
 #include "security.h"
