@@ -17,6 +17,7 @@
 #include "utils/relcache.h"
 #include "utils/snapshot.h"
 
+#include "huge_alloc.h"
 #include "pit_join_int.h"
 #include "registry.h"
 
@@ -141,8 +142,18 @@ keys_equal(MatState *st, const Datum *a, const Datum *b)
 	return true;
 }
 
+/*
+ * A zeroed table of cells, in the winners' context (pfree *raw). Big ones are on huge pages:
+ * one random probe per source row is the scan's main cost, and TLB misses (and page faults
+ * while it fills) would double it.
+ */
+static inline char *
+mat_alloc_table(MatState *st, Size bytes, char **raw)
+{
+	return fs_alloc_huge(st->cxt, bytes, 2 * FS_HUGE_PAGE, true, raw);
+}
+
 /* materialize_scan.c */
-extern char *mat_alloc_table(MatState *st, Size bytes, char **raw);
 extern MatEntry *mat_lookup(MatState *st, const Datum *k, uint32 h, bool insert);
 extern void mat_fetch_features(MatState *st, ItemPointer tid, TupleTableSlot *slot, Datum *vals, bool *nulls);
 extern void mat_winner_values(MatState *st, MatEntry *e, Datum *vals, bool *nulls);

@@ -37,8 +37,6 @@
  */
 #include "postgres.h"
 
-#include <sys/mman.h>
-
 #include "access/genam.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
@@ -78,33 +76,6 @@
 #include "spi_util.h"
 
 #include "materialize_int.h"
-
-/*
- * A zeroed table of cells. Big ones are aligned to 2MB and offered transparent huge pages: one
- * random probe per source row is the scan's main cost, and TLB misses (and page faults while
- * it fills) would double it.
- */
-char *
-mat_alloc_table(MatState *st, Size bytes, char **raw)
-{
-	const Size	huge = 2 * 1024 * 1024;
-	char	   *r;
-	char	   *p;
-
-	if (bytes < 2 * huge)
-	{
-		*raw = MemoryContextAllocExtended(st->cxt, bytes, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-		return *raw;
-	}
-	r = MemoryContextAllocExtended(st->cxt, bytes + huge, MCXT_ALLOC_HUGE);
-	p = (char *) TYPEALIGN(huge, r);
-#ifdef MADV_HUGEPAGE
-	(void) madvise(p, TYPEALIGN_DOWN(huge, bytes), MADV_HUGEPAGE);
-#endif
-	memset(p, 0, bytes);
-	*raw = r;
-	return p;
-}
 
 /* Doubles the table (load factor stays under 1/2). */
 static void

@@ -25,6 +25,7 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "huge_alloc.h"
 #include "pit_join.h"
 #include "registry.h"
 
@@ -368,8 +369,17 @@ pit_place_row(PitPlan *p, PitView *v, PitEntry *ent, int64 e, int64 c, bool c_nu
  * Functions called across the files (each is described where it is defined).
  * --------------------------------------------------------------------------------------- */
 
-/* pit_spine.c: large arrays, the spine reader, batches. */
-extern void *pit_alloc_big(Size size);
+/*
+ * A large array in the current context (freed with it), on huge pages from 8 MB on: the key
+ * table and slots are probed at random.
+ */
+static inline void *
+pit_alloc_big(Size size)
+{
+	return fs_alloc_huge(CurrentMemoryContext, size, 4 * FS_HUGE_PAGE, false, NULL);
+}
+
+/* pit_spine.c: the spine reader, batches. */
 extern void pit_spine_reader_init(PitSpineReader *r, PitPlan *p, Tuplestorestate *store, int readptr);
 extern bool pit_spine_next(PitSpineReader *r);
 extern void pit_spine_reader_end(PitSpineReader *r);

@@ -9,8 +9,6 @@
  */
 #include "postgres.h"
 
-#include <sys/mman.h>
-
 #include "access/heapam.h"
 #include "access/relscan.h"
 #include "access/table.h"
@@ -26,52 +24,6 @@
 
 #include "pit_join.h"
 #include "pit_join_int.h"
-
-/*
- * Allocates a large array in the current context on transparent huge pages where the kernel
- * offers them (madvise mode): the key table and slots are probed at random, and with 4 kB pages
- * both the first touch (page faults) and the TLB misses cost more than the probe itself. Never
- * pfree'd individually; freed with its context.
- */
-void *
-pit_alloc_big(Size size)
-{
-#if defined(MADV_HUGEPAGE)
-	const Size	huge = 2 * 1024 * 1024;
-
-	if (size >= 4 * huge)
-	{
-		char	   *raw = palloc_extended(size + huge, MCXT_ALLOC_HUGE);
-		char	   *aligned = (char *) TYPEALIGN(huge, raw);
-
-		(void) madvise(aligned, TYPEALIGN_DOWN(huge, size), MADV_HUGEPAGE);
-		return aligned;
-	}
-#endif
-	return palloc_extended(Max(size, 1), MCXT_ALLOC_HUGE);
-}
-
-/*
- * Like pit_alloc_big, for a smaller array probed at random on every row (the bloom filter): on
- * one huge page from 64 kB on, so that its probes do not compete for TLB entries with the scan.
- */
-static void *
-pit_alloc_random(Size size)
-{
-#if defined(MADV_HUGEPAGE)
-	const Size	huge = 2 * 1024 * 1024;
-
-	if (size >= 64 * 1024 && size < 4 * huge)
-	{
-		char	   *raw = palloc_extended(TYPEALIGN(huge, size) + huge, MCXT_ALLOC_HUGE);
-		char	   *aligned = (char *) TYPEALIGN(huge, raw);
-
-		(void) madvise(aligned, TYPEALIGN(huge, size), MADV_HUGEPAGE);
-		return aligned;
-	}
-#endif
-	return pit_alloc_big(size);
-}
 
 /* Opens a reader: read pointer readptr of store, or (store NULL) its own scan of the spine table. */
 void
@@ -399,7 +351,7 @@ finish_view(PitPlan *p, PitView *v, PitRawRows *r, int nrows, MemoryContext bcxt
 			lg++;
 		}
 		v->bloom_shift = 32 - lg;
-		v->bloom = pit_alloc_random(bits / 8);
+		v->bloom = fs_alloc_random(CurrentMemoryContext, bits / 8);
 		memset(v->bloom, 0, bits / 8);
 		for (uint32 i = 0; i <= v->mask; i++)
 		{
