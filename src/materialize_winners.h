@@ -1,11 +1,12 @@
 /*
- * materialize_int.h — what the two files of the one-pass materialization path share:
- * materialize_scan.c (the winners' hash table, the scan, the run) and materialize_write.c
- * (meeting the online table: merge, bulk insert, upsert) and materialize_upsert.c (the C upsert
- * into a non-empty online table). Other modules use materialize_scan.h.
+ * materialize_winners.h — the state of one run of the one-pass materialization path and its
+ * winners' table, the bottom of that path: the scan (materialize_scan.c) fills it, the writers
+ * (materialize_write.c, materialize_upsert.c) read it. Offers the MatState and MatEntry
+ * structures, the per-row key hash, equality and lookup, a winner's online row, and the
+ * winners' order for writing. Other modules use materialize_scan.h.
  */
-#ifndef FS_MATERIALIZE_INT_H
-#define FS_MATERIALIZE_INT_H
+#ifndef FS_MATERIALIZE_WINNERS_H
+#define FS_MATERIALIZE_WINNERS_H
 
 #include "postgres.h"
 
@@ -153,19 +154,9 @@ mat_alloc_table(MatState *st, Size bytes, char **raw)
 	return fs_alloc_huge(st->cxt, bytes, 2 * FS_HUGE_PAGE, true, raw);
 }
 
-/* materialize_scan.c */
 extern MatEntry *mat_lookup(MatState *st, const Datum *k, uint32 h, bool insert);
 extern void mat_fetch_features(MatState *st, ItemPointer tid, TupleTableSlot *slot, Datum *vals, bool *nulls);
 extern void mat_winner_values(MatState *st, MatEntry *e, Datum *vals, bool *nulls);
-
-/* materialize_write.c */
-extern uint64 mat_merge_online(MatState *st, Relation rel);
-extern uint64 mat_write_winners(MatState *st, Relation rel, bool upsert);
 extern void mat_sort_entries(MatState *st, MatEntry **ents, uint64 n, bool by_tid);
-extern Relation mat_plain_key_index(MatState *st, Relation rel);
-
-/* materialize_upsert.c */
-extern bool mat_upsert_ok(MatState *st, Relation rel);
-extern uint64 mat_upsert_winners(MatState *st, Relation rel, MatEntry **ents, uint64 n);
 
 #endif
