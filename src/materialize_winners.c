@@ -146,49 +146,19 @@ typedef struct MatSortItem
 	MatEntry   *e;
 } MatSortItem;
 
-/* LSD radix sort on k, one pass per byte that is not the same in every item. */
+#define RS_NAME radix_sort_items
+#define RS_ELEMENT MatSortItem
+#define RS_KEY(x) ((x).k)
+#include "radix_sort.h"
+
+/* Sorts the items on k (radix_sort.h). */
 static void
 radix_sort(MatState *st, MatSortItem *a, uint64 n)
 {
 	char	   *raw;
 	MatSortItem *tmp = (MatSortItem *) mat_alloc_table(st, sizeof(MatSortItem) * Max(n, 1), &raw);
-	MatSortItem *src = a;
-	MatSortItem *dst = tmp;
-	uint64		orv = 0,
-				andv = ~UINT64CONST(0);
 
-	for (uint64 i = 0; i < n; i++)
-	{
-		orv |= a[i].k;
-		andv &= a[i].k;
-	}
-	for (int shift = 0; shift < 64; shift += 8)
-	{
-		uint64		cnt[256] = {0};
-		uint64		pos = 0;
-
-		if ((((orv ^ andv) >> shift) & 0xFF) == 0)
-			continue;
-		for (uint64 i = 0; i < n; i++)
-			cnt[(src[i].k >> shift) & 0xFF]++;
-		for (int b = 0; b < 256; b++)
-		{
-			uint64		c = cnt[b];
-
-			cnt[b] = pos;
-			pos += c;
-		}
-		for (uint64 i = 0; i < n; i++)
-			dst[cnt[(src[i].k >> shift) & 0xFF]++] = src[i];
-		{
-			MatSortItem *t = src;
-
-			src = dst;
-			dst = t;
-		}
-	}
-	if (src != a)
-		memcpy(a, src, sizeof(MatSortItem) * n);
+	radix_sort_items(a, n, tmp, 0, st->cxt);
 	pfree(raw);
 }
 

@@ -168,47 +168,11 @@ raw_alloc(PitView *v, PitRawRows *r, int cap)
 	}
 }
 
-/*
- * Stable LSD radix sort of a[0..n) by bits [from, 64), 16 bits per pass, skipping digits that
- * are equal everywhere; tmp has room for n values.
- */
-static void
-radix_sort_u64(uint64 *a, int n, uint64 *tmp, int from, MemoryContext cxt)
-{
-	uint64		lo = PG_UINT64_MAX,
-				hi = 0;
-	uint32	   *count;
-
-	if (n < 2)
-		return;
-	for (int i = 0; i < n; i++)
-	{
-		lo = Min(lo, a[i] >> from);
-		hi = Max(hi, a[i] >> from);
-	}
-	count = MemoryContextAlloc(cxt, sizeof(uint32) * 65536);
-	for (int shift = from; shift < 64; shift += 16)
-	{
-		uint32		sum = 0;
-
-		if (((lo ^ hi) >> (shift - from)) == 0)
-			break;
-		memset(count, 0, sizeof(uint32) * 65536);
-		for (int i = 0; i < n; i++)
-			count[(a[i] >> shift) & 0xFFFF]++;
-		for (int d = 0; d < 65536; d++)
-		{
-			uint32		c = count[d];
-
-			count[d] = sum;
-			sum += c;
-		}
-		for (int i = 0; i < n; i++)
-			tmp[count[(a[i] >> shift) & 0xFFFF]++] = a[i];
-		memcpy(a, tmp, sizeof(uint64) * n);
-	}
-	pfree(count);
-}
+/* Stable LSD radix sort of a[0..n) by bits [from, 64); tmp has room for n values. */
+#define RS_NAME radix_sort_u64
+#define RS_ELEMENT uint64
+#define RS_KEY(x) (x)
+#include "radix_sort.h"
 
 /* A row of a run of equal hashes being ordered: its key group, time and spine position. */
 typedef struct PitRunRow
