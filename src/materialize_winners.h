@@ -19,6 +19,7 @@
 #include "utils/snapshot.h"
 
 #include "huge_alloc.h"
+#include "key_hash.h"
 #include "pit_join_int.h"
 #include "registry.h"
 
@@ -70,7 +71,7 @@ typedef struct MatState
 	int			col_cr;
 	int			col_f0;
 	int			nfeat;
-	bool		int_keys;		/* every key int2/int4/int8: hash and compare the values */
+	bool		int_keys;		/* every key int2/int4/int8: hash and compare the Datum bits */
 	Oid			key_type[FS_MAX_KEYS];
 	Oid			key_coll[FS_MAX_KEYS];
 	int16		key_len[FS_MAX_KEYS];
@@ -112,35 +113,17 @@ int_key(Oid type, Datum d)
 	}
 }
 
+/* The key hash and equality of key_hash.h (integer keys by their Datum bits). */
 static inline uint32
 hash_keys(MatState *st, const Datum *k)
 {
-	uint32		h = 0;
-
-	for (int i = 0; i < st->nkeys; i++)
-	{
-		if (st->int_keys)
-			h = hash_combine(h, pit_mix64((uint64) int_key(st->key_type[i], k[i])));
-		else
-			h = hash_combine(h, DatumGetUInt32(FunctionCall1Coll(&st->key_hash[i], st->key_coll[i], k[i])));
-	}
-	return h;
+	return fs_key_hash(st->nkeys, st->int_keys, st->key_hash, st->key_coll, k);
 }
 
 static inline bool
 keys_equal(MatState *st, const Datum *a, const Datum *b)
 {
-	for (int i = 0; i < st->nkeys; i++)
-	{
-		if (st->int_keys)
-		{
-			if (int_key(st->key_type[i], a[i]) != int_key(st->key_type[i], b[i]))
-				return false;
-		}
-		else if (!DatumGetBool(FunctionCall2Coll(&st->key_eq[i], st->key_coll[i], a[i], b[i])))
-			return false;
-	}
-	return true;
+	return fs_key_equal(st->nkeys, st->int_keys, st->key_eq, st->key_coll, a, b);
 }
 
 /*

@@ -26,6 +26,7 @@
 #include "utils/tuplestore.h"
 
 #include "huge_alloc.h"
+#include "key_hash.h"
 #include "pit_join.h"
 #include "registry.h"
 
@@ -222,49 +223,17 @@ pit_to_dom(int64 v, Oid type, bool dom_tz)
  * The batch's key table (built by pit_spine.c, probed by every source reader).
  * --------------------------------------------------------------------------------------- */
 
-static inline uint32
-pit_mix64(uint64 x)
-{
-	x ^= x >> 33;
-	x *= UINT64CONST(0xff51afd7ed558ccd);
-	x ^= x >> 33;
-	x *= UINT64CONST(0xc4ceb9fe1a85ec53);
-	x ^= x >> 33;
-	return (uint32) x;
-}
-
-/* Hash of a key: Datum bits for integer keys, else the types' hash functions, combined. */
+/* The key hash and equality of key_hash.h, with the view's key functions. */
 static inline uint32
 pit_hash_keys(PitView *v, const Datum *k)
 {
-	uint32		h = 0;
-
-	if (v->bitwise_keys)
-	{
-		for (int i = 0; i < v->nkeys; i++)
-			h = hash_combine(h, pit_mix64((uint64) k[i]));
-		return h;
-	}
-	for (int i = 0; i < v->nkeys; i++)
-		h = hash_combine(h, DatumGetUInt32(FunctionCall1Coll(&v->key_hash[i], v->key_coll[i], k[i])));
-	return h;
+	return fs_key_hash(v->nkeys, v->bitwise_keys, v->key_hash, v->key_coll, k);
 }
 
-/* Key equality with the types' default equality (bits for integer keys); keys are never NULL here. */
 static inline bool
 pit_keys_equal(PitView *v, const Datum *a, const Datum *b)
 {
-	for (int i = 0; i < v->nkeys; i++)
-	{
-		if (v->bitwise_keys)
-		{
-			if (a[i] != b[i])
-				return false;
-		}
-		else if (!DatumGetBool(FunctionCall2Coll(&v->key_eq[i], v->key_coll[i], a[i], b[i])))
-			return false;
-	}
-	return true;
+	return fs_key_equal(v->nkeys, v->bitwise_keys, v->key_eq, v->key_coll, a, b);
 }
 
 #define PIT_ENTRY_AT(v, pos) ((PitEntry *) ((v)->etab + (Size) (pos) * (v)->estride))
