@@ -1,6 +1,6 @@
 /*
  * online_serve.c — the serving calls: fs_online(entity [, view_or_service]), fs_online_vector,
- * fs_online_batch, fs_online_detail, and fs_stat_online's function.
+ * fs_online_batch and fs_online_detail.
  *
  * Result shape (documented in README): {"view": {"feature": value, ...}, ...}. A view that has
  * no row for the entity is absent; a view whose row is older than now() - ttl appears as
@@ -36,7 +36,6 @@ PG_FUNCTION_INFO_V1(fs_online_batch);
 PG_FUNCTION_INFO_V1(fs_online_detail);
 PG_FUNCTION_INFO_V1(fs_online_batch_keys);
 PG_FUNCTION_INFO_V1(fs_online_batch_vector);
-PG_FUNCTION_INFO_V1(fs_online_stat);
 
 /* What one call serves: views, and per view either all features or a subset (services). */
 typedef struct Target
@@ -964,105 +963,5 @@ fs_online_detail(PG_FUNCTION_ARGS)
 		}
 	}
 	fs_read_end(&rs);
-	return (Datum) 0;
-}
-
-/* Names of worker states as fs_stat_online shows them. */
-static const char *
-worker_state_name(FsWorkerState s)
-{
-	switch (s)
-	{
-		case FS_WORKER_STARTING:
-			return "starting";
-		case FS_WORKER_LOADING:
-			return "loading";
-		case FS_WORKER_IDLE:
-			return "idle";
-		case FS_WORKER_BACKOFF:
-			return "error backoff";
-		case FS_WORKER_WAITING_EXTENSION:
-			return "waiting for extension";
-		case FS_WORKER_CONNECTING:
-		case FS_WORKER_CONNECT_FAILED:
-		case FS_WORKER_RECONNECTING:
-			return "connecting";
-		case FS_WORKER_WAITING_DATABASE:
-			return "waiting for database";
-		default:
-			return "not running";
-	}
-}
-
-/*
- * Statistics: one row per view slot (this database's views) and a total row (view NULL)
- * with capacity and the worker's state. Without the cache: the total row says "disabled".
- */
-Datum
-fs_online_stat(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsi = (ReturnSetInfo *) fcinfo->resultinfo;
-	FsCacheStats *s = palloc(sizeof(FsCacheStats));
-	int64		tot_entries = 0,
-				tot_bytes = 0;
-	uint64		tot[FS_NCOUNTERS] = {0};
-
-	InitMaterializedSRF(fcinfo, 0);
-	fs_cache_stats(s);
-	fs_meta_ensure();
-	for (int i = 0; i < s->nviews; i++)
-	{
-		FsCacheViewStats *vs = &s->views[i];
-		Datum		out[14];
-		bool		onull[14] = {0};
-		FsOnlineView *ov = NULL;
-
-		if (vs->view_id == 0)
-			continue;
-		for (int j = 0; j < fs_meta_nviews(); j++)
-			if (fs_meta_view(j)->view->view_id == vs->view_id)
-				ov = fs_meta_view(j);
-		if (ov == NULL)
-			continue;			/* another database's view id, or dropped */
-		tot_entries += vs->entries;
-		tot_bytes += vs->bytes;
-		for (int c = 0; c < FS_NCOUNTERS; c++)
-			tot[c] += vs->counters[c];
-		out[0] = CStringGetTextDatum(ov->view->name);
-		out[1] = Int32GetDatum(ov->view->version);
-		out[2] = Int64GetDatum(vs->entries);
-		out[3] = Int64GetDatum(vs->bytes);
-		onull[4] = true;
-		out[5] = Int64GetDatum((int64) vs->counters[FS_CTR_HITS]);
-		out[6] = Int64GetDatum((int64) vs->counters[FS_CTR_MISSES]);
-		out[7] = Int64GetDatum((int64) vs->counters[FS_CTR_READ_THROUGHS]);
-		out[8] = Int64GetDatum((int64) vs->counters[FS_CTR_EVICTIONS]);
-		out[9] = Int64GetDatum((int64) vs->counters[FS_CTR_DECLINED]);
-		onull[10] = onull[11] = onull[12] = onull[13] = true;
-		tuplestore_putvalues(rsi->setResult, rsi->setDesc, out, onull);
-	}
-	{
-		Datum		out[14];
-		bool		onull[14] = {0};
-		bool		on = fs_cache_preloaded();
-
-		onull[0] = onull[1] = true;
-		out[2] = Int64GetDatum(tot_entries);
-		out[3] = Int64GetDatum(tot_bytes);
-		out[4] = Int64GetDatum(s->capacity_bytes);
-		out[5] = Int64GetDatum((int64) tot[FS_CTR_HITS]);
-		out[6] = Int64GetDatum((int64) tot[FS_CTR_MISSES]);
-		out[7] = Int64GetDatum((int64) tot[FS_CTR_READ_THROUGHS]);
-		out[8] = Int64GetDatum((int64) tot[FS_CTR_EVICTIONS]);
-		out[9] = Int64GetDatum((int64) tot[FS_CTR_DECLINED]);
-		out[10] = CStringGetTextDatum(on ? worker_state_name(s->worker_state) : "disabled");
-		onull[11] = !on || s->worker_pid == 0;
-		out[11] = Int32GetDatum(s->worker_pid);
-		onull[12] = s->last_error[0] == '\0';
-		out[12] = CStringGetTextDatum(s->last_error);
-		onull[13] = s->last_error_at == 0;
-		out[13] = TimestampTzGetDatum(s->last_error_at);
-		tuplestore_putvalues(rsi->setResult, rsi->setDesc, out, onull);
-	}
 	return (Datum) 0;
 }
