@@ -1,6 +1,6 @@
 /*
- * online_table.c — durable online tables, fs_materialize, fs_set_online_mode, and the
- * commit-time generation bump of the cache protocol (see online_cache.c).
+ * online_table.c — durable online tables, their change triggers, and the commit-time
+ * generation bump of the cache protocol (see online_cache.c).
  *
  * Table of view version N: feature_store."online_N" (entity key columns with the entity's key
  * types, "__event_ts" timestamptz NOT NULL, "__created_ts" timestamptz, then the features with
@@ -16,8 +16,8 @@
  *    cache hashes of the changed keys, and only those keys get a new key generation at commit
  *    (readers refill them lazily); a transaction changing more than FS_KEY_INVAL_MAX keys of a
  *    view, and TRUNCATE (fs_online_changed), fall back to the whole view.
- * fs_set_online_mode installs the set of the new mode (tables created by 0.1 keep the batch
- * set, which is always correct, until their mode is set again).
+ * fs_set_online_mode (online_mode.c) installs the set of the new mode (tables created by 0.1
+ * keep the batch set, which is always correct, until their mode is set again).
  */
 #include "postgres.h"
 

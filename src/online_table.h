@@ -1,6 +1,6 @@
 /*
  * online_table.h — the durable online tables (one per online view version: the latest row per
- * entity), the batch write path, and the commit-time signal that keeps the cache in step.
+ * entity), their change triggers, and the commit-time signal that keeps the cache in step.
  */
 #ifndef FS_ONLINE_TABLE_H
 #define FS_ONLINE_TABLE_H
