@@ -179,7 +179,7 @@ static inline void
 take_row(MatState *st, const Datum *keys, int64 e, int64 c, bool c_null, ItemPointer tid,
 		 TupleTableSlot *copy_slot)
 {
-	uint32		h = hash_keys(st, keys);
+	uint32		h = fs_key_hash(st->nkeys, st->int_keys, st->key_hash, st->key_coll, keys);
 
 	st->rows++;
 	if (st->pipe)

@@ -56,7 +56,7 @@ mat_lookup(MatState *st, const Datum *k, uint32 h, bool insert)
 		e = MAT_ENTRY(st, pos);
 		if (!e->used)
 			break;
-		if (e->hash == h && keys_equal(st, e->keys, k))
+		if (e->hash == h && fs_key_equal(st->nkeys, st->int_keys, st->key_eq, st->key_coll, e->keys, k))
 			return e;
 		pos = (pos + 1) & st->mask;
 	}

@@ -113,19 +113,6 @@ int_key(Oid type, Datum d)
 	}
 }
 
-/* The key hash and equality of key_hash.h (integer keys by their Datum bits). */
-static inline uint32
-hash_keys(MatState *st, const Datum *k)
-{
-	return fs_key_hash(st->nkeys, st->int_keys, st->key_hash, st->key_coll, k);
-}
-
-static inline bool
-keys_equal(MatState *st, const Datum *a, const Datum *b)
-{
-	return fs_key_equal(st->nkeys, st->int_keys, st->key_eq, st->key_coll, a, b);
-}
-
 /*
  * A zeroed table of cells, in the winners' context (pfree *raw). Big ones are on huge pages:
  * one random probe per source row is the scan's main cost, and TLB misses (and page faults

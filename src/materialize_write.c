@@ -57,7 +57,9 @@ mat_merge_online(MatState *st, Relation rel)
 
 		n++;
 		slot_getsomeattrs(slot, st->col_cr + 1);
-		ent = mat_lookup(st, slot->tts_values, hash_keys(st, slot->tts_values), false);
+		ent = mat_lookup(st, slot->tts_values,
+						 fs_key_hash(st->nkeys, st->int_keys, st->key_hash, st->key_coll, slot->tts_values),
+						 false);
 		if (ent == NULL || !ent->keep)
 			continue;
 		oe = DatumGetInt64(slot->tts_values[st->col_ev]);
