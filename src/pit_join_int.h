@@ -355,6 +355,9 @@ extern void pit_spine_reader_end(PitSpineReader *r);
 extern void pit_read_spine_spi(PitPlan *p, Tuplestorestate *store);
 extern int	pit_build_batch(PitPlan *p, PitSpineReader *rd, int maxrows, int caprows, MemoryContext bcxt);
 
+/* pit_scan.c: the GUC feature_store.join_partition_size (from pit_join_init). */
+extern void pit_scan_init(void);
+
 /* pit_scan.c: reading a source for one batch; returns the rows read. */
 extern uint64 pit_scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt);
 extern uint64 pit_scan_spi(PitPlan *p, PitView *v, MemoryContext bcxt);

@@ -34,9 +34,6 @@
 #include "spi_util.h"
 #include "sql_args.h"
 
-/* online_table.c: re-registering with another online switch changes the mode as it does */
-extern Datum fs_set_online_mode(PG_FUNCTION_ARGS);
-
 PG_FUNCTION_INFO_V1(fs_register_entity);
 PG_FUNCTION_INFO_V1(fs_register_view);
 PG_FUNCTION_INFO_V1(fs_register_service);
