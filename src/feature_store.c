@@ -9,7 +9,9 @@
 #include "utils/guc.h"
 
 #include "materialize.h"
-#include "online.h"
+#include "online_cache.h"
+#include "online_table.h"
+#include "online_worker.h"
 #include "pit_join.h"
 
 PG_MODULE_MAGIC;

@@ -42,11 +42,15 @@
 #include "checks.h"
 #include "materialize.h"
 #include "materialize_scan.h"
+#include "materialize_sql.h"
 #include "online_table.h"
 #include "runlog.h"
 #include "security.h"
 #include "spi_util.h"
+#include "sql_args.h"
+#include "stream.h"
 
+PG_FUNCTION_INFO_V1(fs_materialize);
 PG_FUNCTION_INFO_V1(fs_materialize_incremental);
 
 static int	watermark_lag_ms = 0;
@@ -76,83 +80,6 @@ fs_materialize_init(void)
 							 "always reading the online table, or always upserting through its key index (for tests).",
 							 &mat_method, FS_MAT_AUTO, mat_method_options, PGC_USERSET, 0,
 							 NULL, NULL, NULL);
-}
-
-/* Comma-separated quoted key columns with an optional table prefix. */
-static void
-keys(StringInfo sql, FsView *v, const char *prefix)
-{
-	for (int i = 0; i < v->entity.nkeys; i++)
-		appendStringInfo(sql, "%s%s%s", i > 0 ? ", " : "", prefix, quote_identifier(v->entity.keys[i]));
-}
-
-/*
- * The upsert clause of every write into an online table (alias o), in one place because it is
- * the never-backwards rule: only a strictly newer (event, created) replaces what is online.
- */
-void
-fs_mat_append_upsert(StringInfo sql, FsView *v)
-{
-	const char *oe = quote_identifier(FS_ONLINE_EVENT_COL);
-	const char *oc = quote_identifier(FS_ONLINE_CREATED_COL);
-
-	appendStringInfoString(sql, " ON CONFLICT (");
-	keys(sql, v, "");
-	appendStringInfo(sql, ") DO UPDATE SET %s = EXCLUDED.%s, %s = EXCLUDED.%s", oe, oe, oc, oc);
-	for (int i = 0; i < v->nfeatures; i++)
-		appendStringInfo(sql, ", %s = EXCLUDED.%s", quote_identifier(v->features[i].name),
-						 quote_identifier(v->features[i].name));
-	appendStringInfo(sql, " WHERE (o.%s, COALESCE(o.%s, '-infinity')) OPERATOR(pg_catalog.<) "
-					 "(EXCLUDED.%s, COALESCE(EXCLUDED.%s, '-infinity'))", oe, oc, oe, oc);
-}
-
-/*
- * One statement for the whole batch (see the file header): DISTINCT ON picks each entity's
- * latest passing row, ON CONFLICT ... WHERE keeps entities from moving backwards.
- */
-char *
-fs_mat_upsert_sql(FsView *v, const char *from_item, const char *where)
-{
-	StringInfoData sql;
-	const char *ev = quote_identifier(v->event_time);
-	const char *oe = quote_identifier(FS_ONLINE_EVENT_COL);
-	const char *oc = quote_identifier(FS_ONLINE_CREATED_COL);
-
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "INSERT INTO %s AS o (", fs_online_table_qualname(v->view_id));
-	keys(&sql, v, "");
-	appendStringInfo(&sql, ", %s, %s", oe, oc);
-	for (int i = 0; i < v->nfeatures; i++)
-		appendStringInfo(&sql, ", %s", quote_identifier(v->features[i].name));
-	appendStringInfoString(&sql, ") SELECT DISTINCT ON (");
-	keys(&sql, v, "x.");
-	appendStringInfoString(&sql, ") ");
-	keys(&sql, v, "x.");
-	appendStringInfoString(&sql, ", x.fs__ev, x.fs__cr");
-	for (int i = 0; i < v->nfeatures; i++)
-		appendStringInfo(&sql, ", x.%s", quote_identifier(v->features[i].name));
-	appendStringInfoString(&sql, " FROM (SELECT ");
-	keys(&sql, v, "s.");
-	appendStringInfo(&sql, ", CAST(s.%s AS pg_catalog.timestamptz) AS fs__ev, ", ev);
-	if (v->created_time)
-		appendStringInfo(&sql, "CAST(s.%s AS pg_catalog.timestamptz) AS fs__cr", quote_identifier(v->created_time));
-	else
-		appendStringInfoString(&sql, "CAST(NULL AS pg_catalog.timestamptz) AS fs__cr");
-	for (int i = 0; i < v->nfeatures; i++)
-		appendStringInfo(&sql, ", s.%s", quote_identifier(v->features[i].name));
-	appendStringInfo(&sql, " FROM %s s WHERE (%s) AND s.%s IS NOT NULL AND %s",
-					 from_item, where, ev, fs_checks_pass_expr(v, "s"));
-	for (int i = 0; i < v->entity.nkeys; i++)
-		appendStringInfo(&sql, " AND s.%s IS NOT NULL", quote_identifier(v->entity.keys[i]));
-	appendStringInfoString(&sql, ") x ORDER BY ");
-	keys(&sql, v, "x.");
-	appendStringInfoString(&sql, ", x.fs__ev DESC, x.fs__cr DESC NULLS LAST");
-	/* the point-in-time join's tie-break: smallest features in order, NULLs last */
-	for (int i = 0; i < v->nfeatures; i++)
-		if (OidIsValid(lookup_type_cache(v->features[i].type, TYPECACHE_LT_OPR)->lt_opr))
-			appendStringInfo(&sql, ", x.%s NULLS LAST", quote_identifier(v->features[i].name));
-	fs_mat_append_upsert(&sql, v);
-	return sql.data;
 }
 
 /* Runs an upsert as the extension owner (the caller's privileges were checked before). */
@@ -254,12 +181,43 @@ window_work(void *arg, int64 run_id, uint64 *quarantined)
 }
 
 /* fs_materialize's work as one logged 'batch' run, so failures are recorded too. */
-uint64
+static uint64
 fs_materialize_window(FsView *v, TimestampTz start, TimestampTz end)
 {
 	WindowWork	w = {v, start, end, false, false, true, false};
 
 	return fs_run_logged(v, "batch", start, end, window_work, &w);
+}
+
+/*
+ * fs_materialize(view, start_ts, end_ts) -> rows written. Anyone who may SELECT the source
+ * may materialize: the result is a function of data they can read.
+ */
+Datum
+fs_materialize(PG_FUNCTION_ARGS)
+{
+	FsView	   *v = fs_lookup_view(fs_text_arg(fcinfo, 0, "feature view name"), false);
+	TimestampTz start_ts,
+				end_ts;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("start and end of the materialization window must not be null")));
+	start_ts = PG_GETARG_TIMESTAMPTZ(1);
+	end_ts = PG_GETARG_TIMESTAMPTZ(2);
+	if (start_ts > end_ts)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("materialization window starts after it ends"),
+				 errhint("Pass start_ts <= end_ts.")));
+	if (strcmp(v->online_mode, "off") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("feature view \"%s\" is not online", v->name),
+				 errhint("Enable it with SELECT fs_set_online_mode('%s', 'batch').", v->name)));
+	fs_check_view_select(v);
+	PG_RETURN_INT64((int64) fs_materialize_window(v, start_ts, end_ts));
 }
 
 /*
@@ -330,11 +288,7 @@ fs_materialize_incremental(PG_FUNCTION_ARGS)
 	FsView	   *v;
 	WindowWork	w;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("feature view name must not be null")));
-	v = fs_lookup_view(text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
+	v = fs_lookup_view(fs_text_arg(fcinfo, 0, "feature view name"), false);
 	if (strcmp(v->online_mode, "off") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

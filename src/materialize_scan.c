@@ -37,8 +37,6 @@
  */
 #include "postgres.h"
 
-#include <sys/mman.h>
-
 #include "access/genam.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
@@ -72,133 +70,13 @@
 
 #include "checks.h"
 #include "materialize_scan.h"
+#include "materialize_upsert.h"
+#include "materialize_winners.h"
+#include "materialize_write.h"
 #include "online_table.h"
 #include "pit_join_int.h"
 #include "security.h"
 #include "spi_util.h"
-
-#include "materialize_int.h"
-
-/*
- * A zeroed table of cells. Big ones are aligned to 2MB and offered transparent huge pages: one
- * random probe per source row is the scan's main cost, and TLB misses (and page faults while
- * it fills) would double it.
- */
-char *
-mat_alloc_table(MatState *st, Size bytes, char **raw)
-{
-	const Size	huge = 2 * 1024 * 1024;
-	char	   *r;
-	char	   *p;
-
-	if (bytes < 2 * huge)
-	{
-		*raw = MemoryContextAllocExtended(st->cxt, bytes, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-		return *raw;
-	}
-	r = MemoryContextAllocExtended(st->cxt, bytes + huge, MCXT_ALLOC_HUGE);
-	p = (char *) TYPEALIGN(huge, r);
-#ifdef MADV_HUGEPAGE
-	(void) madvise(p, TYPEALIGN_DOWN(huge, bytes), MADV_HUGEPAGE);
-#endif
-	memset(p, 0, bytes);
-	*raw = r;
-	return p;
-}
-
-/* Doubles the table (load factor stays under 1/2). */
-static void
-grow_table(MatState *st)
-{
-	char	   *old = st->etab;
-	char	   *oldraw = st->etab_raw;
-	uint32		oldsize = st->mask + 1;
-	uint32		newsize = oldsize * 2;
-
-	if (newsize == 0 || (Size) newsize * st->stride >= MaxAllocHugeSize)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("too many entities in one materialization run")));
-	st->etab = mat_alloc_table(st, (Size) newsize * st->stride, &st->etab_raw);
-	st->mask = newsize - 1;
-	for (uint32 i = 0; i < oldsize; i++)
-	{
-		MatEntry   *e = (MatEntry *) (old + (Size) i * st->stride);
-		uint32		pos;
-
-		if (!e->used)
-			continue;
-		pos = e->hash & st->mask;
-		while (MAT_ENTRY(st, pos)->used)
-			pos = (pos + 1) & st->mask;
-		memcpy(MAT_ENTRY(st, pos), e, st->stride);
-	}
-	pfree(oldraw);
-}
-
-/* The entry of a key; with insert, a new empty one (key copied) when missing. */
-MatEntry *
-mat_lookup(MatState *st, const Datum *k, uint32 h, bool insert)
-{
-	uint32		pos = h & st->mask;
-	MatEntry   *e;
-
-	for (;;)
-	{
-		e = MAT_ENTRY(st, pos);
-		if (!e->used)
-			break;
-		if (e->hash == h && keys_equal(st, e->keys, k))
-			return e;
-		pos = (pos + 1) & st->mask;
-	}
-	if (!insert)
-		return NULL;
-	if ((st->nentries + 1) * 2 > (uint64) st->mask + 1)
-	{
-		grow_table(st);
-		return mat_lookup(st, k, h, true);
-	}
-	st->nentries++;
-	e->used = true;
-	e->hash = h;
-	e->tup = NULL;
-	e->has_row = false;
-	for (int i = 0; i < st->nkeys; i++)
-		e->keys[i] = st->key_byval[i] ? k[i] : datumCopy(k[i], false, st->key_len[i]);
-	return e;
-}
-
-/* TID mode: the features of a source row, read under the scan's snapshot into slot. */
-void
-mat_fetch_features(MatState *st, ItemPointer tid, TupleTableSlot *slot, Datum *vals, bool *nulls)
-{
-	if (!table_tuple_fetch_row_version(st->src, tid, st->snap, slot))
-		elog(ERROR, "row (%u,%u) of the source vanished during materialization",
-			 ItemPointerGetBlockNumber(tid), ItemPointerGetOffsetNumber(tid));
-	slot_getsomeattrs(slot, st->feat_max);
-	for (int f = 0; f < st->nfeat; f++)
-	{
-		vals[f] = slot->tts_values[st->feat_att[f] - 1];
-		nulls[f] = slot->tts_isnull[st->feat_att[f] - 1];
-	}
-}
-
-/* TID mode: a winner's online row (keys, times, and its features read from the source by TID). */
-void
-mat_winner_values(MatState *st, MatEntry *e, Datum *vals, bool *nulls)
-{
-	for (int k = 0; k < st->nkeys; k++)
-	{
-		vals[k] = e->keys[k];
-		nulls[k] = false;
-	}
-	vals[st->col_ev] = Int64GetDatum(e->e);
-	nulls[st->col_ev] = false;
-	vals[st->col_cr] = Int64GetDatum(e->c);
-	nulls[st->col_cr] = e->c_null;
-	mat_fetch_features(st, &e->tid, st->srcslot, vals + st->col_f0, nulls + st->col_f0);
-}
 
 /*
  * Exact (event, created) tie: does the new row (tid in TID mode, else its values) beat the
@@ -301,7 +179,7 @@ static inline void
 take_row(MatState *st, const Datum *keys, int64 e, int64 c, bool c_null, ItemPointer tid,
 		 TupleTableSlot *copy_slot)
 {
-	uint32		h = hash_keys(st, keys);
+	uint32		h = fs_key_hash(st->nkeys, st->int_keys, st->key_hash, st->key_coll, keys);
 
 	st->rows++;
 	if (st->pipe)

@@ -44,8 +44,9 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
-#include "materialize_int.h"
-#include "online_read.h"
+#include "materialize_upsert.h"
+#include "materialize_winners.h"
+#include "online_key.h"
 #include "online_table.h"
 
 /*
@@ -93,6 +94,34 @@ row_layout_ok(MatState *st, Relation rel)
 			return false;
 	}
 	return true;
+}
+
+/*
+ * The online table's only index is its primary key on the key columns, in order (as created
+ * by fs_online_ensure_table): then index entries can be made from the keys alone.
+ */
+Relation
+mat_plain_key_index(MatState *st, Relation rel)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	Relation	idx;
+	Form_pg_index f;
+	bool		ok;
+
+	if (list_length(indexes) != 1)
+		return NULL;
+	idx = index_open(linitial_oid(indexes), RowExclusiveLock);
+	f = idx->rd_index;
+	ok = f->indisprimary && f->indnatts == st->nkeys && f->indnkeyatts == st->nkeys &&
+		RelationGetIndexExpressions(idx) == NIL && RelationGetIndexPredicate(idx) == NIL;
+	for (int i = 0; ok && i < st->nkeys; i++)
+		ok = f->indkey.values[i] == i + 1;
+	if (!ok)
+	{
+		index_close(idx, RowExclusiveLock);
+		return NULL;
+	}
+	return idx;
 }
 
 /* See the file header: the conditions under which the C upsert is what the statement would do. */

@@ -29,40 +29,11 @@
 #include "utils/snapmgr.h"
 #include "utils/tuplestore.h"
 
-#include "materialize.h"
-#include "materialize_int.h"
+#include "materialize_sql.h"
+#include "materialize_upsert.h"
+#include "materialize_winners.h"
+#include "materialize_write.h"
 #include "online_table.h"
-
-static MatState *sort_state;
-
-/* Key order for writing (index inserts then append to the btree's rightmost pages). */
-static int
-cmp_entries(const void *pa, const void *pb)
-{
-	const MatEntry *a = *(MatEntry *const *) pa;
-	const MatEntry *b = *(MatEntry *const *) pb;
-	MatState   *st = sort_state;
-
-	for (int i = 0; i < st->nkeys; i++)
-	{
-		int32		r;
-
-		if (st->int_keys)
-		{
-			int64		x = int_key(st->key_type[i], a->keys[i]);
-			int64		y = int_key(st->key_type[i], b->keys[i]);
-
-			r = x < y ? -1 : (x > y ? 1 : 0);
-		}
-		else if (st->key_cmp[i] == NULL)
-			continue;
-		else
-			r = DatumGetInt32(FunctionCall2Coll(st->key_cmp[i], st->key_coll[i], a->keys[i], b->keys[i]));
-		if (r != 0)
-			return r;
-	}
-	return 0;
-}
 
 /*
  * Reads the online table once: winners not strictly newer than the row online are dropped
@@ -86,7 +57,9 @@ mat_merge_online(MatState *st, Relation rel)
 
 		n++;
 		slot_getsomeattrs(slot, st->col_cr + 1);
-		ent = mat_lookup(st, slot->tts_values, hash_keys(st, slot->tts_values), false);
+		ent = mat_lookup(st, slot->tts_values,
+						 fs_key_hash(st->nkeys, st->int_keys, st->key_hash, st->key_coll, slot->tts_values),
+						 false);
 		if (ent == NULL || !ent->keep)
 			continue;
 		oe = DatumGetInt64(slot->tts_values[st->col_ev]);
@@ -133,121 +106,6 @@ write_sql(FsView *v, const char *enr, bool upsert, bool order)
 
 
 #define MAT_BATCH 1000
-
-/* Sort items carrying their sort key, so that sorting does not chase entry pointers. */
-typedef struct MatSortItem
-{
-	uint64		k;
-	MatEntry   *e;
-} MatSortItem;
-
-/* LSD radix sort on k, one pass per byte that is not the same in every item. */
-static void
-radix_sort(MatState *st, MatSortItem *a, uint64 n)
-{
-	char	   *raw;
-	MatSortItem *tmp = (MatSortItem *) mat_alloc_table(st, sizeof(MatSortItem) * Max(n, 1), &raw);
-	MatSortItem *src = a;
-	MatSortItem *dst = tmp;
-	uint64		orv = 0,
-				andv = ~UINT64CONST(0);
-
-	for (uint64 i = 0; i < n; i++)
-	{
-		orv |= a[i].k;
-		andv &= a[i].k;
-	}
-	for (int shift = 0; shift < 64; shift += 8)
-	{
-		uint64		cnt[256] = {0};
-		uint64		pos = 0;
-
-		if ((((orv ^ andv) >> shift) & 0xFF) == 0)
-			continue;
-		for (uint64 i = 0; i < n; i++)
-			cnt[(src[i].k >> shift) & 0xFF]++;
-		for (int b = 0; b < 256; b++)
-		{
-			uint64		c = cnt[b];
-
-			cnt[b] = pos;
-			pos += c;
-		}
-		for (uint64 i = 0; i < n; i++)
-			dst[cnt[(src[i].k >> shift) & 0xFF]++] = src[i];
-		{
-			MatSortItem *t = src;
-
-			src = dst;
-			dst = t;
-		}
-	}
-	if (src != a)
-		memcpy(a, src, sizeof(MatSortItem) * n);
-	pfree(raw);
-}
-
-/*
- * Orders ents by TID (by_tid) or by key. TIDs and single integer keys are sorted as uint64
- * images of themselves (the key with its sign bit flipped keeps signed order).
- */
-void
-mat_sort_entries(MatState *st, MatEntry **ents, uint64 n, bool by_tid)
-{
-	MatSortItem *items;
-	char	   *raw;
-
-	if (!by_tid && !(st->int_keys && st->nkeys == 1))
-	{
-		sort_state = st;
-		qsort(ents, n, sizeof(MatEntry *), cmp_entries);
-		return;
-	}
-	items = (MatSortItem *) mat_alloc_table(st, sizeof(MatSortItem) * Max(n, 1), &raw);
-	for (uint64 i = 0; i < n; i++)
-	{
-		MatEntry   *e = ents[i];
-
-		if (by_tid)
-			items[i].k = ((uint64) ItemPointerGetBlockNumberNoCheck(&e->tid) << 16) |
-				ItemPointerGetOffsetNumberNoCheck(&e->tid);
-		else
-			items[i].k = (uint64) int_key(st->key_type[0], e->keys[0]) ^ (UINT64CONST(1) << 63);
-		items[i].e = e;
-	}
-	radix_sort(st, items, n);
-	for (uint64 i = 0; i < n; i++)
-		ents[i] = items[i].e;
-	pfree(raw);
-}
-
-/*
- * The online table's only index is its primary key on the key columns, in order (as created
- * by fs_online_ensure_table): then index entries can be made from the keys alone.
- */
-Relation
-mat_plain_key_index(MatState *st, Relation rel)
-{
-	List	   *indexes = RelationGetIndexList(rel);
-	Relation	idx;
-	Form_pg_index f;
-	bool		ok;
-
-	if (list_length(indexes) != 1)
-		return NULL;
-	idx = index_open(linitial_oid(indexes), RowExclusiveLock);
-	f = idx->rd_index;
-	ok = f->indisprimary && f->indnatts == st->nkeys && f->indnkeyatts == st->nkeys &&
-		RelationGetIndexExpressions(idx) == NIL && RelationGetIndexPredicate(idx) == NIL;
-	for (int i = 0; ok && i < st->nkeys; i++)
-		ok = f->indkey.values[i] == i + 1;
-	if (!ok)
-	{
-		index_close(idx, RowExclusiveLock);
-		return NULL;
-	}
-	return idx;
-}
 
 /*
  * Empty online table: the winners go in with heap_multi_insert (one WAL record per page, as

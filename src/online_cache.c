@@ -96,7 +96,6 @@
 
 int			fs_cache_size_kb = 65536;
 char	   *fs_cache_database = NULL;
-int			fs_worker_naptime_ms = 1000;
 bool		fs_reload_after_commit = true;
 
 /*
@@ -258,10 +257,6 @@ fs_cache_init(void)
 							   "Database whose online features the cache worker serves.",
 							   NULL, &fs_cache_database, "postgres",
 							   startup, 0, NULL, NULL, NULL);
-	DefineCustomIntVariable("feature_store.worker_naptime",
-							"Longest sleep of the cache worker between checks.",
-							NULL, &fs_worker_naptime_ms, 1000, 10, 3600 * 1000,
-							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomBoolVariable("feature_store.reload_after_commit",
 							 "Whether the cache worker reloads a view after each commit that changed it.",
 							 "Off: after the first load, changed views are refilled lazily by lookups "

@@ -14,7 +14,6 @@
 
 extern int	fs_cache_size_kb;
 extern char *fs_cache_database;
-extern int	fs_worker_naptime_ms;
 extern bool fs_reload_after_commit;
 
 /* Statistics counters of a view slot. */

@@ -26,6 +26,7 @@
 #include "utils/timestamp.h"
 
 #include "online_cache.h"
+#include "online_key.h"
 #include "online_read.h"
 #include "online_table.h"
 #include "security.h"
@@ -88,98 +89,6 @@ open_spi(FsReadState *st)
 		fs_owner_context_enter(&octx);
 		st->spi_open = true;
 	}
-}
-
-/*
- * Key image: what identifies an entity within a view in the cache. Fixed-length keys by
- * value or bytes; text-like keys as a 2-byte length and the bytes. -1 when too long to cache.
- * Readers (typed keys) and writers (rows of the online table) must build the same bytes.
- */
-static int
-key_image(int nk, const bool *byval, const int16 *typlen, const Datum *keys, char *img)
-{
-	int			off = 0;
-
-	for (int k = 0; k < nk; k++)
-	{
-		if (byval[k])
-		{
-			if (off + (int) sizeof(Datum) > FS_CACHE_KEY_MAX)
-				return -1;
-			memcpy(img + off, &keys[k], sizeof(Datum));
-			off += sizeof(Datum);
-		}
-		else if (typlen[k] > 0)
-		{
-			if (off + typlen[k] > FS_CACHE_KEY_MAX)
-				return -1;
-			memcpy(img + off, DatumGetPointer(keys[k]), typlen[k]);
-			off += typlen[k];
-		}
-		else
-		{
-			struct varlena *t = PG_DETOAST_DATUM_PACKED(keys[k]);
-			size_t		len = VARSIZE_ANY_EXHDR(t);
-			uint16		len16;
-
-			/* check before narrowing: a long key must never alias a short one */
-			if (off + 2 + len > FS_CACHE_KEY_MAX)
-				return -1;
-			len16 = (uint16) len;
-			memcpy(img + off, &len16, 2);
-			memcpy(img + off + 2, VARDATA_ANY(t), len);
-			off += 2 + (int) len;
-		}
-	}
-	return off;
-}
-
-int
-fs_read_key_image(FsOnlineView *ov, const Datum *keys, char *img)
-{
-	return key_image(ov->view->entity.nkeys, ov->key_byval, ov->key_len, keys, img);
-}
-
-/*
- * Writer side of per-key invalidation: the cache hash of a key of view_id's online table, given
- * as the values of its first nkeys columns (desc: the table's). False when the key cannot be
- * cached (too long): then no entry of it can exist.
- */
-bool
-fs_read_key_hash_values(int32 view_id, TupleDesc desc, const Datum *keys, int nkeys, uint64 *hash)
-{
-	bool		byval[FS_MAX_KEYS];
-	int16		typlen[FS_MAX_KEYS];
-	char		img[FS_CACHE_KEY_MAX];
-	int			len;
-
-	for (int k = 0; k < nkeys; k++)
-	{
-		byval[k] = TupleDescAttr(desc, k)->attbyval;
-		typlen[k] = TupleDescAttr(desc, k)->attlen;
-	}
-	len = key_image(nkeys, byval, typlen, keys, img);
-	if (len < 0)
-		return false;
-	*hash = hash_bytes_extended((const unsigned char *) img, len, (uint64) view_id);
-	return true;
-}
-
-/* The same for a row of the online table in a slot (false also for a NULL key). */
-bool
-fs_read_key_hash_slot(int32 view_id, TupleTableSlot *slot, int nkeys, uint64 *hash)
-{
-	Datum		keys[FS_MAX_KEYS];
-
-	for (int k = 0; k < nkeys; k++)
-	{
-		bool		isnull;
-
-		keys[k] = slot_getattr(slot, k + 1, &isnull);
-		if (isnull)
-			return false;
-	}
-	return fs_read_key_hash_values(view_id, slot->tts_tupleDescriptor, keys, nkeys, hash);
 }
 
 /* Payload = header (found, times) + the served jsonb; returns its length. */
@@ -399,8 +308,7 @@ durable_snapshot(void)
 static inline uint64
 key_hash(FsOnlineView *ov, const char *img, int imglen)
 {
-	/* fs_read_key_hash_slot computes the same for the writers */
-	return hash_bytes_extended((const unsigned char *) img, imglen, (uint64) ov->view->view_id);
+	return fs_key_image_hash(ov->view->view_id, img, imglen);
 }
 
 /* Encodes a row and stores it tagged `tag` (rows of oversized jsonb are declined by the put). */

@@ -72,12 +72,4 @@ extern void fs_read_rows(FsReadState *st, FsOnlineView *ov, int n, const Datum *
 /* Worker: loads every row of the view into the cache tagged with fill tag `tag`. */
 extern uint64 fs_read_load_view(FsOnlineView *ov, int slot, uint64 tag);
 
-/* Writers: the cache hash of an online-table row's key (false: not cacheable). */
-struct TupleTableSlot;
-extern bool fs_read_key_hash_slot(int32 view_id, struct TupleTableSlot *slot, int nkeys, uint64 *hash);
-extern bool fs_read_key_hash_values(int32 view_id, TupleDesc desc, const Datum *keys, int nkeys, uint64 *hash);
-
-/* Key image of typed keys (FS_CACHE_KEY_MAX bytes of img); -1 when too long to cache. */
-extern int	fs_read_key_image(FsOnlineView *ov, const Datum *keys, char *img);
-
 #endif

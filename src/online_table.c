@@ -1,6 +1,6 @@
 /*
- * online_table.c — durable online tables, fs_materialize, fs_set_online_mode, and the
- * commit-time generation bump of the cache protocol (see online_cache.c).
+ * online_table.c — durable online tables, their change triggers, and the commit-time
+ * generation bump of the cache protocol (see online_cache.c).
  *
  * Table of view version N: feature_store."online_N" (entity key columns with the entity's key
  * types, "__event_ts" timestamptz NOT NULL, "__created_ts" timestamptz, then the features with
@@ -16,9 +16,9 @@
  *    cache hashes of the changed keys, and only those keys get a new key generation at commit
  *    (readers refill them lazily); a transaction changing more than FS_KEY_INVAL_MAX keys of a
  *    view, and TRUNCATE (fs_online_changed), fall back to the whole view.
- * fs_set_online_mode installs the set of the new mode (tables created by 0.1 keep the batch
- * set, which is always correct, until their mode is set again). Both sets are enabled on
- * origin (the default); a third, fs_online_replica_rows (row trigger, per key) and
+ * fs_set_online_mode (online_mode.c) installs the set of the new mode (tables created by 0.1
+ * keep the batch set, which is always correct, until their mode is set again). Both sets are
+ * enabled on origin (the default); a third, fs_online_replica_rows (row trigger, per key) and
  * fs_online_replica_truncate, is enabled on replica only: the writes of a logical-replication
  * apply worker into a subscribed online table, and of sessions with session_replication_role
  * = replica, keep the cache correct too (tables created before 0.3 get it when their mode is
@@ -42,16 +42,12 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
-#include "materialize.h"
 #include "online_cache.h"
-#include "online_read.h"
+#include "online_key.h"
 #include "online_table.h"
 #include "security.h"
 #include "spi_util.h"
 
-PG_FUNCTION_INFO_V1(fs_materialize);
-PG_FUNCTION_INFO_V1(fs_set_online_mode);
-PG_FUNCTION_INFO_V1(fs_online_reload);
 PG_FUNCTION_INFO_V1(fs_online_changed_trigger);
 PG_FUNCTION_INFO_V1(fs_online_changed_keys_trigger);
 PG_FUNCTION_INFO_V1(fs_online_changed_row_trigger);
@@ -161,6 +157,13 @@ void
 fs_online_mark_key_written(int32 view_id, uint64 hash)
 {
 	mark_key(dirty_view(view_id), hash);
+}
+
+/* The view left the online store (its table dropped): its cache slot is freed at commit. */
+void
+fs_online_mark_dropped(int32 view_id)
+{
+	mark_dirty(view_id, true);
 }
 
 /* Did this transaction write the view? Then its own reads must bypass the cache. */
@@ -338,8 +341,8 @@ create_replica_triggers(FsView *v)
 }
 
 /* Replaces the change triggers of an existing online table by those of `mode`. */
-static void
-set_change_triggers(FsView *v, const char *mode)
+void
+fs_online_set_change_triggers(FsView *v, const char *mode)
 {
 	FsOwnerContext octx;
 	const char *qname = fs_online_table_qualname(v->view_id);
@@ -425,145 +428,6 @@ fs_online_ensure_table(FsView *v)
 	CommandCounterIncrement();
 	fs_registry_changed();
 	return fs_online_table_relid(v->view_id);
-}
-
-/* Caller may change the view's serving settings: its registrant (or a member, or superuser). */
-static void
-check_view_owner(FsView *v)
-{
-	if (!fs_is_member_of(GetUserId(), v->registered_by))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be owner of feature view \"%s\"", v->name),
-				 errdetail("Feature view \"%s\" was registered by role \"%s\".", v->name, v->registered_by)));
-}
-
-/* A required text argument (NULL is null_value_not_allowed). */
-static char *
-text_arg(FunctionCallInfo fcinfo, int n, const char *what)
-{
-	if (PG_ARGISNULL(n))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", what)));
-	return text_to_cstring(PG_GETARG_TEXT_PP(n));
-}
-
-/*
- * fs_materialize(view, start_ts, end_ts) -> rows written. Anyone who may SELECT the source
- * may materialize: the result is a function of data they can read.
- */
-Datum
-fs_materialize(PG_FUNCTION_ARGS)
-{
-	FsView	   *v = fs_lookup_view(text_arg(fcinfo, 0, "feature view name"), false);
-	TimestampTz start_ts,
-				end_ts;
-
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("start and end of the materialization window must not be null")));
-	start_ts = PG_GETARG_TIMESTAMPTZ(1);
-	end_ts = PG_GETARG_TIMESTAMPTZ(2);
-	if (start_ts > end_ts)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("materialization window starts after it ends"),
-				 errhint("Pass start_ts <= end_ts.")));
-	if (strcmp(v->online_mode, "off") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("feature view \"%s\" is not online", v->name),
-				 errhint("Enable it with SELECT fs_set_online_mode('%s', 'batch').", v->name)));
-	fs_check_view_select(v);
-	PG_RETURN_INT64((int64) fs_materialize_window(v, start_ts, end_ts));
-}
-
-/*
- * fs_set_online_mode(view, mode): 'batch' and 'stream' create the online table (the mode hook of
- * materialize.c refills it and installs or removes stream triggers), 'off' drops it and frees the
- * view's cache memory at commit.
- */
-Datum
-fs_set_online_mode(PG_FUNCTION_ARGS)
-{
-	FsView	   *v = fs_lookup_view(text_arg(fcinfo, 0, "feature view name"), false);
-	char	   *mode = text_arg(fcinfo, 1, "online mode");
-	char	   *old_mode = pstrdup(v->online_mode);
-	FsOwnerContext octx;
-
-	if (strcmp(mode, "off") != 0 && strcmp(mode, "batch") != 0 && strcmp(mode, "stream") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid online mode \"%s\"", mode),
-				 errhint("Valid modes are 'off', 'batch' and 'stream'.")));
-	check_view_owner(v);
-	SPI_connect();
-	fs_owner_context_enter(&octx);
-	{
-		Oid			t[2] = {INT4OID, TEXTOID};
-		Datum		a[2] = {Int32GetDatum(v->view_id), CStringGetTextDatum(mode)};
-
-		fs_spi_exec("UPDATE feature_store.feature_view SET online_mode = $2 WHERE view_id = $1",
-					2, t, a, NULL, false);
-		if (strcmp(mode, "off") == 0 && OidIsValid(fs_online_table_relid(v->view_id)))
-		{
-			fs_spi_exec(psprintf("DROP TABLE %s", fs_online_table_qualname(v->view_id)),
-						0, NULL, NULL, NULL, false);
-			mark_dirty(v->view_id, true);
-		}
-	}
-	fs_owner_context_leave(&octx);
-	SPI_finish();
-	fs_registry_changed();
-	CommandCounterIncrement();
-	if (strcmp(mode, "off") != 0)
-	{
-		fs_online_ensure_table(v);
-		/* the trigger set of the new mode; the whole view is stale once at commit */
-		set_change_triggers(v, mode);
-		mark_dirty(v->view_id, false);
-	}
-	fs_mat_mode_changed(v, old_mode, mode);
-	PG_RETURN_VOID();
-}
-
-/* fs_online_reload(view): drops the view's cached rows at commit; the worker reloads them. */
-Datum
-fs_online_reload(PG_FUNCTION_ARGS)
-{
-	FsView	   *v = fs_lookup_view(text_arg(fcinfo, 0, "feature view name"), false);
-
-	check_view_owner(v);
-	mark_dirty(v->view_id, false);
-	PG_RETURN_VOID();
-}
-
-/* Drop hook of fs_drop_view (runs inside its SPI connection and owner context). */
-void
-fs_online_drop_views(const char *name, int32 version)
-{
-	Oid			t[2] = {TEXTOID, INT4OID};
-	Datum		a[2] = {CStringGetTextDatum(name), Int32GetDatum(version)};
-	uint64		n;
-	int32	   *ids;
-
-	n = fs_spi_exec("SELECT view_id FROM feature_store.feature_view WHERE name = $1 AND ($2 = 0 OR version = $2)",
-					2, t, a, NULL, false);
-	ids = palloc(sizeof(int32) * Max(n, 1));
-	for (uint64 i = 0; i < n; i++)
-		ids[i] = fs_spi_int32(i, 1, 0);
-	for (uint64 i = 0; i < n; i++)
-	{
-		FsView	   *v = fs_lookup_view_by_id(ids[i], true);
-
-		if (v && strcmp(v->online_mode, "stream") == 0)
-			fs_stream_drop_triggers(v);
-		if (OidIsValid(fs_online_table_relid(ids[i])))
-			fs_spi_exec(psprintf("DROP TABLE %s", fs_online_table_qualname(ids[i])), 0, NULL, NULL, NULL, false);
-		mark_dirty(ids[i], true);
-	}
 }
 
 /* Statement trigger on online tables: marks the view (trigger argument) dirty. */

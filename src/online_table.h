@@ -1,6 +1,6 @@
 /*
  * online_table.h — the durable online tables (one per online view version: the latest row per
- * entity), the batch write path, and the commit-time signal that keeps the cache in step.
+ * entity), their change triggers, and the commit-time signal that keeps the cache in step.
  */
 #ifndef FS_ONLINE_TABLE_H
 #define FS_ONLINE_TABLE_H
@@ -18,13 +18,16 @@ extern char *fs_online_table_qualname(int32 view_id);
 /* Creates the view version's online table if missing (as the extension owner); returns it. */
 extern Oid	fs_online_ensure_table(FsView *view);
 
-/* Hook for fs_drop_view: drops the online tables of the versions being dropped. */
-extern void fs_online_drop_views(const char *name, int32 version);
-
 /* A writer that fires no trigger on the online table tells the cache protocol here. */
 extern void fs_online_mark_written(int32 view_id);
 /* ... or, when it changed only some keys, each changed key's cache hash (fs_read_key_hash_slot). */
 extern void fs_online_mark_key_written(int32 view_id, uint64 hash);
+
+/* ... or, when the view left the online store, frees its cache slot at commit. */
+extern void fs_online_mark_dropped(int32 view_id);
+
+/* Replaces the change triggers of the view's online table by those of online mode `mode`. */
+extern void fs_online_set_change_triggers(FsView *v, const char *mode);
 
 /* True when this transaction changed the online table of the view (cache must be bypassed). */
 extern bool fs_online_written_in_xact(int32 view_id);

@@ -35,15 +35,20 @@
 #include "online_cache.h"
 #include "online_meta.h"
 #include "online_read.h"
+#include "online_worker.h"
 
-PGDLLEXPORT void fs_worker_main(Datum arg);
-extern void fs_worker_register(void);
+static int	fs_worker_naptime_ms = 1000;
 
+/* From _PG_init: the worker's GUC and, when preloaded, its registration. */
 void
 fs_worker_register(void)
 {
 	BackgroundWorker w;
 
+	DefineCustomIntVariable("feature_store.worker_naptime",
+							"Longest sleep of the cache worker between checks.",
+							NULL, &fs_worker_naptime_ms, 1000, 10, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 	memset(&w, 0, sizeof(w));

@@ -49,21 +49,11 @@
 
 PitStats	pit_last_stats;
 
-/*
- * The size of the history scan's cache partitions: a developer setting (the default suits
- * a 0.5-1 MB L2 cache); tests set it tiny so that small datasets run through many partitions
- * and many buffer flushes, as a large join does.
- */
+/* The join's GUCs, each defined beside the code it steers. */
 void
 pit_join_init(void)
 {
-	DefineCustomIntVariable("feature_store.join_partition_size",
-							"Target size of a cache partition of the point-in-time join's key table and slots.",
-							"History rows are buffered by key hash and offered one partition at a time, so that "
-							"the key table cells and slots they touch stay in the CPU cache.",
-							&pit_partition_kb, 256, 1, INT_MAX / 1024,
-							PGC_USERSET, GUC_UNIT_KB | GUC_NOT_IN_SAMPLE,
-							NULL, NULL, NULL);
+	pit_scan_init();
 	fs_training_set_init();
 }
 

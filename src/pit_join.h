@@ -50,9 +50,6 @@ extern List *pit_plan_view_versions(PitPlan *plan, List **view_ids);
 /* Runs the join, calling emit once per spine row in spine order; returns the row count. */
 extern uint64 pit_plan_execute(PitPlan *plan, PitEmitFn emit, void *arg);
 
-/* Target bytes (kB) of a cache partition of the history scan (GUC feature_store.join_partition_size). */
-extern int	pit_partition_kb;
-
 /* Defines the join's GUCs (called from _PG_init). */
 extern void pit_join_init(void);
 

@@ -25,6 +25,8 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "huge_alloc.h"
+#include "key_hash.h"
 #include "pit_join.h"
 #include "registry.h"
 
@@ -243,49 +245,17 @@ pit_to_dom(int64 v, Oid type, bool dom_tz)
  * The batch's key table (built by pit_spine.c, probed by every source reader).
  * --------------------------------------------------------------------------------------- */
 
-static inline uint32
-pit_mix64(uint64 x)
-{
-	x ^= x >> 33;
-	x *= UINT64CONST(0xff51afd7ed558ccd);
-	x ^= x >> 33;
-	x *= UINT64CONST(0xc4ceb9fe1a85ec53);
-	x ^= x >> 33;
-	return (uint32) x;
-}
-
-/* Hash of a key: Datum bits for integer keys, else the types' hash functions, combined. */
+/* The key hash and equality of key_hash.h, with the view's key functions. */
 static inline uint32
 pit_hash_keys(PitView *v, const Datum *k)
 {
-	uint32		h = 0;
-
-	if (v->bitwise_keys)
-	{
-		for (int i = 0; i < v->nkeys; i++)
-			h = hash_combine(h, pit_mix64((uint64) k[i]));
-		return h;
-	}
-	for (int i = 0; i < v->nkeys; i++)
-		h = hash_combine(h, DatumGetUInt32(FunctionCall1Coll(&v->key_hash[i], v->key_coll[i], k[i])));
-	return h;
+	return fs_key_hash(v->nkeys, v->bitwise_keys, v->key_hash, v->key_coll, k);
 }
 
-/* Key equality with the types' default equality (bits for integer keys); keys are never NULL here. */
 static inline bool
 pit_keys_equal(PitView *v, const Datum *a, const Datum *b)
 {
-	for (int i = 0; i < v->nkeys; i++)
-	{
-		if (v->bitwise_keys)
-		{
-			if (a[i] != b[i])
-				return false;
-		}
-		else if (!DatumGetBool(FunctionCall2Coll(&v->key_eq[i], v->key_coll[i], a[i], b[i])))
-			return false;
-	}
-	return true;
+	return fs_key_equal(v->nkeys, v->bitwise_keys, v->key_eq, v->key_coll, a, b);
 }
 
 #define PIT_ENTRY_AT(v, pos) ((PitEntry *) ((v)->etab + (Size) (pos) * (v)->estride))
@@ -390,8 +360,17 @@ pit_place_row(PitPlan *p, PitView *v, PitEntry *ent, int64 e, int64 c, bool c_nu
  * Functions called across the files (each is described where it is defined).
  * --------------------------------------------------------------------------------------- */
 
-/* pit_spine.c: large arrays, the spine reader, batches. */
-extern void *pit_alloc_big(Size size);
+/*
+ * A large array in the current context (freed with it), on huge pages from 8 MB on: the key
+ * table and slots are probed at random.
+ */
+static inline void *
+pit_alloc_big(Size size)
+{
+	return fs_alloc_huge(CurrentMemoryContext, size, 4 * FS_HUGE_PAGE, false, NULL);
+}
+
+/* pit_spine.c: the spine reader, batches. */
 extern void pit_spine_reader_init(PitSpineReader *r, PitPlan *p, Tuplestorestate *store, int readptr);
 extern bool pit_spine_next(PitSpineReader *r);
 extern void pit_spine_reader_end(PitSpineReader *r);
@@ -399,6 +378,9 @@ extern void pit_read_spine_spi(PitPlan *p, Tuplestorestate *store);
 extern TupleDesc pit_spine_query_desc(const char *query);
 extern uint64 pit_spine_row_hash(PitPlan *p, const Datum *vals, const bool *nulls);
 extern int	pit_build_batch(PitPlan *p, PitSpineReader *rd, int maxrows, int caprows, MemoryContext bcxt);
+
+/* pit_scan.c: the GUC feature_store.join_partition_size (from pit_join_init). */
+extern void pit_scan_init(void);
 
 /* pit_scan.c: reading a source for one batch; returns the rows read. */
 extern uint64 pit_scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt);

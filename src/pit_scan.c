@@ -21,6 +21,7 @@
 #include "storage/bufmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -162,49 +163,25 @@ probe_leaf(PitPlan *p, PitView *v, PitHeapScan *hs, int li, MemoryContext tmpcxt
 	return n;
 }
 
+#define RS_NAME radix_sort_won
+#define RS_ELEMENT PitWon
+#define RS_KEY(w) ((w).pos)
+#include "radix_sort.h"
+
 /*
- * Orders winners by physical position: an LSD radix sort on 16-bit digits, skipping digits that
- * are the same everywhere (so usually three passes), much cheaper than a comparison sort here.
+ * Orders winners by physical position: a radix sort, usually three passes, much cheaper than
+ * a comparison sort here.
  */
 static void
 sort_won(PitWon *won, int n, MemoryContext cxt)
 {
 	PitWon	   *tmp;
-	uint64		lo = PG_UINT64_MAX,
-				hi = 0;
-	uint32	   *count;
 
 	if (n < 2)
 		return;
-	for (int i = 0; i < n; i++)
-	{
-		lo = Min(lo, won[i].pos);
-		hi = Max(hi, won[i].pos);
-	}
 	tmp = MemoryContextAllocHuge(cxt, sizeof(PitWon) * n);
-	count = MemoryContextAlloc(cxt, sizeof(uint32) * 65536);
-	for (int shift = 0; shift < 64; shift += 16)
-	{
-		uint32		sum = 0;
-
-		if (((lo ^ hi) >> shift) == 0)
-			break;				/* this and higher digits are equal everywhere */
-		memset(count, 0, sizeof(uint32) * 65536);
-		for (int i = 0; i < n; i++)
-			count[(won[i].pos >> shift) & 0xFFFF]++;
-		for (int d = 0; d < 65536; d++)
-		{
-			uint32		c = count[d];
-
-			count[d] = sum;
-			sum += c;
-		}
-		for (int i = 0; i < n; i++)
-			tmp[count[(won[i].pos >> shift) & 0xFFFF]++] = won[i];
-		memcpy(won, tmp, sizeof(PitWon) * n);
-	}
+	radix_sort_won(won, n, tmp, 0, cxt);
 	pfree(tmp);
-	pfree(count);
 }
 
 /*
@@ -234,7 +211,24 @@ typedef struct PitParts
 	int		   *fill;
 } PitParts;
 
-int			pit_partition_kb = 256;
+static int	pit_partition_kb = 256;
+
+/*
+ * The size of the history scan's cache partitions: a developer setting (the default suits
+ * a 0.5-1 MB L2 cache); tests set it tiny so that small datasets run through many partitions
+ * and many buffer flushes, as a large join does.
+ */
+void
+pit_scan_init(void)
+{
+	DefineCustomIntVariable("feature_store.join_partition_size",
+							"Target size of a cache partition of the point-in-time join's key table and slots.",
+							"History rows are buffered by key hash and offered one partition at a time, so that "
+							"the key table cells and slots they touch stay in the CPU cache.",
+							&pit_partition_kb, 256, 1, INT_MAX / 1024,
+							PGC_USERSET, GUC_UNIT_KB | GUC_NOT_IN_SAMPLE,
+							NULL, NULL, NULL);
+}
 
 #define PIT_FLUSH_AHEAD 8		/* rows between the pipeline stages of parts_flush */
 

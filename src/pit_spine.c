@@ -9,8 +9,6 @@
  */
 #include "postgres.h"
 
-#include <sys/mman.h>
-
 #include "access/heapam.h"
 #include "access/relscan.h"
 #include "access/table.h"
@@ -31,52 +29,6 @@
 
 #include "pit_join.h"
 #include "pit_join_int.h"
-
-/*
- * Allocates a large array in the current context on transparent huge pages where the kernel
- * offers them (madvise mode): the key table and slots are probed at random, and with 4 kB pages
- * both the first touch (page faults) and the TLB misses cost more than the probe itself. Never
- * pfree'd individually; freed with its context.
- */
-void *
-pit_alloc_big(Size size)
-{
-#if defined(MADV_HUGEPAGE)
-	const Size	huge = 2 * 1024 * 1024;
-
-	if (size >= 4 * huge)
-	{
-		char	   *raw = palloc_extended(size + huge, MCXT_ALLOC_HUGE);
-		char	   *aligned = (char *) TYPEALIGN(huge, raw);
-
-		(void) madvise(aligned, TYPEALIGN_DOWN(huge, size), MADV_HUGEPAGE);
-		return aligned;
-	}
-#endif
-	return palloc_extended(Max(size, 1), MCXT_ALLOC_HUGE);
-}
-
-/*
- * Like pit_alloc_big, for a smaller array probed at random on every row (the bloom filter): on
- * one huge page from 64 kB on, so that its probes do not compete for TLB entries with the scan.
- */
-static void *
-pit_alloc_random(Size size)
-{
-#if defined(MADV_HUGEPAGE)
-	const Size	huge = 2 * 1024 * 1024;
-
-	if (size >= 64 * 1024 && size < 4 * huge)
-	{
-		char	   *raw = palloc_extended(TYPEALIGN(huge, size) + huge, MCXT_ALLOC_HUGE);
-		char	   *aligned = (char *) TYPEALIGN(huge, raw);
-
-		(void) madvise(aligned, TYPEALIGN(huge, size), MADV_HUGEPAGE);
-		return aligned;
-	}
-#endif
-	return pit_alloc_big(size);
-}
 
 /* Opens a reader: read pointer readptr of store, or (store NULL) its own scan of the spine table. */
 void
@@ -221,47 +173,11 @@ raw_alloc(PitView *v, PitRawRows *r, int cap)
 	}
 }
 
-/*
- * Stable LSD radix sort of a[0..n) by bits [from, 64), 16 bits per pass, skipping digits that
- * are equal everywhere; tmp has room for n values.
- */
-static void
-radix_sort_u64(uint64 *a, int n, uint64 *tmp, int from, MemoryContext cxt)
-{
-	uint64		lo = PG_UINT64_MAX,
-				hi = 0;
-	uint32	   *count;
-
-	if (n < 2)
-		return;
-	for (int i = 0; i < n; i++)
-	{
-		lo = Min(lo, a[i] >> from);
-		hi = Max(hi, a[i] >> from);
-	}
-	count = MemoryContextAlloc(cxt, sizeof(uint32) * 65536);
-	for (int shift = from; shift < 64; shift += 16)
-	{
-		uint32		sum = 0;
-
-		if (((lo ^ hi) >> (shift - from)) == 0)
-			break;
-		memset(count, 0, sizeof(uint32) * 65536);
-		for (int i = 0; i < n; i++)
-			count[(a[i] >> shift) & 0xFFFF]++;
-		for (int d = 0; d < 65536; d++)
-		{
-			uint32		c = count[d];
-
-			count[d] = sum;
-			sum += c;
-		}
-		for (int i = 0; i < n; i++)
-			tmp[count[(a[i] >> shift) & 0xFFFF]++] = a[i];
-		memcpy(a, tmp, sizeof(uint64) * n);
-	}
-	pfree(count);
-}
+/* Stable LSD radix sort of a[0..n) by bits [from, 64); tmp has room for n values. */
+#define RS_NAME radix_sort_u64
+#define RS_ELEMENT uint64
+#define RS_KEY(x) (x)
+#include "radix_sort.h"
 
 /* A row of a run of equal hashes being ordered: its key group, time and spine position. */
 typedef struct PitRunRow
@@ -404,7 +320,7 @@ finish_view(PitPlan *p, PitView *v, PitRawRows *r, int nrows, MemoryContext bcxt
 			lg++;
 		}
 		v->bloom_shift = 32 - lg;
-		v->bloom = pit_alloc_random(bits / 8);
+		v->bloom = fs_alloc_random(CurrentMemoryContext, bits / 8);
 		memset(v->bloom, 0, bits / 8);
 		for (uint32 i = 0; i <= v->mask; i++)
 		{

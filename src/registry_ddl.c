@@ -27,14 +27,12 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
-#include "online_table.h"
+#include "online_mode.h"
 #include "registry.h"
 #include "schedule.h"
 #include "security.h"
 #include "spi_util.h"
-
-/* online_table.c: re-registering with another online switch changes the mode as it does */
-extern Datum fs_set_online_mode(PG_FUNCTION_ARGS);
+#include "sql_args.h"
 
 PG_FUNCTION_INFO_V1(fs_register_entity);
 PG_FUNCTION_INFO_V1(fs_register_view);
@@ -42,16 +40,6 @@ PG_FUNCTION_INFO_V1(fs_register_service);
 PG_FUNCTION_INFO_V1(fs_drop_view);
 PG_FUNCTION_INFO_V1(fs_drop_service);
 PG_FUNCTION_INFO_V1(fs_drop_entity);
-
-static char *
-required_text(FunctionCallInfo fcinfo, int argno, const char *argname)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", argname)));
-	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
-}
 
 static void
 check_tags(FunctionCallInfo fcinfo, int argno)
@@ -169,7 +157,7 @@ check_array_literal_key(const char *key)
 Datum
 fs_register_entity(PG_FUNCTION_ARGS)
 {
-	char	   *name = required_text(fcinfo, 0, "entity name");
+	char	   *name = fs_text_arg(fcinfo, 0, "entity name");
 	ArrayType  *keys;
 	char	  **keynames;
 	int			nkeys;
@@ -417,7 +405,7 @@ fs_register_view(PG_FUNCTION_ARGS)
 	const char *mode_switch = NULL;
 	FsOwnerContext octx;
 
-	d.name = required_text(fcinfo, 0, "feature view name");
+	d.name = fs_text_arg(fcinfo, 0, "feature view name");
 	fs_check_name("feature view", d.name);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -444,8 +432,8 @@ fs_register_view(PG_FUNCTION_ARGS)
 	}
 	d.schema = get_namespace_name(get_rel_namespace(d.relid));
 	d.relname = get_rel_name(d.relid);
-	d.entity = fs_lookup_entity(required_text(fcinfo, 2, "entity"), false);
-	d.event_time = required_text(fcinfo, 3, "event_time");
+	d.entity = fs_lookup_entity(fs_text_arg(fcinfo, 2, "entity"), false);
+	d.event_time = fs_text_arg(fcinfo, 3, "event_time");
 	d.created_time = PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4));
 
 	for (int i = 0; i < d.entity->nkeys; i++)
@@ -641,7 +629,7 @@ done:	;
 Datum
 fs_register_service(PG_FUNCTION_ARGS)
 {
-	char	   *name = required_text(fcinfo, 0, "feature service name");
+	char	   *name = fs_text_arg(fcinfo, 0, "feature service name");
 	List	   *refs;
 	ListCell   *lc;
 	int			n;
@@ -761,7 +749,7 @@ done:	;
 Datum
 fs_drop_view(PG_FUNCTION_ARGS)
 {
-	char	   *ref = required_text(fcinfo, 0, "feature view name");
+	char	   *ref = fs_text_arg(fcinfo, 0, "feature view name");
 	bool		cascade = !PG_ARGISNULL(1) && PG_GETARG_BOOL(1);
 	FsView	   *v = fs_lookup_view(ref, false);
 	bool		one_version = strchr(ref, '@') != NULL;
@@ -823,7 +811,7 @@ fs_drop_view(PG_FUNCTION_ARGS)
 Datum
 fs_drop_service(PG_FUNCTION_ARGS)
 {
-	char	   *ref = required_text(fcinfo, 0, "feature service name");
+	char	   *ref = fs_text_arg(fcinfo, 0, "feature service name");
 	int32		version;
 	char	   *name = fs_split_version("feature service", ref, &version);
 	uint64		n;
@@ -856,7 +844,7 @@ fs_drop_service(PG_FUNCTION_ARGS)
 Datum
 fs_drop_entity(PG_FUNCTION_ARGS)
 {
-	char	   *name = required_text(fcinfo, 0, "entity name");
+	char	   *name = fs_text_arg(fcinfo, 0, "entity name");
 	FsOwnerContext octx;
 
 	SPI_connect();

@@ -32,6 +32,7 @@
 #include "schedule.h"
 #include "security.h"
 #include "spi_util.h"
+#include "sql_args.h"
 
 PG_FUNCTION_INFO_V1(fs_schedule_materialization);
 PG_FUNCTION_INFO_V1(fs_unschedule_materialization);
@@ -66,11 +67,7 @@ owned_view(FunctionCallInfo fcinfo)
 	char	   *name;
 	FsView	   *v;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("feature view name must not be null")));
-	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	name = fs_text_arg(fcinfo, 0, "feature view name");
 	if (strchr(name, '@') != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

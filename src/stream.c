@@ -43,11 +43,12 @@
 #include "utils/tuplestore.h"
 
 #include "checks.h"
-#include "materialize.h"
+#include "materialize_sql.h"
 #include "online_table.h"
 #include "runlog.h"
 #include "security.h"
 #include "spi_util.h"
+#include "stream.h"
 
 PG_FUNCTION_INFO_V1(fs_stream_trigger);
 PG_FUNCTION_INFO_V1(fs_stream_row_trigger);

@@ -1,11 +1,12 @@
 /*
- * materialize_int.h — what the two files of the one-pass materialization path share:
- * materialize_scan.c (the winners' hash table, the scan, the run) and materialize_write.c
- * (meeting the online table: merge, bulk insert, upsert) and materialize_upsert.c (the C upsert
- * into a non-empty online table). Other modules use materialize_scan.h.
+ * materialize_winners.h — the state of one run of the one-pass materialization path and its
+ * winners' table, the bottom of that path: the scan (materialize_scan.c) fills it, the writers
+ * (materialize_write.c, materialize_upsert.c) read it. Offers the MatState and MatEntry
+ * structures, the per-row key hash, equality and lookup, a winner's online row, and the
+ * winners' order for writing. Other modules use materialize_scan.h.
  */
-#ifndef FS_MATERIALIZE_INT_H
-#define FS_MATERIALIZE_INT_H
+#ifndef FS_MATERIALIZE_WINNERS_H
+#define FS_MATERIALIZE_WINNERS_H
 
 #include "postgres.h"
 
@@ -17,6 +18,8 @@
 #include "utils/relcache.h"
 #include "utils/snapshot.h"
 
+#include "huge_alloc.h"
+#include "key_hash.h"
 #include "pit_join_int.h"
 #include "registry.h"
 
@@ -68,7 +71,7 @@ typedef struct MatState
 	int			col_cr;
 	int			col_f0;
 	int			nfeat;
-	bool		int_keys;		/* every key int2/int4/int8: hash and compare the values */
+	bool		int_keys;		/* every key int2/int4/int8: hash and compare the Datum bits */
 	Oid			key_type[FS_MAX_KEYS];
 	Oid			key_coll[FS_MAX_KEYS];
 	int16		key_len[FS_MAX_KEYS];
@@ -110,51 +113,20 @@ int_key(Oid type, Datum d)
 	}
 }
 
-static inline uint32
-hash_keys(MatState *st, const Datum *k)
+/*
+ * A zeroed table of cells, in the winners' context (pfree *raw). Big ones are on huge pages:
+ * one random probe per source row is the scan's main cost, and TLB misses (and page faults
+ * while it fills) would double it.
+ */
+static inline char *
+mat_alloc_table(MatState *st, Size bytes, char **raw)
 {
-	uint32		h = 0;
-
-	for (int i = 0; i < st->nkeys; i++)
-	{
-		if (st->int_keys)
-			h = hash_combine(h, pit_mix64((uint64) int_key(st->key_type[i], k[i])));
-		else
-			h = hash_combine(h, DatumGetUInt32(FunctionCall1Coll(&st->key_hash[i], st->key_coll[i], k[i])));
-	}
-	return h;
+	return fs_alloc_huge(st->cxt, bytes, 2 * FS_HUGE_PAGE, true, raw);
 }
 
-static inline bool
-keys_equal(MatState *st, const Datum *a, const Datum *b)
-{
-	for (int i = 0; i < st->nkeys; i++)
-	{
-		if (st->int_keys)
-		{
-			if (int_key(st->key_type[i], a[i]) != int_key(st->key_type[i], b[i]))
-				return false;
-		}
-		else if (!DatumGetBool(FunctionCall2Coll(&st->key_eq[i], st->key_coll[i], a[i], b[i])))
-			return false;
-	}
-	return true;
-}
-
-/* materialize_scan.c */
-extern char *mat_alloc_table(MatState *st, Size bytes, char **raw);
 extern MatEntry *mat_lookup(MatState *st, const Datum *k, uint32 h, bool insert);
 extern void mat_fetch_features(MatState *st, ItemPointer tid, TupleTableSlot *slot, Datum *vals, bool *nulls);
 extern void mat_winner_values(MatState *st, MatEntry *e, Datum *vals, bool *nulls);
-
-/* materialize_write.c */
-extern uint64 mat_merge_online(MatState *st, Relation rel);
-extern uint64 mat_write_winners(MatState *st, Relation rel, bool upsert);
 extern void mat_sort_entries(MatState *st, MatEntry **ents, uint64 n, bool by_tid);
-extern Relation mat_plain_key_index(MatState *st, Relation rel);
-
-/* materialize_upsert.c */
-extern bool mat_upsert_ok(MatState *st, Relation rel);
-extern uint64 mat_upsert_winners(MatState *st, Relation rel, MatEntry **ents, uint64 n);
 
 #endif
