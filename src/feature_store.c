@@ -13,6 +13,7 @@
 #include "online_table.h"
 #include "online_worker.h"
 #include "pit_join.h"
+#include "training_set.h"
 
 PG_MODULE_MAGIC;
 
@@ -26,5 +27,6 @@ _PG_init(void)
 	fs_worker_register();
 	fs_materialize_init();
 	pit_join_init();
+	fs_training_set_init();
 	MarkGUCPrefixReserved("feature_store");
 }

@@ -54,7 +54,6 @@ void
 pit_join_init(void)
 {
 	pit_scan_init();
-	fs_training_set_init();
 }
 
 /* Adds the time since *t to phase ms[i] and restarts *t. */

@@ -53,9 +53,6 @@ extern uint64 pit_plan_execute(PitPlan *plan, PitEmitFn emit, void *arg);
 /* Defines the join's GUCs (called from _PG_init). */
 extern void pit_join_init(void);
 
-/* Installs the hint for a point-in-time join called without a column definition list. */
-extern void fs_training_set_init(void);
-
 /* Frees the plan's memory. */
 extern void pit_plan_free(PitPlan *plan);
 

@@ -33,6 +33,7 @@
 #include "pit_join_int.h"
 #include "security.h"
 #include "spi_util.h"
+#include "training_set.h"
 
 PG_FUNCTION_INFO_V1(fs_point_in_time_join);
 PG_FUNCTION_INFO_V1(fs_training_columns);
