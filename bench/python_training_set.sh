@@ -20,7 +20,8 @@ exec 9>/tmp/fs_bench.lock
 flock 9
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
-busy() { pgrep -fa 'pg_regress|/usr/bin/prove' | grep -v "$$" | sed 's/^\([0-9]*\) .*\(pg_regress\|prove\).*/pid \1: \2/' | sort -u | head -5 || true; }
+# (the awk program names the pattern too, so awk itself is left out)
+busy() { ps -eo pid=,args= | awk '/pg_regress|\/usr\/bin\/prove/ && !/awk/ { print "pid " $1 ": " $2 " " $3 }' | head -5; }
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg); test suites running at start: $(busy | wc -l)"
 busy
 
