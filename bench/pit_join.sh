@@ -22,35 +22,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 fs_private_install fs_bench
 
 DATA=$FS_ROOT/bench/data/$SIZE
-mkdir -p "$FS_ROOT/bench/data"; chmod 755 "$FS_ROOT/bench/data"
-fs_chown_for_pg "$FS_ROOT/bench/data"
-PGOPTS=(-p 5432 -h "$W")
 stop() { fs_as_pg_user "$FS_BINDIR/pg_ctl" -D "$DATA/pgdata" -m fast -w stop >/dev/null 2>&1 || true; }
 cleanup() { stop; rm -rf "$W"; }
 trap cleanup EXIT
 psql_() { fs_as_pg_user "$FS_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 "${PGOPTS[@]}" -d bench "$@"; }
-
-if [ -n "${BENCH_REGEN:-}" ] || [ ! -f "$DATA/generated" ]; then
-  rm -rf "$DATA"; mkdir -p "$DATA"; fs_chown_for_pg "$DATA"
-  fs_as_pg_user "$FS_BINDIR/initdb" -D "$DATA/pgdata" -A trust -U postgres >/dev/null
-fi
-cat > "$W/bench.conf" <<CONF
-listen_addresses = ''
-port = 5432
-unix_socket_directories = '$W'
-shared_preload_libraries = 'feature_store'
-shared_buffers = '2GB'
-work_mem = '256MB'
-timezone = 'UTC'
-jit = off
-max_wal_size = '8GB'
-CONF
-fs_chown_for_pg "$W"
-fs_as_pg_user sed -i '/^include /d' "$DATA/pgdata/postgresql.conf"
-echo "include '$W/bench.conf'" | fs_as_pg_user tee -a "$DATA/pgdata/postgresql.conf" >/dev/null
-fs_as_pg_user "$FS_BINDIR/pg_ctl" -D "$DATA/pgdata" -l "$W/server.log" -w start >/dev/null || { cat "$W/server.log"; exit 1; }
-for _ in $(seq 60); do "$FS_BINDIR/pg_isready" -q "${PGOPTS[@]}" && break; sleep 1; done
-"$FS_BINDIR/pg_isready" -q "${PGOPTS[@]}" || { cat "$W/server.log"; exit 1; }
+fs_bench_join_cluster "$DATA"
 
 if [ ! -f "$DATA/generated" ]; then
   fs_log "generating $SIZE data ($USERS users, $((USERS * 10)) history rows, $SPINE spine rows)"

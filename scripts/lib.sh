@@ -110,3 +110,35 @@ fs_huge_pages() {
 fs_huge_pages_restore() {
   if [ -n "${FS_OLD_NR_HUGEPAGES:-}" ]; then echo "$FS_OLD_NR_HUGEPAGES" > /proc/sys/vm/nr_hugepages || true; fi
 }
+
+# fs_bench_join_cluster DATA: the point-in-time join benchmarks' cluster (bench/pit_join.sh,
+# bench/python_training_set.sh), kept in DATA/pgdata and reused (BENCH_REGEN=1 starts afresh),
+# started with their settings on a unix socket in $W; sets PGOPTS. The caller stops it on exit.
+fs_bench_join_cluster() {
+  local data=$1
+  mkdir -p "$(dirname "$data")"; chmod 755 "$(dirname "$data")"
+  fs_chown_for_pg "$(dirname "$data")"
+  PGOPTS=(-p 5432 -h "$W")
+  if [ -n "${BENCH_REGEN:-}" ] || [ ! -f "$data/generated" ]; then
+    rm -rf "$data"; mkdir -p "$data"; fs_chown_for_pg "$data"
+    fs_as_pg_user "$FS_BINDIR/initdb" -D "$data/pgdata" -A trust -U postgres >/dev/null
+  fi
+  # Settings for every method: jit off (JIT compilation would only slow the SQL baselines down).
+  cat > "$W/bench.conf" <<CONF
+listen_addresses = ''
+port = 5432
+unix_socket_directories = '$W'
+shared_preload_libraries = 'feature_store'
+shared_buffers = '2GB'
+work_mem = '256MB'
+timezone = 'UTC'
+jit = off
+max_wal_size = '8GB'
+CONF
+  fs_chown_for_pg "$W"
+  fs_as_pg_user sed -i '/^include /d' "$data/pgdata/postgresql.conf"
+  echo "include '$W/bench.conf'" | fs_as_pg_user tee -a "$data/pgdata/postgresql.conf" >/dev/null
+  fs_as_pg_user "$FS_BINDIR/pg_ctl" -D "$data/pgdata" -l "$W/server.log" -w start >/dev/null || { cat "$W/server.log"; return 1; }
+  for _ in $(seq 60); do "$FS_BINDIR/pg_isready" -q "${PGOPTS[@]}" && break; sleep 1; done
+  "$FS_BINDIR/pg_isready" -q "${PGOPTS[@]}" || { cat "$W/server.log"; return 1; }
+}

@@ -11,15 +11,7 @@ SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
 CREATE EXTENSION IF NOT EXISTS feature_store;
 
-CREATE FUNCTION pg_temp.errd(q text, OUT state text, OUT message text, OUT detail text, OUT hint text)
-LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE q;
-    state := 'no error';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL,
-                            hint = PG_EXCEPTION_HINT;
-END $$;
+\i sql/include/errd.sql
 CREATE FUNCTION pg_temp.registry() RETURNS text LANGUAGE sql AS $$
   SELECT md5(concat_ws('|',
     (SELECT string_agg(e::text, ',' ORDER BY name) FROM feature_store.entity e),

@@ -8,16 +8,7 @@ SET timezone = 'UTC';
 SET datestyle = 'ISO, YMD';
 CREATE EXTENSION IF NOT EXISTS feature_store;
 
--- Like sql/include/err.sql, with the detail too.
-CREATE FUNCTION pg_temp.errd(q text, OUT state text, OUT message text, OUT detail text, OUT hint text)
-LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE q;
-    state := 'no error';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, message = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL,
-                            hint = PG_EXCEPTION_HINT;
-END $$;
+\i sql/include/errd.sql
 
 -- The checksum, independently: the sum over rows of hash_record_extended(row, 0), modulo 2^64,
 -- as 16 hex digits.

@@ -121,7 +121,7 @@ pit_emit_log_hook(ErrorData *edata)
 		prev_emit_log_hook(edata);
 }
 
-/* See pit_join.h. */
+/* See training_set.h. */
 void
 fs_training_set_init(void)
 {
