@@ -1,7 +1,8 @@
 /*
- * radix_sort.h — a stable LSD radix sort of items by a uint64 key, 16 bits per pass, stopping
- * once the remaining high digits are equal in every item (TIDs, hashes and small integers then
- * take two to four passes): much cheaper than a comparison sort on millions of items.
+ * radix_sort.h — a stable LSD radix sort of items by a uint64 key, 16 bits per pass, skipping
+ * the digits that are equal in every item (TIDs, hashes and small integers then take one to four
+ * passes), the two buffers swapping roles between passes: much cheaper than a comparison sort
+ * on millions of items.
  *
  * A template, as PostgreSQL's lib/sort_template.h: define RS_NAME (the function's name),
  * RS_ELEMENT (the item type) and RS_KEY(x) (the uint64 key of item x), then include this file.
@@ -19,27 +20,30 @@
 static void
 RS_NAME(RS_ELEMENT *a, size_t n, RS_ELEMENT *tmp, int from, MemoryContext cxt)
 {
-	uint64		lo = PG_UINT64_MAX,
-				hi = 0;
+	uint64		orv = 0,
+				andv = ~UINT64CONST(0);
+	RS_ELEMENT *src = a,
+			   *dst = tmp;
 	uint32	   *count;
 
 	if (n < 2)
 		return;
 	for (size_t i = 0; i < n; i++)
 	{
-		lo = Min(lo, RS_KEY(a[i]) >> from);
-		hi = Max(hi, RS_KEY(a[i]) >> from);
+		orv |= RS_KEY(a[i]) >> from;
+		andv &= RS_KEY(a[i]) >> from;
 	}
 	count = MemoryContextAlloc(cxt, sizeof(uint32) * 65536);
 	for (int shift = from; shift < 64; shift += 16)
 	{
 		uint32		sum = 0;
+		RS_ELEMENT *t;
 
-		if (((lo ^ hi) >> (shift - from)) == 0)
-			break;				/* this and higher digits are equal everywhere */
+		if ((((orv ^ andv) >> (shift - from)) & 0xFFFF) == 0)
+			continue;			/* this digit is the same in every item */
 		memset(count, 0, sizeof(uint32) * 65536);
 		for (size_t i = 0; i < n; i++)
-			count[(RS_KEY(a[i]) >> shift) & 0xFFFF]++;
+			count[(RS_KEY(src[i]) >> shift) & 0xFFFF]++;
 		for (int d = 0; d < 65536; d++)
 		{
 			uint32		c = count[d];
@@ -48,9 +52,13 @@ RS_NAME(RS_ELEMENT *a, size_t n, RS_ELEMENT *tmp, int from, MemoryContext cxt)
 			sum += c;
 		}
 		for (size_t i = 0; i < n; i++)
-			tmp[count[(RS_KEY(a[i]) >> shift) & 0xFFFF]++] = a[i];
-		memcpy(a, tmp, sizeof(RS_ELEMENT) * n);
+			dst[count[(RS_KEY(src[i]) >> shift) & 0xFFFF]++] = src[i];
+		t = src;
+		src = dst;
+		dst = t;
 	}
+	if (src != a)
+		memcpy(a, src, sizeof(RS_ELEMENT) * n);
 	pfree(count);
 }
 
