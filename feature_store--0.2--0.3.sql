@@ -104,3 +104,54 @@ LEFT JOIN LATERAL feature_store.view_counts(v.view_id) c ON true
 LEFT JOIN (SELECT f.view, f.version, f.hits, f.misses FROM fs_stat_online_fn() f WHERE f.view IS NOT NULL) o
        ON o.view = v.name AND o.version = v.version
 WHERE v.version = (SELECT max(x.version) FROM feature_store.feature_view x WHERE x.name = v.name);
+-- Aggregation views (windowed aggregates computed by the store): the view's kind, filter and hop,
+-- each aggregation's function, argument and window; fs_register_view takes them.
+ALTER TABLE feature_store.feature_view ADD COLUMN kind text NOT NULL DEFAULT 'latest' CHECK (kind IN ('latest', 'aggregate'));
+ALTER TABLE feature_store.feature_view ADD COLUMN filter text;
+ALTER TABLE feature_store.feature_view ADD COLUMN hop interval CHECK (hop IS NULL OR hop > interval '0');
+ALTER TABLE feature_store.view_feature ADD COLUMN agg_fn text CHECK (agg_fn IN ('count', 'sum', 'avg', 'min', 'max', 'first', 'last'));
+ALTER TABLE feature_store.view_feature ADD COLUMN agg_arg name;
+ALTER TABLE feature_store.view_feature ADD COLUMN agg_window interval;
+DROP FUNCTION fs_register_view(text, regclass, text, text, text, text[], interval, boolean, jsonb, text, text, jsonb);
+CREATE FUNCTION fs_register_view(name text, source regclass, entity text,
+                                 event_time text DEFAULT 'event_timestamp',
+                                 created_time text DEFAULT NULL,
+                                 features text[] DEFAULT NULL,
+                                 ttl interval DEFAULT NULL,
+                                 online boolean DEFAULT true,
+                                 checks jsonb DEFAULT NULL,
+                                 description text DEFAULT NULL,
+                                 owner text DEFAULT NULL,
+                                 tags jsonb DEFAULT NULL,
+                                 aggregations text[] DEFAULT NULL,
+                                 filter text DEFAULT NULL,
+                                 hop interval DEFAULT NULL)
+RETURNS integer AS 'MODULE_PATHNAME', 'fs_register_view' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION fs_register_view(text, regclass, text, text, text, text[], interval, boolean, jsonb, text, text, jsonb, text[], text, interval) IS
+  'Registers a feature view over a history relation (latest values, or windowed aggregations); a changed definition creates a new version, which is returned';
+CREATE OR REPLACE VIEW fs_views AS
+SELECT v.name, v.version,
+       v.version = max(v.version) OVER (PARTITION BY v.name) AS is_latest,
+       format('%I.%I', v.source_schema, v.source_name) AS source,
+       v.entity, e.join_keys,
+       v.event_time, v.created_time, v.ttl, v.online_mode,
+       (SELECT count(*) FROM feature_store.view_feature f WHERE f.view_id = v.view_id)::int AS n_features,
+       v.checks, v.description, v.owner, v.tags, v.registered_by, v.created_at, v.view_id,
+       -- (0.3) rows committed on a foreign server escape the watermark and cannot stream
+       ARRAY(SELECT format('%I.%I', n.nspname, c.relname)
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind = 'f'
+               AND c.oid IN (SELECT t.relid FROM pg_catalog.pg_partition_tree(s.relid) t UNION ALL SELECT s.relid)
+             ORDER BY 1) AS foreign_partitions,
+       v.kind, v.filter, v.hop
+FROM feature_store.feature_view v JOIN feature_store.entity e ON e.name = v.entity,
+     LATERAL (SELECT pg_catalog.to_regclass(format('%I.%I', v.source_schema, v.source_name)) AS relid) s;
+CREATE OR REPLACE VIEW fs_features AS
+SELECT v.name AS view, v.version, f.position, f.name AS feature, f.type,
+       v.checks -> f.name::text AS checks,
+       v.name || CASE WHEN v.version = (SELECT max(l.version) FROM feature_store.feature_view l WHERE l.name = v.name)
+                      THEN '' ELSE '@' || v.version END || ':' || f.name AS reference,
+       CASE WHEN f.agg_fn IS NOT NULL
+            THEN f.agg_fn || '(' || coalesce(pg_catalog.quote_ident(f.agg_arg), '*') || ')'
+                 || coalesce(' over ''' || f.agg_window || '''', '') END AS aggregation
+FROM feature_store.feature_view v JOIN feature_store.view_feature f USING (view_id);

@@ -133,6 +133,12 @@ pit_plan_execute(PitPlan *p, PitEmitFn emit, void *arg)
 
 			if (v->nentries == 0)
 				continue;
+			if (v->agg != NULL)
+			{
+				pit_last_stats.source_rows += pit_agg_batch(p, v, bcxt);
+				phase_done(&t, 2);
+				continue;
+			}
 			if (v->use_spi)
 				pit_last_stats.source_rows += pit_scan_spi(p, v, bcxt);
 			else

@@ -43,6 +43,7 @@ typedef struct PitStats
 	int			probed_leaves;	/* relations probed through a key index (per batch) */
 	int			partitions;		/* most cache partitions of a batch's history scan */
 	int			flushes;		/* partition buffer flushes, over all batches and views */
+	int			agg_splits;		/* aggregation reads split for memory (pit_agg.c) */
 } PitStats;
 
 extern PitStats pit_last_stats;
@@ -155,6 +156,8 @@ typedef struct PitView
 	int16	   *feat_len;
 	bool	   *feat_byval;
 	FmgrInfo  **feat_cmp;		/* NULL for types without a default btree order */
+	struct FsAggEval *agg;		/* aggregation views: the evaluator (pit_agg.c), else NULL */
+	char	  **agg_cols;		/* its argument columns, in the evaluator's order */
 
 	/* per batch */
 	int			nentries;
@@ -167,7 +170,7 @@ typedef struct PitView
 	uint32		bloom_shift;
 	PitSlot    *slots;			/* per valid batch row, ordered as described at PitSlot */
 	int			nslots;
-	PitRow	  **winner;			/* per batch row */
+	PitRow	  **winner;			/* per batch row (aggregation views: its aggregates) */
 	char	   *bump_ptr;		/* chunk of final winner rows being filled */
 	char	   *bump_end;
 } PitView;
@@ -389,6 +392,9 @@ extern uint64 pit_scan_spi(PitPlan *p, PitView *v, MemoryContext bcxt);
 /* Row callback of pit_spi_read: the row's deformed columns, in the order asked for. */
 typedef void (*PitSpiRowFn) (void *arg, Datum *vals, bool *nulls);
 extern uint64 pit_spi_read(Oid relid, char *const *cols, int ncols, PitSpiRowFn fn, void *arg);
+
+/* pit_agg.c: an aggregation view's results for one batch; returns the source rows read. */
+extern uint64 pit_agg_batch(PitPlan *p, PitView *v, MemoryContext bcxt);
 
 /* pit_merge.c: row order, keeping a slot's best row, the as-of merge with TTL. */
 extern int	pit_features_cmp(PitView *v, const Datum *va, const bool *na, const Datum *vb, const bool *nb);

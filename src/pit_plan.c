@@ -29,6 +29,7 @@
 #include "utils/rls.h"
 #include "utils/typcache.h"
 
+#include "agg.h"
 #include "pit_join.h"
 #include "pit_join_int.h"
 #include "registry.h"
@@ -208,6 +209,52 @@ plan_source_access(PitView *v)
 }
 
 /*
+ * An aggregation view: its argument columns still there with types that give the registered
+ * result types, and the evaluator (agg.h). Its source is always read through SPI (pit_agg.c).
+ */
+static void
+plan_agg(PitPlan *p, PitView *v)
+{
+	FsView	   *fv = v->fv;
+	FsAggSpec  *specs = palloc(sizeof(FsAggSpec) * fv->nfeatures);
+	Oid		   *colls = palloc0(sizeof(Oid) * fv->nfeatures);
+
+	for (int f = 0; f < fv->nfeatures; f++)
+	{
+		FsAggSpec  *sp = &specs[f];
+		int32		typmod;
+
+		*sp = fv->aggs[f];
+		if (sp->arg != NULL)
+		{
+			Oid			t;
+
+			source_column(v, sp->arg, "aggregation argument", &t, &typmod, &colls[f]);
+			sp->arg_type = getBaseType(t);
+			if (fs_agg_result_type(sp->fn, sp->arg, sp->arg_type, sp->name) != fv->features[f].type)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("column \"%s\" of feature view \"%s\" has type %s, which changes the type of aggregation \"%s\"",
+								sp->arg, fv->name, format_type_be(t), sp->name),
+						 errhint("Register the view again to record the new type.")));
+		}
+		v->feat_type[f] = fv->features[f].type;
+		v->feat_typmod[f] = -1;
+		/* min, max, first and last keep their column's collation; counts and sums have none */
+		v->feat_coll[f] = sp->fn >= FS_AGG_MIN ? colls[f] : InvalidOid;
+		get_typlenbyval(v->feat_type[f], &v->feat_len[f], &v->feat_byval[f]);
+	}
+	v->agg = palloc(sizeof(FsAggEval));
+	fs_agg_eval_init(v->agg, specs, fv->nfeatures, colls, fv->has_hop, fv->hop_us);
+	v->agg->as_of_created = p->as_of_created && v->col_created >= 0;
+	v->agg_cols = palloc(sizeof(char *) * Max(v->agg->nargs, 1));
+	for (int f = 0; f < fv->nfeatures; f++)
+		if (v->agg->spec_arg[f] >= 0)
+			v->agg_cols[v->agg->spec_arg[f]] = specs[f].arg;
+	v->use_spi = true;
+}
+
+/*
  * Validates one view version against the spine and its source (privilege, key columns and
  * types, time columns, feature types) and prepares comparison and hashing functions.
  */
@@ -227,7 +274,7 @@ plan_view(PitPlan *p, FsView *fv)
 	v->col_created = fv->created_time ? ent->nkeys + 1 : -1;
 	v->col_feat0 = ent->nkeys + 1 + (fv->created_time ? 1 : 0);
 	v->nfeat = fv->nfeatures;
-	v->ncols = v->col_feat0 + v->nfeat;
+	v->ncols = v->col_feat0 + (fv->is_agg ? 0 : v->nfeat);
 	v->col_names = palloc(sizeof(char *) * v->ncols);
 	v->bitwise_keys = true;
 
@@ -307,6 +354,11 @@ plan_view(PitPlan *p, FsView *fv)
 	v->feat_len = palloc(sizeof(int16) * Max(v->nfeat, 1));
 	v->feat_byval = palloc(sizeof(bool) * Max(v->nfeat, 1));
 	v->feat_cmp = palloc0(sizeof(FmgrInfo *) * Max(v->nfeat, 1));
+	if (fv->is_agg)
+	{
+		plan_agg(p, v);
+		return v;
+	}
 	for (int f = 0; f < v->nfeat; f++)
 	{
 		TypeCacheEntry *tc;

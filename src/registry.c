@@ -21,6 +21,7 @@
 #include "utils/rls.h"
 #include "utils/timestamp.h"
 
+#include "agg.h"
 #include "registry.h"
 #include "spi_util.h"
 
@@ -134,7 +135,7 @@ fs_lookup_entity(const char *name, bool missing_ok)
 	"SELECT v.view_id, v.name, v.version, " \
 	"       v.version = (SELECT max(l.version) FROM feature_store.feature_view l WHERE l.name = v.name), " \
 	"       v.source_schema, v.source_name, v.entity, v.event_time, v.created_time, v.ttl, " \
-	"       v.online_mode, v.registered_by " \
+	"       v.online_mode, v.registered_by, v.kind, v.filter, v.hop " \
 	"FROM feature_store.feature_view v "
 
 static FsView *
@@ -160,11 +161,21 @@ view_from_spi(MemoryContext cxt)
 		v->ttl = *DatumGetIntervalP(ttl);
 	v->online_mode = fs_spi_text(0, 11, cxt);
 	v->registered_by = fs_spi_text(0, 12, cxt);
+	v->is_agg = strcmp(fs_spi_text(0, 13, CurrentMemoryContext), "aggregate") == 0;
+	v->filter = fs_spi_text(0, 14, cxt);
+	{
+		Datum		hop = fs_spi_datum(0, 15, &isnull);
+
+		v->has_hop = !isnull;
+		if (!isnull)
+			v->hop_us = fs_agg_interval_us(DatumGetIntervalP(hop), "hop");
+	}
 
 	{
 		Oid			types[1] = {INT4OID};
 		Datum		vals[1] = {Int32GetDatum(v->view_id)};
-		uint64		n = fs_spi_exec("SELECT name, type::oid, position FROM feature_store.view_feature "
+		uint64		n = fs_spi_exec("SELECT name, type::oid, position, agg_fn, agg_arg, agg_window "
+									"FROM feature_store.view_feature "
 									"WHERE view_id = $1 ORDER BY position",
 									1, types, vals, NULL, true);
 
@@ -175,6 +186,27 @@ view_from_spi(MemoryContext cxt)
 			v->features[i].name = fs_spi_text(i, 1, cxt);
 			v->features[i].type = DatumGetObjectId(fs_spi_datum(i, 2, &isnull));
 			v->features[i].position = fs_spi_int32(i, 3, 0);
+		}
+		if (v->is_agg)
+		{
+			v->aggs = MemoryContextAllocZero(cxt, sizeof(FsAggSpec) * Max(n, 1));
+			for (uint64 i = 0; i < n; i++)
+			{
+				FsAggSpec  *sp = &v->aggs[i];
+				Datum		w;
+
+				sp->fn = (FsAggFn) fs_agg_fn_from_name(fs_spi_text(i, 4, CurrentMemoryContext));
+				sp->arg = fs_spi_text(i, 5, cxt);
+				sp->name = v->features[i].name;
+				sp->result_type = v->features[i].type;
+				w = fs_spi_datum(i, 6, &isnull);
+				sp->lifetime = isnull;
+				if (!isnull)
+				{
+					sp->window = *DatumGetIntervalP(w);
+					sp->window_us = fs_agg_interval_us(&sp->window, "window");
+				}
+			}
 		}
 	}
 
@@ -296,8 +328,12 @@ can_select_columns(FsView *view)
 	for (int i = 0; ok && i < view->entity.nkeys; i++)
 		ok = COLUMN_OK(view->entity.keys[i]);
 	for (int i = 0; ok && i < view->nfeatures; i++)
-		ok = COLUMN_OK(view->features[i].name);
+		ok = view->is_agg ? (view->aggs[i].arg == NULL || COLUMN_OK(view->aggs[i].arg))
+			: COLUMN_OK(view->features[i].name);
 #undef COLUMN_OK
+	/* a filter may read any column: then every column must be readable */
+	if (ok && view->filter != NULL)
+		ok = pg_attribute_aclcheck_all(relid, user, ACL_SELECT, ACLMASK_ALL) == ACLCHECK_OK;
 	return ok;
 }
 

@@ -46,6 +46,12 @@ typedef struct FsView
 	int			nfeatures;
 	FsFeature  *features;
 	char	   *registered_by;
+	/* aggregation views (kind 'aggregate', agg.h): features are computed, not read */
+	bool		is_agg;
+	struct FsAggSpec *aggs;		/* per feature, when is_agg (arg_type resolved at use) */
+	char	   *filter;			/* deparsed, qualified; NULL when none */
+	bool		has_hop;
+	int64		hop_us;
 } FsView;
 
 /* One concrete feature of one view version, the unit a training set or service is made of. */

@@ -87,10 +87,13 @@ CREATE FUNCTION fs_register_view(name text, source regclass, entity text,
                                  checks jsonb DEFAULT NULL,
                                  description text DEFAULT NULL,
                                  owner text DEFAULT NULL,
-                                 tags jsonb DEFAULT NULL)
+                                 tags jsonb DEFAULT NULL,
+                                 aggregations text[] DEFAULT NULL,
+                                 filter text DEFAULT NULL,
+                                 hop interval DEFAULT NULL)
 RETURNS integer AS 'MODULE_PATHNAME', 'fs_register_view' LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION fs_register_view(text, regclass, text, text, text, text[], interval, boolean, jsonb, text, text, jsonb) IS
-  'Registers a feature view over a history relation; a changed definition creates a new version, which is returned';
+COMMENT ON FUNCTION fs_register_view(text, regclass, text, text, text, text[], interval, boolean, jsonb, text, text, jsonb, text[], text, interval) IS
+  'Registers a feature view over a history relation (latest values, or windowed aggregations); a changed definition creates a new version, which is returned';
 
 CREATE FUNCTION fs_register_service(name text, features text[], description text DEFAULT NULL,
                                     owner text DEFAULT NULL, tags jsonb DEFAULT NULL)
@@ -130,7 +133,8 @@ SELECT v.name, v.version,
              FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
              WHERE c.relkind = 'f'
                AND c.oid IN (SELECT t.relid FROM pg_catalog.pg_partition_tree(s.relid) t UNION ALL SELECT s.relid)
-             ORDER BY 1) AS foreign_partitions
+             ORDER BY 1) AS foreign_partitions,
+       v.kind, v.filter, v.hop
 FROM feature_store.feature_view v JOIN feature_store.entity e ON e.name = v.entity,
      LATERAL (SELECT pg_catalog.to_regclass(format('%I.%I', v.source_schema, v.source_name)) AS relid) s;
 
@@ -138,7 +142,10 @@ CREATE VIEW fs_features AS
 SELECT v.name AS view, v.version, f.position, f.name AS feature, f.type,
        v.checks -> f.name::text AS checks,
        v.name || CASE WHEN v.version = (SELECT max(l.version) FROM feature_store.feature_view l WHERE l.name = v.name)
-                      THEN '' ELSE '@' || v.version END || ':' || f.name AS reference
+                      THEN '' ELSE '@' || v.version END || ':' || f.name AS reference,
+       CASE WHEN f.agg_fn IS NOT NULL
+            THEN f.agg_fn || '(' || coalesce(pg_catalog.quote_ident(f.agg_arg), '*') || ')'
+                 || coalesce(' over ''' || f.agg_window || '''', '') END AS aggregation
 FROM feature_store.feature_view v JOIN feature_store.view_feature f USING (view_id);
 
 CREATE VIEW fs_services AS

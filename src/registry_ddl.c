@@ -27,6 +27,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "agg.h"
 #include "online_mode.h"
 #include "registry.h"
 #include "schedule.h"
@@ -267,6 +268,8 @@ typedef struct ViewDef
 	bool		has_ttl;
 	Interval   *ttl;
 	const char *online_mode;
+	bool		is_agg;			/* an aggregation view: features are agg.specs' outputs */
+	FsAggDecl	agg;
 } ViewDef;
 
 static AttrNumber
@@ -322,7 +325,15 @@ check_source_privilege(ViewDef *d)
 		if (ok && d->created_time)
 			ok = pg_attribute_aclcheck(d->relid, get_attnum(d->relid, d->created_time), user, ACL_SELECT) == ACLCHECK_OK;
 		for (int i = 0; ok && i < d->nfeatures; i++)
-			ok = pg_attribute_aclcheck(d->relid, get_attnum(d->relid, d->features[i]), user, ACL_SELECT) == ACLCHECK_OK;
+		{
+			const char *col = d->is_agg ? d->agg.specs[i].arg : d->features[i];
+
+			if (col != NULL)
+				ok = pg_attribute_aclcheck(d->relid, get_attnum(d->relid, col), user, ACL_SELECT) == ACLCHECK_OK;
+		}
+		/* a filter may read any column */
+		if (ok && d->is_agg && d->agg.filter != NULL)
+			ok = pg_attribute_aclcheck_all(d->relid, user, ACL_SELECT, ACLMASK_ALL) == ACLCHECK_OK;
 	}
 	if (!ok)
 		ereport(ERROR,
@@ -394,8 +405,88 @@ resolve_features(ViewDef *d, FunctionCallInfo fcinfo, int argno)
 }
 
 /*
+ * The parameters $17..$22 of the registration's statements: kind, filter, hop and, per feature,
+ * the aggregation's function, argument and window (NULL elements for a latest-value view, so
+ * that versions compare with =, which treats NULL elements as equal).
+ */
+static void
+agg_params(ViewDef *d, Datum *v, bool *n)
+{
+	Datum	   *fn = palloc0(sizeof(Datum) * Max(d->nfeatures, 1));
+	Datum	   *arg = palloc0(sizeof(Datum) * Max(d->nfeatures, 1));
+	Datum	   *win = palloc0(sizeof(Datum) * Max(d->nfeatures, 1));
+	bool	   *fnn = palloc(sizeof(bool) * Max(d->nfeatures, 1));
+	bool	   *argn = palloc(sizeof(bool) * Max(d->nfeatures, 1));
+	bool	   *winn = palloc(sizeof(bool) * Max(d->nfeatures, 1));
+	int			dims[1] = {d->nfeatures};
+	int			lbs[1] = {1};
+
+	for (int i = 0; i < d->nfeatures; i++)
+	{
+		FsAggSpec  *sp = d->is_agg ? &d->agg.specs[i] : NULL;
+
+		fnn[i] = sp == NULL;
+		argn[i] = sp == NULL || sp->arg == NULL;
+		winn[i] = sp == NULL || sp->lifetime;
+		if (!fnn[i])
+			fn[i] = CStringGetTextDatum(fs_agg_fn_name(sp->fn));
+		if (!argn[i])
+			arg[i] = DirectFunctionCall1(namein, CStringGetDatum(sp->arg));
+		if (!winn[i])
+			win[i] = IntervalPGetDatum(&sp->window);
+	}
+	v[0] = CStringGetTextDatum(d->is_agg ? "aggregate" : "latest");
+	n[0] = false;
+	n[1] = !d->is_agg || d->agg.filter == NULL;
+	v[1] = n[1] ? (Datum) 0 : CStringGetTextDatum(d->agg.filter);
+	n[2] = !d->is_agg || !d->agg.has_hop;
+	v[2] = n[2] ? (Datum) 0 : IntervalPGetDatum(&d->agg.hop);
+	v[3] = PointerGetDatum(construct_md_array(fn, fnn, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+	v[4] = PointerGetDatum(construct_md_array(arg, argn, 1, dims, lbs, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR));
+	v[5] = PointerGetDatum(construct_md_array(win, winn, 1, dims, lbs, INTERVALOID, sizeof(Interval), false, TYPALIGN_DOUBLE));
+	n[3] = n[4] = n[5] = false;
+}
+
+/*
+ * An aggregation view: its features are the aggregations' outputs (agg.h); a view has either
+ * features (latest values) or aggregations, and windows instead of a TTL.
+ */
+static void
+resolve_aggregations(ViewDef *d, FunctionCallInfo fcinfo)
+{
+	if (!PG_ARGISNULL(5))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a feature view has features or aggregations, not both"),
+				 errhint("Register the latest values and the aggregations as two views of the same source.")));
+	if (!PG_ARGISNULL(6))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("an aggregation view has windows, not a ttl"),
+				 errhint("Give each aggregation its window: 'count(*) over ''30 days'''.")));
+	if (!PG_ARGISNULL(8))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("checks apply to latest-value views only"),
+				 errdetail("An aggregation view's values are computed, not materialized, so there is nothing to quarantine.")));
+	fs_agg_declare(d->relid, PG_GETARG_ARRAYTYPE_P(12),
+				   PG_ARGISNULL(13) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(13)),
+				   PG_ARGISNULL(14) ? NULL : PG_GETARG_INTERVAL_P(14), &d->agg);
+	d->is_agg = true;
+	d->nfeatures = d->agg.n;
+	d->features = palloc(sizeof(char *) * d->nfeatures);
+	d->types = palloc(sizeof(Oid) * d->nfeatures);
+	for (int i = 0; i < d->nfeatures; i++)
+	{
+		d->features[i] = d->agg.specs[i].name;
+		d->types[i] = d->agg.specs[i].result_type;
+	}
+}
+
+/*
  * fs_register_view(name, source, entity, event_time, created_time, features, ttl, online,
- *                  checks, description, owner, tags) returns the version now current.
+ *                  checks, description, owner, tags, aggregations, filter, hop) returns the
+ * version now current.
  */
 Datum
 fs_register_view(PG_FUNCTION_ARGS)
@@ -463,7 +554,17 @@ fs_register_view(PG_FUNCTION_ARGS)
 					 errmsg("created_time and event_time must be different columns")));
 		check_time_column(&d, d.created_time, "created time");
 	}
-	resolve_features(&d, fcinfo, 5);
+	if (!PG_ARGISNULL(12))
+		resolve_aggregations(&d, fcinfo);
+	else
+	{
+		if (!PG_ARGISNULL(13) || !PG_ARGISNULL(14))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s applies to aggregation views only", PG_ARGISNULL(13) ? "hop" : "filter"),
+					 errhint("Pass aggregations => ARRAY[...] to register an aggregation view.")));
+		resolve_features(&d, fcinfo, 5);
+	}
 
 	d.has_ttl = !PG_ARGISNULL(6);
 	if (d.has_ttl)
@@ -506,10 +607,11 @@ fs_register_view(PG_FUNCTION_ARGS)
 	{
 		Datum		feats[MaxTupleAttributeNumber];
 		Datum		ftypes[MaxTupleAttributeNumber];
-		Oid			t[16] = {TEXTOID, NAMEOID, NAMEOID, TEXTOID, NAMEOID, NAMEOID, INTERVALOID, TEXTOID,
-		JSONBOID, TEXTOID, TEXTOID, JSONBOID, NAMEOID, NAMEARRAYOID, REGTYPEARRAYOID};
-		Datum		v[16];
-		bool		n[16] = {0};
+		Oid			t[22] = {TEXTOID, NAMEOID, NAMEOID, TEXTOID, NAMEOID, NAMEOID, INTERVALOID, TEXTOID,
+			JSONBOID, TEXTOID, TEXTOID, JSONBOID, NAMEOID, NAMEARRAYOID, REGTYPEARRAYOID, INT4OID,
+		TEXTOID, TEXTOID, INTERVALOID, TEXTARRAYOID, NAMEARRAYOID, INTERVALARRAYOID};
+		Datum		v[22];
+		bool		n[22] = {0};
 
 		for (int i = 0; i < d.nfeatures; i++)
 		{
@@ -537,18 +639,24 @@ fs_register_view(PG_FUNCTION_ARGS)
 		v[12] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(octx.save_userid, false)));
 		v[13] = PointerGetDatum(construct_array(feats, d.nfeatures, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR));
 		v[14] = PointerGetDatum(construct_array(ftypes, d.nfeatures, REGTYPEOID, sizeof(Oid), true, TYPALIGN_INT));
+		v[15] = Int32GetDatum(0);	/* the version, set below */
+		agg_params(&d, &v[16], &n[16]);
 
 		/* Compare with the latest version: same definition = same version (metadata updated). */
 		if (fs_spi_exec("SELECT v.version, v.registered_by, "
 						"  v.source_schema = $2 AND v.source_name = $3 AND v.entity = $4 AND v.event_time = $5 "
 						"  AND v.created_time IS NOT DISTINCT FROM $6 AND v.ttl IS NOT DISTINCT FROM $7 "
 						"  AND v.checks = coalesce($9, '{}') "
+						"  AND v.kind = $17 AND v.filter IS NOT DISTINCT FROM $18 AND v.hop IS NOT DISTINCT FROM $19 "
 						"  AND (SELECT array_agg(f.name ORDER BY f.position) = $14 "
 						"          AND array_agg(f.type ORDER BY f.position) = $15 "
+						"          AND array_agg(f.agg_fn ORDER BY f.position) = $20 "
+						"          AND array_agg(f.agg_arg ORDER BY f.position) = $21 "
+						"          AND array_agg(f.agg_window ORDER BY f.position) = $22 "
 						"       FROM feature_store.view_feature f WHERE f.view_id = v.view_id), "
 						"  v.view_id, v.online_mode "
 						"FROM feature_store.feature_view v WHERE v.name = $1 "
-						"ORDER BY v.version DESC LIMIT 1", 15, t, v, n, false) == 1)
+						"ORDER BY v.version DESC LIMIT 1", 22, t, v, n, false) == 1)
 		{
 			int32		latest = fs_spi_int32(0, 1, 0);
 			char	   *owner = fs_spi_text(0, 2, CurrentMemoryContext);
@@ -582,15 +690,17 @@ fs_register_view(PG_FUNCTION_ARGS)
 		else
 			version = 1;
 
-		t[15] = INT4OID;
 		v[15] = Int32GetDatum(version);
 		fs_spi_exec("WITH v AS (INSERT INTO feature_store.feature_view (name, version, source_schema, source_name, entity, "
-					"  event_time, created_time, ttl, online_mode, checks, description, owner, tags, registered_by) "
-					"  VALUES ($1, $16, $2, $3, $4, $5, $6, $7, $8, coalesce($9, '{}'), $10, $11, coalesce($12, '{}'), $13) "
+					"  event_time, created_time, ttl, online_mode, checks, description, owner, tags, registered_by, "
+					"  kind, filter, hop) "
+					"  VALUES ($1, $16, $2, $3, $4, $5, $6, $7, $8, coalesce($9, '{}'), $10, $11, coalesce($12, '{}'), $13, "
+					"          $17, $18, $19) "
 					"  RETURNING view_id) "
-					"INSERT INTO feature_store.view_feature (view_id, position, name, type) "
-					"SELECT v.view_id, f.ord, f.name, f.type FROM v, unnest($14, $15) WITH ORDINALITY AS f(name, type, ord)",
-					16, t, v, n, false);
+					"INSERT INTO feature_store.view_feature (view_id, position, name, type, agg_fn, agg_arg, agg_window) "
+					"SELECT v.view_id, f.ord, f.name, f.type, f.fn, f.arg, f.win "
+					"FROM v, unnest($14, $15, $20, $21, $22) WITH ORDINALITY AS f(name, type, fn, arg, win, ord)",
+					22, t, v, n, false);
 		/*
 		 * Fix the entity's key types if this is its first view, and re-check them under the
 		 * registry lock: a concurrent first registration may have fixed other types meanwhile.

@@ -41,6 +41,10 @@ CREATE TABLE feature_store.feature_view (
     tags          jsonb NOT NULL DEFAULT '{}',
     registered_by name NOT NULL,
     created_at    timestamptz NOT NULL DEFAULT now(),
+    -- (0.3) aggregation views: features computed by the store from the source's events
+    kind          text NOT NULL DEFAULT 'latest' CHECK (kind IN ('latest', 'aggregate')),
+    filter        text,              -- deparsed with qualified names; runs under a pinned search_path
+    hop           interval CHECK (hop IS NULL OR hop > interval '0'),
     UNIQUE (name, version)
 );
 
@@ -49,6 +53,10 @@ CREATE TABLE feature_store.view_feature (
     position  int NOT NULL,
     name      name NOT NULL,
     type      regtype NOT NULL,
+    -- (0.3) of an aggregation view: fn(arg) over window (NULL arg: count(*); NULL window: lifetime)
+    agg_fn     text CHECK (agg_fn IN ('count', 'sum', 'avg', 'min', 'max', 'first', 'last')),
+    agg_arg    name,
+    agg_window interval,
     PRIMARY KEY (view_id, position),
     UNIQUE (view_id, name)
 );
