@@ -715,6 +715,7 @@ fs_validate(PG_FUNCTION_ARGS)
 				 errmsg("start_ts must not be later than end_ts"),
 				 errhint("Pass NULL for an open side of the window.")));
 	v = fs_lookup_view(text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
+	fs_check_not_agg(v, "validate");
 	fs_view_source_relid(v);
 	fs_check_view_select(v);
 	if (w.on_created && v->created_time == NULL)
@@ -773,6 +774,7 @@ fs_checks_sql(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("view and alias must not be null")));
 	v = fs_lookup_view(text_to_cstring(PG_GETARG_TEXT_PP(0)), false);
+	fs_check_not_agg(v, "write checks of");
 	alias = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");

@@ -204,6 +204,7 @@ fs_materialize(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("start and end of the materialization window must not be null")));
+	fs_check_not_agg(v, "materialize");
 	start_ts = PG_GETARG_TIMESTAMPTZ(1);
 	end_ts = PG_GETARG_TIMESTAMPTZ(2);
 	if (start_ts > end_ts)
@@ -289,6 +290,7 @@ fs_materialize_incremental(PG_FUNCTION_ARGS)
 	WindowWork	w;
 
 	v = fs_lookup_view(fs_text_arg(fcinfo, 0, "feature view name"), false);
+	fs_check_not_agg(v, "materialize");
 	if (strcmp(v->online_mode, "off") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

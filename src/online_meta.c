@@ -18,6 +18,7 @@
 #include "utils/syscache.h"
 #include "utils/varlena.h"
 
+#include "online_agg.h"
 #include "online_meta.h"
 #include "online_table.h"
 #include "spi_util.h"
@@ -69,6 +70,7 @@ meta_reset(void)
 			SPI_freeplan(views[i]->read_plan);
 		if (views[i]->batch_plan)
 			SPI_freeplan(views[i]->batch_plan);
+		fs_agg_forget(views[i]);
 	}
 	if (meta_cxt)
 		MemoryContextReset(meta_cxt);

@@ -29,6 +29,7 @@ typedef struct FsOnlineView
 	uint64		priv_epoch;		/* privilege cache: valid while epoch and user match */
 	Oid			priv_user;
 	bool		priv_ok;
+	void	   *agg_state;		/* aggregation views: online_agg.c's prepared read, built on first use */
 } FsOnlineView;
 
 /* One resolved feature of a service: its view and the index of the feature in it. */

@@ -55,6 +55,19 @@ fs_set_online_mode(PG_FUNCTION_ARGS)
 	check_view_owner(v);
 	SPI_connect();
 	fs_owner_context_enter(&octx);
+	if (v->is_agg)
+	{
+		/* nothing is stored for it: the mode only says whether it is served (answers are equal) */
+		Oid			t[2] = {INT4OID, TEXTOID};
+		Datum		a[2] = {Int32GetDatum(v->view_id), CStringGetTextDatum(mode)};
+
+		fs_spi_exec("UPDATE feature_store.feature_view SET online_mode = $2 WHERE view_id = $1",
+					2, t, a, NULL, false);
+		fs_owner_context_leave(&octx);
+		SPI_finish();
+		fs_registry_changed();
+		PG_RETURN_VOID();
+	}
 	{
 		Oid			t[2] = {INT4OID, TEXTOID};
 		Datum		a[2] = {Int32GetDatum(v->view_id), CStringGetTextDatum(mode)};

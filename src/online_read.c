@@ -25,6 +25,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "online_agg.h"
 #include "online_cache.h"
 #include "online_key.h"
 #include "online_read.h"
@@ -341,6 +342,11 @@ fs_read_row_keys(FsReadState *st, FsOnlineView *ov, Datum *keys, FsOnlineRow *ro
 	Snapshot	snap;
 
 	memset(row, 0, sizeof(*row));
+	if (ov->view->is_agg)
+	{
+		fs_agg_read_row(ov, keys, row);
+		return true;
+	}
 	if (!OidIsValid(ov->online_relid))
 		return false;
 	slot = lookup_slot(ov);
@@ -406,7 +412,8 @@ fs_read_entity_keys(FsOnlineView *ov, FsEntityVal *e, Datum *keys)
 	fs_entity_val_keys(e, ktext);
 	for (int k = 0; k < e->nkeys; k++)
 		keys[k] = InputFunctionCall(&ov->key_in[k], (char *) ktext[k], ov->key_ioparam[k], -1);
-	return OidIsValid(ov->online_relid);
+	/* an aggregation view has no online table: it reads its source */
+	return OidIsValid(ov->online_relid) || ov->view->is_agg;
 }
 
 /* The read path for an fs_entity: its key texts converted to the entity's key types. */
@@ -524,6 +531,13 @@ fs_read_rows(FsReadState *st, FsOnlineView *ov, int n, const Datum *keys, const 
 
 	Assert(n <= sc->cap);
 	memset(rows, 0, sizeof(FsOnlineRow) * n);
+	if (v->is_agg)
+	{
+		for (int i = 0; i < n; i++)
+			if (!knull[i])
+				fs_agg_read_row(ov, (Datum *) &keys[i * nk], &rows[i]);
+		return;
+	}
 	if (!OidIsValid(ov->online_relid) || n == 0)
 		return;
 	slot = lookup_slot(ov);

@@ -600,3 +600,15 @@ fs_relation_column_names(Oid relid)
 	relation_close(rel, AccessShareLock);
 	return s;
 }
+
+/* See registry.h. */
+void
+fs_check_not_agg(FsView *v, const char *what)
+{
+	if (v->is_agg)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot %s aggregation view \"%s\"", what, v->name),
+				 errdetail("An aggregation view's values are computed from its source at each lookup and in each training set; nothing is materialized."),
+				 errhint("Serve it with fs_online and train with fs_point_in_time_join as they are.")));
+}

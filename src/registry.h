@@ -72,6 +72,12 @@ extern FsView *fs_lookup_view_version(const char *name, int32 version, bool miss
 extern FsView *fs_lookup_view_by_id(int32 view_id, bool missing_ok);
 extern FsEntity *fs_lookup_entity(const char *name, bool missing_ok);
 
+/*
+ * Errors with wrong_object_type when v is an aggregation view, whose values are computed at
+ * each lookup and training set: `what` (materialize, validate ...) has nothing to work on.
+ */
+extern void fs_check_not_agg(FsView *v, const char *what);
+
 /* Source relation of a view, checked to exist; errors with undefined_table otherwise. */
 extern Oid	fs_view_source_relid(FsView *view);
 

@@ -74,6 +74,7 @@ owned_view(FunctionCallInfo fcinfo)
 				 errmsg("a schedule applies to a feature view, not to one version: \"%s\"", name),
 				 errhint("Pass the view name without @N; the job materializes the latest version.")));
 	v = fs_lookup_view(name, false);
+	fs_check_not_agg(v, "schedule materialization of");
 	if (!fs_is_member_of(GetUserId(), v->registered_by))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

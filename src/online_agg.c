@@ -1,0 +1,307 @@
+/*
+ * online_agg.c — the serving path of aggregation views: value(k, now()) of agg.h, computed at
+ * lookup from the source's events of the key, by the evaluator training uses.
+ *
+ * The events are read under the statement's snapshot (the transaction's, in REPEATABLE READ),
+ * so an answer reflects exactly the committed writes a query would see: inserts, late rows,
+ * updates and deletes are served by the first lookup that starts after their COMMIT, and time
+ * passing is accounted for because t is the transaction's now(). One prepared read per backend
+ * and view version: `key = $k AND event_ts < $t [AND event_ts >= $t - longest window]`, which an
+ * index on (key columns, event time) answers with one range scan.
+ *
+ * Modes do not change answers: 'batch' and 'stream' serve the same values (nothing is
+ * materialized for an aggregation view), 'off' serves nothing.
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "common/int.h"
+#include "executor/spi.h"
+#include "nodes/makefuncs.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "agg.h"
+#include "online_agg.h"
+
+/* What a backend keeps per view version (in the registry cache's memory, see online_meta.c). */
+typedef struct FsOnlineAgg
+{
+	FsAggEval	ev;
+	SPIPlanPtr	plan;
+	bool		bounded;		/* every window is finite: the read has a lower bound */
+	int64		longest_us;
+	Oid			event_type;
+	int			ncols;			/* event, [created], args, [filter] */
+	bool		has_created;
+	FmgrInfo   *to_jsonb;		/* per spec: to_jsonb of its result type */
+} FsOnlineAgg;
+
+/* to_jsonb(anyelement) for one type: its fmgr call finds the argument type in fn_expr. */
+static void
+init_to_jsonb(FmgrInfo *fi, Oid type, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	FuncExpr   *fe;
+
+	fmgr_info_cxt(F_TO_JSONB, fi, cxt);
+	fe = makeFuncExpr(F_TO_JSONB, JSONBOID,
+					  list_make1(makeNullConst(type, -1, InvalidOid)), InvalidOid, InvalidOid,
+					  COERCE_EXPLICIT_CALL);
+	fi->fn_expr = (Node *) fe;
+	MemoryContextSwitchTo(old);
+}
+
+/* Prepares a view's read and evaluator, once per backend and view version. */
+static FsOnlineAgg *
+agg_state(FsOnlineView *ov)
+{
+	FsView	   *v = ov->view;
+	FsOnlineAgg *st;
+	MemoryContext cxt = fs_meta_context();
+	MemoryContext old;
+	Oid			relid;
+	StringInfoData sql;
+	Oid			argtypes[FS_MAX_KEYS + 2];
+	int			nparams;
+	FsAggSpec  *specs;
+	Oid		   *colls;
+
+	if (ov->agg_state != NULL)
+		return ov->agg_state;
+	relid = fs_view_source_relid(v);
+	old = MemoryContextSwitchTo(cxt);
+	st = palloc0(sizeof(FsOnlineAgg));
+	specs = palloc(sizeof(FsAggSpec) * v->nfeatures);
+	colls = palloc0(sizeof(Oid) * v->nfeatures);
+	st->bounded = true;
+	for (int f = 0; f < v->nfeatures; f++)
+	{
+		specs[f] = v->aggs[f];
+		if (specs[f].arg != NULL)
+		{
+			AttrNumber	att = get_attnum(relid, specs[f].arg);
+			Oid			t;
+
+			if (att == InvalidAttrNumber)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("source \"%s.%s\" of feature view \"%s\" has no column \"%s\"",
+								v->source_schema, v->source_name, v->name, specs[f].arg),
+						 errhint("Register the view again over the current source.")));
+			{
+				int32		typmod;
+
+				get_atttypetypmodcoll(relid, att, &t, &typmod, &colls[f]);
+			}
+			specs[f].arg_type = getBaseType(t);
+			if (fs_agg_result_type(specs[f].fn, specs[f].arg, specs[f].arg_type, specs[f].name) != v->features[f].type)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("column \"%s\" of feature view \"%s\" has type %s, which changes the type of aggregation \"%s\"",
+								specs[f].arg, v->name, format_type_be(t), specs[f].name),
+						 errhint("Register the view again to record the new type.")));
+		}
+		if (specs[f].lifetime)
+			st->bounded = false;
+		else
+			st->longest_us = Max(st->longest_us, specs[f].window_us);
+	}
+	fs_agg_eval_init(&st->ev, specs, v->nfeatures, colls, v->has_hop, v->hop_us);
+	st->to_jsonb = palloc0(sizeof(FmgrInfo) * v->nfeatures);
+	for (int f = 0; f < v->nfeatures; f++)
+		init_to_jsonb(&st->to_jsonb[f], v->features[f].type, cxt);
+	st->event_type = get_atttype(relid, get_attnum(relid, v->event_time));
+	st->has_created = v->created_time != NULL;
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %s", quote_identifier(v->event_time));
+	if (st->has_created)
+		appendStringInfo(&sql, ", %s", quote_identifier(v->created_time));
+	{
+		char	  **cols = palloc(sizeof(char *) * Max(st->ev.nargs, 1));
+
+		for (int f = 0; f < v->nfeatures; f++)
+			if (st->ev.spec_arg[f] >= 0)
+				cols[st->ev.spec_arg[f]] = specs[f].arg;
+		for (int a = 0; a < st->ev.nargs; a++)
+			appendStringInfo(&sql, ", %s", quote_identifier(cols[a]));
+	}
+	if (v->filter)
+		appendStringInfo(&sql, ", (%s)", v->filter);
+	st->ncols = 1 + (st->has_created ? 1 : 0) + st->ev.nargs + (v->filter ? 1 : 0);
+	appendStringInfo(&sql, " FROM %s WHERE ", quote_qualified_identifier(v->source_schema, v->source_name));
+	for (int k = 0; k < v->entity.nkeys; k++)
+	{
+		appendStringInfo(&sql, "%s OPERATOR(pg_catalog.=) $%d AND ", quote_identifier(v->entity.keys[k]), k + 1);
+		argtypes[k] = v->entity.key_types[k];
+	}
+	nparams = v->entity.nkeys;
+	argtypes[nparams++] = TIMESTAMPTZOID;
+	appendStringInfo(&sql, "%s OPERATOR(pg_catalog.<) $%d", quote_identifier(v->event_time), nparams);
+	if (st->bounded)
+	{
+		argtypes[nparams++] = TIMESTAMPTZOID;
+		appendStringInfo(&sql, " AND %s OPERATOR(pg_catalog.>=) $%d", quote_identifier(v->event_time), nparams);
+	}
+	MemoryContextSwitchTo(old);
+
+	SPI_connect();
+	{
+		int			save_nestlevel = NewGUCNestLevel();
+
+		(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		st->plan = SPI_prepare(sql.data, nparams, argtypes);
+		if (st->plan == NULL)
+			elog(ERROR, "SPI_prepare failed for: %s", sql.data);
+		SPI_keepplan(st->plan);
+		AtEOXact_GUC(true, save_nestlevel);
+	}
+	SPI_finish();
+	ov->agg_state = st;
+	return st;
+}
+
+/* A time value of the source as timestamptz (a timestamp is read in the session's time zone). */
+static int64
+to_tz(Datum d, Oid type)
+{
+	if (type == TIMESTAMPOID)
+	{
+		int			overflow = 0;
+		TimestampTz r = timestamp2timestamptz_opt_overflow(DatumGetTimestamp(d), &overflow);
+
+		return overflow > 0 ? PG_INT64_MAX : overflow < 0 ? PG_INT64_MIN : r;
+	}
+	return DatumGetTimestampTz(d);
+}
+
+/* See online_agg.h. */
+void
+fs_agg_read_row(FsOnlineView *ov, Datum *keys, FsOnlineRow *row)
+{
+	FsView	   *v = ov->view;
+	FsOnlineAgg *st = agg_state(ov);
+	MemoryContext cxt = CurrentMemoryContext;
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	TimestampTz t = v->has_hop ? fs_agg_hop(now, v->hop_us) : now;
+	Datum		params[FS_MAX_KEYS + 2];
+	FsAggEvents evs = {0};
+	Datum	   *out = palloc(sizeof(Datum) * v->nfeatures);
+	bool	   *outnull = palloc(sizeof(bool) * v->nfeatures);
+	int			nk = v->entity.nkeys;
+	int			save_nestlevel;
+	int			rc;
+	JsonbParseState *ps = NULL;
+	JsonbValue	jv;
+
+	memcpy(params, keys, sizeof(Datum) * nk);
+	params[nk] = TimestampTzGetDatum(t);
+	if (st->bounded)
+	{
+		int64		lo;
+
+		if (pg_sub_s64_overflow(t, st->longest_us, &lo))
+			lo = DT_NOBEGIN;
+		params[nk + 1] = TimestampTzGetDatum(lo);
+	}
+
+	fs_agg_events_reset(&evs, st->ev.nargs);
+	SPI_connect();
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	rc = SPI_execute_plan(st->plan, params, NULL, true, 0);
+	AtEOXact_GUC(true, save_nestlevel);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "aggregation read failed: %s", SPI_result_code_string(rc));
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		Datum	   *vals = palloc(sizeof(Datum) * st->ncols);
+		bool	   *nulls = palloc(sizeof(bool) * st->ncols);
+		int			ca = 1 + (st->has_created ? 1 : 0);
+		int			cf = ca + st->ev.nargs;
+
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, vals, nulls);
+			if (nulls[0])
+				continue;
+			fs_agg_events_add(&st->ev, &evs, to_tz(vals[0], st->event_type),
+							  st->has_created && !nulls[1] ? to_tz(vals[1], TIMESTAMPTZOID) : 0,
+							  !st->has_created || nulls[1],
+							  v->filter == NULL || (!nulls[cf] && DatumGetBool(vals[cf])),
+							  &vals[ca], &nulls[ca]);
+		}
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	MemoryContextSwitchTo(cxt);
+
+	fs_agg_events_sort(&st->ev, &evs);
+	fs_agg_eval_at(&st->ev, &evs, now, out, outnull);
+
+	/* {"view": {"feature": value, ...}}, values as to_jsonb gives them (as latest-value views) */
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	jv.type = jbvString;
+	jv.val.string.val = v->name;
+	jv.val.string.len = strlen(v->name);
+	pushJsonbValue(&ps, WJB_KEY, &jv);
+	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
+	for (int f = 0; f < v->nfeatures; f++)
+	{
+		jv.type = jbvString;
+		jv.val.string.val = v->features[f].name;
+		jv.val.string.len = strlen(v->features[f].name);
+		pushJsonbValue(&ps, WJB_KEY, &jv);
+		if (outnull[f])
+		{
+			jv.type = jbvNull;
+			pushJsonbValue(&ps, WJB_VALUE, &jv);
+		}
+		else
+		{
+			Jsonb	   *j = DatumGetJsonbP(FunctionCall1(&st->to_jsonb[f], out[f]));
+
+			if (JB_ROOT_IS_SCALAR(j))
+			{
+				JsonbValue	sv;
+
+				JsonbExtractScalar(&j->root, &sv);
+				pushJsonbValue(&ps, WJB_VALUE, &sv);
+			}
+			else
+			{
+				jv.type = jbvBinary;
+				jv.val.binary.data = &j->root;
+				jv.val.binary.len = VARSIZE(j) - VARHDRSZ;
+				pushJsonbValue(&ps, WJB_VALUE, &jv);
+			}
+		}
+	}
+	pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
+	row->features = JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
+	row->found = true;
+	row->event_ts = now;
+	row->created_null = true;
+}
+
+/* Frees a view's prepared read (the registry cache is being rebuilt). */
+void
+fs_agg_forget(FsOnlineView *ov)
+{
+	FsOnlineAgg *st = ov->agg_state;
+
+	if (st != NULL && st->plan != NULL)
+		SPI_freeplan(st->plan);
+	ov->agg_state = NULL;
+}

@@ -1,0 +1,19 @@
+/*
+ * online_agg.h — serving aggregation views (online_agg.c): the row of one key, computed from the
+ * source at the transaction's now() by the evaluator training uses.
+ */
+#ifndef FS_ONLINE_AGG_H
+#define FS_ONLINE_AGG_H
+
+#include "postgres.h"
+
+#include "online_meta.h"
+#include "online_read.h"
+
+/* Fills row (always found) with {"view": {"feature": value, ...}} for the typed keys. */
+extern void fs_agg_read_row(FsOnlineView *ov, Datum *keys, FsOnlineRow *row);
+
+/* Frees what fs_agg_read_row prepared for ov (the registry cache is being rebuilt). */
+extern void fs_agg_forget(FsOnlineView *ov);
+
+#endif
