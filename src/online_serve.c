@@ -43,7 +43,8 @@ check_named_view(FsOnlineView *ov)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("feature view \"%s\" is not online", ov->view->name),
-				 errhint("Enable it with SELECT fs_set_online_mode('%s', 'batch') and materialize it.", ov->view->name)));
+				 ov->view->is_agg ? errhint("Enable it with SELECT fs_set_online_mode('%s', 'batch').", ov->view->name)
+				 : errhint("Enable it with SELECT fs_set_online_mode('%s', 'batch') and materialize it.", ov->view->name)));
 	if (!fs_meta_can_select(ov))
 		fs_check_view_select(ov->view);
 }

@@ -30,7 +30,22 @@ SELECT fs_register_view('driver_stats', 'driver_hourly_stats', 'driver', created
 SELECT fs_register_view('um_stats', 'um_hist', 'user_merchant', 'event_ts');
 SELECT fs_register_service('model_a', '{driver_stats:conv_rate,driver_stats@1:note,um_stats:*}', owner => 'ml@example.com');
 SELECT fs_register_service('model_a', '{driver_stats:trips}');
+-- an aggregation view (windows, a filter and a hop survive the dump)
+CREATE TABLE purchases (user_id bigint, ts timestamptz, amount numeric, category text);
+INSERT INTO purchases SELECT g % 7, '2026-01-01'::timestamptz + g * interval '37 minutes', g - 20, 'c' || (g % 3)
+FROM generate_series(1, 300) g;
+SELECT fs_register_entity('user', 'user_id');
+SELECT fs_register_view('user_purchases', 'purchases', entity => 'user', event_time => 'ts',
+                        aggregations => ARRAY['avg(amount) over ''7 days'' as avg_7d', 'count(*) over ''1 day''',
+                                              'last(category) over ''2 days''', 'sum(amount)'],
+                        filter => 'amount > 0 AND category <> ''c2''', hop => '1 hour');
+CREATE TABLE agg_spine AS SELECT u AS user_id, '2026-01-03 10:30+00'::timestamptz + u * interval '5 hours' AS ts
+FROM generate_series(0, 8) u;
 });
+my $agg_join = q{SELECT string_agg(t::text, ',' ORDER BY user_id) FROM fs_point_in_time_join('agg_spine', '{user_purchases:*}', 'ts')
+  AS t(user_id bigint, ts timestamptz, avg_7d numeric, count_1d bigint, last_category_2d text, sum_amount_lifetime numeric)};
+my $agg_before = $node->safe_psql('src', $agg_join);
+like($agg_before, qr/c1/, 'the aggregation view computes a training set before the dump');
 
 # An independent fingerprint of the registry: every row of every registry table, in key order.
 my $catalog = q{
@@ -44,7 +59,7 @@ SELECT concat_ws(E'\n',
 };
 my $before = $node->safe_psql('src', $catalog);
 like($before, qr/driver_stats/, 'source registry is populated');
-is($node->safe_psql('src', 'SELECT count(*) FROM fs_views'), '3', 'three view versions registered');
+is($node->safe_psql('src', 'SELECT count(*) FROM fs_views'), '4', 'four view versions registered');
 
 my $dumpdir = $node->basedir;
 $node->command_ok(['pg_dump', '-Fc', '-f', "$dumpdir/src.dump", '-d', $node->connstr('src')], 'pg_dump custom format');
@@ -53,6 +68,7 @@ $node->command_ok(['pg_dump', '-Fp', '-f', "$dumpdir/src.sql", '-d', $node->conn
 $node->safe_psql('postgres', 'CREATE DATABASE dst');
 $node->command_ok(['pg_restore', '--exit-on-error', '-d', $node->connstr('dst'), "$dumpdir/src.dump"], 'pg_restore into a fresh database');
 is($node->safe_psql('dst', $catalog), $before, 'restored registry (custom format) is identical');
+is($node->safe_psql('dst', $agg_join), $agg_before, 'the restored aggregation view computes the same training set');
 
 $node->safe_psql('postgres', 'CREATE DATABASE dst2');
 $node->command_ok(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', "$dumpdir/src.sql", '-d', $node->connstr('dst2')], 'plain dump replays');
