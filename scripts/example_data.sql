@@ -47,4 +47,18 @@ FROM anchor a, (VALUES
     (4, 1004, 'c1', interval '60 hours'),    -- before any driver history: NULL features
     (5, 9999, 'c2', interval '18 hours')     -- unknown driver: NULL features
 ) AS r(id, driver, customer, ago);
+-- Purchases: events from which an aggregation view computes windowed features
+-- (user_avg_purchase_last_7_days and friends). 20 per customer over the last 10 days.
+CREATE TABLE purchases (
+    customer_id   text        NOT NULL,
+    purchased_at  timestamptz NOT NULL,
+    amount        numeric(10,2),
+    category      text
+);
+CREATE INDEX ON purchases (customer_id, purchased_at);
+INSERT INTO purchases
+SELECT 'c' || c, a.t - floor(random() * 10 * 24 * 60) * interval '1 minute',
+       round((random() * 100)::numeric, 2), (ARRAY['food', 'travel', 'books'])[1 + floor(random() * 3)::int]
+FROM anchor a, generate_series(1, 3) c, generate_series(1, 20)
+ORDER BY 2;
 DROP TABLE anchor;

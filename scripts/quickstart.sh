@@ -100,6 +100,23 @@ SELECT fs_online('driver:1001', 'driver_stats');"
 step "Checks at work: driver 1002's new conv_rate 1.5 fails max 1, so it is quarantined, not served" \
 "SELECT fs_online('driver:1002', 'driver_stats');
 SELECT view, entity, event_ts, failed_checks FROM fs_quarantine;"
+step "Features the store computes: an aggregation view over purchases (windows end just before t)" \
+"SELECT fs_register_view('customer_purchases', 'purchases', entity => 'customer', event_time => 'purchased_at',
+  aggregations => ARRAY['avg(amount) over ''7 days'' as user_avg_purchase_last_7_days',
+                        'count(*) over ''1 day'' as purchases_1d', 'last(category) over ''30 days''']);
+SELECT request_id, customer_id, event_timestamp, user_avg_purchase_last_7_days, purchases_1d, last_category_30d
+FROM fs_point_in_time_join('ride_requests', ARRAY['customer_purchases:*'])
+  AS t(request_id bigint, driver_id bigint, customer_id text, event_timestamp timestamptz,
+       user_avg_purchase_last_7_days numeric, purchases_1d bigint, last_category_30d text) ORDER BY request_id;"
+step "Training and serving agree: the join at now() equals fs_online, in one snapshot" \
+"BEGIN ISOLATION LEVEL REPEATABLE READ;
+CREATE TEMP TABLE now_spine AS SELECT 'c' || c AS customer_id, now() AS ts FROM generate_series(1, 3) c;
+SELECT t.customer_id, t.user_avg_purchase_last_7_days AS trained,
+       fs_online(fs_entity('customer', t.customer_id), 'customer_purchases')
+         -> 'customer_purchases' -> 'user_avg_purchase_last_7_days' AS served
+FROM fs_point_in_time_join('now_spine', ARRAY['customer_purchases:user_avg_purchase_last_7_days'], 'ts')
+  AS t(customer_id text, ts timestamptz, user_avg_purchase_last_7_days numeric) ORDER BY 1;
+COMMIT;"
 step "Operations: one row per view, the cache, and every materialization run" \
 "SELECT view, version, online_mode, rows_online, cache_hit_rate, freshness, watermark, last_outcome, rows_quarantined, schedule FROM fs_stat_views ORDER BY view;
 SELECT coalesce(view, 'TOTAL') AS view, entries, hits, misses, read_throughs, evictions, worker_state FROM fs_stat_online;

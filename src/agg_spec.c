@@ -320,6 +320,25 @@ fs_agg_result_type(FsAggFn fn, const char *arg, Oid t, const char *spec_name)
 	}
 }
 
+/*
+ * An error in a filter points into the filter's text, not into the statement that registers
+ * the view (the parser's positions count from "SELECT (" of the text it was given).
+ */
+static void
+filter_error_callback(void *arg)
+{
+	const char *filter = arg;
+	int			pos = geterrposition();
+
+	if (pos > 0)
+	{
+		errposition(0);
+		internalerrposition(Max(pos - (int) strlen("SELECT ("), 1));
+		internalerrquery(filter);
+	}
+	errcontext("filter \"%s\"", filter);
+}
+
 /* See agg.h. */
 char *
 fs_agg_check_filter(Oid relid, const char *filter)
@@ -334,7 +353,12 @@ fs_agg_check_filter(Oid relid, const char *filter)
 	Node	   *expr;
 	char	   *out;
 	int			save_nestlevel;
+	ErrorContextCallback errcb;
 
+	errcb.callback = filter_error_callback;
+	errcb.arg = (void *) filter;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
 	raw = raw_parser(psprintf("SELECT (%s)", filter), RAW_PARSE_DEFAULT);
 	rs = list_length(raw) == 1 ? linitial_node(RawStmt, raw) : NULL;
 	sel = rs && IsA(rs->stmt, SelectStmt) ? (SelectStmt *) rs->stmt : NULL;
@@ -374,6 +398,7 @@ fs_agg_check_filter(Oid relid, const char *filter)
 	out = deparse_expression(expr, deparse_context_for(RelationGetRelationName(rel), relid), false, false);
 	AtEOXact_GUC(true, save_nestlevel);
 	relation_close(rel, AccessShareLock);
+	error_context_stack = errcb.previous;
 	return out;
 }
 

@@ -405,6 +405,12 @@ resolve_features(ViewDef *d, FunctionCallInfo fcinfo, int argno)
 }
 
 /*
+ * An argument of fs_register_view given and not NULL: aggregations, filter and hop (0.3) are
+ * absent when an older version's SQL declaration calls this library.
+ */
+#define ARG_GIVEN(n) (PG_NARGS() > (n) && !PG_ARGISNULL(n))
+
+/*
  * The parameters $17..$22 of the registration's statements: kind, filter, hop and, per feature,
  * the aggregation's function, argument and window (NULL elements for a latest-value view, so
  * that versions compare with =, which treats NULL elements as equal).
@@ -470,8 +476,8 @@ resolve_aggregations(ViewDef *d, FunctionCallInfo fcinfo)
 				 errmsg("checks apply to latest-value views only"),
 				 errdetail("An aggregation view's values are computed, not materialized, so there is nothing to quarantine.")));
 	fs_agg_declare(d->relid, PG_GETARG_ARRAYTYPE_P(12),
-				   PG_ARGISNULL(13) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(13)),
-				   PG_ARGISNULL(14) ? NULL : PG_GETARG_INTERVAL_P(14), &d->agg);
+				   ARG_GIVEN(13) ? text_to_cstring(PG_GETARG_TEXT_PP(13)) : NULL,
+				   ARG_GIVEN(14) ? PG_GETARG_INTERVAL_P(14) : NULL, &d->agg);
 	d->is_agg = true;
 	d->nfeatures = d->agg.n;
 	d->features = palloc(sizeof(char *) * d->nfeatures);
@@ -554,14 +560,14 @@ fs_register_view(PG_FUNCTION_ARGS)
 					 errmsg("created_time and event_time must be different columns")));
 		check_time_column(&d, d.created_time, "created time");
 	}
-	if (!PG_ARGISNULL(12))
+	if (ARG_GIVEN(12))
 		resolve_aggregations(&d, fcinfo);
 	else
 	{
-		if (!PG_ARGISNULL(13) || !PG_ARGISNULL(14))
+		if (ARG_GIVEN(13) || ARG_GIVEN(14))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s applies to aggregation views only", PG_ARGISNULL(13) ? "hop" : "filter"),
+					 errmsg("%s applies to aggregation views only", ARG_GIVEN(13) ? "filter" : "hop"),
 					 errhint("Pass aggregations => ARRAY[...] to register an aggregation view.")));
 		resolve_features(&d, fcinfo, 5);
 	}

@@ -3,7 +3,7 @@
 # configured as the docs say. All blocks share one database, so a block may use what an earlier
 # one (in the same file, or in a file before it) created; the order is fixed here:
 #   README.md (the tutorial), then docs/reference.md, docs/semantics.md, docs/operations.md,
-#   docs/benchmarks.md, docs/limits.md, docs/scaling.md, docs/python.md.
+#   docs/benchmarks.md, docs/limits.md, docs/scaling.md, docs/python.md, docs/development.md.
 # A docs/*.md file missing from this list fails the test, so no page's SQL goes unrun.
 use strict;
 use warnings;
@@ -15,7 +15,7 @@ use Cwd qw(abs_path);
 
 my $root = abs_path(dirname(__FILE__) . '/../..');
 my @order = qw(README.md docs/reference.md docs/semantics.md docs/operations.md docs/benchmarks.md
-  docs/limits.md docs/scaling.md docs/python.md);
+  docs/limits.md docs/scaling.md docs/python.md docs/development.md);
 my %listed = map { $_ => 1 } @order;
 for my $f (sort map { s{^\Q$root\E/}{}r } glob("$root/docs/*.md"))
 {
