@@ -84,6 +84,9 @@ typedef struct FsAggDecl
  */
 extern void fs_agg_declare(Oid relid, ArrayType *aggs, const char *filter, Interval *hop, FsAggDecl *out);
 
+/* agg_spec.c: a NOTICE with the CREATE INDEX to run when serving would scan the whole source. */
+extern void fs_agg_index_notice(Oid relid, char *const *keys, int nkeys, const char *event_time);
+
 /* ---------------------------------------------------------------------------------------
  * The evaluator (agg_eval.c).
  * --------------------------------------------------------------------------------------- */

@@ -6,7 +6,11 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/relation.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "common/int.h"
 #include "miscadmin.h"
@@ -22,6 +26,8 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/relcache.h"
+#include "utils/syscache.h"
 #include "utils/ruleutils.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
@@ -467,4 +473,72 @@ fs_agg_declare(Oid relid, ArrayType *aggs, const char *filter, Interval *hop, Fs
 		out->hop = *hop;
 		out->hop_us = fs_agg_interval_us(hop, "hop");
 	}
+}
+
+/*
+ * See agg.h. Serving reads a key's events in a time range at every lookup: without a btree index
+ * led by the key columns and then the event time that is a scan of the whole source each time.
+ */
+void
+fs_agg_index_notice(Oid relid, char *const *keys, int nkeys, const char *event_time)
+{
+	Relation	rel;
+	List	   *indexes;
+	ListCell   *lc;
+	bool		found = false;
+	StringInfoData cols;
+
+	if (get_rel_relkind(relid) != RELKIND_RELATION && get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
+		return;
+	rel = relation_open(relid, AccessShareLock);
+	indexes = RelationGetIndexList(rel);
+	foreach(lc, indexes)
+	{
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index ix;
+		bool		ok = true;
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		ix = (Form_pg_index) GETSTRUCT(tup);
+		if (ix->indnkeyatts < nkeys + 1 || !heap_attisnull(tup, Anum_pg_index_indpred, NULL))
+			ok = false;
+		else
+		{
+			HeapTuple	ct = SearchSysCache1(RELOID, ObjectIdGetDatum(ix->indexrelid));
+
+			ok = HeapTupleIsValid(ct) && ((Form_pg_class) GETSTRUCT(ct))->relam == BTREE_AM_OID;
+			if (HeapTupleIsValid(ct))
+				ReleaseSysCache(ct);
+		}
+		for (int i = 0; ok && i < nkeys; i++)
+		{
+			bool		key = false;
+
+			for (int k = 0; k < nkeys; k++)
+				key |= ix->indkey.values[i] == get_attnum(relid, keys[k]);
+			ok = key;
+		}
+		if (ok)
+			ok = ix->indkey.values[nkeys] == get_attnum(relid, event_time);
+		ReleaseSysCache(tup);
+		if (ok)
+		{
+			found = true;
+			break;
+		}
+	}
+	relation_close(rel, AccessShareLock);
+	if (found)
+		return;
+	initStringInfo(&cols);
+	for (int k = 0; k < nkeys; k++)
+		appendStringInfo(&cols, "%s, ", quote_identifier(keys[k]));
+	appendStringInfoString(&cols, quote_identifier(event_time));
+	ereport(NOTICE,
+			(errmsg("source \"%s\" has no index on (%s): every online lookup of the aggregation view will scan it",
+					get_rel_name(relid), cols.data),
+			 errhint("CREATE INDEX ON %s (%s);",
+					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid)),
+					 cols.data)));
 }

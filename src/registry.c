@@ -131,12 +131,14 @@ fs_lookup_entity(const char *name, bool missing_ok)
 /*
  * Fills a view from the SPI result row 0 of VIEW_COLUMNS, then reads its features.
  */
-#define VIEW_COLUMNS \
+#define VIEW_COLUMNS_FMT \
 	"SELECT v.view_id, v.name, v.version, " \
 	"       v.version = (SELECT max(l.version) FROM feature_store.feature_view l WHERE l.name = v.name), " \
 	"       v.source_schema, v.source_name, v.entity, v.event_time, v.created_time, v.ttl, " \
-	"       v.online_mode, v.registered_by, v.kind, v.filter, v.hop " \
+	"       v.online_mode, v.registered_by, %s " \
 	"FROM feature_store.feature_view v "
+#define VIEW_COLUMNS (psprintf(VIEW_COLUMNS_FMT, fs_registry_has_aggs() ? "v.kind, v.filter, v.hop" : \
+							   "'latest'::text, NULL::text, NULL::interval"))
 
 static FsView *
 view_from_spi(MemoryContext cxt)
@@ -174,7 +176,11 @@ view_from_spi(MemoryContext cxt)
 	{
 		Oid			types[1] = {INT4OID};
 		Datum		vals[1] = {Int32GetDatum(v->view_id)};
-		uint64		n = fs_spi_exec("SELECT name, type::oid, position, agg_fn, agg_arg, agg_window "
+		uint64		n = fs_spi_exec(fs_registry_has_aggs() ?
+									"SELECT name, type::oid, position, agg_fn, agg_arg, agg_window "
+									"FROM feature_store.view_feature "
+									"WHERE view_id = $1 ORDER BY position" :
+									"SELECT name, type::oid, position, NULL::text, NULL::name, NULL::interval "
 									"FROM feature_store.view_feature "
 									"WHERE view_id = $1 ORDER BY position",
 									1, types, vals, NULL, true);
@@ -239,9 +245,9 @@ fs_lookup_view_version(const char *name, int32 version, bool missing_ok)
 	Datum		vals[2] = {CStringGetTextDatum(name), Int32GetDatum(version)};
 
 	SPI_connect();
-	if (fs_spi_exec(VIEW_COLUMNS
-					"WHERE v.name = $1 AND v.version = CASE WHEN $2 > 0 THEN $2 ELSE "
-					"  (SELECT max(l.version) FROM feature_store.feature_view l WHERE l.name = $1) END",
+	if (fs_spi_exec(psprintf("%s%s", VIEW_COLUMNS,
+							 "WHERE v.name = $1 AND v.version = CASE WHEN $2 > 0 THEN $2 ELSE "
+							 "  (SELECT max(l.version) FROM feature_store.feature_view l WHERE l.name = $1) END"),
 					2, types, vals, NULL, true) == 1)
 		v = view_from_spi(cxt);
 	SPI_finish();
@@ -282,7 +288,7 @@ fs_lookup_view_by_id(int32 view_id, bool missing_ok)
 	Datum		vals[1] = {Int32GetDatum(view_id)};
 
 	SPI_connect();
-	if (fs_spi_exec(VIEW_COLUMNS "WHERE v.view_id = $1", 1, types, vals, NULL, true) == 1)
+	if (fs_spi_exec(psprintf("%s%s", VIEW_COLUMNS, "WHERE v.view_id = $1"), 1, types, vals, NULL, true) == 1)
 		v = view_from_spi(cxt);
 	SPI_finish();
 	if (v == NULL)
@@ -611,4 +617,14 @@ fs_check_not_agg(FsView *v, const char *what)
 				 errmsg("cannot %s aggregation view \"%s\"", what, v->name),
 				 errdetail("An aggregation view's values are computed from its source at each lookup and in each training set; nothing is materialized."),
 				 errhint("Serve it with fs_online and train with fs_point_in_time_join as they are.")));
+}
+
+/* See registry.h. */
+bool
+fs_registry_has_aggs(void)
+{
+	Oid			nsp = get_namespace_oid("feature_store", true);
+	Oid			rel = OidIsValid(nsp) ? get_relname_relid("feature_view", nsp) : InvalidOid;
+
+	return OidIsValid(rel) && get_attnum(rel, "kind") != InvalidAttrNumber;
 }

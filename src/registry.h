@@ -78,6 +78,12 @@ extern FsEntity *fs_lookup_entity(const char *name, bool missing_ok);
  */
 extern void fs_check_not_agg(FsView *v, const char *what);
 
+/*
+ * Whether the registry has the columns of aggregation views (0.3): the library also serves a
+ * database still at an older version's schema until ALTER EXTENSION ... UPDATE.
+ */
+extern bool fs_registry_has_aggs(void);
+
 /* Source relation of a view, checked to exist; errors with undefined_table otherwise. */
 extern Oid	fs_view_source_relid(FsView *view);
 

@@ -479,6 +479,7 @@ resolve_aggregations(ViewDef *d, FunctionCallInfo fcinfo)
 				   ARG_GIVEN(13) ? text_to_cstring(PG_GETARG_TEXT_PP(13)) : NULL,
 				   ARG_GIVEN(14) ? PG_GETARG_INTERVAL_P(14) : NULL, &d->agg);
 	d->is_agg = true;
+	fs_agg_index_notice(d->relid, d->entity->keys, d->entity->nkeys, d->event_time);
 	d->nfeatures = d->agg.n;
 	d->features = palloc(sizeof(char *) * d->nfeatures);
 	d->types = palloc(sizeof(Oid) * d->nfeatures);
@@ -501,9 +502,11 @@ fs_register_view(PG_FUNCTION_ARGS)
 	int32		version;
 	const char *mode_switch = NULL;
 	FsOwnerContext octx;
+	bool		has_aggs;
 
 	d.name = fs_text_arg(fcinfo, 0, "feature view name");
 	fs_check_name("feature view", d.name);
+	has_aggs = fs_registry_has_aggs();
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -561,7 +564,14 @@ fs_register_view(PG_FUNCTION_ARGS)
 		check_time_column(&d, d.created_time, "created time");
 	}
 	if (ARG_GIVEN(12))
+	{
+		if (!has_aggs)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("aggregation views need the extension's version 0.3 in this database"),
+					 errhint("Run ALTER EXTENSION feature_store UPDATE.")));
 		resolve_aggregations(&d, fcinfo);
+	}
 	else
 	{
 		if (ARG_GIVEN(13) || ARG_GIVEN(14))
@@ -649,20 +659,22 @@ fs_register_view(PG_FUNCTION_ARGS)
 		agg_params(&d, &v[16], &n[16]);
 
 		/* Compare with the latest version: same definition = same version (metadata updated). */
-		if (fs_spi_exec("SELECT v.version, v.registered_by, "
-						"  v.source_schema = $2 AND v.source_name = $3 AND v.entity = $4 AND v.event_time = $5 "
-						"  AND v.created_time IS NOT DISTINCT FROM $6 AND v.ttl IS NOT DISTINCT FROM $7 "
-						"  AND v.checks = coalesce($9, '{}') "
-						"  AND v.kind = $17 AND v.filter IS NOT DISTINCT FROM $18 AND v.hop IS NOT DISTINCT FROM $19 "
-						"  AND (SELECT array_agg(f.name ORDER BY f.position) = $14 "
-						"          AND array_agg(f.type ORDER BY f.position) = $15 "
-						"          AND array_agg(f.agg_fn ORDER BY f.position) = $20 "
-						"          AND array_agg(f.agg_arg ORDER BY f.position) = $21 "
-						"          AND array_agg(f.agg_window ORDER BY f.position) = $22 "
-						"       FROM feature_store.view_feature f WHERE f.view_id = v.view_id), "
-						"  v.view_id, v.online_mode "
-						"FROM feature_store.feature_view v WHERE v.name = $1 "
-						"ORDER BY v.version DESC LIMIT 1", 22, t, v, n, false) == 1)
+		if (fs_spi_exec(psprintf("SELECT v.version, v.registered_by, "
+								 "  v.source_schema = $2 AND v.source_name = $3 AND v.entity = $4 AND v.event_time = $5 "
+								 "  AND v.created_time IS NOT DISTINCT FROM $6 AND v.ttl IS NOT DISTINCT FROM $7 "
+								 "  AND v.checks = coalesce($9, '{}') %s "
+								 "  AND (SELECT array_agg(f.name ORDER BY f.position) = $14 "
+								 "          AND array_agg(f.type ORDER BY f.position) = $15 %s "
+								 "       FROM feature_store.view_feature f WHERE f.view_id = v.view_id), "
+								 "  v.view_id, v.online_mode "
+								 "FROM feature_store.feature_view v WHERE v.name = $1 "
+								 "ORDER BY v.version DESC LIMIT 1",
+								 has_aggs ? "AND v.kind = $17 AND v.filter IS NOT DISTINCT FROM $18 "
+								 "AND v.hop IS NOT DISTINCT FROM $19" : "",
+								 has_aggs ? "AND array_agg(f.agg_fn ORDER BY f.position) = $20 "
+								 "AND array_agg(f.agg_arg ORDER BY f.position) = $21 "
+								 "AND array_agg(f.agg_window ORDER BY f.position) = $22" : ""),
+						22, t, v, n, false) == 1)
 		{
 			int32		latest = fs_spi_int32(0, 1, 0);
 			char	   *owner = fs_spi_text(0, 2, CurrentMemoryContext);
@@ -697,16 +709,25 @@ fs_register_view(PG_FUNCTION_ARGS)
 			version = 1;
 
 		v[15] = Int32GetDatum(version);
-		fs_spi_exec("WITH v AS (INSERT INTO feature_store.feature_view (name, version, source_schema, source_name, entity, "
-					"  event_time, created_time, ttl, online_mode, checks, description, owner, tags, registered_by, "
-					"  kind, filter, hop) "
-					"  VALUES ($1, $16, $2, $3, $4, $5, $6, $7, $8, coalesce($9, '{}'), $10, $11, coalesce($12, '{}'), $13, "
-					"          $17, $18, $19) "
-					"  RETURNING view_id) "
-					"INSERT INTO feature_store.view_feature (view_id, position, name, type, agg_fn, agg_arg, agg_window) "
-					"SELECT v.view_id, f.ord, f.name, f.type, f.fn, f.arg, f.win "
-					"FROM v, unnest($14, $15, $20, $21, $22) WITH ORDINALITY AS f(name, type, fn, arg, win, ord)",
-					22, t, v, n, false);
+		if (has_aggs)
+			fs_spi_exec("WITH v AS (INSERT INTO feature_store.feature_view (name, version, source_schema, source_name, entity, "
+						"  event_time, created_time, ttl, online_mode, checks, description, owner, tags, registered_by, "
+						"  kind, filter, hop) "
+						"  VALUES ($1, $16, $2, $3, $4, $5, $6, $7, $8, coalesce($9, '{}'), $10, $11, coalesce($12, '{}'), $13, "
+						"          $17, $18, $19) "
+						"  RETURNING view_id) "
+						"INSERT INTO feature_store.view_feature (view_id, position, name, type, agg_fn, agg_arg, agg_window) "
+						"SELECT v.view_id, f.ord, f.name, f.type, f.fn, f.arg, f.win "
+						"FROM v, unnest($14, $15, $20, $21, $22) WITH ORDINALITY AS f(name, type, fn, arg, win, ord)",
+						22, t, v, n, false);
+		else
+			fs_spi_exec("WITH v AS (INSERT INTO feature_store.feature_view (name, version, source_schema, source_name, entity, "
+						"  event_time, created_time, ttl, online_mode, checks, description, owner, tags, registered_by) "
+						"  VALUES ($1, $16, $2, $3, $4, $5, $6, $7, $8, coalesce($9, '{}'), $10, $11, coalesce($12, '{}'), $13) "
+						"  RETURNING view_id) "
+						"INSERT INTO feature_store.view_feature (view_id, position, name, type) "
+						"SELECT v.view_id, f.ord, f.name, f.type FROM v, unnest($14, $15) WITH ORDINALITY AS f(name, type, ord)",
+						16, t, v, n, false);
 		/*
 		 * Fix the entity's key types if this is its first view, and re-check them under the
 		 * registry lock: a concurrent first registration may have fixed other types meanwhile.

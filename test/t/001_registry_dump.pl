@@ -39,7 +39,7 @@ SELECT fs_register_view('user_purchases', 'purchases', entity => 'user', event_t
                         aggregations => ARRAY['avg(amount) over ''7 days'' as avg_7d', 'count(*) over ''1 day''',
                                               'last(category) over ''2 days''', 'sum(amount)'],
                         filter => 'amount > 0 AND category <> ''c2''', hop => '1 hour');
-CREATE TABLE agg_spine AS SELECT u AS user_id, '2026-01-03 10:30+00'::timestamptz + u * interval '5 hours' AS ts
+CREATE TABLE agg_spine AS SELECT u::bigint AS user_id, '2026-01-03 10:30+00'::timestamptz + u * interval '5 hours' AS ts
 FROM generate_series(0, 8) u;
 });
 my $agg_join = q{SELECT string_agg(t::text, ',' ORDER BY user_id) FROM fs_point_in_time_join('agg_spine', '{user_purchases:*}', 'ts')
