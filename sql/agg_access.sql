@@ -61,3 +61,6 @@ SELECT fs_drop_view('aacc_filtered');
 REVOKE CREATE ON SCHEMA public FROM regress_agg_owner;
 DROP TABLE aacc_events, aacc_spine;
 DROP ROLE regress_agg_owner, regress_agg_reader, regress_agg_cols;
+
+-- Leave the database as found: the next tests create the extension themselves.
+DROP EXTENSION feature_store;

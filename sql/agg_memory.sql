@@ -39,3 +39,6 @@ FROM fs_point_in_time_join('amem_spine', '{amem:*}', 'ts')
 WHERE row_id % 10 = 0;
 RESET work_mem;
 RESET hash_mem_multiplier;
+
+-- Leave the database as found: the next tests create the extension themselves.
+DROP EXTENSION feature_store;

@@ -178,3 +178,6 @@ INSERT INTO aon_events VALUES (7, now() - interval '59 minutes 58 seconds', NULL
 SELECT fs_online(fs_entity('aon_user', 7), 'aon_view') -> 'aon_view' -> 'n_1h' AS n_1h_now;
 SELECT pg_sleep(2.5);
 SELECT fs_online(fs_entity('aon_user', 7), 'aon_view') -> 'aon_view' -> 'n_1h' AS n_1h_later;
+
+-- Leave the database as found: the next tests create the extension themselves.
+DROP EXTENSION feature_store;

@@ -245,8 +245,12 @@ fs_agg_hop(int64 t, int64 hop_us)
 	/* 1970-01-01 00:00:00+00 in PostgreSQL's microseconds since 2000-01-01 */
 	const int64 epoch = -INT64CONST(946684800000000);
 	int128		d = (int128) t - epoch;
-	int128		r = d % hop_us;
+	int128		r;
 
+	/* -infinity and infinity stay what they are, as date_bin leaves them */
+	if (TIMESTAMP_NOT_FINITE(t))
+		return t;
+	r = d % hop_us;
 	if (r < 0)
 		r += hop_us;
 	return (int64) ((int128) t - r);

@@ -390,11 +390,13 @@ fs_agg_check_filter(Oid relid, const char *filter)
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("filter \"%s\" has type %s, not boolean", filter, format_type_be(exprType(expr))),
 				 errhint("A filter is a condition: it must be of type boolean.")));
-	if (contain_volatile_functions(expr))
+	/* stable functions too: now(), current_setting(), a cast that reads TimeZone differ between sessions */
+	if (contain_mutable_functions(expr))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("filter \"%s\" calls a volatile function", filter),
-				 errdetail("A filter must give the same verdict in training and serving.")));
+				 errmsg("filter \"%s\" calls a function that is not immutable", filter),
+				 errdetail("A filter must give the same verdict in training and serving, in every session."),
+				 errhint("Compare with constants of the column's type; a cast between timestamp with and without time zone depends on the session's TimeZone.")));
 	assign_expr_collations(pstate, expr);
 
 	/* Deparse with only pg_catalog visible, so that every other name comes out qualified. */

@@ -2,10 +2,11 @@
  * online_agg.c — the serving path of aggregation views: value(k, now()) of agg.h, computed at
  * lookup from the source's events of the key, by the evaluator training uses.
  *
- * The events are read under the statement's snapshot (the transaction's, in REPEATABLE READ),
- * so an answer reflects exactly the committed writes a query would see: inserts, late rows,
- * updates and deletes are served by the first lookup that starts after their COMMIT, and time
- * passing is accounted for because t is the transaction's now(). One prepared read per backend
+ * The events are read under a new snapshot taken at the lookup (the transaction's, in REPEATABLE
+ * READ and SERIALIZABLE), as latest values are read (online_read.c): inserts, late rows, updates
+ * and deletes are served by the first lookup that starts after their COMMIT returned, even within
+ * a statement that began before it, never before; and time passing is accounted for because t is
+ * the transaction's now(). One prepared read per backend
  * and view version: `key = $k AND event_ts < $t [AND event_ts >= $t - longest window]`, which an
  * index on (key columns, event time) answers with one range scan.
  *
@@ -27,6 +28,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "agg.h"
@@ -220,7 +222,12 @@ fs_agg_read_row(FsOnlineView *ov, Datum *keys, FsOnlineRow *row)
 	save_nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
-	rc = SPI_execute_plan(st->plan, params, NULL, true, 0);
+	{
+		Snapshot	snap = RegisterSnapshot(IsolationUsesXactSnapshot() ? GetTransactionSnapshot() : GetLatestSnapshot());
+
+		rc = SPI_execute_snapshot(st->plan, params, NULL, snap, InvalidSnapshot, true, false, 0);
+		UnregisterSnapshot(snap);
+	}
 	AtEOXact_GUC(true, save_nestlevel);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "aggregation read failed: %s", SPI_result_code_string(rc));
