@@ -41,4 +41,6 @@ RESET work_mem;
 RESET hash_mem_multiplier;
 
 -- Leave the database as found: the next tests create the extension themselves.
+DROP FUNCTION amem_digest;
+DROP TABLE amem_events, amem_spine;
 DROP EXTENSION feature_store;

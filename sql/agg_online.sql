@@ -180,4 +180,6 @@ SELECT pg_sleep(2.5);
 SELECT fs_online(fs_entity('aon_user', 7), 'aon_view') -> 'aon_view' -> 'n_1h' AS n_1h_later;
 
 -- Leave the database as found: the next tests create the extension themselves.
+DROP FUNCTION aon_oracle, aon_same, aon_batch, aon_check_oracle, aon_check_join, aon_edges;
+DROP TABLE aon_events;
 DROP EXTENSION feature_store;

@@ -3,8 +3,9 @@
  * every spine row's windowed aggregates (agg.h), computed in C.
  *
  * The batch's keys are already in the view's key table, with each key's spine rows as a run of
- * slots in time order (pit_spine.c). The source is read once through SPI (the executor applies
- * views, row-level security and the view's filter); the events of the batch's keys are kept,
+ * slots in time order (pit_spine.c). The source is read once: plain tables through the table AM,
+ * the rest through SPI (the executor applies views, row-level security and the view's filter);
+ * the events of the batch's keys are kept,
  * grouped by key with a counting sort on the key's table cell, each key's run sorted into the
  * evaluation order, and evaluated against the key's spine times with the sliding evaluator
  * (fs_agg_eval_many): two pointers per window, one pass per key. Keys of the batch without
@@ -18,6 +19,10 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "executor/tuptable.h"
+#include "utils/snapmgr.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -61,23 +66,80 @@ events_query(PitView *v)
 	return sql.data;
 }
 
-/* Reads the events of keys whose hash is in [hlo, hhi]; false when they would exceed budget. */
-static bool
-read_events(PitPlan *p, PitView *v, const char *sql, uint32 hlo, uint32 hhi, Size budget,
-			AggRead *rd, MemoryContext rcxt, uint64 *nread)
+/* One read of a view's events: the hash range kept, the memory budget, where events go. */
+typedef struct ReadCtx
 {
+	PitView    *v;
+	uint32		hlo,
+				hhi;
+	Size		budget;
+	AggRead    *rd;
+	MemoryContext rcxt;
+	Size		per_event;
+	bool		over;			/* the budget was exceeded: stop, the range will be split */
+} ReadCtx;
+
+/*
+ * One source row, its columns as events_query selects them (keys, event time, [created time],
+ * arguments, [filter verdict]): kept when its key is in the batch and in the hash range.
+ */
+static inline void
+offer_row(ReadCtx *rc, Datum *vals, bool *nulls)
+{
+	PitView    *v = rc->v;
 	FsAggEval  *ev = v->agg;
+	AggRead    *rd = rc->rd;
 	int			nk = v->nkeys;
-	int			ce = nk;
 	int			cc = v->col_created >= 0 ? nk + 1 : -1;
-	int			ca = nk + 1 + (cc >= 0 ? 1 : 0);
+	int			ca = v->col_feat0;
 	int			cf = ca + ev->nargs;
-	int			ncols = cf + (v->fv->filter ? 1 : 0);
+	uint32		h;
+	PitEntry   *ent;
+	MemoryContext old;
+
+	for (int k = 0; k <= nk; k++)
+		if (nulls[k])
+			return;				/* a NULL key or event time never matches */
+	h = pit_hash_keys(v, vals);
+	if (h < rc->hlo || h > rc->hhi)
+		return;
+	ent = pit_lookup_key(v, vals, h, false);
+	if (ent == NULL)
+		return;
+	/* SPI's context is gone at SPI_finish: the events live in the read's own */
+	old = MemoryContextSwitchTo(rc->rcxt);
+	if (rd->evs.n == rd->cellcap)
+	{
+		rd->cellcap = Max(rd->cellcap * 2, 1024);
+		rd->cell = rd->cell == NULL ? palloc(sizeof(int32) * rd->cellcap) :
+			repalloc_huge(rd->cell, sizeof(int32) * rd->cellcap);
+	}
+	rd->cell[rd->evs.n] = (int32) (((char *) ent - v->etab) / v->estride);
+	fs_agg_events_add(ev, &rd->evs,
+					  pit_to_dom(DatumGetInt64(vals[nk]), v->event_type, v->dom_tz_event),
+					  cc >= 0 && !nulls[cc] ? pit_to_dom(DatumGetInt64(vals[cc]), v->created_type, v->dom_tz_created) : 0,
+					  cc < 0 || nulls[cc],
+					  v->fv->filter == NULL || (!nulls[cf] && DatumGetBool(vals[cf])),
+					  &vals[ca], &nulls[ca]);
+	MemoryContextSwitchTo(old);
+	rd->bytes += rc->per_event;
+	for (int a = 0; a < ev->nargs; a++)
+		if (!ev->arg_byval[a] && !nulls[ca + a])
+			rd->bytes += MAXALIGN(VARSIZE_ANY(DatumGetPointer(vals[ca + a]))) + 16;
+	if (rd->bytes > rc->budget && rc->hlo != rc->hhi)
+		rc->over = true;
+}
+
+/* Reads through SPI (views, foreign tables, row-level security, a filter): the executor's rows. */
+static uint64
+read_spi(ReadCtx *rc, const char *sql)
+{
+	PitView    *v = rc->v;
+	int			ncols = v->col_feat0 + v->agg->nargs + (v->fv->filter ? 1 : 0);
 	Datum	   *vals = palloc(sizeof(Datum) * ncols);
 	bool	   *nulls = palloc(sizeof(bool) * ncols);
-	Size		per_event = sizeof(int64) * 2 + 2 + sizeof(int32) + (sizeof(Datum) + 1) * ev->nargs;
 	Portal		portal;
-	bool		ok = true;
+	uint64		n = 0;
 	int			save_nestlevel;
 
 	SPI_connect();
@@ -86,54 +148,16 @@ read_events(PitPlan *p, PitView *v, const char *sql, uint32 hlo, uint32 hhi, Siz
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 	portal = SPI_cursor_open_with_args(NULL, sql, 0, NULL, NULL, NULL, true, 0);
-	while (ok)
+	while (!rc->over)
 	{
 		SPI_cursor_fetch(portal, true, 10000);
 		if (SPI_processed == 0)
 			break;
-		*nread += SPI_processed;
-		for (uint64 i = 0; i < SPI_processed && ok; i++)
+		n += SPI_processed;
+		for (uint64 i = 0; i < SPI_processed && !rc->over; i++)
 		{
-			bool		skip = false;
-			uint32		h;
-			PitEntry   *ent;
-
 			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, vals, nulls);
-			for (int k = 0; k <= nk; k++)
-				skip |= nulls[k];	/* a NULL key or event time never matches */
-			if (skip)
-				continue;
-			h = pit_hash_keys(v, vals);
-			if (h < hlo || h > hhi)
-				continue;
-			ent = pit_lookup_key(v, vals, h, false);
-			if (ent == NULL)
-				continue;
-			{
-				/* SPI's context is gone at SPI_finish: the events live in the read's own */
-				MemoryContext old = MemoryContextSwitchTo(rcxt);
-
-				if (rd->evs.n == rd->cellcap)
-				{
-					rd->cellcap = Max(rd->cellcap * 2, 1024);
-					rd->cell = rd->cell == NULL ? palloc(sizeof(int32) * rd->cellcap) :
-						repalloc_huge(rd->cell, sizeof(int32) * rd->cellcap);
-				}
-				rd->cell[rd->evs.n] = (int32) (((char *) ent - v->etab) / v->estride);
-				fs_agg_events_add(ev, &rd->evs,
-								  pit_to_dom(DatumGetInt64(vals[ce]), v->event_type, v->dom_tz_event),
-								  cc >= 0 && !nulls[cc] ? pit_to_dom(DatumGetInt64(vals[cc]), v->created_type, v->dom_tz_created) : 0,
-								  cc < 0 || nulls[cc],
-								  v->fv->filter == NULL || (!nulls[cf] && DatumGetBool(vals[cf])),
-								  &vals[ca], &nulls[ca]);
-				MemoryContextSwitchTo(old);
-			}
-			rd->bytes += per_event;
-			for (int a = 0; a < ev->nargs; a++)
-				if (!ev->arg_byval[a] && !nulls[ca + a])
-					rd->bytes += MAXALIGN(VARSIZE_ANY(DatumGetPointer(vals[ca + a]))) + 16;
-			if (rd->bytes > budget && hlo != hhi)
-				ok = false;
+			offer_row(rc, vals, nulls);
 		}
 		SPI_freetuptable(SPI_tuptable);
 		CHECK_FOR_INTERRUPTS();
@@ -143,7 +167,62 @@ read_events(PitPlan *p, PitView *v, const char *sql, uint32 hlo, uint32 hhi, Siz
 	SPI_finish();
 	pfree(vals);
 	pfree(nulls);
-	return ok;
+	return n;
+}
+
+/*
+ * Reads plain tables (every leaf of a partitioned source) through the table AM under the
+ * statement's snapshot, deforming only the columns the view reads: what the executor would give
+ * for a source without row-level security, a filter or anything else to apply (pit_plan.c).
+ */
+static uint64
+read_heap(ReadCtx *rc)
+{
+	PitView    *v = rc->v;
+	int			ncols = v->ncols;
+	Datum	   *vals = palloc(sizeof(Datum) * ncols);
+	bool	   *nulls = palloc(sizeof(bool) * ncols);
+	ListCell   *lc;
+	uint64		n = 0;
+
+	foreach(lc, v->leaves)
+	{
+		PitLeaf    *leaf = lfirst(lc);
+		Relation	rel = table_open(leaf->relid, AccessShareLock);
+		TupleTableSlot *slot = table_slot_create(rel, NULL);
+		TableScanDesc scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+
+		while (!rc->over && table_scan_getnextslot(scan, ForwardScanDirection, slot))
+		{
+			slot_getsomeattrs(slot, leaf->all_max);
+			for (int c = 0; c < ncols; c++)
+			{
+				vals[c] = slot->tts_values[leaf->att[c] - 1];
+				nulls[c] = slot->tts_isnull[leaf->att[c] - 1];
+			}
+			offer_row(rc, vals, nulls);
+			if ((++n & 0xFFFF) == 0)
+				CHECK_FOR_INTERRUPTS();
+		}
+		table_endscan(scan);
+		ExecDropSingleTupleTableSlot(slot);
+		table_close(rel, AccessShareLock);
+	}
+	pfree(vals);
+	pfree(nulls);
+	return n;
+}
+
+/* Reads the events of keys whose hash is in [hlo, hhi]; false when they would exceed budget. */
+static bool
+read_events(PitPlan *p, PitView *v, const char *sql, uint32 hlo, uint32 hhi, Size budget,
+			AggRead *rd, MemoryContext rcxt, uint64 *nread)
+{
+	ReadCtx		rc = {v, hlo, hhi, budget, rd, rcxt, 0, false};
+
+	rc.per_event = sizeof(int64) * 2 + 2 + sizeof(int32) + (sizeof(Datum) + 1) * v->agg->nargs;
+	*nread += v->use_spi ? read_spi(&rc, sql) : read_heap(&rc);
+	return !rc.over;
 }
 
 /* Evaluates every key of [hlo, hhi] that has events; the others keep the shared empty row. */

@@ -251,7 +251,20 @@ plan_agg(PitPlan *p, PitView *v)
 	for (int f = 0; f < fv->nfeatures; f++)
 		if (v->agg->spec_arg[f] >= 0)
 			v->agg_cols[v->agg->spec_arg[f]] = specs[f].arg;
-	v->use_spi = true;
+	/* the columns read: keys, times, then the arguments (pit_agg.c reads them in this order) */
+	{
+		char	  **names = palloc(sizeof(char *) * (v->col_feat0 + v->agg->nargs));
+
+		memcpy(names, v->col_names, sizeof(char *) * v->col_feat0);
+		memcpy(names + v->col_feat0, v->agg_cols, sizeof(char *) * v->agg->nargs);
+		v->col_names = names;
+		v->ncols = v->col_feat0 + v->agg->nargs;
+	}
+	/* a filter is evaluated by the executor: SPI; else plain tables go through the table AM */
+	if (fv->filter != NULL)
+		v->use_spi = true;
+	else
+		plan_source_access(v);
 }
 
 /*
