@@ -128,6 +128,32 @@ BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT * FROM aon_check_join();
 COMMIT;
 
+-- without a filter, serving reads the (user_id, ts) index directly (no executor): the same
+-- answers as the join at now() and as SQL
+SELECT fs_register_view('aon_plain', 'aon_events', entity => 'aon_user', event_time => 'ts', created_time => 'created',
+  aggregations => ARRAY['count(*) over ''1 hour'' as n_1h', 'sum(qty) over ''1 day'' as qty_1d',
+                        'avg(amount) over ''7 days'' as avg_7d', 'last(category) as last_cat', 'min(price) as min_p']);
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT aon_edges();
+CREATE TEMP TABLE aon_spine2 AS SELECT k::bigint AS user_id, now() AS ts FROM generate_series(1, 41) k;
+SELECT count(*) AS entities,
+       count(*) FILTER (WHERE fs_online(fs_entity('aon_user', j.user_id), 'aon_plain') -> 'aon_plain'
+                        IS DISTINCT FROM to_jsonb(j) - 'user_id' - 'ts') AS join_mismatches,
+       count(*) FILTER (WHERE fs_online(fs_entity('aon_user', j.user_id), 'aon_plain') -> 'aon_plain'
+                        IS DISTINCT FROM (SELECT jsonb_build_object(
+                            'n_1h', count(*) FILTER (WHERE e.ts >= now() - interval '1 hour'),
+                            'qty_1d', sum(e.qty) FILTER (WHERE e.ts >= now() - interval '1 day'),
+                            'avg_7d', avg(e.amount) FILTER (WHERE e.ts >= now() - interval '7 days'),
+                            'last_cat', (SELECT x.category FROM aon_events x WHERE x.user_id = j.user_id AND x.ts < now()
+                                         AND x.category IS NOT NULL
+                                         ORDER BY x.ts DESC, x.created DESC NULLS LAST, x.category DESC LIMIT 1),
+                            'min_p', min(e.price))
+                          FROM aon_events e WHERE e.user_id = j.user_id AND e.ts < now())) AS sql_mismatches,
+       count(*) FILTER (WHERE j.n_1h > 0) AS with_1h
+FROM fs_point_in_time_join('aon_spine2', ARRAY['aon_plain:*'], 'ts')
+     AS j(user_id bigint, ts timestamptz, n_1h bigint, qty_1d bigint, avg_7d numeric, last_cat text, min_p float8);
+ROLLBACK;
+
 -- stream mode: the same answers
 SELECT fs_set_online_mode('aon_view', 'stream');
 SELECT aon_batch(0.3, 400);

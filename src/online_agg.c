@@ -15,7 +15,15 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
 #include "access/xact.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
@@ -28,6 +36,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -44,7 +53,17 @@ typedef struct FsOnlineAgg
 	Oid			event_type;
 	int			ncols;			/* event, [created], args, [filter] */
 	bool		has_created;
+	Oid			created_type;
 	FmgrInfo   *to_jsonb;		/* per spec: to_jsonb of its result type */
+	/* the direct path (plain table, no filter, a btree index on (keys, event time)) */
+	Oid			relid;
+	Oid			index;			/* InvalidOid: read through the prepared SPI plan */
+	int			index_key[FS_MAX_KEYS];	/* index column i + 1 holds key index_key[i] */
+	RegProcedure key_eq[FS_MAX_KEYS];
+	RegProcedure ts_lt,
+				ts_ge;
+	AttrNumber *att;			/* per column read: event, [created], arguments */
+	AttrNumber	att_max;
 } FsOnlineAgg;
 
 /* to_jsonb(anyelement) for one type: its fmgr call finds the argument type in fn_expr. */
@@ -60,6 +79,146 @@ init_to_jsonb(FmgrInfo *fi, Oid type, MemoryContext cxt)
 					  COERCE_EXPLICIT_CALL);
 	fi->fn_expr = (Node *) fe;
 	MemoryContextSwitchTo(old);
+}
+
+/* A time value of the source as timestamptz (a timestamp is read in the session's time zone). */
+static int64
+to_tz(Datum d, Oid type)
+{
+	if (type == TIMESTAMPOID)
+	{
+		int			overflow = 0;
+		TimestampTz r = timestamp2timestamptz_opt_overflow(DatumGetTimestamp(d), &overflow);
+
+		return overflow > 0 ? PG_INT64_MAX : overflow < 0 ? PG_INT64_MIN : r;
+	}
+	return DatumGetTimestampTz(d);
+}
+
+/*
+ * The direct path: a plain table (no inheritance children, no row-level security, which the
+ * executor would apply) whose btree index leads with the key columns (any order) and then the
+ * event time, a timestamptz: the key's events in the window are one index range scan, without
+ * the executor. Leaves st->index invalid when the source does not qualify.
+ */
+static void
+plan_direct(FsOnlineAgg *st, FsView *v, char **cols, MemoryContext cxt)
+{
+	Relation	rel;
+	List	   *indexes;
+	ListCell   *lc;
+	int			nk = v->entity.nkeys;
+
+	st->index = InvalidOid;
+	if (get_rel_relkind(st->relid) != RELKIND_RELATION || st->event_type != TIMESTAMPTZOID)
+		return;
+	rel = table_open(st->relid, AccessShareLock);
+	if (rel->rd_rel->relhassubclass || rel->rd_rel->relrowsecurity)
+	{
+		table_close(rel, AccessShareLock);
+		return;
+	}
+	indexes = RelationGetIndexList(rel);
+	foreach(lc, indexes)
+	{
+		Relation	irel = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index ix = irel->rd_index;
+		bool		ok = irel->rd_rel->relam == BTREE_AM_OID && ix->indnkeyatts > nk && ix->indisvalid &&
+			heap_attisnull(irel->rd_indextuple, Anum_pg_index_indpred, NULL) &&
+			ix->indkey.values[nk] == get_attnum(st->relid, v->event_time);
+
+		for (int i = 0; ok && i < nk; i++)
+		{
+			int			k;
+
+			for (k = 0; k < nk; k++)
+				if (ix->indkey.values[i] == get_attnum(st->relid, v->entity.keys[k]))
+					break;
+			ok = k < nk && irel->rd_opcintype[i] == v->entity.key_types[k] &&
+				irel->rd_indcollation[i] == get_typcollation(v->entity.key_types[k]);
+			if (ok)
+			{
+				Oid			op = get_opfamily_member(irel->rd_opfamily[i], v->entity.key_types[k],
+													 v->entity.key_types[k], BTEqualStrategyNumber);
+
+				st->index_key[i] = k;
+				st->key_eq[i] = OidIsValid(op) ? get_opcode(op) : InvalidOid;
+				ok = OidIsValid(st->key_eq[i]);
+			}
+		}
+		if (ok && irel->rd_opcintype[nk] == TIMESTAMPTZOID)
+		{
+			Oid			lt = get_opfamily_member(irel->rd_opfamily[nk], TIMESTAMPTZOID, TIMESTAMPTZOID, BTLessStrategyNumber);
+			Oid			ge = get_opfamily_member(irel->rd_opfamily[nk], TIMESTAMPTZOID, TIMESTAMPTZOID, BTGreaterEqualStrategyNumber);
+
+			st->ts_lt = OidIsValid(lt) ? get_opcode(lt) : InvalidOid;
+			st->ts_ge = OidIsValid(ge) ? get_opcode(ge) : InvalidOid;
+			ok = OidIsValid(st->ts_lt) && OidIsValid(st->ts_ge);
+		}
+		else
+			ok = false;
+		index_close(irel, AccessShareLock);
+		if (ok)
+		{
+			st->index = lfirst_oid(lc);
+			break;
+		}
+	}
+	table_close(rel, AccessShareLock);
+	if (!OidIsValid(st->index))
+		return;
+	st->att = MemoryContextAlloc(cxt, sizeof(AttrNumber) * st->ncols);
+	st->att[0] = get_attnum(st->relid, v->event_time);
+	if (st->has_created)
+		st->att[1] = get_attnum(st->relid, v->created_time);
+	for (int a = 0; a < st->ev.nargs; a++)
+		st->att[1 + (st->has_created ? 1 : 0) + a] = get_attnum(st->relid, cols[a]);
+	st->att_max = 0;
+	for (int c = 0; c < st->ncols; c++)
+		st->att_max = Max(st->att_max, st->att[c]);
+}
+
+/* Reads the key's events in [lo, t) by the index (see plan_direct) into evs. */
+static void
+read_direct(FsOnlineAgg *st, FsView *v, Datum *keys, TimestampTz t, TimestampTz lo, Snapshot snap,
+			FsAggEvents *evs)
+{
+	int			nk = v->entity.nkeys;
+	ScanKeyData sk[FS_MAX_KEYS + 2];
+	int			nsk = 0;
+	Relation	rel = table_open(st->relid, AccessShareLock);
+	Relation	irel = index_open(st->index, AccessShareLock);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	IndexScanDesc scan;
+	Datum	   *vals = palloc(sizeof(Datum) * st->ncols);
+	bool	   *nulls = palloc(sizeof(bool) * st->ncols);
+	int			ca = 1 + (st->has_created ? 1 : 0);
+
+	for (int i = 0; i < nk; i++)
+		ScanKeyInit(&sk[nsk++], i + 1, BTEqualStrategyNumber, st->key_eq[i], keys[st->index_key[i]]);
+	if (st->bounded)
+		ScanKeyInit(&sk[nsk++], nk + 1, BTGreaterEqualStrategyNumber, st->ts_ge, TimestampTzGetDatum(lo));
+	ScanKeyInit(&sk[nsk++], nk + 1, BTLessStrategyNumber, st->ts_lt, TimestampTzGetDatum(t));
+	scan = index_beginscan(rel, irel, snap, nsk, 0);
+	index_rescan(scan, sk, nsk, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		slot_getsomeattrs(slot, st->att_max);
+		for (int c = 0; c < st->ncols; c++)
+		{
+			vals[c] = slot->tts_values[st->att[c] - 1];
+			nulls[c] = slot->tts_isnull[st->att[c] - 1];
+		}
+		if (nulls[0])
+			continue;
+		fs_agg_events_add(&st->ev, evs, DatumGetTimestampTz(vals[0]),
+						  st->has_created && !nulls[1] ? to_tz(vals[1], st->created_type) : 0,
+						  !st->has_created || nulls[1], true, &vals[ca], &nulls[ca]);
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(irel, AccessShareLock);
+	table_close(rel, AccessShareLock);
 }
 
 /* Prepares a view's read and evaluator, once per backend and view version. */
@@ -123,6 +282,7 @@ agg_state(FsOnlineView *ov)
 		init_to_jsonb(&st->to_jsonb[f], v->features[f].type, cxt);
 	st->event_type = get_atttype(relid, get_attnum(relid, v->event_time));
 	st->has_created = v->created_time != NULL;
+	st->created_type = st->has_created ? get_atttype(relid, get_attnum(relid, v->created_time)) : InvalidOid;
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT %s", quote_identifier(v->event_time));
@@ -156,6 +316,17 @@ agg_state(FsOnlineView *ov)
 	}
 	MemoryContextSwitchTo(old);
 
+	st->relid = relid;
+	{
+		char	  **cols = palloc(sizeof(char *) * Max(st->ev.nargs, 1));
+
+		for (int f = 0; f < v->nfeatures; f++)
+			if (st->ev.spec_arg[f] >= 0)
+				cols[st->ev.spec_arg[f]] = specs[f].arg;
+		if (v->filter == NULL)
+			plan_direct(st, v, cols, cxt);
+	}
+
 	SPI_connect();
 	{
 		int			save_nestlevel = NewGUCNestLevel();
@@ -171,20 +342,6 @@ agg_state(FsOnlineView *ov)
 	SPI_finish();
 	ov->agg_state = st;
 	return st;
-}
-
-/* A time value of the source as timestamptz (a timestamp is read in the session's time zone). */
-static int64
-to_tz(Datum d, Oid type)
-{
-	if (type == TIMESTAMPOID)
-	{
-		int			overflow = 0;
-		TimestampTz r = timestamp2timestamptz_opt_overflow(DatumGetTimestamp(d), &overflow);
-
-		return overflow > 0 ? PG_INT64_MAX : overflow < 0 ? PG_INT64_MIN : r;
-	}
-	return DatumGetTimestampTz(d);
 }
 
 /* See online_agg.h. */
@@ -218,6 +375,14 @@ fs_agg_read_row(FsOnlineView *ov, Datum *keys, FsOnlineRow *row)
 	}
 
 	fs_agg_events_reset(&evs, st->ev.nargs);
+	if (OidIsValid(st->index))
+	{
+		Snapshot	snap = RegisterSnapshot(IsolationUsesXactSnapshot() ? GetTransactionSnapshot() : GetLatestSnapshot());
+
+		read_direct(st, v, keys, t, st->bounded ? DatumGetTimestampTz(params[nk + 1]) : 0, snap, &evs);
+		UnregisterSnapshot(snap);
+		goto evaluate;
+	}
 	SPI_connect();
 	save_nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
@@ -244,7 +409,7 @@ fs_agg_read_row(FsOnlineView *ov, Datum *keys, FsOnlineRow *row)
 			if (nulls[0])
 				continue;
 			fs_agg_events_add(&st->ev, &evs, to_tz(vals[0], st->event_type),
-							  st->has_created && !nulls[1] ? to_tz(vals[1], TIMESTAMPTZOID) : 0,
+							  st->has_created && !nulls[1] ? to_tz(vals[1], st->created_type) : 0,
 							  !st->has_created || nulls[1],
 							  v->filter == NULL || (!nulls[cf] && DatumGetBool(vals[cf])),
 							  &vals[ca], &nulls[ca]);
@@ -254,6 +419,7 @@ fs_agg_read_row(FsOnlineView *ov, Datum *keys, FsOnlineRow *row)
 	SPI_finish();
 	MemoryContextSwitchTo(cxt);
 
+evaluate:
 	fs_agg_events_sort(&st->ev, &evs);
 	fs_agg_eval_at(&st->ev, &evs, now, out, outnull);
 
