@@ -93,8 +93,8 @@ def test_prune_drops_only_with_prune(store: FeatureStore, conn):
 
 
 @pytest.mark.parametrize("text, cls, sqlstate", [
-    ("views:\n  - {name: a, source: customer_daily_profile, entity: rider, aggregations: [\"count(*) over '1 hour' as n\"]}\n",
-     NotSupportedByServer, "0A000"),
+    ("views:\n  - {name: a, source: customer_daily_profile, entity: rider, aggregations: [\"count(*) over '1 month' as n\"]}\n",
+     FeatureStoreError, "22023"),
     ("transforms:\n  - {name: t, expression: '1', returns: int}\n", NotSupportedByServer, "0A000"),
     ("tables: []\n", FeatureStoreError, "22023"),
     ("views:\n  - {name: a, entity: rider}\n", FeatureStoreError, "22023"),
