@@ -64,19 +64,19 @@ sleep 2   # the cache worker loads the latest-value view
 run() {  # run NAME CLIENTS SCRIPT -> prints tps
   local f="$W/$1.sql"
   printf '%s\n' "$3" > "$f"; chmod 644 "$f"
-  fs_as_pg_user pgbench -n -M prepared -h "$W" -p 5441 -c "$2" -j "$2" -T "$WARM" -f "$f" bench >/dev/null 2>&1
+  fs_as_pg_user pgbench -n -M prepared -h "$W" -p 5441 -c "$2" -j "$2" -T "$WARM" -f "$f" bench >"$W/warm.log" 2>&1 || { cat "$W/warm.log" >&2; exit 1; }
   fs_as_pg_user pgbench -n -M prepared -h "$W" -p 5441 -c "$2" -j "$2" -T "$DURATION" -f "$f" bench 2>/dev/null |
     awk '/^tps/ {print $3; exit}'
 }
 declare -A TPS
 for c in 1 8; do
   TPS[latest_$c]=$(run latest $c "\\set k random(1, $ENTITIES)
-SELECT fs_online(fs_entity('user', :k), 'user_latest');")
+SELECT fs_online(fs_entity('user', :k::bigint), 'user_latest');")
   TPS[agg_$c]=$(run agg $c "\\set k random(1, $ENTITIES)
-SELECT fs_online(fs_entity('user', :k), 'user_aggs');")
+SELECT fs_online(fs_entity('user', :k::bigint), 'user_aggs');")
 done
 ingest="\\set k random(1, $ENTITIES)
-INSERT INTO purchases SELECT :k + i, now(), 1.5, 1 FROM generate_series(0, 19) i;"
+INSERT INTO purchases SELECT :k::bigint + i, now(), 1.5, 1 FROM generate_series(0, 19) i;"
 PSQL -d bench -c "SELECT fs_set_online_mode('user_aggs', 'off')" -c "SELECT fs_set_online_mode('user_latest', 'off')" >/dev/null
 TPS[ingest_off]=$(run ingest_off 4 "$ingest")
 PSQL -d bench -c "SELECT fs_set_online_mode('user_aggs', 'stream')" >/dev/null
