@@ -131,6 +131,8 @@ extern void fs_agg_eval_init(FsAggEval *ev, FsAggSpec *specs, int nspecs, Oid *a
 							 bool has_hop, int64 hop_us);
 
 extern void fs_agg_events_reset(FsAggEvents *evs, int nargs);
+/* Room for cap events (in the current context), so that a read of known size never grows. */
+extern void fs_agg_events_reserve(FsAggEvents *evs, int cap);
 /* Appends an event (args copied into the current context). */
 extern void fs_agg_events_add(FsAggEval *ev, FsAggEvents *evs, int64 e, int64 c, bool c_null, bool pass,
 							  const Datum *args, const bool *argnulls);

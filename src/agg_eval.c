@@ -26,6 +26,7 @@
 #include "utils/typcache.h"
 
 #include "agg.h"
+#include "huge_alloc.h"
 
 #ifndef HAVE_INT128
 #error "feature_store's aggregation views need a 128-bit integer type"
@@ -82,6 +83,49 @@ fs_agg_events_reset(FsAggEvents *evs, int nargs)
 	evs->nargs = nargs;
 }
 
+/*
+ * Moves the arrays to room for cap events. Large arrays go on huge pages (first touches and
+ * copies of growing arrays dominated a training set's reading time); they are never repalloc'd
+ * (fs_alloc_huge may return the inside of a chunk), so a move copies into new arrays and the old
+ * ones live until the context is reset.
+ */
+static void
+events_grow(FsAggEvents *evs, int cap)
+{
+	int			na = Max(evs->nargs, 1);
+	int64	   *e = fs_alloc_huge(CurrentMemoryContext, sizeof(int64) * cap, 4 * FS_HUGE_PAGE, false, NULL);
+	int64	   *c = fs_alloc_huge(CurrentMemoryContext, sizeof(int64) * cap, 4 * FS_HUGE_PAGE, false, NULL);
+	bool	   *c_null = fs_alloc_huge(CurrentMemoryContext, sizeof(bool) * cap, 4 * FS_HUGE_PAGE, false, NULL);
+	bool	   *pass = fs_alloc_huge(CurrentMemoryContext, sizeof(bool) * cap, 4 * FS_HUGE_PAGE, false, NULL);
+	Datum	   *vals = fs_alloc_huge(CurrentMemoryContext, sizeof(Datum) * na * cap, 4 * FS_HUGE_PAGE, false, NULL);
+	bool	   *nulls = fs_alloc_huge(CurrentMemoryContext, sizeof(bool) * na * cap, 4 * FS_HUGE_PAGE, false, NULL);
+
+	if (evs->n > 0)
+	{
+		memcpy(e, evs->e, sizeof(int64) * evs->n);
+		memcpy(c, evs->c, sizeof(int64) * evs->n);
+		memcpy(c_null, evs->c_null, sizeof(bool) * evs->n);
+		memcpy(pass, evs->pass, sizeof(bool) * evs->n);
+		memcpy(vals, evs->vals, sizeof(Datum) * na * evs->n);
+		memcpy(nulls, evs->nulls, sizeof(bool) * na * evs->n);
+	}
+	evs->e = e;
+	evs->c = c;
+	evs->c_null = c_null;
+	evs->pass = pass;
+	evs->vals = vals;
+	evs->nulls = nulls;
+	evs->cap = cap;
+}
+
+/* See agg.h. */
+void
+fs_agg_events_reserve(FsAggEvents *evs, int cap)
+{
+	if (cap > evs->cap)
+		events_grow(evs, cap);
+}
+
 /* See agg.h. */
 void
 fs_agg_events_add(FsAggEval *ev, FsAggEvents *evs, int64 e, int64 c, bool c_null, bool pass,
@@ -90,29 +134,7 @@ fs_agg_events_add(FsAggEval *ev, FsAggEvents *evs, int64 e, int64 c, bool c_null
 	int			na = evs->nargs;
 
 	if (evs->n == evs->cap)
-	{
-		int			cap = Max(evs->cap * 2, 64);
-
-		if (evs->cap == 0)
-		{
-			evs->e = palloc(sizeof(int64) * cap);
-			evs->c = palloc(sizeof(int64) * cap);
-			evs->c_null = palloc(sizeof(bool) * cap);
-			evs->pass = palloc(sizeof(bool) * cap);
-			evs->vals = palloc(sizeof(Datum) * Max(na, 1) * cap);
-			evs->nulls = palloc(sizeof(bool) * Max(na, 1) * cap);
-		}
-		else
-		{
-			evs->e = repalloc_huge(evs->e, sizeof(int64) * cap);
-			evs->c = repalloc_huge(evs->c, sizeof(int64) * cap);
-			evs->c_null = repalloc_huge(evs->c_null, sizeof(bool) * cap);
-			evs->pass = repalloc_huge(evs->pass, sizeof(bool) * cap);
-			evs->vals = repalloc_huge(evs->vals, sizeof(Datum) * Max(na, 1) * cap);
-			evs->nulls = repalloc_huge(evs->nulls, sizeof(bool) * Max(na, 1) * cap);
-		}
-		evs->cap = cap;
-	}
+		events_grow(evs, Max(evs->cap * 2, 64));
 	evs->e[evs->n] = e;
 	evs->c[evs->n] = c_null ? 0 : c;
 	evs->c_null[evs->n] = c_null;

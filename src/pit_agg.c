@@ -21,15 +21,15 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
-#include "executor/tuptable.h"
-#include "utils/snapmgr.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 #include "agg.h"
 #include "pit_join_int.h"
@@ -235,8 +235,8 @@ evaluate(PitPlan *p, PitView *v, AggRead *rd, MemoryContext bcxt)
 	int			na = all->nargs;
 	int			ns = ev->nspecs;
 	uint32		ncells = v->mask + 1;
-	int32	   *start = palloc0(sizeof(int32) * (ncells + 1));
-	int		   *perm = palloc(sizeof(int) * Max(n, 1));
+	int32	   *start = fs_alloc_huge(CurrentMemoryContext, sizeof(int32) * (ncells + 1), 4 * FS_HUGE_PAGE, true, NULL);
+	int		   *perm = fs_alloc_huge(CurrentMemoryContext, sizeof(int) * Max(n, 1), 4 * FS_HUGE_PAGE, false, NULL);
 	FsAggEvents s = {0};
 	int64	   *ts = NULL,
 			   *tcs = NULL;
@@ -260,12 +260,7 @@ evaluate(PitPlan *p, PitView *v, AggRead *rd, MemoryContext bcxt)
 		pfree(pos);
 	}
 	s.nargs = na;
-	s.e = palloc(sizeof(int64) * n);
-	s.c = palloc(sizeof(int64) * n);
-	s.c_null = palloc(sizeof(bool) * n);
-	s.pass = palloc(sizeof(bool) * n);
-	s.vals = palloc(sizeof(Datum) * Max(na, 1) * n);
-	s.nulls = palloc(sizeof(bool) * Max(na, 1) * n);
+	fs_agg_events_reserve(&s, n);
 	for (int i = 0; i < n; i++)
 	{
 		int			k = perm[i];
@@ -346,6 +341,9 @@ pit_agg_batch(PitPlan *p, PitView *v, MemoryContext bcxt)
 	uint32		stack_lo[64],
 				stack_hi[64];
 	int			sp = 0;
+	double		expected = 0;
+	Size		per_event = sizeof(int64) * 2 + 2 + sizeof(int32) + (sizeof(Datum) + 1) * ev->nargs;
+	ListCell   *lc;
 
 	/* keys without events: count 0, everything else NULL (one shared row) */
 	{
@@ -362,6 +360,8 @@ pit_agg_batch(PitPlan *p, PitView *v, MemoryContext bcxt)
 		MemoryContextSwitchTo(old);
 	}
 
+	foreach(lc, v->leaves)
+		expected += Max(((PitLeaf *) lfirst(lc))->tuples, 0);
 	stack_lo[sp] = 0;
 	stack_hi[sp++] = PG_UINT32_MAX;
 	while (sp > 0)
@@ -372,6 +372,8 @@ pit_agg_batch(PitPlan *p, PitView *v, MemoryContext bcxt)
 		MemoryContext old = MemoryContextSwitchTo(rcxt);
 
 		fs_agg_events_reset(&rd.evs, ev->nargs);
+		/* as many events as the source has, up to the budget: a read that never grows its arrays */
+		fs_agg_events_reserve(&rd.evs, (int) Min(Min(expected, (double) budget / per_event), (double) INT_MAX / 16));
 		if (read_events(p, v, sql, hlo, hhi, budget, &rd, rcxt, &nread) || sp > 60)
 			evaluate(p, v, &rd, bcxt);
 		else
