@@ -31,6 +31,8 @@
 #include "executor/spi.h"
 #include "nodes/makefuncs.h"
 #include "utils/builtins.h"
+#include "utils/float.h"
+#include "utils/numeric.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
@@ -65,6 +67,8 @@ typedef struct FsOnlineAgg
 	AttrNumber *att;			/* per column read: event, [created], arguments */
 	AttrNumber	att_max;
 } FsOnlineAgg;
+
+static bool scalar_jsonb(Oid type, Datum d, JsonbValue *jv);
 
 /* to_jsonb(anyelement) for one type: its fmgr call finds the argument type in fn_expr. */
 static void
@@ -441,6 +445,8 @@ evaluate:
 			jv.type = jbvNull;
 			pushJsonbValue(&ps, WJB_VALUE, &jv);
 		}
+		else if (scalar_jsonb(v->features[f].type, out[f], &jv))
+			pushJsonbValue(&ps, WJB_VALUE, &jv);
 		else
 		{
 			Jsonb	   *j = DatumGetJsonbP(FunctionCall1(&st->to_jsonb[f], out[f]));
@@ -466,6 +472,50 @@ evaluate:
 	row->found = true;
 	row->event_ts = now;
 	row->created_null = true;
+}
+
+/*
+ * The jsonb scalar to_jsonb makes of the common result types, without its per-call type lookups:
+ * numbers as numeric (NaN and infinities as strings, as to_jsonb writes them), text as a string;
+ * false for the other types (to_jsonb itself then).
+ */
+static bool
+scalar_jsonb(Oid type, Datum d, JsonbValue *jv)
+{
+	switch (type)
+	{
+		case INT8OID:
+			jv->type = jbvNumeric;
+			jv->val.numeric = int64_to_numeric(DatumGetInt64(d));
+			return true;
+		case NUMERICOID:
+			if (numeric_is_nan(DatumGetNumeric(d)) || numeric_is_inf(DatumGetNumeric(d)))
+				return false;
+			jv->type = jbvNumeric;
+			jv->val.numeric = DatumGetNumeric(d);
+			return true;
+		case FLOAT8OID:
+			if (isnan(DatumGetFloat8(d)) || isinf(DatumGetFloat8(d)))
+				return false;
+			/* to_jsonb's conversion: the shortest exact text, read as numeric */
+			jv->type = jbvNumeric;
+			jv->val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in,
+																  CStringGetDatum(float8out_internal(DatumGetFloat8(d))),
+																  ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+			return true;
+		case TEXTOID:
+		case VARCHAROID:
+			{
+				text	   *t = DatumGetTextPP(d);
+
+				jv->type = jbvString;
+				jv->val.string.val = VARDATA_ANY(t);
+				jv->val.string.len = VARSIZE_ANY_EXHDR(t);
+				return true;
+			}
+		default:
+			return false;
+	}
 }
 
 /* Frees a view's prepared read (the registry cache is being rebuilt). */
