@@ -345,6 +345,7 @@ agg_state(FsOnlineView *ov)
 	}
 	SPI_finish();
 	ov->agg_state = st;
+	ov->agg_free = fs_agg_forget;
 	return st;
 }
 

@@ -13,7 +13,10 @@
 /* Fills row (always found) with {"view": {"feature": value, ...}} for the typed keys. */
 extern void fs_agg_read_row(FsOnlineView *ov, Datum *keys, FsOnlineRow *row);
 
-/* Frees what fs_agg_read_row prepared for ov (the registry cache is being rebuilt). */
+/*
+ * Frees what fs_agg_read_row prepared for ov; online_meta.c calls it through ov->agg_free when
+ * it rebuilds the registry cache.
+ */
 extern void fs_agg_forget(FsOnlineView *ov);
 
 #endif

@@ -18,7 +18,6 @@
 #include "utils/syscache.h"
 #include "utils/varlena.h"
 
-#include "online_agg.h"
 #include "online_meta.h"
 #include "online_table.h"
 #include "spi_util.h"
@@ -70,7 +69,8 @@ meta_reset(void)
 			SPI_freeplan(views[i]->read_plan);
 		if (views[i]->batch_plan)
 			SPI_freeplan(views[i]->batch_plan);
-		fs_agg_forget(views[i]);
+		if (views[i]->agg_free)
+			views[i]->agg_free(views[i]);
 	}
 	if (meta_cxt)
 		MemoryContextReset(meta_cxt);

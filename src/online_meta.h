@@ -30,6 +30,7 @@ typedef struct FsOnlineView
 	Oid			priv_user;
 	bool		priv_ok;
 	void	   *agg_state;		/* aggregation views: online_agg.c's prepared read, built on first use */
+	void		(*agg_free) (struct FsOnlineView *ov);	/* frees agg_state (set with it) */
 } FsOnlineView;
 
 /* One resolved feature of a service: its view and the index of the feature in it. */
