@@ -125,7 +125,8 @@ fs_online_drop_views(const char *name, int32 version)
 	{
 		FsView	   *v = fs_lookup_view_by_id(ids[i], true);
 
-		if (v && strcmp(v->online_mode, "stream") == 0)
+		/* an aggregation view in stream mode has no triggers (online_agg.c reads its source) */
+		if (v && !v->is_agg && strcmp(v->online_mode, "stream") == 0)
 			fs_stream_drop_triggers(v);
 		if (OidIsValid(fs_online_table_relid(ids[i])))
 			fs_spi_exec(psprintf("DROP TABLE %s", fs_online_table_qualname(ids[i])), 0, NULL, NULL, NULL, false);
