@@ -56,6 +56,9 @@ SELECT fs_online(fs_entity('aacc_key', 1), 'aacc_sum');
 RESET ROLE;
 ALTER TABLE aacc_events DISABLE ROW LEVEL SECURITY;
 
+-- stream mode adds no trigger to the source, and dropping the view removes none (no NOTICE)
+SELECT fs_set_online_mode('aacc_sum', 'stream');
+SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'aacc_events'::regclass;
 SELECT fs_drop_view('aacc_sum');
 SELECT fs_drop_view('aacc_filtered');
 REVOKE CREATE ON SCHEMA public FROM regress_agg_owner;
