@@ -155,3 +155,6 @@ SELECT v.name AS view, v.version, f.position, f.name AS feature, f.type,
             THEN f.agg_fn || '(' || coalesce(pg_catalog.quote_ident(f.agg_arg), '*') || ')'
                  || coalesce(' over ''' || f.agg_window || '''', '') END AS aggregation
 FROM feature_store.feature_view v JOIN feature_store.view_feature f USING (view_id);
+-- The run log's test drivers leave the extension: the tests declare them (sql/include/runlog_test.sql).
+DROP FUNCTION feature_store.run_logged_test(text, text, text, boolean, timestamptz, timestamptz);
+DROP FUNCTION feature_store.stream_logged_test();

@@ -29,6 +29,7 @@ fs_as_pg_user "$FS_BINDIR/pg_ctl" -D "$DATA" -l "$W/server.log" -w start >/dev/n
 PSQL=("$FS_BINDIR/psql" -X -q -h "$W" -U postgres -d postgres -v ON_ERROR_STOP=1 -At)
 
 fs_log "generating $ROWS history rows"
+fs_as_pg_user "${PSQL[@]}" -f "$W/src/sql/include/runlog_test.sql" >/dev/null
 fs_as_pg_user "${PSQL[@]}" <<SQL
 CREATE EXTENSION feature_store;
 CREATE TABLE user_stats_history (user_id bigint, event_ts timestamptz, created_ts timestamptz,
@@ -85,8 +86,8 @@ WITH m AS (
          best_ms('SELECT count(*) FROM fs_validate(''user_stats'')') AS fs_validate,
          best_ms('TRUNCATE q_baseline; ' || :'base_insert') AS base_quarantine,
          best_ms(:'base_insert') AS base_requarantine,
-         best_ms('DELETE FROM feature_store.quarantine; SELECT feature_store.run_logged_test(''user_stats'', ''batch'', ''SELECT 1'', true)') AS fs_quarantine,
-         best_ms('SELECT feature_store.run_logged_test(''user_stats'', ''batch'', ''SELECT 1'', true)') AS fs_requarantine)
+         best_ms('DELETE FROM feature_store.quarantine; SELECT fs_test.run_logged_test(''user_stats'', ''batch'', ''SELECT 1'', true)') AS fs_quarantine,
+         best_ms('SELECT fs_test.run_logged_test(''user_stats'', ''batch'', ''SELECT 1'', true)') AS fs_requarantine)
 SELECT 'pass filter (ms)' AS measure, round(base_filter::numeric, 1) AS baseline, round(fs_filter::numeric, 1) AS feature_store,
        round((fs_filter / base_filter)::numeric, 2) AS ratio FROM m
 UNION ALL SELECT 'fs_validate (ms)', round(base_validate::numeric, 1), round(fs_validate::numeric, 1), round((fs_validate / base_validate)::numeric, 2) FROM m

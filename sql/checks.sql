@@ -6,6 +6,7 @@ CREATE EXTENSION IF NOT EXISTS feature_store;
 SET timezone = 'UTC';
 
 \i sql/include/err.sql
+\i sql/include/runlog_test.sql
 
 -- A source whose name and one feature name need quoting; composite entity key.
 CREATE TABLE "Chk ""Hist""" (acct_id bigint, region text, ev timestamptz, cr timestamptz, id int,
@@ -177,23 +178,23 @@ END $$;
 
 -- Quarantine (through the run-log test driver, as materialization will call it):
 -- every failing row once; a re-run adds nothing; new failing rows are added.
-SELECT feature_store.run_logged_test('chk', 'batch', 'SELECT 1', quarantine => true);
+SELECT fs_test.run_logged_test('chk', 'batch', 'SELECT 1', quarantine => true);
 SELECT rows_quarantined FROM fs_runs WHERE view = 'chk' ORDER BY run_id DESC LIMIT 1;
 SELECT (row_data->>'id')::int AS id, failed_checks FROM fs_quarantine WHERE view = 'chk'
 EXCEPT SELECT * FROM chk_expected;
 SELECT count(*) AS quarantined, count(DISTINCT run_id) AS runs FROM fs_quarantine WHERE view = 'chk';
-SELECT feature_store.run_logged_test('chk', 'batch', 'SELECT 1', quarantine => true);
+SELECT fs_test.run_logged_test('chk', 'batch', 'SELECT 1', quarantine => true);
 SELECT rows_quarantined FROM fs_runs WHERE view = 'chk' ORDER BY run_id DESC LIMIT 1;
 -- same key and times, different content: a different row, kept; an exact copy of a
 -- quarantined row: the same row, not added twice
 INSERT INTO "Chk ""Hist""" VALUES
  (2, 'eu', '2026-01-04', '2026-02-04', 4, 2.5, 0, 11, 1, 'gold', 1, true, 'just above max twice'),
  (2, 'eu', '2026-01-04', '2026-02-04', 4, 1.0000001, 0, 11, 1, 'gold', 1, true, 'just above max twice');
-SELECT feature_store.run_logged_test('chk', 'batch', 'SELECT 1', quarantine => true, start_ts => '2026-01-04', end_ts => '2026-01-04');
+SELECT fs_test.run_logged_test('chk', 'batch', 'SELECT 1', quarantine => true, start_ts => '2026-01-04', end_ts => '2026-01-04');
 SELECT rows_quarantined, window_start, window_end FROM fs_runs WHERE view = 'chk' ORDER BY run_id DESC LIMIT 1;
 SELECT row_data->>'score' AS score, failed_checks FROM fs_quarantine WHERE view = 'chk' AND row_data->>'id' = '4' ORDER BY 1;
 -- the random view: quarantine equals the oracle exactly
-SELECT feature_store.run_logged_test('chk_rnd', 'batch', 'SELECT 1', quarantine => true) IS NOT NULL AS ran;
+SELECT fs_test.run_logged_test('chk_rnd', 'batch', 'SELECT 1', quarantine => true) IS NOT NULL AS ran;
 SELECT count(*) AS missing FROM (SELECT * FROM pg_temp.oracle(NULL, NULL, false)
     EXCEPT ALL SELECT (entity->>'k')::int, event_ts, created_ts, failed_checks FROM fs_quarantine WHERE view = 'chk_rnd') x;
 SELECT count(*) AS extra FROM (SELECT (entity->>'k')::int, event_ts, created_ts, failed_checks FROM fs_quarantine WHERE view = 'chk_rnd'
@@ -206,7 +207,7 @@ SET ROLE regress_chk_reader;
 SELECT count(*) FROM fs_quarantine;
 SELECT * FROM pg_temp.err($$SELECT * FROM feature_store.quarantine$$);
 SELECT * FROM pg_temp.err($$SELECT * FROM fs_validate('chk')$$);
-SELECT * FROM pg_temp.err($$SELECT * FROM feature_store.run_logged_test('chk', 'batch', 'SELECT 1')$$);
+SELECT * FROM pg_temp.err($$SELECT * FROM fs_test.run_logged_test('chk', 'batch', 'SELECT 1')$$);
 RESET ROLE;
 GRANT SELECT ON chk_rnd TO regress_chk_reader;
 SET ROLE regress_chk_reader;

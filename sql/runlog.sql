@@ -6,6 +6,7 @@ CREATE EXTENSION IF NOT EXISTS feature_store;
 SET timezone = 'UTC';
 
 \i sql/include/err.sql
+\i sql/include/runlog_test.sql
 
 CREATE TABLE rl_hist (k int, ev timestamptz, x float8);
 CREATE TABLE rl_sink (n int);
@@ -19,12 +20,12 @@ SELECT run_id - min(run_id) OVER () + 1 AS n, view, version, kind, window_start,
 FROM fs_runs WHERE view = 'rl_view';
 
 -- Success: the record is part of the run's transaction.
-SELECT feature_store.run_logged_test('rl_view', 'batch', 'INSERT INTO rl_sink VALUES (1), (2)',
+SELECT fs_test.run_logged_test('rl_view', 'batch', 'INSERT INTO rl_sink VALUES (1), (2)',
                                      quarantine => true, start_ts => '2026-01-01', end_ts => '2026-01-31');
 SELECT * FROM rl_runs ORDER BY n;
 -- ...so a successful run inside a transaction that rolls back leaves neither data nor record
 BEGIN;
-SELECT feature_store.run_logged_test('rl_view', 'batch', 'INSERT INTO rl_sink VALUES (3)');
+SELECT fs_test.run_logged_test('rl_view', 'batch', 'INSERT INTO rl_sink VALUES (3)');
 ROLLBACK;
 SELECT count(*) AS runs FROM rl_runs;
 SELECT array_agg(n ORDER BY n) AS sink FROM rl_sink;
@@ -32,7 +33,7 @@ SELECT array_agg(n ORDER BY n) AS sink FROM rl_sink;
 -- Failure: the caller's statement fails with the original error, the work is rolled back,
 -- and the record is there after the caller's transaction rolled back.
 BEGIN;
-SELECT feature_store.run_logged_test('rl_view', 'batch', 'INSERT INTO rl_sink VALUES (4); SELECT 1/0', quarantine => true);
+SELECT fs_test.run_logged_test('rl_view', 'batch', 'INSERT INTO rl_sink VALUES (4); SELECT 1/0', quarantine => true);
 ROLLBACK;
 SELECT array_agg(n ORDER BY n) AS sink FROM rl_sink;
 SELECT * FROM rl_runs ORDER BY n;
@@ -42,7 +43,7 @@ DO $$
 BEGIN
     INSERT INTO rl_sink VALUES (5);
     BEGIN
-        PERFORM feature_store.run_logged_test('rl_view', 'incremental', 'INSERT INTO rl_sink VALUES (6); SELECT x::int / 0 FROM rl_hist');
+        PERFORM fs_test.run_logged_test('rl_view', 'incremental', 'INSERT INTO rl_sink VALUES (6); SELECT x::int / 0 FROM rl_hist');
     EXCEPTION WHEN division_by_zero THEN
         RAISE WARNING 'caller caught: %', SQLERRM;
     END;
@@ -53,21 +54,21 @@ SELECT n, kind, outcome, error, sqlstate FROM rl_runs ORDER BY n DESC LIMIT 1;
 
 -- A cancelled run (statement_timeout) is recorded with its SQLSTATE.
 SET statement_timeout = '200ms';
-SELECT feature_store.run_logged_test('rl_view', 'stream', 'SELECT pg_sleep(2)');
+SELECT fs_test.run_logged_test('rl_view', 'stream', 'SELECT pg_sleep(2)');
 RESET statement_timeout;
 SELECT n, kind, outcome, error, sqlstate FROM rl_runs ORDER BY n DESC LIMIT 1;
 
 -- A run whose quarantine step fails (source dropped mid-way) is recorded as failed too.
 CREATE TABLE rl_hist2 (k int, ev timestamptz, x float8);
 SELECT fs_register_view('rl_view', 'rl_hist2', 'rl_k', 'ev', checks => '{"x": {"min": 0}}');
-SELECT * FROM pg_temp.err($$SELECT feature_store.run_logged_test('rl_view', 'batch', 'DROP TABLE rl_hist2', quarantine => true)$$)
+SELECT * FROM pg_temp.err($$SELECT fs_test.run_logged_test('rl_view', 'batch', 'DROP TABLE rl_hist2', quarantine => true)$$)
 \gset
 SELECT :'state' AS state, :'message' LIKE 'relation % does not exist' AS message_ok;
 SELECT n, version, outcome, error = :'message' AS same_error, sqlstate FROM rl_runs ORDER BY n DESC LIMIT 1;
 SELECT count(*) AS rl_hist2_still_there FROM rl_hist2;
 
 -- kind NULL: what an incremental run logs; outside pg_cron that is 'incremental'.
-SELECT feature_store.run_logged_test('rl_view', NULL, 'SELECT 1');
+SELECT fs_test.run_logged_test('rl_view', NULL, 'SELECT 1');
 SELECT n, kind, outcome FROM rl_runs ORDER BY n DESC LIMIT 1;
 
 -- The streaming pattern: a statement trigger with a transition table logs a 'stream' run per
@@ -75,21 +76,21 @@ SELECT n, kind, outcome FROM rl_runs ORDER BY n DESC LIMIT 1;
 CREATE TABLE rl_stream (k int, ev timestamptz, x float8);
 SELECT fs_register_view('rl_stream', 'rl_stream', 'rl_k', 'ev', checks => '{"x": {"not_null": true, "max": 1}}');
 CREATE TRIGGER rl_stream_ins AFTER INSERT ON rl_stream REFERENCING NEW TABLE AS "new ""rows"""
-    FOR EACH STATEMENT EXECUTE FUNCTION feature_store.stream_logged_test('rl_stream');
+    FOR EACH STATEMENT EXECUTE FUNCTION fs_test.stream_logged_test('rl_stream');
 INSERT INTO rl_stream SELECT g, '2026-01-01'::timestamptz + g * interval '1 hour',
     CASE WHEN g % 10 = 0 THEN NULL WHEN g % 7 = 0 THEN 2 ELSE 0.5 END FROM generate_series(1, 100) g;
 INSERT INTO rl_stream VALUES (1, '2026-02-01', 3);
 SELECT kind, rows_written, rows_quarantined, outcome FROM fs_runs WHERE view = 'rl_stream' ORDER BY run_id;
 SELECT (SELECT count(*) FROM fs_quarantine WHERE view = 'rl_stream') AS quarantined,
        (SELECT count(*) FROM rl_stream WHERE x IS NULL OR x > 1) AS oracle;
-SELECT * FROM pg_temp.err($$SELECT feature_store.stream_logged_test()$$);
+SELECT * FROM pg_temp.err($$SELECT fs_test.stream_logged_test()$$);
 SELECT fs_drop_view('rl_stream');
 DROP TABLE rl_stream;
 
 -- Bad input.
-SELECT * FROM pg_temp.err($$SELECT feature_store.run_logged_test('rl_view', 'hourly', 'SELECT 1')$$);
-SELECT * FROM pg_temp.err($$SELECT feature_store.run_logged_test('no_view', 'batch', 'SELECT 1')$$);
-SELECT * FROM pg_temp.err($$SELECT feature_store.run_logged_test('rl_view', 'batch', NULL)$$);
+SELECT * FROM pg_temp.err($$SELECT fs_test.run_logged_test('rl_view', 'hourly', 'SELECT 1')$$);
+SELECT * FROM pg_temp.err($$SELECT fs_test.run_logged_test('no_view', 'batch', 'SELECT 1')$$);
+SELECT * FROM pg_temp.err($$SELECT fs_test.run_logged_test('rl_view', 'batch', NULL)$$);
 SELECT count(*) AS runs FROM rl_runs;
 
 -- The run log is metadata: everyone reads it, nobody writes it directly.

@@ -31,22 +31,3 @@ SELECT r.run_id, r.view_name AS view, r.view_version AS version, r.kind, r.windo
 FROM feature_store.materialization_run r;
 COMMENT ON VIEW fs_runs IS 'Every materialization run: view, window, rows written and quarantined, duration, outcome, error';
 GRANT SELECT ON fs_runs TO PUBLIC;
-
--- Test driver of the run log's C API: runs work_sql as a logged run of the view (rows written =
--- rows work_sql processed), optionally quarantining the window's failing rows. kind NULL: what an
--- incremental run logs ('scheduled' inside a pg_cron job, else 'incremental'). Superuser only.
-CREATE FUNCTION feature_store.run_logged_test(view text, kind text, work_sql text,
-                                              quarantine boolean DEFAULT false,
-                                              start_ts timestamptz DEFAULT NULL, end_ts timestamptz DEFAULT NULL)
-RETURNS bigint AS 'MODULE_PATHNAME', 'fs_run_logged_test' LANGUAGE C VOLATILE PARALLEL UNSAFE;
-REVOKE ALL ON FUNCTION feature_store.run_logged_test(text, text, text, boolean, timestamptz, timestamptz) FROM PUBLIC;
-COMMENT ON FUNCTION feature_store.run_logged_test(text, text, text, boolean, timestamptz, timestamptz) IS
-  'Test only: runs work_sql through the run log (fs_run_logged) and returns the rows it processed';
-
--- Test driver of the streaming pattern: a statement trigger that logs each statement as a
--- 'stream' run and quarantines the failing rows of its transition table. Superuser only.
-CREATE FUNCTION feature_store.stream_logged_test() RETURNS trigger
-AS 'MODULE_PATHNAME', 'fs_stream_logged_test' LANGUAGE C;
-REVOKE ALL ON FUNCTION feature_store.stream_logged_test() FROM PUBLIC;
-COMMENT ON FUNCTION feature_store.stream_logged_test() IS
-  'Test only: statement trigger (NEW TABLE, argument: view) logging a stream run that quarantines failing new rows';

@@ -5,12 +5,17 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use File::Basename qw(dirname);
+use Cwd qw(abs_path);
+# the run log's test drivers are not in the extension: declared from the tests' include
+my $runlog_test = slurp_file(abs_path(dirname(__FILE__) . '/../..') . '/sql/include/runlog_test.sql');
 
 my $node = PostgreSQL::Test::Cluster->new('qdump');
 $node->init;
 $node->append_conf('postgresql.conf', "shared_preload_libraries = 'feature_store'");
 $node->start;
 $node->safe_psql('postgres', 'CREATE DATABASE src');
+$node->safe_psql('src', $runlog_test);
 $node->safe_psql('src', q{
 CREATE EXTENSION feature_store;
 CREATE TABLE qd_hist (k int, ev timestamptz, cr timestamptz, x float8, t text);
@@ -20,9 +25,9 @@ FROM generate_series(1, 60) g;
 SELECT fs_register_entity('qd_k', 'k');
 SELECT fs_register_view('qd', 'qd_hist', 'qd_k', 'ev', 'cr',
     checks => '{"x": {"not_null": true, "max": 3}, "t": {"allowed": ["a", "b"]}}');
-SELECT feature_store.run_logged_test('qd', 'batch', 'SELECT 1', quarantine => true);
+SELECT fs_test.run_logged_test('qd', 'batch', 'SELECT 1', quarantine => true);
 });
-$node->psql('src', q{SELECT feature_store.run_logged_test('qd', 'incremental', 'SELECT 1/0')});
+$node->psql('src', q{SELECT fs_test.run_logged_test('qd', 'incremental', 'SELECT 1/0')});
 
 my $fingerprint = q{
 SELECT concat_ws(E'\n',
@@ -42,7 +47,7 @@ $node->safe_psql('postgres', 'CREATE DATABASE dst');
 $node->command_ok(['pg_restore', '--exit-on-error', '-d', $node->connstr('dst'), $dump], 'pg_restore');
 is($node->safe_psql('dst', $fingerprint), $before, 'quarantine and run log restored identically');
 
-is($node->safe_psql('dst', q{SELECT feature_store.run_logged_test('qd', 'batch', 'SELECT 1', quarantine => true)}), '1',
+is($node->safe_psql('dst', q{SELECT fs_test.run_logged_test('qd', 'batch', 'SELECT 1', quarantine => true)}), '1',
    'a run after restore');
 is($node->safe_psql('dst', q{SELECT run_id > 2 AND rows_quarantined = 0 FROM fs_runs ORDER BY run_id DESC LIMIT 1}), 't',
    'run ids continue and nothing is quarantined twice');
