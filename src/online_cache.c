@@ -83,223 +83,13 @@
 #include "utils/timestamp.h"
 
 #include "online_cache.h"
-
-#define FS_CACHE_WAYS	8
-/*
- * The CPU's cache line, the unit of prefetches and of the header layout: 64 bytes on x86-64
- * and most ARM. Not PG_CACHE_LINE_SIZE, which is 128 (a padding size against false sharing):
- * stepping prefetches by it fetched only every other line of an entry.
- */
-#define FS_LINE			64
-#define FS_CACHE_NLOCKS 128
-#define FS_TRANCHE		"feature_store_cache"
-
-int			fs_cache_size_kb = 65536;
-char	   *fs_cache_database = NULL;
-bool		fs_reload_after_commit = true;
-
-/*
- * A view's slot is identified by its database and view id: view ids are per database, and a
- * slot (its generation and its counters) must never be shared with a view of another database
- * that happens to have the same id (fs_stat_online of that database would show its counters,
- * its writers would bump the cached database's generations).
- */
-typedef struct FsViewSlot
-{
-	Oid			dboid;			/* database of the view */
-	int32		view_id;		/* 0 = free */
-	pg_atomic_uint64 gen;
-	uint64		loaded_gen;		/* generation the worker last loaded completely */
-	pg_atomic_uint64 ctr[FS_NCOUNTERS];
-} FsViewSlot;
-
-/* An entry: a 22-byte header, then the key image and the payload (256 bytes in all). */
-typedef struct FsEntry
-{
-	uint64		gen;			/* the tag T */
-	int32		view_id;		/* 0 = empty */
-	uint32		home;			/* the key's home bucket, whose K applies to it */
-	uint16		slot;
-	uint16		len;			/* payload bytes after the key image */
-	uint8		keylen;
-	uint8		ref;
-	char		data[FS_CACHE_DATA];
-} FsEntry;
-
-/* A bucket's header, one cache line (see LAYOUT AND LOCKING). */
-typedef struct FsBucket
-{
-	pg_atomic_uint64 keygen;	/* K of the keys whose home bucket this is */
-	pg_atomic_uint32 seq;		/* odd while a writer changes the bucket */
-	uint32		tag[FS_CACHE_WAYS]; /* high half of each entry's key hash */
-	uint8		lines[FS_CACHE_WAYS];	/* cache lines spanned by each entry's used bytes */
-	char		pad[FS_LINE - 12 - 5 * FS_CACHE_WAYS];
-} FsBucket;
-
-typedef struct FsCacheCtl
-{
-	LWLock	   *viewlock;
-	LWLock	   *locks;			/* FS_CACHE_NLOCKS bucket locks follow viewlock */
-	pg_atomic_uint64 global_gen;
-	int64		nentries;
-	int64		nbuckets;
-	Oid			dboid;			/* database the worker serves, once connected */
-	slock_t		mutex;			/* guards the worker fields below */
-	int			worker_pid;
-	FsWorkerState worker_state;
-	Latch	   *worker_latch;
-	char		last_error[256];
-	TimestampTz last_error_at;
-	int64		worker_errors;
-	FsViewSlot	views[FS_CACHE_MAX_VIEWS];
-} FsCacheCtl;
-
-static FsCacheCtl *ctl = NULL;
-static FsEntry *entries = NULL;
-static FsBucket *buckets = NULL;
-static bool preloaded = false;
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-
-/*
- * Number of entries cache_size allows, a multiple of the bucket width, at least one bucket. Each
- * entry also costs an eighth of its bucket's header: cache_size covers both.
- */
-static int64
-cache_nentries(void)
-{
-	int64		n = ((int64) fs_cache_size_kb * 1024) /
-		(sizeof(FsEntry) + sizeof(FsBucket) / FS_CACHE_WAYS);
-
-	StaticAssertStmt(sizeof(FsEntry) == 256, "an entry is 4 cache lines");
-	StaticAssertStmt(sizeof(FsBucket) == FS_LINE, "a bucket header is one cache line");
-	n -= n % FS_CACHE_WAYS;
-	return Max(n, FS_CACHE_WAYS);
-}
-
-/* Control block plus the entry array: the whole request, fixed at postmaster start. */
-static Size
-cache_shmem_size(void)
-{
-	Size		sz = add_size(CACHELINEALIGN(sizeof(FsCacheCtl)) + PG_CACHE_LINE_SIZE,
-							  mul_size(cache_nentries(), sizeof(FsEntry)));
-
-	return add_size(sz, mul_size(cache_nentries() / FS_CACHE_WAYS, sizeof(FsBucket)));
-}
-
-/* Requests the cache's shared memory and locks (PG15: only allowed in this hook). */
-static void
-fs_shmem_request(void)
-{
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-	RequestAddinShmemSpace(cache_shmem_size());
-	RequestNamedLWLockTranche(FS_TRANCHE, FS_CACHE_NLOCKS + 1);
-}
-
-/* Attaches to (or, first time after (re)start, initializes) the cache. */
-static void
-fs_shmem_startup(void)
-{
-	bool		found;
-
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	ctl = ShmemInitStruct("feature_store online cache", cache_shmem_size(), &found);
-	/* entries on cache-line boundaries: a 256-byte entry spans 4 lines, not 5 */
-	entries = (FsEntry *) CACHELINEALIGN((char *) ctl + sizeof(FsCacheCtl));
-	buckets = (FsBucket *) (entries + cache_nentries());
-	if (!found)
-	{
-		LWLockPadded *tranche = GetNamedLWLockTranche(FS_TRANCHE);
-
-		memset(ctl, 0, sizeof(FsCacheCtl));
-		ctl->viewlock = &tranche[0].lock;
-		ctl->locks = &tranche[1].lock;
-		pg_atomic_init_u64(&ctl->global_gen, 1);
-		ctl->nentries = cache_nentries();
-		ctl->nbuckets = ctl->nentries / FS_CACHE_WAYS;
-		SpinLockInit(&ctl->mutex);
-		for (int i = 0; i < FS_CACHE_MAX_VIEWS; i++)
-		{
-			pg_atomic_init_u64(&ctl->views[i].gen, 0);
-			for (int c = 0; c < FS_NCOUNTERS; c++)
-				pg_atomic_init_u64(&ctl->views[i].ctr[c], 0);
-		}
-		memset(entries, 0, ctl->nentries * sizeof(FsEntry));
-		memset(buckets, 0, ctl->nbuckets * sizeof(FsBucket));
-		for (int64 b = 0; b < ctl->nbuckets; b++)
-		{
-			pg_atomic_init_u64(&buckets[b].keygen, 0);
-			pg_atomic_init_u32(&buckets[b].seq, 0);
-		}
-	}
-	LWLockRelease(AddinShmemInitLock);
-}
-
-/*
- * Defines the GUCs and, when preloaded, hooks shared memory. The cache only exists when
- * preloaded: its size is fixed at postmaster start.
- */
-void
-fs_cache_init(void)
-{
-	/* PGC_POSTMASTER may only be defined while preloading (else FATAL); then they do nothing */
-	GucContext	startup = process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP;
-
-	DefineCustomIntVariable("feature_store.cache_size",
-							"Shared memory for the online feature cache.",
-							"Rows that do not fit are evicted or declined and read from the online tables.",
-							&fs_cache_size_kb, 65536, 64, INT_MAX / 2,
-							startup, GUC_UNIT_KB, NULL, NULL, NULL);
-	DefineCustomStringVariable("feature_store.database",
-							   "Database whose online features the cache worker serves.",
-							   NULL, &fs_cache_database, "postgres",
-							   startup, 0, NULL, NULL, NULL);
-	DefineCustomBoolVariable("feature_store.reload_after_commit",
-							 "Whether the cache worker reloads a view after each commit that changed it.",
-							 "Off: after the first load, changed views are refilled lazily by lookups "
-							 "(read-through), which suits large views with frequent small writes.",
-							 &fs_reload_after_commit, true, PGC_SIGHUP, 0, NULL, NULL, NULL);
-	if (!process_shared_preload_libraries_in_progress)
-		return;
-	preloaded = true;
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = fs_shmem_request;
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = fs_shmem_startup;
-}
-
-/* True once this process is attached to the cache (preloaded and shared memory set up). */
-bool
-fs_cache_preloaded(void)
-{
-	return preloaded && ctl != NULL;
-}
-
-/*
- * The setting is fixed at server start and a database in use cannot be renamed, so whether
- * MyDatabaseId is the database of that name cannot change while this backend lives: computed once.
- */
-bool
-fs_cache_serves_this_database(void)
-{
-	static int	serves = -1;
-
-	if (!fs_cache_preloaded())
-		return false;
-	if (serves < 0)
-		serves = OidIsValid(MyDatabaseId) &&
-			get_database_oid(fs_cache_database, true) == MyDatabaseId;
-	return serves == 1;
-}
+#include "online_cache_int.h"
 
 /* A generation never handed out before (cluster-wide counter): no ABA between incarnations. */
 static uint64
 new_gen(void)
 {
-	return pg_atomic_fetch_add_u64(&ctl->global_gen, 1) + 1;
+	return pg_atomic_fetch_add_u64(&fs_cache_ctl->global_gen, 1) + 1;
 }
 
 /* Is slot s the one of view_id in this backend's database? */
@@ -322,34 +112,34 @@ fs_cache_view_slot(int32 view_id, bool create)
 	int			freeslot = -1;
 	int			foreign = -1;
 
-	LWLockAcquire(ctl->viewlock, LW_SHARED);
+	LWLockAcquire(fs_cache_ctl->viewlock, LW_SHARED);
 	for (int i = 0; i < FS_CACHE_MAX_VIEWS; i++)
-		if (slot_matches(&ctl->views[i], view_id))
+		if (slot_matches(&fs_cache_ctl->views[i], view_id))
 		{
-			LWLockRelease(ctl->viewlock);
+			LWLockRelease(fs_cache_ctl->viewlock);
 			return i;
 		}
-	LWLockRelease(ctl->viewlock);
+	LWLockRelease(fs_cache_ctl->viewlock);
 	if (!create)
 		return -1;
-	LWLockAcquire(ctl->viewlock, LW_EXCLUSIVE);
+	LWLockAcquire(fs_cache_ctl->viewlock, LW_EXCLUSIVE);
 	for (int i = 0; i < FS_CACHE_MAX_VIEWS; i++)
 	{
-		if (slot_matches(&ctl->views[i], view_id))
+		if (slot_matches(&fs_cache_ctl->views[i], view_id))
 		{
-			LWLockRelease(ctl->viewlock);
+			LWLockRelease(fs_cache_ctl->viewlock);
 			return i;
 		}
-		if (ctl->views[i].view_id == 0 && freeslot < 0)
+		if (fs_cache_ctl->views[i].view_id == 0 && freeslot < 0)
 			freeslot = i;
-		if (ctl->views[i].view_id != 0 && ctl->views[i].dboid != MyDatabaseId && foreign < 0)
+		if (fs_cache_ctl->views[i].view_id != 0 && fs_cache_ctl->views[i].dboid != MyDatabaseId && foreign < 0)
 			foreign = i;
 	}
 	if (freeslot < 0)
 		freeslot = foreign;
 	if (freeslot >= 0)
 	{
-		FsViewSlot *s = &ctl->views[freeslot];
+		FsViewSlot *s = &fs_cache_ctl->views[freeslot];
 
 		s->dboid = MyDatabaseId;
 		s->view_id = view_id;
@@ -358,7 +148,7 @@ fs_cache_view_slot(int32 view_id, bool create)
 		for (int c = 0; c < FS_NCOUNTERS; c++)
 			pg_atomic_write_u64(&s->ctr[c], 0);
 	}
-	LWLockRelease(ctl->viewlock);
+	LWLockRelease(fs_cache_ctl->viewlock);
 	return freeslot;
 }
 
@@ -366,7 +156,7 @@ fs_cache_view_slot(int32 view_id, bool create)
 bool
 fs_cache_slot_is(int slot, int32 view_id)
 {
-	return slot >= 0 && slot < FS_CACHE_MAX_VIEWS && slot_matches(&ctl->views[slot], view_id);
+	return slot >= 0 && slot < FS_CACHE_MAX_VIEWS && slot_matches(&fs_cache_ctl->views[slot], view_id);
 }
 
 /*
@@ -376,13 +166,13 @@ fs_cache_slot_is(int slot, int32 view_id)
 static inline int64
 home_bucket(uint64 hash)
 {
-	return (int64) (hash % (uint64) ctl->nbuckets);
+	return (int64) (hash % (uint64) fs_cache_ctl->nbuckets);
 }
 
 static inline int64
 second_bucket(uint64 hash)
 {
-	return (int64) (((hash >> 32) ^ (hash * 0x9E3779B97F4A7C15ULL)) % (uint64) ctl->nbuckets);
+	return (int64) (((hash >> 32) ^ (hash * 0x9E3779B97F4A7C15ULL)) % (uint64) fs_cache_ctl->nbuckets);
 }
 
 static inline void
@@ -396,7 +186,7 @@ key_buckets(uint64 hash, int64 *b1, int64 *b2)
 static inline pg_atomic_uint64 *
 key_gen(uint64 hash)
 {
-	return &buckets[home_bucket(hash)].keygen;
+	return &fs_cache_buckets[home_bucket(hash)].keygen;
 }
 
 /* The tag of a key in its buckets' headers (the hash's high half: the low half picks b1). */
@@ -413,7 +203,7 @@ key_tag(uint64 hash)
 uint64
 fs_cache_want(int slot, uint64 hash)
 {
-	uint64		v = pg_atomic_read_u64(&ctl->views[slot].gen);
+	uint64		v = pg_atomic_read_u64(&fs_cache_ctl->views[slot].gen);
 	uint64		k = pg_atomic_read_u64(key_gen(hash));
 
 	pg_memory_barrier();
@@ -424,7 +214,7 @@ fs_cache_want(int slot, uint64 hash)
 uint64
 fs_cache_view_gen(int slot)
 {
-	uint64		g = pg_atomic_read_u64(&ctl->views[slot].gen);
+	uint64		g = pg_atomic_read_u64(&fs_cache_ctl->views[slot].gen);
 
 	pg_memory_barrier();
 	return g;
@@ -440,7 +230,7 @@ fs_cache_fill_tag(void)
 	uint64		c;
 
 	pg_memory_barrier();
-	c = pg_atomic_read_u64(&ctl->global_gen);
+	c = pg_atomic_read_u64(&fs_cache_ctl->global_gen);
 	pg_memory_barrier();
 	return c;
 }
@@ -449,28 +239,15 @@ fs_cache_fill_tag(void)
 void
 fs_cache_count(int slot, FsCacheCounter c)
 {
-	if (ctl != NULL && slot >= 0)
-		pg_atomic_fetch_add_u64(&ctl->views[slot].ctr[c], 1);
+	if (fs_cache_ctl != NULL && slot >= 0)
+		pg_atomic_fetch_add_u64(&fs_cache_ctl->views[slot].ctr[c], 1);
 }
 
 /* Lock striping: bucket b is guarded by lock b mod FS_CACHE_NLOCKS. */
 static inline LWLock *
 bucket_lock(int64 bucket)
 {
-	return &((LWLockPadded *) ctl->locks)[bucket % FS_CACHE_NLOCKS].lock;
-}
-
-/* Live = its view still owns the slot, and neither V nor its key's K moved past its tag. */
-static inline bool
-entry_is_live(FsEntry *e)
-{
-	FsViewSlot *s;
-
-	if (e->view_id == 0)
-		return false;
-	s = &ctl->views[e->slot];
-	return s->view_id == e->view_id && pg_atomic_read_u64(&s->gen) <= e->gen &&
-		pg_atomic_read_u64(&buckets[e->home].keygen) <= e->gen;
+	return &((LWLockPadded *) fs_cache_ctl->locks)[bucket % FS_CACHE_NLOCKS].lock;
 }
 
 /* Key images are mostly one 8-byte Datum: compare those without a memcmp call. */
@@ -493,8 +270,8 @@ key_eq(const char *a, const char *b, int len)
 static inline FsEntry *
 find_in_bucket(int64 b, int32 view_id, uint64 hash, const char *key, int keylen, bool any_gen, uint64 want)
 {
-	FsEntry    *e = &entries[b * FS_CACHE_WAYS];
-	const uint32 *t = buckets[b].tag;
+	FsEntry    *e = &fs_cache_entries[b * FS_CACHE_WAYS];
+	const uint32 *t = fs_cache_buckets[b].tag;
 	uint32		tag = key_tag(hash);
 
 	/* the header's tags first: entries are touched only on a match */
@@ -534,7 +311,7 @@ copy_from_bucket(int64 b, int32 view_id, uint64 hash, const char *key, int keyle
 static int
 probe_bucket(int64 b, int32 view_id, uint64 hash, const char *key, int keylen, uint64 want, char *buf)
 {
-	FsBucket   *bk = &buckets[b];
+	FsBucket   *bk = &fs_cache_buckets[b];
 	LWLock	   *lock = NULL;
 	FsEntry    *e = NULL;
 	int			len = -1;
@@ -588,10 +365,10 @@ fs_cache_get(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
 static inline FsEntry *
 dead_in_bucket(int64 b)
 {
-	FsEntry    *e = &entries[b * FS_CACHE_WAYS];
+	FsEntry    *e = &fs_cache_entries[b * FS_CACHE_WAYS];
 
 	for (int w = 0; w < FS_CACHE_WAYS; w++, e++)
-		if (!entry_is_live(e))
+		if (!fs_cache_entry_is_live(e))
 			return e;
 	return NULL;
 }
@@ -599,11 +376,11 @@ dead_in_bucket(int64 b)
 static inline int
 count_dead(int64 b)
 {
-	FsEntry    *e = &entries[b * FS_CACHE_WAYS];
+	FsEntry    *e = &fs_cache_entries[b * FS_CACHE_WAYS];
 	int			n = 0;
 
 	for (int w = 0; w < FS_CACHE_WAYS; w++, e++)
-		n += !entry_is_live(e);
+		n += !fs_cache_entry_is_live(e);
 	return n;
 }
 
@@ -659,8 +436,8 @@ fs_cache_put(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
 	if (l2 != l1)
 		LWLockAcquire(l2, LW_EXCLUSIVE);
 	/* a writer committed after the tag was read: the value may predate that commit */
-	if (!slot_matches(&ctl->views[slot], view_id) ||
-		pg_atomic_read_u64(&ctl->views[slot].gen) > tag ||
+	if (!slot_matches(&fs_cache_ctl->views[slot], view_id) ||
+		pg_atomic_read_u64(&fs_cache_ctl->views[slot].gen) > tag ||
 		pg_atomic_read_u64(key_gen(hash)) > tag)
 		goto done;
 	victim = find_in_bucket(b1, view_id, hash, key, keylen, true, 0);
@@ -677,7 +454,7 @@ fs_cache_put(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
 	if (victim == NULL)
 	{
 		/* CLOCK over the first bucket: clear reference bits until an unreferenced entry turns up */
-		FsEntry    *base = &entries[b1 * FS_CACHE_WAYS];
+		FsEntry    *base = &fs_cache_entries[b1 * FS_CACHE_WAYS];
 
 		for (int pass = 0; pass < 2 && victim == NULL; pass++)
 			for (int w = 0; w < FS_CACHE_WAYS && victim == NULL; w++)
@@ -689,8 +466,8 @@ fs_cache_put(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
 			}
 		fs_cache_count(victim->slot, FS_CTR_EVICTIONS);
 	}
-	bk = &buckets[(victim - entries) / FS_CACHE_WAYS];
-	w = (victim - entries) % FS_CACHE_WAYS;
+	bk = &fs_cache_buckets[(victim - fs_cache_entries) / FS_CACHE_WAYS];
+	w = (victim - fs_cache_entries) % FS_CACHE_WAYS;
 	bucket_write_begin(bk);
 	victim->view_id = view_id;
 	victim->slot = (uint16) slot;
@@ -715,9 +492,9 @@ done:
 static void
 sweep_view(int slot, int32 view_id)
 {
-	for (int64 b = 0; b < ctl->nbuckets; b++)
+	for (int64 b = 0; b < fs_cache_ctl->nbuckets; b++)
 	{
-		FsEntry    *e = &entries[b * FS_CACHE_WAYS];
+		FsEntry    *e = &fs_cache_entries[b * FS_CACHE_WAYS];
 		bool		any = false;
 
 		for (int w = 0; w < FS_CACHE_WAYS; w++)
@@ -725,11 +502,11 @@ sweep_view(int slot, int32 view_id)
 		if (!any)
 			continue;
 		LWLockAcquire(bucket_lock(b), LW_EXCLUSIVE);
-		bucket_write_begin(&buckets[b]);
+		bucket_write_begin(&fs_cache_buckets[b]);
 		for (int w = 0; w < FS_CACHE_WAYS; w++)
 			if (e[w].view_id == view_id && e[w].slot == slot)
 				e[w].view_id = 0;
-		bucket_write_end(&buckets[b]);
+		bucket_write_end(&fs_cache_buckets[b]);
 		LWLockRelease(bucket_lock(b));
 	}
 }
@@ -740,20 +517,20 @@ fs_cache_bump(int32 view_id, bool free_slot)
 {
 	int			freed = -1;
 
-	if (ctl == NULL)
+	if (fs_cache_ctl == NULL)
 		return;
-	LWLockAcquire(ctl->viewlock, LW_EXCLUSIVE);
+	LWLockAcquire(fs_cache_ctl->viewlock, LW_EXCLUSIVE);
 	for (int i = 0; i < FS_CACHE_MAX_VIEWS; i++)
-		if (slot_matches(&ctl->views[i], view_id))
+		if (slot_matches(&fs_cache_ctl->views[i], view_id))
 		{
-			pg_atomic_write_u64(&ctl->views[i].gen, new_gen());
+			pg_atomic_write_u64(&fs_cache_ctl->views[i].gen, new_gen());
 			if (free_slot)
 			{
-				ctl->views[i].view_id = 0;
+				fs_cache_ctl->views[i].view_id = 0;
 				freed = i;
 			}
 		}
-	LWLockRelease(ctl->viewlock);
+	LWLockRelease(fs_cache_ctl->viewlock);
 	if (freed >= 0)
 		sweep_view(freed, view_id);
 }
@@ -768,7 +545,7 @@ fs_cache_bump_keys(const uint64 *hashes, int n)
 {
 	uint64		g;
 
-	if (ctl == NULL || n == 0)
+	if (fs_cache_ctl == NULL || n == 0)
 		return;
 	g = new_gen();
 	for (int i = 0; i < n; i++)
@@ -799,7 +576,7 @@ prefetch_line(const void *p)
 static inline void
 prefetch_bucket(int64 b)
 {
-	prefetch_line(&buckets[b]);
+	prefetch_line(&fs_cache_buckets[b]);
 }
 
 /*
@@ -809,13 +586,13 @@ prefetch_bucket(int64 b)
 static inline void
 prefetch_match(int64 b, uint64 hash)
 {
-	const FsBucket *bk = &buckets[b];
+	const FsBucket *bk = &fs_cache_buckets[b];
 	uint32		tag = key_tag(hash);
 
 	for (int w = 0; w < FS_CACHE_WAYS; w++)
 		if (bk->tag[w] == tag)
 		{
-			const char *e = (const char *) &entries[b * FS_CACHE_WAYS + w];
+			const char *e = (const char *) &fs_cache_entries[b * FS_CACHE_WAYS + w];
 
 			for (int l = 0; l < bk->lines[w] && l < (int) (sizeof(FsEntry) / FS_LINE); l++)
 				prefetch_line(e + l * FS_LINE);
@@ -835,7 +612,7 @@ void
 fs_cache_get_many(int slot, int32 view_id, FsCacheProbe *p, int n)
 {
 	int64	   *bucket = palloc(sizeof(int64) * Max(n, 1));
-	uint64		vgen = pg_atomic_read_u64(&ctl->views[slot].gen);
+	uint64		vgen = pg_atomic_read_u64(&fs_cache_ctl->views[slot].gen);
 	int			nhits = 0,
 				nmisses = 0;
 
@@ -851,7 +628,7 @@ fs_cache_get_many(int slot, int32 view_id, FsCacheProbe *p, int n)
 	for (int i = 0; i < n; i++)
 		if (bucket[i] >= 0)
 		{
-			p[i].want = Max(vgen, pg_atomic_read_u64(&buckets[bucket[i]].keygen));
+			p[i].want = Max(vgen, pg_atomic_read_u64(&fs_cache_buckets[bucket[i]].keygen));
 			prefetch_match(bucket[i], p[i].hash);
 		}
 	pg_memory_barrier();
@@ -894,135 +671,8 @@ fs_cache_get_many(int slot, int32 view_id, FsCacheProbe *p, int n)
 	for (int i = 0; i < n; i++)
 		nmisses += p[i].keylen >= 0 && p[i].len < 0;
 	if (nhits > 0)
-		pg_atomic_fetch_add_u64(&ctl->views[slot].ctr[FS_CTR_HITS], nhits);
+		pg_atomic_fetch_add_u64(&fs_cache_ctl->views[slot].ctr[FS_CTR_HITS], nhits);
 	if (nmisses > 0)
-		pg_atomic_fetch_add_u64(&ctl->views[slot].ctr[FS_CTR_MISSES], nmisses);
+		pg_atomic_fetch_add_u64(&fs_cache_ctl->views[slot].ctr[FS_CTR_MISSES], nmisses);
 	pfree(bucket);
-}
-
-/*
- * Worker: has a commit changed the view since its last complete load (and should the worker
- * reload it: always the first time, later only with reload_after_commit)? Returns the generation.
- */
-bool
-fs_cache_view_needs_load(int slot, uint64 *gen)
-{
-	bool		needs;
-
-	LWLockAcquire(ctl->viewlock, LW_SHARED);
-	*gen = pg_atomic_read_u64(&ctl->views[slot].gen);
-	needs = ctl->views[slot].loaded_gen != *gen &&
-		(fs_reload_after_commit || ctl->views[slot].loaded_gen == 0);
-	LWLockRelease(ctl->viewlock);
-	pg_memory_barrier();
-	return needs;
-}
-
-/* Worker: records a complete load under generation gen. */
-void
-fs_cache_view_loaded(int slot, uint64 gen)
-{
-	LWLockAcquire(ctl->viewlock, LW_EXCLUSIVE);
-	ctl->views[slot].loaded_gen = gen;
-	LWLockRelease(ctl->viewlock);
-}
-
-/* Worker state for fs_stat_online; error != NULL records the last error and its time. */
-void
-fs_cache_set_worker(int pid, FsWorkerState state, const char *error)
-{
-	if (ctl == NULL)
-		return;
-	SpinLockAcquire(&ctl->mutex);
-	ctl->worker_pid = pid;
-	ctl->worker_state = state;
-	if (pid == MyProcPid && OidIsValid(MyDatabaseId))
-		ctl->dboid = MyDatabaseId;
-	if (error)
-	{
-		strlcpy(ctl->last_error, error, sizeof(ctl->last_error));
-		ctl->last_error_at = GetCurrentTimestamp();
-		ctl->worker_errors++;
-	}
-	SpinLockRelease(&ctl->mutex);
-}
-
-/* The latch committers set so that the worker reloads right after a commit. */
-void
-fs_cache_set_worker_latch(void *latch)
-{
-	SpinLockAcquire(&ctl->mutex);
-	ctl->worker_latch = (Latch *) latch;
-	SpinLockRelease(&ctl->mutex);
-}
-
-/* Called at commit by writers: wake the worker (never blocks, never errors). */
-void
-fs_cache_wake_worker(void)
-{
-	Latch	   *l;
-
-	if (ctl == NULL)
-		return;
-	SpinLockAcquire(&ctl->mutex);
-	l = ctl->worker_latch;
-	SpinLockRelease(&ctl->mutex);
-	if (l)
-		SetLatch(l);
-}
-
-/* A consistent-enough copy of counters and a count of live entries per view (unlocked scan). */
-void
-fs_cache_stats(FsCacheStats *out)
-{
-	memset(out, 0, sizeof(*out));
-	if (ctl == NULL)
-		return;
-	out->capacity_entries = ctl->nentries;
-	/* an entry's memory includes its share of the bucket header */
-	out->entry_bytes = sizeof(FsEntry) + sizeof(FsBucket) / FS_CACHE_WAYS;
-	out->capacity_bytes = ctl->nentries * out->entry_bytes;
-	LWLockAcquire(ctl->viewlock, LW_SHARED);
-	for (int i = 0; i < FS_CACHE_MAX_VIEWS; i++)
-	{
-		FsCacheViewStats *v = &out->views[i];
-
-		v->dboid = ctl->views[i].dboid;
-		v->view_id = ctl->views[i].view_id;
-		for (int c = 0; c < FS_NCOUNTERS; c++)
-			v->counters[c] = pg_atomic_read_u64(&ctl->views[i].ctr[c]);
-	}
-	LWLockRelease(ctl->viewlock);
-	out->nviews = FS_CACHE_MAX_VIEWS;
-	for (int64 i = 0; i < ctl->nentries; i++)
-	{
-		FsEntry    *e = &entries[i];
-
-		if (entry_is_live(e))
-		{
-			out->views[e->slot].entries++;
-			out->views[e->slot].bytes += out->entry_bytes;
-		}
-	}
-	SpinLockAcquire(&ctl->mutex);
-	out->worker_pid = ctl->worker_pid;
-	out->worker_state = ctl->worker_state;
-	strlcpy(out->last_error, ctl->last_error, sizeof(out->last_error));
-	out->last_error_at = ctl->last_error_at;
-	out->worker_errors = ctl->worker_errors;
-	SpinLockRelease(&ctl->mutex);
-}
-
-/* The worker's last recorded state (NOT_RUNNING without the cache). */
-FsWorkerState
-fs_cache_worker_state(void)
-{
-	FsWorkerState s;
-
-	if (ctl == NULL)
-		return FS_WORKER_NOT_RUNNING;
-	SpinLockAcquire(&ctl->mutex);
-	s = ctl->worker_state;
-	SpinLockRelease(&ctl->mutex);
-	return s;
 }
