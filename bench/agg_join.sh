@@ -38,7 +38,7 @@ if [ ! -f "$DATA/generated" ]; then
 fi
 
 fs_log "running the methods ($SIZE)"
-psql_ -v repeat="${BENCH_REPEAT:-2}" <<'SQL'
+psql_ -v repeat="${BENCH_REPEAT:-2}" -v benchdir="$W/src/bench" <<'SQL'
 SELECT set_config('bench.repeat', :'repeat', false);
 DROP EXTENSION IF EXISTS feature_store CASCADE;
 CREATE EXTENSION feature_store;
@@ -48,17 +48,7 @@ SELECT fs_register_view('user_aggs', 'user_stats_history', 'bench_user', event_t
   aggregations => ARRAY['avg(f_float1) over ''1 day'' as avg_1d', 'avg(f_float1) over ''7 days'' as avg_7d',
                         'sum(f_int1) over ''1 day'' as sum_1d', 'sum(f_int1) over ''7 days'' as sum_7d',
                         'count(*) over ''1 day'' as n_1d', 'count(*) over ''7 days'' as n_7d']);
-CREATE FUNCTION pg_temp.bench_ms(tbl text, q text) RETURNS float8 LANGUAGE plpgsql AS $$
-DECLARE t0 timestamptz; best float8;
-BEGIN
-    FOR i IN 1..current_setting('bench.repeat')::int LOOP
-        EXECUTE format('DROP TABLE IF EXISTS %I', tbl);
-        t0 := clock_timestamp();
-        EXECUTE q;
-        best := least(best, round(extract(epoch FROM clock_timestamp() - t0) * 1000));
-    END LOOP;
-    RETURN best;
-END $$;
+\i :benchdir/bench_ms.sql
 CREATE OR REPLACE FUNCTION bench_agg_checksum(t text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE r text;
 BEGIN
@@ -111,30 +101,22 @@ WHERE row_id IS NOT NULL
 $q$), 'not compared (count counts events with a NULL f_int1)';
 SQL
 
-NODE_DIR=$FS_ROOT/bench/data/node
-if [ "${BENCH_DUCKDB:-1}" != 0 ] && command -v node >/dev/null; then
-  if [ ! -d "$NODE_DIR/node_modules/@duckdb/node-api" ]; then
-    fs_log "installing @duckdb/node-api into bench/data/node"
-    mkdir -p "$NODE_DIR"
-    (cd "$NODE_DIR" && npm install --no-audit --no-fund @duckdb/node-api >/dev/null 2>&1) || true
-  fi
-  if [ -d "$NODE_DIR/node_modules/@duckdb/node-api" ]; then
-    fs_log "DuckDB range-join baseline"
-    psql_ -c "\copy (SELECT user_id, (extract(epoch FROM event_ts) * 1000000)::bigint, f_float1, f_int1 FROM user_stats_history WHERE user_id IS NOT NULL AND event_ts IS NOT NULL) TO '$W/hist.csv' CSV" \
-          -c "\copy (SELECT row_id, user_id, (extract(epoch FROM ts) * 1000000)::bigint FROM spine) TO '$W/spine.csv' CSV"
-    cp "$FS_ROOT/bench/duckdb_range_agg.mjs" "$NODE_DIR/"
-    touch "$W/duck.csv"; chmod 666 "$W/duck.csv"
-    duck=$(cd "$NODE_DIR" && node duckdb_range_agg.mjs "$W/hist.csv" "$W/spine.csv" "$W/duck.csv" "${BENCH_REPEAT:-2}")
-    echo "$duck"
-    ms=$(echo "$duck" | awk '$1 == "duckdb_range_agg" {print $2}')
-    psql_ <<SQL
+if fs_bench_duckdb; then
+  fs_log "DuckDB range-join baseline"
+  psql_ -c "\copy (SELECT user_id, (extract(epoch FROM event_ts) * 1000000)::bigint, f_float1, f_int1 FROM user_stats_history WHERE user_id IS NOT NULL AND event_ts IS NOT NULL) TO '$W/hist.csv' CSV" \
+        -c "\copy (SELECT row_id, user_id, (extract(epoch FROM ts) * 1000000)::bigint FROM spine) TO '$W/spine.csv' CSV"
+  cp "$FS_ROOT/bench/duckdb_range_agg.mjs" "$NODE_DIR/"
+  touch "$W/duck.csv"; chmod 666 "$W/duck.csv"
+  duck=$(cd "$NODE_DIR" && node duckdb_range_agg.mjs "$W/hist.csv" "$W/spine.csv" "$W/duck.csv" "${BENCH_REPEAT:-2}")
+  echo "$duck"
+  ms=$(echo "$duck" | awk '$1 == "duckdb_range_agg" {print $2}')
+  psql_ <<SQL
 CREATE TABLE r_duckdb (row_id bigint, avg_1d float8, avg_7d float8, sum_1d numeric, sum_7d numeric, n_1d bigint, n_7d bigint);
 \copy r_duckdb FROM '$W/duck.csv' CSV
 UPDATE r_duckdb SET n_1d = coalesce(n_1d, 0), n_7d = coalesce(n_7d, 0);
 INSERT INTO bench_results SELECT 'DuckDB: range join, GROUP BY spine row', $ms, bench_agg_checksum('r_duckdb');
 DROP TABLE r_duckdb;
 SQL
-  fi
 fi
 
 fs_log "results ($SIZE: $USERS users, $((USERS * 10)) history rows, $SPINE spine rows; 6 aggregates)"

@@ -39,7 +39,7 @@ fi
 
 if [ -n "${BENCH_GEN_ONLY:-}" ]; then exit 0; fi
 fs_log "running the methods ($SIZE)"
-psql_ -v repeat="${BENCH_REPEAT:-2}" <<'SQL'
+psql_ -v repeat="${BENCH_REPEAT:-2}" -v benchdir="$W/src/bench" <<'SQL'
 SELECT set_config('bench.repeat', :'repeat', false);
 DROP EXTENSION IF EXISTS feature_store CASCADE;
 CREATE EXTENSION feature_store;
@@ -47,18 +47,7 @@ CREATE EXTENSION IF NOT EXISTS pg_prewarm;
 SELECT fs_register_entity('bench_user', 'user_id');
 SELECT fs_register_view('user_stats', 'user_stats_history', 'bench_user', event_time => 'event_ts',
                         created_time => 'created_ts', ttl => '30 days');
--- Best of :repeat runs (the machine may be shared); the result of the last run is kept.
-CREATE FUNCTION pg_temp.bench_ms(tbl text, q text) RETURNS float8 LANGUAGE plpgsql AS $$
-DECLARE t0 timestamptz; best float8;
-BEGIN
-    FOR i IN 1..current_setting('bench.repeat')::int LOOP
-        EXECUTE format('DROP TABLE IF EXISTS %I', tbl);
-        t0 := clock_timestamp();
-        EXECUTE q;
-        best := least(best, round(extract(epoch FROM clock_timestamp() - t0) * 1000));
-    END LOOP;
-    RETURN best;
-END $$;
+\i :benchdir/bench_ms.sql
 CREATE OR REPLACE FUNCTION bench_checksum(t text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE r text;
 BEGIN
@@ -116,30 +105,22 @@ $q$), bench_checksum('r_window');
 SQL
 
 # Optional: DuckDB's ASOF JOIN on the same data (exported to CSV, loading not timed).
-NODE_DIR=$FS_ROOT/bench/data/node
-if [ "${BENCH_DUCKDB:-1}" != 0 ] && command -v node >/dev/null; then
-  if [ ! -d "$NODE_DIR/node_modules/@duckdb/node-api" ]; then
-    fs_log "installing @duckdb/node-api into bench/data/node"
-    mkdir -p "$NODE_DIR"
-    (cd "$NODE_DIR" && npm install --no-audit --no-fund @duckdb/node-api >/dev/null 2>&1) || true
-  fi
-  if [ -d "$NODE_DIR/node_modules/@duckdb/node-api" ]; then
-    fs_log "DuckDB ASOF JOIN baseline"
-    psql_ -c "\copy (SELECT user_id, (extract(epoch FROM event_ts) * 1000000)::bigint, (extract(epoch FROM created_ts) * 1000000)::bigint, f_float1, f_float2, f_int1, f_text1 FROM user_stats_history) TO '$W/hist.csv' CSV" \
-          -c "\copy (SELECT row_id, user_id, (extract(epoch FROM ts) * 1000000)::bigint FROM spine) TO '$W/spine.csv' CSV"
-    cp "$FS_ROOT/bench/duckdb_asof.mjs" "$NODE_DIR/"
-    touch "$W/duck.csv"; chmod 666 "$W/duck.csv"
-    duck=$(cd "$NODE_DIR" && node duckdb_asof.mjs "$W/hist.csv" "$W/spine.csv" "$W/duck.csv" "${BENCH_REPEAT:-2}")
-    echo "$duck"
-    plain=$(echo "$duck" | awk '$1 == "duckdb_asof_plain" {print $2}')
-    exact=$(echo "$duck" | awk '$1 == "duckdb_asof_exact" {print $2}')
-    psql_ <<SQL
+if fs_bench_duckdb; then
+  fs_log "DuckDB ASOF JOIN baseline"
+  psql_ -c "\copy (SELECT user_id, (extract(epoch FROM event_ts) * 1000000)::bigint, (extract(epoch FROM created_ts) * 1000000)::bigint, f_float1, f_float2, f_int1, f_text1 FROM user_stats_history) TO '$W/hist.csv' CSV" \
+        -c "\copy (SELECT row_id, user_id, (extract(epoch FROM ts) * 1000000)::bigint FROM spine) TO '$W/spine.csv' CSV"
+  cp "$FS_ROOT/bench/duckdb_asof.mjs" "$NODE_DIR/"
+  touch "$W/duck.csv"; chmod 666 "$W/duck.csv"
+  duck=$(cd "$NODE_DIR" && node duckdb_asof.mjs "$W/hist.csv" "$W/spine.csv" "$W/duck.csv" "${BENCH_REPEAT:-2}")
+  echo "$duck"
+  plain=$(echo "$duck" | awk '$1 == "duckdb_asof_plain" {print $2}')
+  exact=$(echo "$duck" | awk '$1 == "duckdb_asof_exact" {print $2}')
+  psql_ <<SQL
 CREATE TEMP TABLE r_duckdb (row_id bigint, f_float1 float8, f_float2 float8, f_int1 bigint, f_text1 text);
 \copy r_duckdb FROM '$W/duck.csv' CSV
 INSERT INTO bench_results SELECT 'DuckDB ASOF JOIN, exact (dedup equal event times first)', $exact, bench_checksum('r_duckdb');
 INSERT INTO bench_results VALUES ('DuckDB ASOF JOIN, plain (arbitrary row on equal event times)', $plain, 'not compared');
 SQL
-  fi
 fi
 
 fs_log "results ($SIZE: $USERS users, $((USERS * 10)) history rows, $SPINE spine rows)"

@@ -142,3 +142,17 @@ CONF
   for _ in $(seq 60); do "$FS_BINDIR/pg_isready" -q "${PGOPTS[@]}" && break; sleep 1; done
   "$FS_BINDIR/pg_isready" -q "${PGOPTS[@]}" || { cat "$W/server.log"; return 1; }
 }
+
+# fs_bench_duckdb: whether DuckDB's node API is available for the benchmarks' optional DuckDB
+# baselines (BENCH_DUCKDB=0 skips them), installing it into bench/data/node on first use; sets
+# NODE_DIR, where the benchmarks' .mjs scripts run.
+fs_bench_duckdb() {
+  NODE_DIR=$FS_ROOT/bench/data/node
+  [ "${BENCH_DUCKDB:-1}" != 0 ] && command -v node >/dev/null || return 1
+  if [ ! -d "$NODE_DIR/node_modules/@duckdb/node-api" ]; then
+    fs_log "installing @duckdb/node-api into bench/data/node"
+    mkdir -p "$NODE_DIR"
+    (cd "$NODE_DIR" && npm install --no-audit --no-fund @duckdb/node-api >/dev/null 2>&1) || true
+  fi
+  [ -d "$NODE_DIR/node_modules/@duckdb/node-api" ]
+}
