@@ -23,19 +23,7 @@ flock 9
 
 fs_private_install fs_bench
 
-DATA=$FS_ROOT/bench/data/$SIZE
-stop() { fs_as_pg_user "$FS_BINDIR/pg_ctl" -D "$DATA/pgdata" -m fast -w stop >/dev/null 2>&1 || true; }
-cleanup() { stop; rm -rf "$W"; }
-trap cleanup EXIT
-psql_() { fs_as_pg_user "$FS_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 "${PGOPTS[@]}" -d bench "$@"; }
-fs_bench_join_cluster "$DATA"
-
-if [ ! -f "$DATA/generated" ]; then
-  fs_log "generating $SIZE data ($USERS users, $((USERS * 10)) history rows, $SPINE spine rows)"
-  fs_as_pg_user "$FS_BINDIR/createdb" "${PGOPTS[@]}" bench
-  psql_ -v users=$USERS -v spine_rows=$SPINE -f "$W/src/bench/gen_data.sql"
-  touch "$DATA/generated"
-fi
+fs_bench_join_start "$SIZE" "$USERS" "$SPINE"
 
 fs_log "running the methods ($SIZE)"
 psql_ -v repeat="${BENCH_REPEAT:-2}" -v benchdir="$W/src/bench" <<'SQL'

@@ -21,21 +21,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
 fs_private_install fs_bench
 
-DATA=$FS_ROOT/bench/data/$SIZE
-stop() { fs_as_pg_user "$FS_BINDIR/pg_ctl" -D "$DATA/pgdata" -m fast -w stop >/dev/null 2>&1 || true; }
-cleanup() { stop; rm -rf "$W"; }
-trap cleanup EXIT
-psql_() { fs_as_pg_user "$FS_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 "${PGOPTS[@]}" -d bench "$@"; }
-fs_bench_join_cluster "$DATA"
-
-if [ ! -f "$DATA/generated" ]; then
-  fs_log "generating $SIZE data ($USERS users, $((USERS * 10)) history rows, $SPINE spine rows)"
-  fs_as_pg_user "$FS_BINDIR/createdb" "${PGOPTS[@]}" bench
-  t0=$(date +%s)
-  psql_ -v users=$USERS -v spine_rows=$SPINE -f "$W/src/bench/gen_data.sql"
-  echo "generated in $(( $(date +%s) - t0 )) s"
-  touch "$DATA/generated"
-fi
+fs_bench_join_start "$SIZE" "$USERS" "$SPINE"
 
 if [ -n "${BENCH_GEN_ONLY:-}" ]; then exit 0; fi
 fs_log "running the methods ($SIZE)"

@@ -28,17 +28,7 @@ busy
 fs_private_install fs_pybench
 
 DATA=$FS_ROOT/bench/data/py_$SIZE
-stop() { fs_as_pg_user "$FS_BINDIR/pg_ctl" -D "$DATA/pgdata" -m fast -w stop >/dev/null 2>&1 || true; }
-cleanup() { stop; rm -rf "$W"; }
-trap cleanup EXIT
-fs_bench_join_cluster "$DATA"    # the settings of bench/pit_join.sh
-if [ ! -f "$DATA/generated" ]; then
-  fs_log "generating $SIZE data ($USERS users, $((USERS * 10)) history rows, $SPINE spine rows)"
-  fs_as_pg_user "$FS_BINDIR/createdb" "${PGOPTS[@]}" bench
-  fs_as_pg_user "$FS_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 "${PGOPTS[@]}" -d bench \
-    -v users=$USERS -v spine_rows=$SPINE -f "$W/src/bench/gen_data.sql"
-  touch "$DATA/generated"
-fi
+fs_bench_join_start "$SIZE" "$USERS" "$SPINE"    # the settings of bench/pit_join.sh
 fs_log "timing ($SIZE, spine $SPINE rows)"
 fs_as_pg_user env PYTHONPATH="$W/src/python" PYTHONDONTWRITEBYTECODE=1 BENCH_REPEAT="${BENCH_REPEAT:-3}" \
   /usr/bin/python3 "$W/src/bench/python_training_set.py" "host=$W port=5432 user=postgres dbname=bench"

@@ -143,6 +143,26 @@ CONF
   "$FS_BINDIR/pg_isready" -q "${PGOPTS[@]}" || { cat "$W/server.log"; return 1; }
 }
 
+# fs_bench_join_start SIZE USERS SPINE: what the join benchmarks start with (bench/pit_join.sh,
+# bench/agg_join.sh, bench/python_training_set.sh, after fs_private_install): the cluster of
+# fs_bench_join_cluster in DATA (default bench/data/SIZE), stopped and $W removed on exit, and the
+# standard workload (bench/gen_data.sql) generated on first use. Defines psql_ (the bench database).
+fs_bench_join_start() {
+  local size=$1 users=$2 spine=$3 t0
+  DATA=${DATA:-$FS_ROOT/bench/data/$size}
+  trap 'fs_as_pg_user "$FS_BINDIR/pg_ctl" -D "$DATA/pgdata" -m fast -w stop >/dev/null 2>&1 || true; rm -rf "$W"' EXIT
+  psql_() { fs_as_pg_user "$FS_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 "${PGOPTS[@]}" -d bench "$@"; }
+  fs_bench_join_cluster "$DATA" || return 1
+  if [ ! -f "$DATA/generated" ]; then
+    fs_log "generating $size data ($users users, $((users * 10)) history rows, $spine spine rows)"
+    fs_as_pg_user "$FS_BINDIR/createdb" "${PGOPTS[@]}" bench
+    t0=$(date +%s)
+    psql_ -v users="$users" -v spine_rows="$spine" -f "$W/src/bench/gen_data.sql"
+    echo "generated in $(( $(date +%s) - t0 )) s"
+    touch "$DATA/generated"
+  fi
+}
+
 # fs_bench_duckdb: whether DuckDB's node API is available for the benchmarks' optional DuckDB
 # baselines (BENCH_DUCKDB=0 skips them), installing it into bench/data/node on first use; sets
 # NODE_DIR, where the benchmarks' .mjs scripts run.
