@@ -48,6 +48,13 @@ SELECT fs_online(fs_entity('aacc_key', 2), 'aacc_sum') AS owner_sees \gset
 RESET ROLE;
 SELECT fs_online(fs_entity('aacc_key', 2), 'aacc_sum') = :'owner_sees'::jsonb AS same_answer;
 
+-- a column the filter reads renamed after registration: a clear error naming the filter
+ALTER TABLE aacc_events RENAME COLUMN secret TO secret2;
+SELECT count(*) FROM fs_point_in_time_join('aacc_spine', '{aacc_filtered:*}', 'ts') AS t(k bigint, ts timestamptz, n bigint);
+SELECT fs_online(fs_entity('aacc_key', 1), 'aacc_filtered');
+ALTER TABLE aacc_events RENAME COLUMN secret2 TO secret;
+SELECT count(*) FROM fs_point_in_time_join('aacc_spine', '{aacc_filtered:*}', 'ts') AS t(k bigint, ts timestamptz, n bigint);
+
 -- row-level security on the source: refused, not filtered
 ALTER TABLE aacc_events ENABLE ROW LEVEL SECURITY;
 CREATE POLICY aacc_some ON aacc_events FOR SELECT USING (k < 3);

@@ -66,6 +66,9 @@ extern int64 fs_agg_interval_us(const Interval *iv, const char *what);
  */
 extern char *fs_agg_check_filter(Oid relid, const char *filter);
 
+/* agg_spec.c: a stored filter checked again at use (the source may have changed since). */
+extern void fs_agg_recheck_filter(Oid relid, const char *view, const char *filter);
+
 /* The aggregation part of a view's registration, validated against its source. */
 typedef struct FsAggDecl
 {

@@ -544,3 +544,24 @@ fs_agg_index_notice(Oid relid, char *const *keys, int nkeys, const char *event_t
 					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid)),
 					 cols.data)));
 }
+
+static void
+view_filter_error_callback(void *arg)
+{
+	errcontext("the filter of feature view \"%s\", checked against its source as it is now (register the view again after changing the source)",
+			   (const char *) arg);
+}
+
+/* See agg.h. */
+void
+fs_agg_recheck_filter(Oid relid, const char *view, const char *filter)
+{
+	ErrorContextCallback errcb;
+
+	errcb.callback = view_filter_error_callback;
+	errcb.arg = (void *) view;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+	(void) fs_agg_check_filter(relid, filter);
+	error_context_stack = errcb.previous;
+}

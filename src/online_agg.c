@@ -321,6 +321,8 @@ agg_state(FsOnlineView *ov)
 	MemoryContextSwitchTo(old);
 
 	st->relid = relid;
+	if (v->filter != NULL)
+		fs_agg_recheck_filter(relid, v->name, v->filter);	/* the source may have changed since */
 	{
 		char	  **cols = palloc(sizeof(char *) * Max(st->ev.nargs, 1));
 

@@ -262,7 +262,11 @@ plan_agg(PitPlan *p, PitView *v)
 	}
 	/* a filter is evaluated by the executor: SPI; else plain tables go through the table AM */
 	if (fv->filter != NULL)
+	{
+		/* still valid over the source as it is now (a renamed column is an error here, not in SPI) */
+		fs_agg_recheck_filter(v->relid, fv->name, fv->filter);
 		v->use_spi = true;
+	}
 	else
 		plan_source_access(v);
 }
