@@ -69,6 +69,14 @@ extern char *fs_agg_check_filter(Oid relid, const char *filter);
 /* agg_spec.c: a stored filter checked again at use (the source may have changed since). */
 extern void fs_agg_recheck_filter(Oid relid, const char *view, const char *filter);
 
+/*
+ * agg_spec.c: a registered aggregation view's specs checked against its source as it is now,
+ * with their argument types (*specs) and collations (*colls, per spec), and its filter checked
+ * again; errors say to register the view again.
+ */
+struct FsView;
+extern void fs_agg_resolve_view(struct FsView *v, Oid relid, FsAggSpec **specs, Oid **colls);
+
 /* The aggregation part of a view's registration, validated against its source. */
 typedef struct FsAggDecl
 {
@@ -118,6 +126,7 @@ typedef struct FsAggEval
 	FsAggSpec  *specs;
 	int		   *spec_arg;		/* per spec: index of its argument column, -1 for count(*) */
 	int			nargs;
+	char	  **arg_name;		/* the source column of each argument */
 	Oid		   *arg_type;
 	Oid		   *arg_coll;
 	int16	   *arg_len;

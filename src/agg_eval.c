@@ -39,6 +39,7 @@ fs_agg_eval_init(FsAggEval *ev, FsAggSpec *specs, int nspecs, Oid *arg_coll, boo
 	char	  **names = palloc(sizeof(char *) * Max(nspecs, 1));
 
 	memset(ev, 0, sizeof(*ev));
+	ev->arg_name = names;
 	ev->nspecs = nspecs;
 	ev->specs = specs;
 	ev->spec_arg = palloc(sizeof(int) * Max(nspecs, 1));

@@ -565,3 +565,45 @@ fs_agg_recheck_filter(Oid relid, const char *view, const char *filter)
 	(void) fs_agg_check_filter(relid, filter);
 	error_context_stack = errcb.previous;
 }
+
+/*
+ * See agg.h. Training (pit_plan.c) and serving (online_agg.c) check a view the same way: its
+ * arguments still exist with types that give the registered result types, and its filter still
+ * analyzes over the source.
+ */
+void
+fs_agg_resolve_view(FsView *v, Oid relid, FsAggSpec **specs, Oid **colls)
+{
+	*specs = palloc(sizeof(FsAggSpec) * Max(v->nfeatures, 1));
+	*colls = palloc0(sizeof(Oid) * Max(v->nfeatures, 1));
+	for (int f = 0; f < v->nfeatures; f++)
+	{
+		FsAggSpec  *sp = &(*specs)[f];
+		AttrNumber	att;
+		Oid			t;
+		int32		typmod;
+
+		*sp = v->aggs[f];
+		if (sp->arg == NULL)
+			continue;
+		att = get_attnum(relid, sp->arg);
+		if (att == InvalidAttrNumber || att < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("source \"%s.%s\" of feature view \"%s\" has no column \"%s\"",
+							v->source_schema, v->source_name, v->name, sp->arg),
+					 errdetail("The view's aggregation argument column was dropped or renamed after registration. The source has columns: %s.",
+							   fs_relation_column_names(relid)),
+					 errhint("Register the view again over the current source.")));
+		get_atttypetypmodcoll(relid, att, &t, &typmod, &(*colls)[f]);
+		sp->arg_type = getBaseType(t);
+		if (fs_agg_result_type(sp->fn, sp->arg, sp->arg_type, sp->name) != v->features[f].type)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" of feature view \"%s\" has type %s, which changes the type of aggregation \"%s\"",
+							sp->arg, v->name, format_type_be(t), sp->name),
+					 errhint("Register the view again to record the new type.")));
+	}
+	if (v->filter != NULL)
+		fs_agg_recheck_filter(relid, v->name, v->filter);
+}

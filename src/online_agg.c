@@ -245,36 +245,10 @@ agg_state(FsOnlineView *ov)
 	relid = fs_view_source_relid(v);
 	old = MemoryContextSwitchTo(cxt);
 	st = palloc0(sizeof(FsOnlineAgg));
-	specs = palloc(sizeof(FsAggSpec) * v->nfeatures);
-	colls = palloc0(sizeof(Oid) * v->nfeatures);
+	fs_agg_resolve_view(v, relid, &specs, &colls);
 	st->bounded = true;
 	for (int f = 0; f < v->nfeatures; f++)
 	{
-		specs[f] = v->aggs[f];
-		if (specs[f].arg != NULL)
-		{
-			AttrNumber	att = get_attnum(relid, specs[f].arg);
-			Oid			t;
-
-			if (att == InvalidAttrNumber)
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_COLUMN),
-						 errmsg("source \"%s.%s\" of feature view \"%s\" has no column \"%s\"",
-								v->source_schema, v->source_name, v->name, specs[f].arg),
-						 errhint("Register the view again over the current source.")));
-			{
-				int32		typmod;
-
-				get_atttypetypmodcoll(relid, att, &t, &typmod, &colls[f]);
-			}
-			specs[f].arg_type = getBaseType(t);
-			if (fs_agg_result_type(specs[f].fn, specs[f].arg, specs[f].arg_type, specs[f].name) != v->features[f].type)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATATYPE_MISMATCH),
-						 errmsg("column \"%s\" of feature view \"%s\" has type %s, which changes the type of aggregation \"%s\"",
-								specs[f].arg, v->name, format_type_be(t), specs[f].name),
-						 errhint("Register the view again to record the new type.")));
-		}
 		if (specs[f].lifetime)
 			st->bounded = false;
 		else
@@ -292,15 +266,8 @@ agg_state(FsOnlineView *ov)
 	appendStringInfo(&sql, "SELECT %s", quote_identifier(v->event_time));
 	if (st->has_created)
 		appendStringInfo(&sql, ", %s", quote_identifier(v->created_time));
-	{
-		char	  **cols = palloc(sizeof(char *) * Max(st->ev.nargs, 1));
-
-		for (int f = 0; f < v->nfeatures; f++)
-			if (st->ev.spec_arg[f] >= 0)
-				cols[st->ev.spec_arg[f]] = specs[f].arg;
-		for (int a = 0; a < st->ev.nargs; a++)
-			appendStringInfo(&sql, ", %s", quote_identifier(cols[a]));
-	}
+	for (int a = 0; a < st->ev.nargs; a++)
+		appendStringInfo(&sql, ", %s", quote_identifier(st->ev.arg_name[a]));
 	if (v->filter)
 		appendStringInfo(&sql, ", (%s)", v->filter);
 	st->ncols = 1 + (st->has_created ? 1 : 0) + st->ev.nargs + (v->filter ? 1 : 0);
@@ -321,17 +288,8 @@ agg_state(FsOnlineView *ov)
 	MemoryContextSwitchTo(old);
 
 	st->relid = relid;
-	if (v->filter != NULL)
-		fs_agg_recheck_filter(relid, v->name, v->filter);	/* the source may have changed since */
-	{
-		char	  **cols = palloc(sizeof(char *) * Max(st->ev.nargs, 1));
-
-		for (int f = 0; f < v->nfeatures; f++)
-			if (st->ev.spec_arg[f] >= 0)
-				cols[st->ev.spec_arg[f]] = specs[f].arg;
-		if (v->filter == NULL)
-			plan_direct(st, v, cols, cxt);
-	}
+	if (v->filter == NULL)
+		plan_direct(st, v, st->ev.arg_name, cxt);
 
 	SPI_connect();
 	{

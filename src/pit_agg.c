@@ -59,7 +59,7 @@ events_query(PitView *v)
 	if (v->col_created >= 0)
 		appendStringInfo(&sql, ", %s", quote_identifier(fv->created_time));
 	for (int a = 0; a < ev->nargs; a++)
-		appendStringInfo(&sql, ", %s", quote_identifier(v->agg_cols[a]));
+		appendStringInfo(&sql, ", %s", quote_identifier(ev->arg_name[a]));
 	if (fv->filter)
 		appendStringInfo(&sql, ", (%s)", fv->filter);
 	appendStringInfo(&sql, " FROM %s", quote_qualified_identifier(fv->source_schema, fv->source_name));

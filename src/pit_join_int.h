@@ -157,7 +157,6 @@ typedef struct PitView
 	bool	   *feat_byval;
 	FmgrInfo  **feat_cmp;		/* NULL for types without a default btree order */
 	struct FsAggEval *agg;		/* aggregation views: the evaluator (pit_agg.c), else NULL */
-	char	  **agg_cols;		/* its argument columns, in the evaluator's order */
 
 	/* per batch */
 	int			nentries;

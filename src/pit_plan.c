@@ -216,28 +216,14 @@ static void
 plan_agg(PitPlan *p, PitView *v)
 {
 	FsView	   *fv = v->fv;
-	FsAggSpec  *specs = palloc(sizeof(FsAggSpec) * fv->nfeatures);
-	Oid		   *colls = palloc0(sizeof(Oid) * fv->nfeatures);
+	FsAggSpec  *specs;
+	Oid		   *colls;
 
+	fs_agg_resolve_view(fv, v->relid, &specs, &colls);
 	for (int f = 0; f < fv->nfeatures; f++)
 	{
 		FsAggSpec  *sp = &specs[f];
-		int32		typmod;
 
-		*sp = fv->aggs[f];
-		if (sp->arg != NULL)
-		{
-			Oid			t;
-
-			source_column(v, sp->arg, "aggregation argument", &t, &typmod, &colls[f]);
-			sp->arg_type = getBaseType(t);
-			if (fs_agg_result_type(sp->fn, sp->arg, sp->arg_type, sp->name) != fv->features[f].type)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATATYPE_MISMATCH),
-						 errmsg("column \"%s\" of feature view \"%s\" has type %s, which changes the type of aggregation \"%s\"",
-								sp->arg, fv->name, format_type_be(t), sp->name),
-						 errhint("Register the view again to record the new type.")));
-		}
 		v->feat_type[f] = fv->features[f].type;
 		v->feat_typmod[f] = -1;
 		/* min, max, first and last keep their column's collation; counts and sums have none */
@@ -247,26 +233,18 @@ plan_agg(PitPlan *p, PitView *v)
 	v->agg = palloc(sizeof(FsAggEval));
 	fs_agg_eval_init(v->agg, specs, fv->nfeatures, colls, fv->has_hop, fv->hop_us);
 	v->agg->as_of_created = p->as_of_created && v->col_created >= 0;
-	v->agg_cols = palloc(sizeof(char *) * Max(v->agg->nargs, 1));
-	for (int f = 0; f < fv->nfeatures; f++)
-		if (v->agg->spec_arg[f] >= 0)
-			v->agg_cols[v->agg->spec_arg[f]] = specs[f].arg;
 	/* the columns read: keys, times, then the arguments (pit_agg.c reads them in this order) */
 	{
 		char	  **names = palloc(sizeof(char *) * (v->col_feat0 + v->agg->nargs));
 
 		memcpy(names, v->col_names, sizeof(char *) * v->col_feat0);
-		memcpy(names + v->col_feat0, v->agg_cols, sizeof(char *) * v->agg->nargs);
+		memcpy(names + v->col_feat0, v->agg->arg_name, sizeof(char *) * v->agg->nargs);
 		v->col_names = names;
 		v->ncols = v->col_feat0 + v->agg->nargs;
 	}
 	/* a filter is evaluated by the executor: SPI; else plain tables go through the table AM */
 	if (fv->filter != NULL)
-	{
-		/* still valid over the source as it is now (a renamed column is an error here, not in SPI) */
-		fs_agg_recheck_filter(v->relid, fv->name, fv->filter);
 		v->use_spi = true;
-	}
 	else
 		plan_source_access(v);
 }
