@@ -158,3 +158,7 @@ FROM feature_store.feature_view v JOIN feature_store.view_feature f USING (view_
 -- The run log's test drivers leave the extension: the tests declare them (sql/include/runlog_test.sql).
 DROP FUNCTION feature_store.run_logged_test(text, text, text, boolean, timestamptz, timestamptz);
 DROP FUNCTION feature_store.stream_logged_test();
+
+CREATE FUNCTION feature_store.agg_changed_row() RETURNS trigger
+  AS 'MODULE_PATHNAME', 'fs_agg_changed_row_trigger' LANGUAGE C;
+REVOKE ALL ON FUNCTION feature_store.agg_changed_row() FROM PUBLIC;

@@ -63,10 +63,19 @@ SELECT fs_online(fs_entity('aacc_key', 1), 'aacc_sum');
 RESET ROLE;
 ALTER TABLE aacc_events DISABLE ROW LEVEL SECURITY;
 
--- stream mode adds no trigger to the source, and dropping the view removes none (no NOTICE)
+-- stream mode puts the key triggers of cached answers on the source: the view's owner needs the
+-- TRIGGER privilege on it, as for CREATE TRIGGER; dropping the view removes them (no NOTICE)
+SET ROLE regress_agg_owner;
 SELECT fs_set_online_mode('aacc_sum', 'stream');
+RESET ROLE;
+SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'aacc_events'::regclass;
+GRANT TRIGGER ON aacc_events TO regress_agg_owner;
+SET ROLE regress_agg_owner;
+SELECT fs_set_online_mode('aacc_sum', 'stream');
+RESET ROLE;
 SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'aacc_events'::regclass;
 SELECT fs_drop_view('aacc_sum');
+SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'aacc_events'::regclass;
 SELECT fs_drop_view('aacc_filtered');
 REVOKE CREATE ON SCHEMA public FROM regress_agg_owner;
 DROP TABLE aacc_events, aacc_spine;

@@ -9,6 +9,7 @@
 #include "utils/guc.h"
 
 #include "materialize.h"
+#include "online_agg_cache.h"
 #include "online_cache.h"
 #include "online_table.h"
 #include "online_worker.h"
@@ -24,6 +25,7 @@ _PG_init(void)
 {
 	fs_cache_init();
 	fs_online_table_init();
+	fs_agg_cache_init();
 	fs_worker_register();
 	fs_materialize_init();
 	pit_join_init();

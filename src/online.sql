@@ -47,6 +47,10 @@ REVOKE ALL ON FUNCTION feature_store.online_changed_keys() FROM PUBLIC;
 CREATE FUNCTION feature_store.online_changed_row() RETURNS trigger
   AS 'MODULE_PATHNAME', 'fs_online_changed_row_trigger' LANGUAGE C;
 REVOKE ALL ON FUNCTION feature_store.online_changed_row() FROM PUBLIC;
+
+CREATE FUNCTION feature_store.agg_changed_row() RETURNS trigger
+  AS 'MODULE_PATHNAME', 'fs_agg_changed_row_trigger' LANGUAGE C;
+REVOKE ALL ON FUNCTION feature_store.agg_changed_row() FROM PUBLIC;
 CREATE TRIGGER fs_registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON feature_store.entity
   FOR EACH STATEMENT EXECUTE FUNCTION feature_store.registry_changed();
 CREATE TRIGGER fs_registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON feature_store.feature_view

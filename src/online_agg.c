@@ -44,6 +44,9 @@
 
 #include "agg.h"
 #include "online_agg.h"
+#include "online_agg_cache.h"
+#include "online_cache.h"
+#include "online_key.h"
 
 /* What a backend keeps per view version (in the registry cache's memory, see online_meta.c). */
 typedef struct FsOnlineAgg
@@ -66,9 +69,22 @@ typedef struct FsOnlineAgg
 				ts_ge;
 	AttrNumber *att;			/* per column read: event, [created], arguments */
 	AttrNumber	att_max;
+	/* caching answers (online mode 'stream', see online_agg_cache.c) */
+	bool		stable;			/* answers do not depend on session settings */
+	bool		checked;		/* fs_agg_cache_check ran since the source's last invalidation */
+	uint32		epoch;
+	bool		cacheable;
 } FsOnlineAgg;
 
+/* A cached answer: the instants between which it is value(k, t), then its jsonb. */
+typedef struct AggAnswerHead
+{
+	int64		from;
+	int64		until;			/* inclusive */
+} AggAnswerHead;
+
 static bool scalar_jsonb(Oid type, Datum d, JsonbValue *jv);
+static bool stable_type(Oid type);
 
 /* to_jsonb(anyelement) for one type: its fmgr call finds the argument type in fn_expr. */
 static void
@@ -182,7 +198,10 @@ plan_direct(FsOnlineAgg *st, FsView *v, char **cols, MemoryContext cxt)
 		st->att_max = Max(st->att_max, st->att[c]);
 }
 
-/* Reads the key's events in [lo, t) by the index (see plan_direct) into evs. */
+/*
+ * Reads the key's events in [lo, t) by the index (see plan_direct) into evs, and the first one
+ * at or after t, if any (the evaluator leaves it out; it says until when the answer holds).
+ */
 static void
 read_direct(FsOnlineAgg *st, FsView *v, Datum *keys, TimestampTz t, TimestampTz lo, Snapshot snap,
 			FsAggEvents *evs)
@@ -202,7 +221,6 @@ read_direct(FsOnlineAgg *st, FsView *v, Datum *keys, TimestampTz t, TimestampTz 
 		ScanKeyInit(&sk[nsk++], i + 1, BTEqualStrategyNumber, st->key_eq[i], keys[st->index_key[i]]);
 	if (st->bounded)
 		ScanKeyInit(&sk[nsk++], nk + 1, BTGreaterEqualStrategyNumber, st->ts_ge, TimestampTzGetDatum(lo));
-	ScanKeyInit(&sk[nsk++], nk + 1, BTLessStrategyNumber, st->ts_lt, TimestampTzGetDatum(t));
 	scan = index_beginscan(rel, irel, snap, nsk, 0);
 	index_rescan(scan, sk, nsk, NULL, 0);
 	while (index_getnext_slot(scan, ForwardScanDirection, slot))
@@ -218,6 +236,8 @@ read_direct(FsOnlineAgg *st, FsView *v, Datum *keys, TimestampTz t, TimestampTz 
 		fs_agg_events_add(&st->ev, evs, DatumGetTimestampTz(vals[0]),
 						  st->has_created && !nulls[1] ? to_tz(vals[1], st->created_type) : 0,
 						  !st->has_created || nulls[1], true, &vals[ca], &nulls[ca]);
+		if (DatumGetTimestampTz(vals[0]) >= t)
+			break;				/* index order: the first event at or after t */
 	}
 	index_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
@@ -261,6 +281,9 @@ agg_state(FsOnlineView *ov)
 	st->event_type = get_atttype(relid, get_attnum(relid, v->event_time));
 	st->has_created = v->created_time != NULL;
 	st->created_type = st->has_created ? get_atttype(relid, get_attnum(relid, v->created_time)) : InvalidOid;
+	st->stable = st->event_type == TIMESTAMPTZOID && (!st->has_created || st->created_type == TIMESTAMPTZOID);
+	for (int f = 0; f < v->nfeatures; f++)
+		st->stable &= stable_type(v->features[f].type);
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT %s", quote_identifier(v->event_time));
@@ -277,14 +300,15 @@ agg_state(FsOnlineView *ov)
 		appendStringInfo(&sql, "%s OPERATOR(pg_catalog.=) $%d AND ", quote_identifier(v->entity.keys[k]), k + 1);
 		argtypes[k] = v->entity.key_types[k];
 	}
+	/* no upper bound: events at or after t say until when the answer holds */
 	nparams = v->entity.nkeys;
-	argtypes[nparams++] = TIMESTAMPTZOID;
-	appendStringInfo(&sql, "%s OPERATOR(pg_catalog.<) $%d", quote_identifier(v->event_time), nparams);
 	if (st->bounded)
 	{
 		argtypes[nparams++] = TIMESTAMPTZOID;
-		appendStringInfo(&sql, " AND %s OPERATOR(pg_catalog.>=) $%d", quote_identifier(v->event_time), nparams);
+		appendStringInfo(&sql, "%s OPERATOR(pg_catalog.>=) $%d", quote_identifier(v->event_time), nparams);
 	}
+	else
+		appendStringInfoString(&sql, "true");
 	MemoryContextSwitchTo(old);
 
 	st->relid = relid;
@@ -309,86 +333,86 @@ agg_state(FsOnlineView *ov)
 	return st;
 }
 
-/* See online_agg.h. */
-void
-fs_agg_read_row(FsOnlineView *ov, Datum *keys, FsOnlineRow *row)
+/*
+ * Result types whose jsonb does not depend on session settings (timestamptz is written in the
+ * session's TimeZone, interval in its IntervalStyle): answers of views made only of them, over
+ * timestamptz event times, are the same for every session and may be cached.
+ */
+static bool
+stable_type(Oid type)
 {
-	FsView	   *v = ov->view;
-	FsOnlineAgg *st = agg_state(ov);
-	MemoryContext cxt = CurrentMemoryContext;
-	TimestampTz now = GetCurrentTransactionStartTimestamp();
-	TimestampTz t = v->has_hop ? fs_agg_hop(now, v->hop_us) : now;
-	Datum		params[FS_MAX_KEYS + 2];
-	FsAggEvents evs = {0};
-	Datum	   *out = palloc(sizeof(Datum) * v->nfeatures);
-	bool	   *outnull = palloc(sizeof(bool) * v->nfeatures);
-	int			nk = v->entity.nkeys;
-	int			save_nestlevel;
-	int			rc;
+	switch (type)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case FLOAT4OID:
+		case FLOAT8OID:
+		case NUMERICOID:
+		case BOOLOID:
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case DATEOID:
+		case TIMESTAMPOID:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * The instants between which the answer computed at now stays value(k, t): from now (hopping:
+ * the start of now's hop) until the first instant an event enters or leaves a window, inclusive
+ * (an event at e counts for t in (e, e + W]). Events are sorted; lo is the read's lower bound,
+ * below which no event counts at now or later.
+ */
+static void
+answer_validity(FsOnlineAgg *st, FsView *v, FsAggEvents *evs, int64 now, int64 *from, int64 *until)
+{
+	int			i = 0;
+
+	if (v->has_hop)
+	{
+		*from = fs_agg_hop(now, v->hop_us);
+		if (pg_add_s64_overflow(*from, v->hop_us - 1, until))
+			*until = DT_NOEND;
+		return;
+	}
+	*from = now;
+	*until = DT_NOEND;
+	while (i < evs->n && evs->e[i] < now)
+		i++;
+	if (i < evs->n)
+		*until = evs->e[i];		/* the first future event enters just after its time */
+	for (int f = 0; f < st->ev.nspecs; f++)
+	{
+		FsAggSpec  *sp = &st->ev.specs[f];
+		int64		start,
+					leave;
+
+		if (sp->lifetime)
+			continue;
+		if (pg_sub_s64_overflow(now, sp->window_us, &start))
+			continue;			/* nothing can leave a window reaching back before time began */
+		/* the oldest event in the window leaves first */
+		for (int j = 0; j < evs->n && evs->e[j] < now; j++)
+			if (evs->e[j] >= start)
+			{
+				if (!pg_add_s64_overflow(evs->e[j], sp->window_us, &leave))
+					*until = Min(*until, leave);
+				break;
+			}
+	}
+}
+
+/* The answer as {"view": {"feature": value, ...}}, values as to_jsonb gives them. */
+static Jsonb *
+answer_jsonb(FsOnlineAgg *st, FsView *v, Datum *out, bool *outnull)
+{
 	JsonbParseState *ps = NULL;
 	JsonbValue	jv;
 
-	memcpy(params, keys, sizeof(Datum) * nk);
-	params[nk] = TimestampTzGetDatum(t);
-	if (st->bounded)
-	{
-		int64		lo;
-
-		if (pg_sub_s64_overflow(t, st->longest_us, &lo))
-			lo = DT_NOBEGIN;
-		params[nk + 1] = TimestampTzGetDatum(lo);
-	}
-
-	fs_agg_events_reset(&evs, st->ev.nargs);
-	if (OidIsValid(st->index))
-	{
-		Snapshot	snap = RegisterSnapshot(IsolationUsesXactSnapshot() ? GetTransactionSnapshot() : GetLatestSnapshot());
-
-		read_direct(st, v, keys, t, st->bounded ? DatumGetTimestampTz(params[nk + 1]) : 0, snap, &evs);
-		UnregisterSnapshot(snap);
-		goto evaluate;
-	}
-	SPI_connect();
-	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	{
-		Snapshot	snap = RegisterSnapshot(IsolationUsesXactSnapshot() ? GetTransactionSnapshot() : GetLatestSnapshot());
-
-		rc = SPI_execute_snapshot(st->plan, params, NULL, snap, InvalidSnapshot, true, false, 0);
-		UnregisterSnapshot(snap);
-	}
-	AtEOXact_GUC(true, save_nestlevel);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "aggregation read failed: %s", SPI_result_code_string(rc));
-	{
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-		Datum	   *vals = palloc(sizeof(Datum) * st->ncols);
-		bool	   *nulls = palloc(sizeof(bool) * st->ncols);
-		int			ca = 1 + (st->has_created ? 1 : 0);
-		int			cf = ca + st->ev.nargs;
-
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, vals, nulls);
-			if (nulls[0])
-				continue;
-			fs_agg_events_add(&st->ev, &evs, to_tz(vals[0], st->event_type),
-							  st->has_created && !nulls[1] ? to_tz(vals[1], st->created_type) : 0,
-							  !st->has_created || nulls[1],
-							  v->filter == NULL || (!nulls[cf] && DatumGetBool(vals[cf])),
-							  &vals[ca], &nulls[ca]);
-		}
-		MemoryContextSwitchTo(old);
-	}
-	SPI_finish();
-	MemoryContextSwitchTo(cxt);
-
-evaluate:
-	fs_agg_events_sort(&st->ev, &evs);
-	fs_agg_eval_at(&st->ev, &evs, now, out, outnull);
-
-	/* {"view": {"feature": value, ...}}, values as to_jsonb gives them (as latest-value views) */
 	pushJsonbValue(&ps, WJB_BEGIN_OBJECT, NULL);
 	jv.type = jbvString;
 	jv.val.string.val = v->name;
@@ -429,10 +453,165 @@ evaluate:
 		}
 	}
 	pushJsonbValue(&ps, WJB_END_OBJECT, NULL);
-	row->features = JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
+	return JsonbValueToJsonb(pushJsonbValue(&ps, WJB_END_OBJECT, NULL));
+}
+
+/* Reads the key's events from lo on (no upper bound) through the prepared plan. */
+static void
+read_spi(FsOnlineAgg *st, FsView *v, Datum *keys, int64 lo, FsAggEvents *evs)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Datum		params[FS_MAX_KEYS + 1];
+	int			nk = v->entity.nkeys;
+	int			save_nestlevel;
+	int			rc;
+
+	memcpy(params, keys, sizeof(Datum) * nk);
+	params[nk] = TimestampTzGetDatum(lo);
+	SPI_connect();
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	{
+		Snapshot	snap = RegisterSnapshot(IsolationUsesXactSnapshot() ? GetTransactionSnapshot() : GetLatestSnapshot());
+
+		rc = SPI_execute_snapshot(st->plan, params, NULL, snap, InvalidSnapshot, true, false, 0);
+		UnregisterSnapshot(snap);
+	}
+	AtEOXact_GUC(true, save_nestlevel);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "aggregation read failed: %s", SPI_result_code_string(rc));
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		Datum	   *vals = palloc(sizeof(Datum) * st->ncols);
+		bool	   *nulls = palloc(sizeof(bool) * st->ncols);
+		int			ca = 1 + (st->has_created ? 1 : 0);
+		int			cf = ca + st->ev.nargs;
+
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			heap_deform_tuple(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, vals, nulls);
+			if (nulls[0])
+				continue;
+			fs_agg_events_add(&st->ev, evs, to_tz(vals[0], st->event_type),
+							  st->has_created && !nulls[1] ? to_tz(vals[1], st->created_type) : 0,
+							  !st->has_created || nulls[1],
+							  v->filter == NULL || (!nulls[cf] && DatumGetBool(vals[cf])),
+							  &vals[ca], &nulls[ca]);
+		}
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	MemoryContextSwitchTo(cxt);
+}
+
+/*
+ * The cache slot for this lookup, or -1: only in online mode 'stream', for answers that do not
+ * depend on the session, while the source's key triggers fire (checked again after every
+ * invalidation of the source, online_agg_cache.c).
+ */
+static int
+answer_slot(FsOnlineAgg *st, FsView *v, int slot)
+{
+	uint32		e;
+
+	if (slot < 0 || !st->stable || strcmp(v->online_mode, "stream") != 0)
+		return -1;
+	e = fs_agg_source_epoch(st->relid);
+	if (!st->checked || st->epoch != e)
+	{
+		st->cacheable = fs_agg_cache_check(v, st->relid, slot);
+		st->epoch = e;
+		st->checked = true;
+	}
+	return st->cacheable ? slot : -1;
+}
+
+/* See online_agg.h. */
+void
+fs_agg_read_row(FsOnlineView *ov, Datum *keys, FsOnlineRow *row, int slot)
+{
+	FsView	   *v = ov->view;
+	FsOnlineAgg *st = agg_state(ov);
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	TimestampTz t = v->has_hop ? fs_agg_hop(now, v->hop_us) : now;
+	int64		lo = 0;
+	FsAggEvents evs = {0};
+	Datum	   *out;
+	bool	   *outnull;
+	char		img[FS_CACHE_KEY_MAX];
+	int			imglen = -1;
+	uint64		hash = 0;
+	uint64		tag = 0;
+	union
+	{
+		char		data[FS_CACHE_DATA];
+		int64		align;
+	}			buf;
+
 	row->found = true;
 	row->event_ts = now;
 	row->created_null = true;
+	slot = answer_slot(st, v, slot);
+	if (slot >= 0 && (imglen = fs_read_key_image(ov, keys, img)) < 0)
+		slot = -1;
+	if (slot >= 0)
+	{
+		uint64		want;
+		int			len;
+
+		hash = fs_key_image_hash(v->view_id, img, imglen);
+		want = fs_cache_want(slot, hash);
+		tag = fs_cache_fill_tag();
+		len = fs_cache_get(slot, v->view_id, hash, img, imglen, want, buf.data);
+		if (len > (int) sizeof(AggAnswerHead))
+		{
+			AggAnswerHead *h = (AggAnswerHead *) buf.data;
+
+			if (h->from <= now && now <= h->until)
+			{
+				fs_cache_count(slot, FS_CTR_HITS);
+				row->features = palloc(len - sizeof(AggAnswerHead));
+				memcpy(row->features, buf.data + sizeof(AggAnswerHead), len - sizeof(AggAnswerHead));
+				return;
+			}
+		}
+		fs_cache_count(slot, FS_CTR_MISSES);
+	}
+
+	/* a miss, or no cache: the events under a snapshot taken after W and C (protocol) */
+	if (st->bounded && pg_sub_s64_overflow(t, st->longest_us, &lo))
+		lo = DT_NOBEGIN;
+	fs_agg_events_reset(&evs, st->ev.nargs);
+	if (OidIsValid(st->index))
+	{
+		Snapshot	snap = RegisterSnapshot(IsolationUsesXactSnapshot() ? GetTransactionSnapshot() : GetLatestSnapshot());
+
+		read_direct(st, v, keys, t, lo, snap, &evs);
+		UnregisterSnapshot(snap);
+	}
+	else
+		read_spi(st, v, keys, lo, &evs);
+	fs_agg_events_sort(&st->ev, &evs);
+	out = palloc(sizeof(Datum) * v->nfeatures);
+	outnull = palloc(sizeof(bool) * v->nfeatures);
+	fs_agg_eval_at(&st->ev, &evs, now, out, outnull);
+	row->features = answer_jsonb(st, v, out, outnull);
+	if (slot >= 0)
+	{
+		AggAnswerHead *h = (AggAnswerHead *) buf.data;
+		int			jlen = VARSIZE(row->features);
+
+		fs_cache_count(slot, FS_CTR_READ_THROUGHS);
+		answer_validity(st, v, &evs, now, &h->from, &h->until);
+		if (sizeof(AggAnswerHead) + jlen <= sizeof(buf.data))
+		{
+			memcpy(buf.data + sizeof(AggAnswerHead), row->features, jlen);
+			fs_cache_put(slot, v->view_id, hash, img, imglen, tag, buf.data, sizeof(AggAnswerHead) + jlen);
+		}
+		else
+			fs_cache_count(slot, FS_CTR_DECLINED);
+	}
 }
 
 /*

@@ -10,8 +10,11 @@
 #include "online_meta.h"
 #include "online_read.h"
 
-/* Fills row (always found) with {"view": {"feature": value, ...}} for the typed keys. */
-extern void fs_agg_read_row(FsOnlineView *ov, Datum *keys, FsOnlineRow *row);
+/*
+ * Fills row (always found) with {"view": {"feature": value, ...}} for the typed keys; slot is
+ * the view's cache slot for this lookup (-1: bypass the cache).
+ */
+extern void fs_agg_read_row(FsOnlineView *ov, Datum *keys, FsOnlineRow *row, int slot);
 
 /*
  * Frees what fs_agg_read_row prepared for ov; online_meta.c calls it through ov->agg_free when

@@ -145,6 +145,7 @@ fs_cache_view_slot(int32 view_id, bool create)
 		s->view_id = view_id;
 		pg_atomic_write_u64(&s->gen, new_gen());
 		s->loaded_gen = 0;
+		s->guard = 0;
 		for (int c = 0; c < FS_NCOUNTERS; c++)
 			pg_atomic_write_u64(&s->ctr[c], 0);
 	}
@@ -533,6 +534,25 @@ fs_cache_bump(int32 view_id, bool free_slot)
 	LWLockRelease(fs_cache_ctl->viewlock);
 	if (freed >= 0)
 		sweep_view(freed, view_id);
+}
+
+/*
+ * A reader that found a view's write-side guard (the fingerprint of its aggregation source's
+ * triggers) different from the slot's: the view gets a new generation first, then the guard is
+ * recorded, so that whoever finds the guard equal to theirs reads the generation after the bump.
+ */
+void
+fs_cache_view_guard(int slot, int32 view_id, uint64 guard)
+{
+	FsViewSlot *s = &fs_cache_ctl->views[slot];
+
+	LWLockAcquire(fs_cache_ctl->viewlock, LW_EXCLUSIVE);
+	if (slot_matches(s, view_id) && s->guard != guard)
+	{
+		pg_atomic_write_u64(&s->gen, new_gen());
+		s->guard = guard;
+	}
+	LWLockRelease(fs_cache_ctl->viewlock);
 }
 
 /*

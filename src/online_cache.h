@@ -93,6 +93,12 @@ extern void fs_cache_put(int slot, int32 view_id, uint64 hash, const char *key, 
 
 /* Commit side: a new generation for the view (all its entries become stale); free = drop slot. */
 extern void fs_cache_bump(int32 view_id, bool free_slot);
+/*
+ * Aggregation views (online_agg_cache.c): a new view generation unless the slot's guard is
+ * already `guard`, which it becomes (the writers' triggers changed: entries cached before
+ * may have missed writes).
+ */
+extern void fs_cache_view_guard(int slot, int32 view_id, uint64 guard);
 /* Commit side of per-key invalidation: only these keys (by cache hash) become stale. */
 extern void fs_cache_bump_keys(const uint64 *hashes, int n);
 

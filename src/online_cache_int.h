@@ -38,6 +38,7 @@ typedef struct FsViewSlot
 	int32		view_id;		/* 0 = free */
 	pg_atomic_uint64 gen;
 	uint64		loaded_gen;		/* generation the worker last loaded completely */
+	uint64		guard;			/* aggregation views: fingerprint of the source's triggers */
 	pg_atomic_uint64 ctr[FS_NCOUNTERS];
 } FsViewSlot;
 

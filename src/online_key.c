@@ -93,15 +93,40 @@ fs_read_key_hash_values(int32 view_id, TupleDesc desc, const Datum *keys, int nk
 bool
 fs_read_key_hash_slot(int32 view_id, TupleTableSlot *slot, int nkeys, uint64 *hash)
 {
+	AttrNumber	att[FS_MAX_KEYS];
+
+	for (int k = 0; k < nkeys; k++)
+		att[k] = k + 1;
+	return fs_read_key_hash_attrs(view_id, slot, att, nkeys, hash);
+}
+
+/*
+ * The same for a row whose key columns are att[0..nkeys) (a source row of an aggregation
+ * view): its key types are the entity's, so the image is the one readers build.
+ */
+bool
+fs_read_key_hash_attrs(int32 view_id, TupleTableSlot *slot, const AttrNumber *att, int nkeys, uint64 *hash)
+{
 	Datum		keys[FS_MAX_KEYS];
+	bool		byval[FS_MAX_KEYS];
+	int16		typlen[FS_MAX_KEYS];
+	char		img[FS_CACHE_KEY_MAX];
+	int			len;
 
 	for (int k = 0; k < nkeys; k++)
 	{
+		Form_pg_attribute a = TupleDescAttr(slot->tts_tupleDescriptor, att[k] - 1);
 		bool		isnull;
 
-		keys[k] = slot_getattr(slot, k + 1, &isnull);
+		keys[k] = slot_getattr(slot, att[k], &isnull);
 		if (isnull)
 			return false;
+		byval[k] = a->attbyval;
+		typlen[k] = a->attlen;
 	}
-	return fs_read_key_hash_values(view_id, slot->tts_tupleDescriptor, keys, nkeys, hash);
+	len = key_image(nkeys, byval, typlen, keys, img);
+	if (len < 0)
+		return false;
+	*hash = fs_key_image_hash(view_id, img, len);
+	return true;
 }

@@ -26,6 +26,8 @@ extern int	fs_read_key_image(FsOnlineView *ov, const Datum *keys, char *img);
 
 /* Writers: the cache hash of an online-table row's key (false: not cacheable). */
 extern bool fs_read_key_hash_slot(int32 view_id, struct TupleTableSlot *slot, int nkeys, uint64 *hash);
+extern bool fs_read_key_hash_attrs(int32 view_id, struct TupleTableSlot *slot, const AttrNumber *att,
+								   int nkeys, uint64 *hash);
 extern bool fs_read_key_hash_values(int32 view_id, TupleDesc desc, const Datum *keys, int nkeys, uint64 *hash);
 
 #endif

@@ -7,12 +7,16 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 
 #include "materialize.h"
+#include "online_agg_cache.h"
 #include "online_mode.h"
 #include "online_table.h"
 #include "security.h"
@@ -35,6 +39,26 @@ check_view_owner(FsView *v)
 }
 
 /*
+ * 'stream' puts triggers on the source (created as the extension owner): the caller must be
+ * allowed to create them, as CREATE TRIGGER asks, not only to read the table.
+ */
+static void
+check_trigger_privilege(FsView *v)
+{
+	Oid			relid = fs_view_source_relid(v);
+	char		relkind = get_rel_relkind(relid);
+
+	if ((relkind == RELKIND_RELATION || relkind == RELKIND_PARTITIONED_TABLE) &&
+		pg_class_aclcheck(relid, GetUserId(), ACL_TRIGGER) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to stream feature view \"%s\"", v->name),
+				 errdetail("Online mode 'stream' creates triggers on the view's source \"%s.%s\", which requires the TRIGGER privilege on it.",
+						   v->source_schema, v->source_name),
+				 errhint("Ask the owner of \"%s.%s\" to GRANT TRIGGER on it to you.", v->source_schema, v->source_name)));
+}
+
+/*
  * fs_set_online_mode(view, mode): 'batch' and 'stream' create the online table (the mode hook of
  * materialize.c refills it and installs or removes stream triggers), 'off' drops it and frees the
  * view's cache memory at commit.
@@ -53,19 +77,31 @@ fs_set_online_mode(PG_FUNCTION_ARGS)
 				 errmsg("invalid online mode \"%s\"", mode),
 				 errhint("Valid modes are 'off', 'batch' and 'stream'.")));
 	check_view_owner(v);
+	if (strcmp(mode, "stream") == 0)
+		check_trigger_privilege(v);
 	SPI_connect();
 	fs_owner_context_enter(&octx);
 	if (v->is_agg)
 	{
-		/* nothing is stored for it: the mode only says whether it is served (answers are equal) */
+		/*
+		 * Answers are equal in every mode; 'stream' adds the source's key triggers, with which
+		 * answers are cached (online_agg_cache.c). Cached answers die at commit.
+		 */
 		Oid			t[2] = {INT4OID, TEXTOID};
 		Datum		a[2] = {Int32GetDatum(v->view_id), CStringGetTextDatum(mode)};
 
 		fs_spi_exec("UPDATE feature_store.feature_view SET online_mode = $2 WHERE view_id = $1",
 					2, t, a, NULL, false);
+		fs_agg_cache_drop_triggers(v);
+		if (strcmp(mode, "stream") == 0 && !fs_agg_cache_create_triggers(v))
+			ereport(NOTICE,
+					(errmsg("answers of feature view \"%s\" are computed at each lookup: its source \"%s.%s\" is not a plain table",
+							v->name, v->source_schema, v->source_name),
+					 errdetail("Online mode 'stream' caches answers of sources that are plain tables, whose triggers tell which keys changed.")));
 		fs_owner_context_leave(&octx);
 		SPI_finish();
 		fs_registry_changed();
+		fs_online_mark_dropped(v->view_id);
 		PG_RETURN_VOID();
 	}
 	{
@@ -125,8 +161,9 @@ fs_online_drop_views(const char *name, int32 version)
 	{
 		FsView	   *v = fs_lookup_view_by_id(ids[i], true);
 
-		/* an aggregation view in stream mode has no triggers (online_agg.c reads its source) */
-		if (v && !v->is_agg && strcmp(v->online_mode, "stream") == 0)
+		if (v && v->is_agg)
+			fs_agg_cache_drop_triggers(v);
+		else if (v && strcmp(v->online_mode, "stream") == 0)
 			fs_stream_drop_triggers(v);
 		if (OidIsValid(fs_online_table_relid(ids[i])))
 			fs_spi_exec(psprintf("DROP TABLE %s", fs_online_table_qualname(ids[i])), 0, NULL, NULL, NULL, false);

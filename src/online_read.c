@@ -344,7 +344,7 @@ fs_read_row_keys(FsReadState *st, FsOnlineView *ov, Datum *keys, FsOnlineRow *ro
 	memset(row, 0, sizeof(*row));
 	if (ov->view->is_agg)
 	{
-		fs_agg_read_row(ov, keys, row);
+		fs_agg_read_row(ov, keys, row, lookup_slot(ov));
 		return true;
 	}
 	if (!OidIsValid(ov->online_relid))
@@ -533,9 +533,10 @@ fs_read_rows(FsReadState *st, FsOnlineView *ov, int n, const Datum *keys, const 
 	memset(rows, 0, sizeof(FsOnlineRow) * n);
 	if (v->is_agg)
 	{
+		slot = lookup_slot(ov);
 		for (int i = 0; i < n; i++)
 			if (!knull[i])
-				fs_agg_read_row(ov, (Datum *) &keys[i * nk], &rows[i]);
+				fs_agg_read_row(ov, (Datum *) &keys[i * nk], &rows[i], slot);
 		return;
 	}
 	if (!OidIsValid(ov->online_relid) || n == 0)

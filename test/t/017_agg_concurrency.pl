@@ -73,42 +73,53 @@ COMMIT;
 close $c;
 
 my @conn = ('-h', $node->host, '-p', $node->port, 'postgres');
-my ($wout, $werr, $cout, $cerr, $rout, $rerr) = ('', '', '', '', '', '');
-my $writers = IPC::Run::start(['pgbench', '-n', '-c', '4', '-j', '1', '-T', '12', '-f', "$dir/writer.sql", @conn],
-	'>', \$wout, '2>', \$werr);
-my $churn = IPC::Run::start(['pgbench', '-n', '-c', '1', '-j', '1', '-T', '12', '-f', "$dir/churn.sql", @conn],
-	'>', \$cout, '2>', \$cerr);
-IPC::Run::run(['pgbench', '-n', '-c', '8', '-j', '2', '-T', '10', '-f', "$dir/reader.sql", @conn],
-	'>', \$rout, '2>', \$rerr);
-$writers->finish;
-$churn->finish;
-like($rout, qr/number of failed transactions: 0/, 'readers ran without errors') or diag($rout, $rerr);
-like($wout, qr/number of failed transactions: 0/, 'writers ran without errors') or diag($wout, $werr);
-like($cout, qr/number of failed transactions: 0/, 'the churning writer ran without errors') or diag($cout, $cerr);
+# batch: every answer computed at the lookup; stream: answers cached, the source's triggers
+# invalidating the keys written (online_agg_cache.c)
+for my $mode ('batch', 'stream')
+{
+	$node->safe_psql('postgres', "SELECT fs_set_online_mode('a', '$mode'); TRUNCATE reads, attempts, commit_done");
+	my ($wout, $werr, $cout, $cerr, $rout, $rerr) = ('', '', '', '', '', '');
+	my $writers = IPC::Run::start(['pgbench', '-n', '-c', '4', '-j', '1', '-T', '12', '-f', "$dir/writer.sql", @conn],
+		'>', \$wout, '2>', \$werr);
+	my $churn = IPC::Run::start(['pgbench', '-n', '-c', '1', '-j', '1', '-T', '12', '-f', "$dir/churn.sql", @conn],
+		'>', \$cout, '2>', \$cerr);
+	IPC::Run::run(['pgbench', '-n', '-c', '8', '-j', '2', '-T', '10', '-f', "$dir/reader.sql", @conn],
+		'>', \$rout, '2>', \$rerr);
+	$writers->finish;
+	$churn->finish;
+	like($rout, qr/number of failed transactions: 0/, "$mode: readers ran without errors") or diag($rout, $rerr);
+	like($wout, qr/number of failed transactions: 0/, "$mode: writers ran without errors") or diag($wout, $werr);
+	like($cout, qr/number of failed transactions: 0/, "$mode: the churning writer ran without errors") or diag($cout, $cerr);
 
-my ($nreads, $ncommits, $naborted) = split /\|/, $node->safe_psql('postgres', q{
-SELECT (SELECT count(*) FROM reads), (SELECT count(*) FROM commit_done),
-       (SELECT count(*) FROM attempts a WHERE NOT EXISTS (SELECT 1 FROM committed c WHERE c.id = a.id AND c.ver = a.ver))});
-cmp_ok($nreads, '>', 500, "enough reads ($nreads)");
-cmp_ok($ncommits, '>', 50, "enough commits ($ncommits)");
-cmp_ok($naborted, '>', 20, "some writing transactions aborted ($naborted)");
+	my ($nreads, $ncommits, $naborted) = split /\|/, $node->safe_psql('postgres', q{
+	SELECT (SELECT count(*) FROM reads), (SELECT count(*) FROM commit_done),
+	       (SELECT count(*) FROM attempts a WHERE NOT EXISTS (SELECT 1 FROM committed c WHERE c.id = a.id AND c.ver = a.ver))});
+	cmp_ok($nreads, '>', 500, "$mode: enough reads ($nreads)");
+	cmp_ok($ncommits, '>', 50, "$mode: enough commits ($ncommits)");
+	cmp_ok($naborted, '>', 20, "$mode: some writing transactions aborted ($naborted)");
 
-is($node->safe_psql('postgres', q{SELECT count(*) FROM reads r WHERE NOT EXISTS (SELECT 1 FROM committed c WHERE c.id = r.id AND c.ver = r.mx)}),
-	'0', 'no read returned a version of an aborted transaction');
-is($node->safe_psql('postgres', q{SELECT count(*) FROM reads r
-	WHERE EXISTS (SELECT 1 FROM commit_done d WHERE d.id = r.id AND d.ver > r.mx AND d.at < r.started)}),
-	'0', 'no read missed a version whose COMMIT had returned before it started');
-is($node->safe_psql('postgres', q{SELECT count(*) FROM reads r
-	WHERE r.n < 1 + (SELECT count(*) FROM commit_done d WHERE d.id = r.id AND d.at < r.started)}),
-	'0', 'no read counted fewer events than were committed before it started');
-is($node->safe_psql('postgres', q{SELECT count(*) FROM reads r
-	WHERE r.n > (SELECT count(*) FROM committed c WHERE c.id = r.id)}),
-	'0', 'no read counted an event that was never committed');
-is($node->safe_psql('postgres', q{SELECT count(*) FROM generate_series(1, 10) i
-	WHERE fs_online(fs_entity('aent', i), 'a') -> 'a' IS DISTINCT FROM
-	      (SELECT jsonb_build_object('n', count(*), 'mx', max(v), 's', sum(v),
-	                                 'n1d', count(*) FILTER (WHERE ts >= now() - interval '1 day'))
-	       FROM aev WHERE id = i AND ts < now())}),
-	'0', 'final answers equal the brute-force SQL over the source');
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM reads r WHERE NOT EXISTS (SELECT 1 FROM committed c WHERE c.id = r.id AND c.ver = r.mx)}),
+		'0', "$mode: no read returned a version of an aborted transaction");
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM reads r
+		WHERE EXISTS (SELECT 1 FROM commit_done d WHERE d.id = r.id AND d.ver > r.mx AND d.at < r.started)}),
+		'0', "$mode: no read missed a version whose COMMIT had returned before it started");
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM reads r
+		WHERE r.n < 1 + (SELECT count(*) FROM commit_done d WHERE d.id = r.id AND d.at < r.started)}),
+		'0', "$mode: no read counted fewer events than were committed before it started");
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM reads r
+		WHERE r.n > (SELECT count(*) FROM committed c WHERE c.id = r.id)}),
+		'0', "$mode: no read counted an event that was never committed");
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM generate_series(1, 10) i
+		WHERE fs_online(fs_entity('aent', i), 'a') -> 'a' IS DISTINCT FROM
+		      (SELECT jsonb_build_object('n', count(*), 'mx', max(v), 's', sum(v),
+		                                 'n1d', count(*) FILTER (WHERE ts >= now() - interval '1 day'))
+		       FROM aev WHERE id = i AND ts < now())}),
+		'0', "$mode: final answers equal the brute-force SQL over the source");
+	if ($mode eq 'stream')
+	{
+		my ($hits, $fills) = split /\|/, $node->safe_psql('postgres', "SELECT hits, read_throughs FROM fs_stat_online WHERE view = 'a'");
+		cmp_ok($hits, '>', 100, "stream: answers were served from the cache ($hits hits, $fills computed)");
+	}
+}
 $node->stop;
 done_testing();
