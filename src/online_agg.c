@@ -1,17 +1,21 @@
 /*
- * online_agg.c — the serving path of aggregation views: value(k, now()) of agg.h, computed at
- * lookup from the source's events of the key, by the evaluator training uses.
+ * online_agg.c — the serving path of aggregation views: value(k, now()) of agg.h, computed from
+ * the source's events of the key by the evaluator training uses, and in online mode 'stream'
+ * cached in the online cache.
  *
  * The events are read under a new snapshot taken at the lookup (the transaction's, in REPEATABLE
  * READ and SERIALIZABLE), as latest values are read (online_read.c): inserts, late rows, updates
  * and deletes are served by the first lookup that starts after their COMMIT returned, even within
  * a statement that began before it, never before; and time passing is accounted for because t is
- * the transaction's now(). One prepared read per backend
- * and view version: `key = $k AND event_ts < $t [AND event_ts >= $t - longest window]`, which an
- * index on (key columns, event time) answers with one range scan.
+ * the transaction's now(). One read per backend and view version: `key = $k [AND event_ts >=
+ * $t - longest window]`, which an index on (key columns, event time) answers with one range
+ * scan (directly, without the executor, for a plain table without a filter).
  *
- * Modes do not change answers: 'batch' and 'stream' serve the same values (nothing is
- * materialized for an aggregation view), 'off' serves nothing.
+ * In 'stream', an answer is stored in the cache with the instants between which it holds (the
+ * next event to leave a window or to enter one: the read therefore has no upper bound and
+ * stops after the first event at or after t), under the cache protocol of online_cache.c with
+ * the source's key triggers as writers (online_agg_cache.c). Modes do not change answers;
+ * 'off' serves nothing.
  */
 #include "postgres.h"
 
