@@ -1,6 +1,7 @@
 -- Training with aggregation views keeps its events within the memory limit: with a small
--- work_mem the read is split by key hash range (aggregation splits > 0) and the result is the
--- same, row for row, as with room enough for one read.
+-- work_mem a read gives up its highest cache partitions (read again later: partial reads > 0)
+-- or, with one partition, is split by key hash range (aggregation splits > 0), and the result is
+-- the same, row for row, as with room enough for one read.
 CREATE EXTENSION IF NOT EXISTS feature_store;
 SET timezone = 'UTC';
 CREATE TABLE amem_events (k bigint, ts timestamptz, x float8, s text);
@@ -29,6 +30,13 @@ SET hash_mem_multiplier = 1;
 SELECT amem_digest() = :'roomy' AS same_when_split;
 SELECT substring(detail FROM '(\d+) aggregation splits')::int > 0 AS split, batches > 1 AS batched
 FROM fs_point_in_time_join_stats();
+-- small cache partitions: reads give up partitions instead
+SET feature_store.join_partition_size = '1kB';
+SELECT amem_digest() = :'roomy' AS same_when_partial;
+SELECT substring(detail FROM '(\d+) partial aggregation reads')::int > 0 AS partial, batches > 1 AS batched
+FROM fs_point_in_time_join_stats();
+RESET feature_store.join_partition_size;
+SET work_mem = '64kB';
 -- and against the brute-force oracle on a sample of rows
 SELECT count(*) AS checked,
        count(*) FILTER (WHERE t.n IS DISTINCT FROM (SELECT count(*) FROM amem_events e WHERE e.k = t.k

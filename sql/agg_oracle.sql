@@ -463,8 +463,8 @@ FROM agg_runs;
 SELECT * FROM agg_cov ORDER BY dataset \gx
 
 -- Long text values (the events of a batch exceed the aggregation read's memory budget: the key
--- hash range is read again in parts), the spine as a query in another order, and spine batches
--- far smaller than the spine (tiny work_mem).
+-- hash range is read again in parts), the spine as a query in another order, spine batches far
+-- smaller than the spine (tiny work_mem), and many small cache partitions.
 TRUNCATE agg_runs;
 DO $$
 DECLARE
@@ -478,6 +478,11 @@ BEGIN
     SET LOCAL work_mem = '64kB';
     INSERT INTO agg_runs SELECT 5, true, c.*, (SELECT batches FROM fs_point_in_time_join_stats())
     FROM agg_check(views, true) c;
+    -- cache partitions of 1 kB: keys are grouped partition by partition, reads give up partitions
+    SET LOCAL work_mem = '1MB';
+    SET LOCAL feature_store.join_partition_size = '1kB';
+    INSERT INTO agg_runs SELECT 5, false, c.*, (SELECT batches FROM fs_point_in_time_join_stats())
+    FROM agg_check(views, false) c;
 END
 $$;
 SELECT count(*) AS runs, sum(mismatches) AS mismatches, string_agg(DISTINCT bad_columns, '; ') AS bad_columns,

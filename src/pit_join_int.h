@@ -43,7 +43,8 @@ typedef struct PitStats
 	int			probed_leaves;	/* relations probed through a key index (per batch) */
 	int			partitions;		/* most cache partitions of a batch's history scan */
 	int			flushes;		/* partition buffer flushes, over all batches and views */
-	int			agg_splits;		/* aggregation reads split for memory (pit_agg.c) */
+	int			agg_splits;		/* aggregation reads split in four for memory (pit_agg.c) */
+	int			agg_partial;	/* aggregation reads that gave up partitions for memory */
 } PitStats;
 
 extern PitStats pit_last_stats;
@@ -383,6 +384,15 @@ extern int	pit_build_batch(PitPlan *p, PitSpineReader *rd, int maxrows, int capr
 
 /* pit_scan.c: the GUC feature_store.join_partition_size (from pit_join_init). */
 extern void pit_scan_init(void);
+
+/* pit_scan.c: the bytes of key table and slots one cache partition should cover. */
+extern Size pit_partition_bytes(void);
+
+/*
+ * pit_scan.c: byte offset of attribute attnum within the data of a tuple without NULLs when
+ * every column before it has a fixed length (so the same in every such tuple); -1 otherwise.
+ */
+extern int	pit_fixed_offset(TupleDesc desc, AttrNumber attnum);
 
 /* pit_scan.c: reading a source for one batch; returns the rows read. */
 extern uint64 pit_scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt);

@@ -230,6 +230,13 @@ pit_scan_init(void)
 							NULL, NULL, NULL);
 }
 
+/* See pit_join_int.h. */
+Size
+pit_partition_bytes(void)
+{
+	return (Size) pit_partition_kb * 1024;
+}
+
 #define PIT_FLUSH_AHEAD 8		/* rows between the pipeline stages of parts_flush */
 
 /* Sizes the partitions of a batch: each partition's cells and slots about pit_partition_kb. */
@@ -237,7 +244,7 @@ static void
 parts_init(PitView *v, PitParts *pt)
 {
 	Size		work = (Size) (v->mask + 1) * v->estride + (Size) v->nslots * sizeof(PitSlot);
-	Size		target = (Size) pit_partition_kb * 1024;
+	Size		target = pit_partition_bytes();
 	Size		chunk = Min(Max(get_hash_memory_limit() / 8, 64 * 1024), 64 * 1024 * 1024);
 	int			np;
 
@@ -329,12 +336,9 @@ stage_drain(PitPlan *p, PitView *v, PitHeapScan *hs, int li, PitParts *pt, char 
 	}
 }
 
-/*
- * Byte offset of attribute attnum within the data of a tuple without NULLs when every column
- * before it has a fixed length (so the same in every such tuple); -1 otherwise.
- */
-static int
-fixed_offset(TupleDesc desc, AttrNumber attnum)
+/* See pit_join_int.h. */
+int
+pit_fixed_offset(TupleDesc desc, AttrNumber attnum)
 {
 	int			off = 0;
 
@@ -381,7 +385,7 @@ scan_heap_leaf(PitPlan *p, PitView *v, PitHeapScan *hs, int li, PitParts *pt, Me
 	for (int k = 0; k < ncol; k++)
 	{
 		att[k] = leaf->att[k];	/* keys, event, created: the view's first columns */
-		off[k] = fixed_offset(tdesc, att[k]);
+		off[k] = pit_fixed_offset(tdesc, att[k]);
 		len[k] = TupleDescAttr(tdesc, att[k] - 1)->attlen;
 		if (off[k] < 0 || !TupleDescAttr(tdesc, att[k] - 1)->attbyval)
 			fast = false;
