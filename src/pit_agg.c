@@ -109,9 +109,10 @@ evaluate_key(PitView *v, AggParts *pt, PitEntry *ent, RecEnt *recs, int n, FsAgg
 	}
 	/* results live as long as the batch */
 	old = MemoryContextSwitchTo(bcxt);
-	out = palloc(sizeof(Datum) * ns * ent->count);
-	outnull = palloc(sizeof(bool) * ns * ent->count);
-	rows = palloc0(sizeof(PitRow) * ent->count);
+	out = pit_bump_alloc(v, sizeof(Datum) * ns * ent->count, bcxt);
+	outnull = pit_bump_alloc(v, sizeof(bool) * ns * ent->count, bcxt);
+	rows = pit_bump_alloc(v, sizeof(PitRow) * ent->count, bcxt);
+	memset(rows, 0, sizeof(PitRow) * ent->count);
 	fs_agg_eval_many(ev, run, *ts, *tcs, ent->count, out, outnull);
 	for (int j = 0; j < ent->count; j++)
 	{

@@ -90,7 +90,8 @@ new_chunk(AggParts *pt, int q)
 	{
 		if (pt->slab_left < sz)
 		{
-			Size		slab = Max(sz, Min(FS_HUGE_PAGE, Max((Size) 64 * 1024, sz * pt->np)));
+			/* up to 16 huge pages: aligning a slab to a huge page costs one more */
+			Size		slab = Max(sz, Min(16 * FS_HUGE_PAGE, Max((Size) 64 * 1024, sz * pt->np)));
 
 			pt->slab = fs_alloc_huge(pt->cxt, slab, FS_HUGE_PAGE, false, NULL);
 			pt->slab_left = slab;

@@ -405,6 +405,13 @@ extern uint64 pit_spi_read(Oid relid, char *const *cols, int ncols, PitSpiRowFn 
 /* pit_agg.c: an aggregation view's results for one batch; returns the source rows read. */
 extern uint64 pit_agg_batch(PitPlan *p, PitView *v, MemoryContext bcxt);
 
+/*
+ * pit_merge.c: memory for batch results that are never freed one by one (the winners read once
+ * by the table AM path, aggregation results): carved from large chunks on huge pages, much
+ * cheaper than a palloc per row.
+ */
+extern void *pit_bump_alloc(PitView *v, Size size, MemoryContext bcxt);
+
 /* pit_merge.c: row order, keeping a slot's best row, the as-of merge with TTL. */
 extern int	pit_features_cmp(PitView *v, const Datum *va, const bool *na, const Datum *vb, const bool *nb);
 extern void pit_store_row(PitView *v, PitSlot *s, int64 e, int64 c, bool c_null, const Datum *fvals,

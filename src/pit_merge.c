@@ -65,12 +65,9 @@ row_beats(PitView *v, int64 e, int64 c, bool c_null, const Datum *vals, const bo
 	return pit_features_cmp(v, vals, nulls, cur->vals, cur->nulls) < 0;
 }
 
-/*
- * Memory for a winning row that is never replaced (the table AM path reads each slot's winner
- * once): carved from large chunks on huge pages, much cheaper than a palloc per row.
- */
-static void *
-bump_alloc(PitView *v, Size size, MemoryContext bcxt)
+/* See pit_join_int.h. */
+void *
+pit_bump_alloc(PitView *v, Size size, MemoryContext bcxt)
 {
 	void	   *r;
 
@@ -116,7 +113,7 @@ pit_store_row(PitView *v, PitSlot *s, int64 e, int64 c, bool c_null, const Datum
 	}
 	if (s->best != NULL && !final)
 		pfree(s->best);
-	r = final ? bump_alloc(v, size, bcxt) : MemoryContextAlloc(bcxt, size);
+	r = final ? pit_bump_alloc(v, size, bcxt) : MemoryContextAlloc(bcxt, size);
 	r->vals = (Datum *) (r + 1);
 	r->nulls = (bool *) (r->vals + v->nfeat);
 	data = (char *) r + MAXALIGN(sizeof(PitRow) + (sizeof(Datum) + sizeof(bool)) * v->nfeat);
