@@ -129,23 +129,6 @@ CREATE FUNCTION fs_register_view(name text, source regclass, entity text,
 RETURNS integer AS 'MODULE_PATHNAME', 'fs_register_view' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION fs_register_view(text, regclass, text, text, text, text[], interval, boolean, jsonb, text, text, jsonb, text[], text, interval) IS
   'Registers a feature view over a history relation (latest values, or windowed aggregations); a changed definition creates a new version, which is returned';
-CREATE OR REPLACE VIEW fs_views AS
-SELECT v.name, v.version,
-       v.version = max(v.version) OVER (PARTITION BY v.name) AS is_latest,
-       format('%I.%I', v.source_schema, v.source_name) AS source,
-       v.entity, e.join_keys,
-       v.event_time, v.created_time, v.ttl, v.online_mode,
-       (SELECT count(*) FROM feature_store.view_feature f WHERE f.view_id = v.view_id)::int AS n_features,
-       v.checks, v.description, v.owner, v.tags, v.registered_by, v.created_at, v.view_id,
-       -- (0.3) rows committed on a foreign server escape the watermark and cannot stream
-       ARRAY(SELECT format('%I.%I', n.nspname, c.relname)
-             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-             WHERE c.relkind = 'f'
-               AND c.oid IN (SELECT t.relid FROM pg_catalog.pg_partition_tree(s.relid) t UNION ALL SELECT s.relid)
-             ORDER BY 1) AS foreign_partitions,
-       v.kind, v.filter, v.hop
-FROM feature_store.feature_view v JOIN feature_store.entity e ON e.name = v.entity,
-     LATERAL (SELECT pg_catalog.to_regclass(format('%I.%I', v.source_schema, v.source_name)) AS relid) s;
 CREATE OR REPLACE VIEW fs_features AS
 SELECT v.name AS view, v.version, f.position, f.name AS feature, f.type,
        v.checks -> f.name::text AS checks,
@@ -162,3 +145,37 @@ DROP FUNCTION feature_store.stream_logged_test();
 CREATE FUNCTION feature_store.agg_changed_row() RETURNS trigger
   AS 'MODULE_PATHNAME', 'fs_agg_changed_row_trigger' LANGUAGE C;
 REVOKE ALL ON FUNCTION feature_store.agg_changed_row() FROM PUBLIC;
+
+-- A view's source query is part of its definition (a changed one makes a new version). Views
+-- registered before record the query their source has now.
+ALTER TABLE feature_store.feature_view ADD COLUMN source_def text;
+-- The definition of a source that is a view or materialized view, as part of a feature view's
+-- definition: its query, with every name qualified (search_path pinned), so that the text does not
+-- depend on the caller's settings; NULL for tables and other relations.
+CREATE FUNCTION feature_store.source_definition(relid regclass) RETURNS text
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+  SELECT pg_catalog.pg_get_viewdef(c.oid) FROM pg_catalog.pg_class c WHERE c.oid = relid AND c.relkind IN ('v', 'm')
+$$;
+
+UPDATE feature_store.feature_view v
+SET source_def = feature_store.source_definition(pg_catalog.to_regclass(format('%I.%I', v.source_schema, v.source_name)));
+CREATE OR REPLACE VIEW fs_views AS
+SELECT v.name, v.version,
+       v.version = max(v.version) OVER (PARTITION BY v.name) AS is_latest,
+       format('%I.%I', v.source_schema, v.source_name) AS source,
+       v.entity, e.join_keys,
+       v.event_time, v.created_time, v.ttl, v.online_mode,
+       (SELECT count(*) FROM feature_store.view_feature f WHERE f.view_id = v.view_id)::int AS n_features,
+       v.checks, v.description, v.owner, v.tags, v.registered_by, v.created_at, v.view_id,
+       -- (0.3) rows committed on a foreign server escape the watermark and cannot stream
+       ARRAY(SELECT format('%I.%I', n.nspname, c.relname)
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind = 'f'
+               AND c.oid IN (SELECT t.relid FROM pg_catalog.pg_partition_tree(s.relid) t UNION ALL SELECT s.relid)
+             ORDER BY 1) AS foreign_partitions,
+       v.kind, v.filter, v.hop,
+       -- (0.3) the source's query differs from the one registered: re-register for a new version
+       CASE WHEN s.relid IS NOT NULL THEN v.source_def IS DISTINCT FROM feature_store.source_definition(s.relid) END
+         AS source_changed
+FROM feature_store.feature_view v JOIN feature_store.entity e ON e.name = v.entity,
+     LATERAL (SELECT pg_catalog.to_regclass(format('%I.%I', v.source_schema, v.source_name)) AS relid) s;

@@ -120,6 +120,14 @@ CREATE VIEW fs_entities AS
 SELECT e.name AS entity, e.join_keys, e.key_types, e.description, e.registered_by, e.created_at
 FROM feature_store.entity e;
 
+-- The definition of a source that is a view or materialized view, as part of a feature view's
+-- definition: its query, with every name qualified (search_path pinned), so that the text does not
+-- depend on the caller's settings; NULL for tables and other relations.
+CREATE FUNCTION feature_store.source_definition(relid regclass) RETURNS text
+LANGUAGE sql STABLE STRICT SET search_path = pg_catalog, pg_temp AS $$
+  SELECT pg_catalog.pg_get_viewdef(c.oid) FROM pg_catalog.pg_class c WHERE c.oid = relid AND c.relkind IN ('v', 'm')
+$$;
+
 CREATE VIEW fs_views AS
 SELECT v.name, v.version,
        v.version = max(v.version) OVER (PARTITION BY v.name) AS is_latest,
@@ -134,7 +142,10 @@ SELECT v.name, v.version,
              WHERE c.relkind = 'f'
                AND c.oid IN (SELECT t.relid FROM pg_catalog.pg_partition_tree(s.relid) t UNION ALL SELECT s.relid)
              ORDER BY 1) AS foreign_partitions,
-       v.kind, v.filter, v.hop
+       v.kind, v.filter, v.hop,
+       -- (0.3) the source's query differs from the one registered: re-register for a new version
+       CASE WHEN s.relid IS NOT NULL THEN v.source_def IS DISTINCT FROM feature_store.source_definition(s.relid) END
+         AS source_changed
 FROM feature_store.feature_view v JOIN feature_store.entity e ON e.name = v.entity,
      LATERAL (SELECT pg_catalog.to_regclass(format('%I.%I', v.source_schema, v.source_name)) AS relid) s;
 

@@ -401,11 +401,11 @@ fs_register_view(PG_FUNCTION_ARGS)
 	{
 		Datum		feats[MaxTupleAttributeNumber];
 		Datum		ftypes[MaxTupleAttributeNumber];
-		Oid			t[22] = {TEXTOID, NAMEOID, NAMEOID, TEXTOID, NAMEOID, NAMEOID, INTERVALOID, TEXTOID,
+		Oid			t[23] = {TEXTOID, NAMEOID, NAMEOID, TEXTOID, NAMEOID, NAMEOID, INTERVALOID, TEXTOID,
 			JSONBOID, TEXTOID, TEXTOID, JSONBOID, NAMEOID, NAMEARRAYOID, REGTYPEARRAYOID, INT4OID,
-		TEXTOID, TEXTOID, INTERVALOID, TEXTARRAYOID, NAMEARRAYOID, INTERVALARRAYOID};
-		Datum		v[22];
-		bool		n[22] = {0};
+		TEXTOID, TEXTOID, INTERVALOID, TEXTARRAYOID, NAMEARRAYOID, INTERVALARRAYOID, REGCLASSOID};
+		Datum		v[23];
+		bool		n[23] = {0};
 
 		for (int i = 0; i < d.nfeatures; i++)
 		{
@@ -435,6 +435,7 @@ fs_register_view(PG_FUNCTION_ARGS)
 		v[14] = PointerGetDatum(construct_array(ftypes, d.nfeatures, REGTYPEOID, sizeof(Oid), true, TYPALIGN_INT));
 		v[15] = Int32GetDatum(0);	/* the version, set below */
 		agg_params(&d, &v[16], &n[16]);
+		v[22] = ObjectIdGetDatum(d.relid);
 
 		/* Compare with the latest version: same definition = same version (metadata updated). */
 		if (fs_spi_exec(psprintf("SELECT v.version, v.registered_by, "
@@ -448,11 +449,12 @@ fs_register_view(PG_FUNCTION_ARGS)
 								 "FROM feature_store.feature_view v WHERE v.name = $1 "
 								 "ORDER BY v.version DESC LIMIT 1",
 								 has_aggs ? "AND v.kind = $17 AND v.filter IS NOT DISTINCT FROM $18 "
-								 "AND v.hop IS NOT DISTINCT FROM $19" : "",
+								 "AND v.hop IS NOT DISTINCT FROM $19 "
+								 "AND v.source_def IS NOT DISTINCT FROM feature_store.source_definition($23)" : "",
 								 has_aggs ? "AND array_agg(f.agg_fn ORDER BY f.position) = $20 "
 								 "AND array_agg(f.agg_arg ORDER BY f.position) = $21 "
 								 "AND array_agg(f.agg_window ORDER BY f.position) = $22" : ""),
-						22, t, v, n, false) == 1)
+						23, t, v, n, false) == 1)
 		{
 			int32		latest = fs_spi_int32(0, 1, 0);
 			char	   *owner = fs_spi_text(0, 2, CurrentMemoryContext);
@@ -490,14 +492,14 @@ fs_register_view(PG_FUNCTION_ARGS)
 		if (has_aggs)
 			fs_spi_exec("WITH v AS (INSERT INTO feature_store.feature_view (name, version, source_schema, source_name, entity, "
 						"  event_time, created_time, ttl, online_mode, checks, description, owner, tags, registered_by, "
-						"  kind, filter, hop) "
+						"  kind, filter, hop, source_def) "
 						"  VALUES ($1, $16, $2, $3, $4, $5, $6, $7, $8, coalesce($9, '{}'), $10, $11, coalesce($12, '{}'), $13, "
-						"          $17, $18, $19) "
+						"          $17, $18, $19, feature_store.source_definition($23)) "
 						"  RETURNING view_id) "
 						"INSERT INTO feature_store.view_feature (view_id, position, name, type, agg_fn, agg_arg, agg_window) "
 						"SELECT v.view_id, f.ord, f.name, f.type, f.fn, f.arg, f.win "
 						"FROM v, unnest($14, $15, $20, $21, $22) WITH ORDINALITY AS f(name, type, fn, arg, win, ord)",
-						22, t, v, n, false);
+						23, t, v, n, false);
 		else
 			fs_spi_exec("WITH v AS (INSERT INTO feature_store.feature_view (name, version, source_schema, source_name, entity, "
 						"  event_time, created_time, ttl, online_mode, checks, description, owner, tags, registered_by) "

@@ -45,6 +45,9 @@ CREATE TABLE feature_store.feature_view (
     kind          text NOT NULL DEFAULT 'latest' CHECK (kind IN ('latest', 'aggregate')),
     filter        text,              -- deparsed with qualified names; runs under a pinned search_path
     hop           interval CHECK (hop IS NULL OR hop > interval '0'),
+    -- (0.3) the query of a view or materialized view source at registration
+    -- (feature_store.source_definition): part of the definition, a changed one is a new version
+    source_def    text,
     UNIQUE (name, version)
 );
 
