@@ -220,3 +220,49 @@ CREATE FUNCTION fs_skew_check(view_or_service text, sample integer DEFAULT 1000,
   AS 'MODULE_PATHNAME', 'fs_skew_check' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION fs_skew_check(text, integer) IS
   'Compares what fs_online serves with what the point-in-time join computes at now() for a sample of entities, per feature';
+
+-- Scheduled skew checks share the schedule table with materialization (a kind per job).
+ALTER TABLE feature_store.schedule ADD COLUMN kind text NOT NULL DEFAULT 'materialize' CHECK (kind IN ('materialize', 'skew_check'));
+ALTER TABLE feature_store.schedule DROP CONSTRAINT schedule_pkey;
+ALTER TABLE feature_store.schedule ADD PRIMARY KEY (view_name, kind);
+CREATE FUNCTION fs_schedule_skew_check(view_or_service text, schedule text, sample integer DEFAULT 1000)
+RETURNS bigint AS 'MODULE_PATHNAME', 'fs_schedule_skew_check' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION fs_schedule_skew_check(text, text, integer) IS
+  'Creates or replaces the pg_cron job (named feature_store:skew:<name>, run as the caller) that runs fs_skew_check; returns the job id';
+
+CREATE FUNCTION fs_unschedule_skew_check(view_or_service text)
+RETURNS boolean AS 'MODULE_PATHNAME', 'fs_unschedule_skew_check' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION fs_unschedule_skew_check(text) IS
+  'Removes the skew check job of a view or service; false (with a notice) if it had none';
+
+CREATE OR REPLACE VIEW fs_schedules AS
+SELECT s.view_name AS view, s.schedule, s.job_id, s.job_name, s.command, s.job_role, s.scheduled_at,
+       r.started_at AS last_run_at, r.outcome AS last_outcome, s.kind
+FROM feature_store.schedule s
+LEFT JOIN LATERAL (SELECT m.started_at, m.outcome FROM feature_store.materialization_run m
+                   WHERE m.view_name = s.view_name AND m.kind = 'scheduled' AND s.kind = 'materialize'
+                   ORDER BY m.run_id DESC LIMIT 1) r ON true;
+COMMENT ON VIEW fs_schedules IS 'Scheduled jobs: materialization of each feature view (and its last scheduled run), skew checks';
+CREATE OR REPLACE VIEW fs_stat_views AS
+SELECT v.name AS view, v.version, v.online_mode, w.watermark,
+       ls.finished_at AS last_success_at,
+       pg_catalog.now() - c.newest_event AS freshness,
+       c.quarantined AS rows_quarantined,
+       c.rows_online,
+       c.newest_event,
+       s.schedule,
+       lr.outcome AS last_outcome, lr.kind AS last_kind, lr.started_at AS last_run_at, lr.error AS last_error,
+       coalesce(o.hits, 0) AS hits, coalesce(o.misses, 0) AS misses,
+       CASE WHEN o.hits + o.misses > 0 THEN round(o.hits::numeric / (o.hits + o.misses), 4) END AS cache_hit_rate
+FROM feature_store.feature_view v
+LEFT JOIN feature_store.watermark w ON w.view_id = v.view_id
+LEFT JOIN feature_store.schedule s ON s.view_name = v.name AND s.kind = 'materialize'
+LEFT JOIN LATERAL (SELECT m.started_at + m.duration AS finished_at FROM feature_store.materialization_run m
+                   WHERE m.view_id = v.view_id AND m.outcome = 'success'
+                   ORDER BY m.run_id DESC LIMIT 1) ls ON true
+LEFT JOIN LATERAL (SELECT m.outcome, m.kind, m.started_at, m.error FROM feature_store.materialization_run m
+                   WHERE m.view_id = v.view_id ORDER BY m.run_id DESC LIMIT 1) lr ON true
+LEFT JOIN LATERAL feature_store.view_counts(v.view_id) c ON true
+LEFT JOIN (SELECT f.view, f.version, f.hits, f.misses FROM fs_stat_online_fn() f WHERE f.view IS NOT NULL) o
+       ON o.view = v.name AND o.version = v.version
+WHERE v.version = (SELECT max(x.version) FROM feature_store.feature_view x WHERE x.name = v.name);

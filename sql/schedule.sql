@@ -1,6 +1,6 @@
 -- Scheduling with pg_cron: one job per view, run as the role that scheduled it; replace,
--- unschedule, ownership, bad input, and the clear error without pg_cron. (That a job really
--- runs is proven by the TAP test test/t/020_schedule.pl: pg_cron's minimum period is a minute.)
+-- unschedule, ownership, bad input, the clear error without pg_cron, and skew check jobs. (That
+-- a job really runs is proven by the TAP test test/t/020_schedule.pl: pg_cron's minimum period is a minute.)
 -- Schedules here never fire during the test (January 1st).
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS feature_store;
@@ -94,8 +94,32 @@ SELECT fs_drop_view('sch_view');
 SELECT count(*) AS jobs FROM cron.job WHERE jobname = 'feature_store:sch_view';
 SELECT count(*) AS schedules FROM fs_schedules;
 
--- pg_cron dropped while a schedule exists: unscheduling still cleans up feature_store's side.
+-- Skew checks: a job per view or service, beside the view's materialization job; the command
+-- calls fs_skew_check with the sample; rescheduling replaces; dropping the service removes it.
+SELECT fs_register_service('sch_svc', ARRAY['sch_alice:x']);
 SELECT fs_schedule_materialization('sch_alice', '0 8 1 1 *') > 0 AS scheduled;
+SELECT fs_schedule_skew_check('sch_alice', '0 9 1 1 *') AS skew_job \gset
+SELECT fs_schedule_skew_check('sch_alice', '0 10 1 1 *', sample => 50) = :skew_job AS same_job;
+SELECT fs_schedule_skew_check('sch_svc', '0 11 1 1 *') > 0 AS scheduled;
+SELECT view, kind, schedule, job_name, command FROM fs_schedules ORDER BY view, kind;
+SELECT jobname, schedule, command FROM cron.job ORDER BY jobname;
+SELECT * FROM pg_temp.err($$SELECT fs_schedule_skew_check('no_view', '0 9 1 1 *')$$);
+SELECT * FROM pg_temp.err($$SELECT fs_schedule_skew_check('sch_alice@1', '0 9 1 1 *')$$);
+SELECT * FROM pg_temp.err($$SELECT fs_schedule_skew_check('sch_alice', '0 9 1 1 *', 0)$$);
+SELECT * FROM pg_temp.err($$SELECT fs_schedule_skew_check('sch_alice', NULL)$$);
+SET ROLE regress_sch_eve;
+SELECT * FROM pg_temp.err($$SELECT fs_schedule_skew_check('sch_alice', '0 9 1 1 *')$$);
+SELECT * FROM pg_temp.err($$SELECT fs_unschedule_skew_check('sch_svc')$$);
+RESET ROLE;
+SELECT fs_unschedule_skew_check('sch_alice');
+SET client_min_messages = notice;
+SELECT fs_unschedule_skew_check('sch_alice');
+SET client_min_messages = warning;
+SELECT fs_drop_service('sch_svc');
+SELECT view, kind FROM fs_schedules ORDER BY view, kind;
+SELECT jobname FROM cron.job ORDER BY jobname;
+
+-- pg_cron dropped while a schedule exists: unscheduling still cleans up feature_store's side.
 DROP EXTENSION pg_cron;
 SELECT fs_unschedule_materialization('sch_alice');
 SELECT count(*) AS schedules FROM fs_schedules;

@@ -57,7 +57,7 @@ SELECT v.name AS view, v.version, v.online_mode, w.watermark,
        CASE WHEN o.hits + o.misses > 0 THEN round(o.hits::numeric / (o.hits + o.misses), 4) END AS cache_hit_rate
 FROM feature_store.feature_view v
 LEFT JOIN feature_store.watermark w ON w.view_id = v.view_id
-LEFT JOIN feature_store.schedule s ON s.view_name = v.name
+LEFT JOIN feature_store.schedule s ON s.view_name = v.name AND s.kind = 'materialize'
 LEFT JOIN LATERAL (SELECT m.started_at + m.duration AS finished_at FROM feature_store.materialization_run m
                    WHERE m.view_id = v.view_id AND m.outcome = 'success'
                    ORDER BY m.run_id DESC LIMIT 1) ls ON true

@@ -467,6 +467,8 @@ fs_drop_service(PG_FUNCTION_ARGS)
 		fs_owner_context_leave(&octx);
 	}
 	SPI_finish();
+	/* its skew check job goes with its last version (unless a view of that name remains) */
+	fs_schedule_forget_view(name);
 	PG_RETURN_INT32((int32) n);
 }
 

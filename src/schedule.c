@@ -1,6 +1,7 @@
 /*
  * schedule.c — fs_schedule_materialization / fs_unschedule_materialization: a pg_cron job per
- * feature view that runs its incremental materialization.
+ * feature view that runs its incremental materialization; fs_schedule_skew_check /
+ * fs_unschedule_skew_check: a job per view or service that runs fs_skew_check.
  *
  * Which role the job runs as: pg_cron runs a job as the role that scheduled it, so
  * cron.schedule is called as the CALLER (not as the extension owner): the job has exactly the
@@ -37,6 +38,8 @@
 PG_FUNCTION_INFO_V1(fs_schedule_materialization);
 PG_FUNCTION_INFO_V1(fs_unschedule_materialization);
 PG_FUNCTION_INFO_V1(fs_schedule_drop_extension);
+PG_FUNCTION_INFO_V1(fs_schedule_skew_check);
+PG_FUNCTION_INFO_V1(fs_unschedule_skew_check);
 
 static bool
 pg_cron_installed(void)
@@ -136,6 +139,19 @@ cron_schedule(Oid *types, Datum *args, const char *schedule)
 	return c.job_id;
 }
 
+/*
+ * Whether the schedule table has its 0.3 column kind: this library also serves a database whose
+ * extension is still at 0.1 or 0.2 (until ALTER EXTENSION UPDATE), where every job materializes.
+ */
+static bool
+schedule_has_kind(void)
+{
+	Oid			nsp = get_namespace_oid("feature_store", true);
+	Oid			rel = OidIsValid(nsp) ? get_relname_relid("schedule", nsp) : InvalidOid;
+
+	return OidIsValid(rel) && get_attnum(rel, "kind") != InvalidAttrNumber;
+}
+
 static void
 lock_schedules(void)
 {
@@ -143,28 +159,18 @@ lock_schedules(void)
 }
 
 /*
- * fs_schedule_materialization(view text, schedule text) returns the pg_cron job id; creates
- * the view's job or replaces its schedule.
+ * Creates the job (kind) of name, or replaces its schedule; returns the pg_cron job id. The
+ * caller's right to schedule it was checked.
  */
-Datum
-fs_schedule_materialization(PG_FUNCTION_ARGS)
+static int64
+schedule_job(const char *name, const char *kind, const char *job_name, const char *command,
+			 const char *schedule)
 {
-	FsView	   *v = owned_view(fcinfo);
-	char	   *schedule;
-	char	   *job_name;
-	char	   *command;
 	char	   *caller = GetUserNameFromId(GetUserId(), false);
 	int64		job_id;
 	FsOwnerContext octx;
 
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("schedule must not be null"),
-				 errhint("Use cron format (minute hour day-of-month month day-of-week), e.g. '*/5 * * * *'.")));
-	schedule = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	require_pg_cron();
-	fs_check_view_select(v);
 	{
 		Oid			cron_nsp = get_namespace_oid("cron", true);
 
@@ -177,22 +183,21 @@ fs_schedule_materialization(PG_FUNCTION_ARGS)
 					 errhint("An administrator can run GRANT USAGE ON SCHEMA cron TO %s.",
 							 quote_identifier(caller))));
 	}
-	job_name = psprintf("feature_store:%s", v->name);
-	command = psprintf("SELECT %s.fs_materialize_incremental(%s)",
-					   quote_identifier(get_namespace_name(get_func_namespace(fcinfo->flinfo->fn_oid))),
-					   quote_literal_cstr(v->name));
 
 	SPI_connect();
 	fs_owner_context_enter(&octx);
 	lock_schedules();
 	{
-		Oid			t[2] = {TEXTOID, NAMEOID};
-		Datum		a[2] = {CStringGetTextDatum(v->name), DirectFunctionCall1(namein, CStringGetDatum(caller))};
+		Oid			t[3] = {TEXTOID, NAMEOID, TEXTOID};
+		Datum		a[3] = {CStringGetTextDatum(name), DirectFunctionCall1(namein, CStringGetDatum(caller)),
+		CStringGetTextDatum(kind)};
 		bool		isnull;
 
 		/* A job of another role (another member of the owning role) is replaced, not duplicated. */
-		if (fs_spi_exec("SELECT job_id FROM feature_store.schedule WHERE view_name = $1 AND job_role <> $2",
-						2, t, a, NULL, false) == 1)
+		if (fs_spi_exec(schedule_has_kind() ?
+						"SELECT job_id FROM feature_store.schedule WHERE view_name = $1 AND kind = $3 AND job_role <> $2" :
+						"SELECT job_id FROM feature_store.schedule WHERE view_name = $1 AND job_role <> $2",
+						3, t, a, NULL, false) == 1)
 			remove_cron_job(DatumGetInt64(fs_spi_datum(0, 1, &isnull)));
 	}
 	fs_owner_context_leave(&octx);
@@ -208,37 +213,158 @@ fs_schedule_materialization(PG_FUNCTION_ARGS)
 
 	fs_owner_context_enter(&octx);
 	{
-		Oid			t[6] = {TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID, NAMEOID};
-		Datum		a[6] = {CStringGetTextDatum(v->name), CStringGetTextDatum(schedule),
+		Oid			t[7] = {TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID, NAMEOID, TEXTOID};
+		Datum		a[7] = {CStringGetTextDatum(name), CStringGetTextDatum(schedule),
 			Int64GetDatum(job_id), CStringGetTextDatum(job_name), CStringGetTextDatum(command),
-		DirectFunctionCall1(namein, CStringGetDatum(caller))};
+		DirectFunctionCall1(namein, CStringGetDatum(caller)), CStringGetTextDatum(kind)};
 
-		fs_spi_exec("INSERT INTO feature_store.schedule (view_name, schedule, job_id, job_name, command, job_role) "
+		fs_spi_exec(schedule_has_kind() ?
+					"INSERT INTO feature_store.schedule (view_name, schedule, job_id, job_name, command, job_role, kind) "
+					"VALUES ($1, $2, $3, $4, $5, $6, $7) "
+					"ON CONFLICT (view_name, kind) DO UPDATE SET schedule = EXCLUDED.schedule, job_id = EXCLUDED.job_id, "
+					"  job_name = EXCLUDED.job_name, command = EXCLUDED.command, job_role = EXCLUDED.job_role, "
+					"  scheduled_at = now()" :
+					"INSERT INTO feature_store.schedule (view_name, schedule, job_id, job_name, command, job_role) "
 					"VALUES ($1, $2, $3, $4, $5, $6) "
 					"ON CONFLICT (view_name) DO UPDATE SET schedule = EXCLUDED.schedule, job_id = EXCLUDED.job_id, "
 					"  job_name = EXCLUDED.job_name, command = EXCLUDED.command, job_role = EXCLUDED.job_role, "
 					"  scheduled_at = now()",
-					6, t, a, NULL, false);
+					7, t, a, NULL, false);
 	}
 	fs_owner_context_leave(&octx);
 	SPI_finish();
-	PG_RETURN_INT64(job_id);
+	return job_id;
 }
 
-/* Removes the schedule of view_name, if any; owner context held. Returns whether one existed. */
-static bool
-remove_schedule(const char *view_name)
+static char *
+schedule_arg(FunctionCallInfo fcinfo, int n)
 {
-	Oid			t[1] = {TEXTOID};
-	Datum		a[1] = {CStringGetTextDatum(view_name)};
-	bool		isnull;
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("schedule must not be null"),
+				 errhint("Use cron format (minute hour day-of-month month day-of-week), e.g. '*/5 * * * *'.")));
+	return text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+/* The schema of the extension's functions: where the called one lives. */
+static const char *
+ext_schema(FunctionCallInfo fcinfo)
+{
+	return quote_identifier(get_namespace_name(get_func_namespace(fcinfo->flinfo->fn_oid)));
+}
+
+/*
+ * fs_schedule_materialization(view text, schedule text) returns the pg_cron job id; creates
+ * the view's job or replaces its schedule.
+ */
+Datum
+fs_schedule_materialization(PG_FUNCTION_ARGS)
+{
+	FsView	   *v = owned_view(fcinfo);
+	char	   *schedule = schedule_arg(fcinfo, 1);
+
+	require_pg_cron();
+	fs_check_view_select(v);
+	PG_RETURN_INT64(schedule_job(v->name, "materialize", psprintf("feature_store:%s", v->name),
+								 psprintf("SELECT %s.fs_materialize_incremental(%s)", ext_schema(fcinfo),
+										  quote_literal_cstr(v->name)),
+								 schedule));
+}
+
+/*
+ * The view or service a skew check schedule belongs to, by name (it checks whatever version
+ * is current), owned by the caller.
+ */
+static char *
+owned_skew_target(FunctionCallInfo fcinfo)
+{
+	char	   *name = fs_text_arg(fcinfo, 0, "feature view or service name");
+	FsView	   *v;
+	const char *owner;
+
+	if (strchr(name, '@') != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a schedule applies to a feature view or service, not to one version: \"%s\"", name),
+				 errhint("Pass the name without @N; the job checks the current version.")));
+	v = fs_lookup_view(name, true);
+	if (v != NULL)
+		owner = v->registered_by;
+	else
+	{
+		Oid			t[1] = {TEXTOID};
+		Datum		a[1] = {CStringGetTextDatum(name)};
+
+		SPI_connect();
+		if (fs_spi_exec("SELECT registered_by::text FROM feature_store.feature_service WHERE name = $1 "
+						"ORDER BY version DESC LIMIT 1", 1, t, a, NULL, true) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("feature view or service \"%s\" does not exist", name),
+					 errhint("See SELECT name FROM fs_views UNION SELECT name FROM fs_services.")));
+		owner = fs_spi_text(0, 1, fcinfo->flinfo->fn_mcxt);
+		SPI_finish();
+	}
+	if (!fs_is_member_of(GetUserId(), owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of \"%s\"", name),
+				 errdetail("It was registered by role \"%s\".", owner)));
+	return name;
+}
+
+/* fs_schedule_skew_check(view_or_service text, schedule text, sample integer) returns the job id. */
+Datum
+fs_schedule_skew_check(PG_FUNCTION_ARGS)
+{
+	char	   *name = owned_skew_target(fcinfo);
+	char	   *schedule = schedule_arg(fcinfo, 1);
+	int32		sample = PG_ARGISNULL(2) ? 1000 : PG_GETARG_INT32(2);
+
+	if (sample < 1 || sample > 10000000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("sample must be between 1 and %d", 10000000)));
+	PG_RETURN_INT64(schedule_job(name, "skew_check", psprintf("feature_store:skew:%s", name),
+								 psprintf("SELECT count(*) FROM %s.fs_skew_check(%s, %d)", ext_schema(fcinfo),
+										  quote_literal_cstr(name), sample),
+								 schedule));
+}
+
+/*
+ * Removes the schedule (kind, or every kind when NULL) of view_name, if any; owner context
+ * held. Returns whether one existed.
+ */
+static bool
+remove_schedule(const char *view_name, const char *kind)
+{
+	Oid			t[2] = {TEXTOID, TEXTOID};
+	Datum		a[2] = {CStringGetTextDatum(view_name), kind ? CStringGetTextDatum(kind) : (Datum) 0};
+	bool		n[2] = {false, kind == NULL};
+	uint64		removed;
 
 	lock_schedules();
-	if (fs_spi_exec("DELETE FROM feature_store.schedule WHERE view_name = $1 RETURNING job_id",
-					1, t, a, NULL, false) == 0)
-		return false;
-	remove_cron_job(DatumGetInt64(fs_spi_datum(0, 1, &isnull)));
-	return true;
+	if (!schedule_has_kind())
+	{
+		/* (before 0.3 every schedule materializes) */
+		if (kind != NULL && strcmp(kind, "materialize") != 0)
+			return false;
+		n[1] = true;
+	}
+	removed = fs_spi_exec(schedule_has_kind() ?
+						  "DELETE FROM feature_store.schedule WHERE view_name = $1 AND ($2::text IS NULL OR kind = $2) "
+						  "RETURNING job_id" :
+						  "DELETE FROM feature_store.schedule WHERE view_name = $1 AND $2::text IS NULL "
+						  "RETURNING job_id", 2, t, a, n, false);
+	for (uint64 i = 0; i < removed; i++)
+	{
+		bool		isnull;
+		int64		job = DatumGetInt64(fs_spi_datum(i, 1, &isnull));
+
+		remove_cron_job(job);
+	}
+	return removed > 0;
 }
 
 /* fs_unschedule_materialization(view text) returns false (with a NOTICE) if it had none. */
@@ -251,12 +377,31 @@ fs_unschedule_materialization(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	fs_owner_context_enter(&octx);
-	removed = remove_schedule(v->name);
+	removed = remove_schedule(v->name, "materialize");
 	fs_owner_context_leave(&octx);
 	SPI_finish();
 	if (!removed)
 		ereport(NOTICE,
 				(errmsg("feature view \"%s\" has no materialization schedule, skipping", v->name)));
+	PG_RETURN_BOOL(removed);
+}
+
+/* fs_unschedule_skew_check(view_or_service text) returns false (with a NOTICE) if it had none. */
+Datum
+fs_unschedule_skew_check(PG_FUNCTION_ARGS)
+{
+	char	   *name = owned_skew_target(fcinfo);
+	FsOwnerContext octx;
+	bool		removed;
+
+	SPI_connect();
+	fs_owner_context_enter(&octx);
+	removed = remove_schedule(name, "skew_check");
+	fs_owner_context_leave(&octx);
+	SPI_finish();
+	if (!removed)
+		ereport(NOTICE,
+				(errmsg("\"%s\" has no skew check schedule, skipping", name)));
 	PG_RETURN_BOOL(removed);
 }
 
@@ -270,7 +415,12 @@ fs_schedule_forget_view(const char *view_name)
 	SPI_connect();
 	fs_owner_context_enter(&octx);
 	if (fs_spi_exec("SELECT 1 FROM feature_store.feature_view WHERE name = $1", 1, t, a, NULL, false) == 0)
-		(void) remove_schedule(view_name);
+	{
+		(void) remove_schedule(view_name, "materialize");
+		/* a skew check of that name may be a service's */
+		if (fs_spi_exec("SELECT 1 FROM feature_store.feature_service WHERE name = $1", 1, t, a, NULL, false) == 0)
+			(void) remove_schedule(view_name, "skew_check");
+	}
 	fs_owner_context_leave(&octx);
 	SPI_finish();
 }

@@ -8,9 +8,10 @@
 #include "postgres.h"
 
 /*
- * Called by fs_drop_view after deleting versions of view_name: once no version is left,
- * removes the view's cron job (if pg_cron is still installed) and its schedule row. The caller
- * has already checked that the current user owns the view.
+ * Called by fs_drop_view and fs_drop_service after deleting versions of view_name: once no
+ * version is left, removes the cron jobs (if pg_cron is still installed) and schedule rows of
+ * that name (a skew check job only once neither a view nor a service has it). The caller has
+ * already checked that the current user owns what was dropped.
  */
 extern void fs_schedule_forget_view(const char *view_name);
 
