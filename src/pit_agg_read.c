@@ -366,27 +366,8 @@ read_heap_pages(AggParts *pt, PitLeaf *leaf, Relation rel, MemoryContext tmpcxt)
 				__builtin_prefetch(ahead + 48);
 			}
 			n++;
-			if (fast && (th->t_infomask & HEAP_HASNULL) == 0 && HeapTupleHeaderGetNatts(th) >= leaf->all_max)
-			{
-				char	   *tp = (char *) th + th->t_hoff;
-
-				for (int c = 0; c < ncols; c++)
-				{
-					vals[c] = fetch_att(tp + off[c], true, len[c]);
-					nulls[c] = false;
-				}
-			}
-			else
-			{
-				HeapTupleData tup;
-
-				tup.t_data = th;
-				tup.t_len = ItemIdGetLength(lp);
-				tup.t_tableOid = leaf->relid;
-				ItemPointerSet(&tup.t_self, blk, offnum);
-				for (int c = 0; c < ncols; c++)
-					vals[c] = heap_getattr(&tup, leaf->att[c], tdesc, &nulls[c]);
-			}
+			pit_tuple_columns(th, lp, blk, offnum, leaf->relid, tdesc, fast, leaf->all_max, ncols, leaf->att,
+							  off, len, vals, nulls);
 			offer(pt, vals, nulls);
 		}
 		MemoryContextSwitchTo(old);

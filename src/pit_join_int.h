@@ -14,6 +14,7 @@
 
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/tableam.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
@@ -393,6 +394,39 @@ extern Size pit_partition_bytes(void);
  * every column before it has a fixed length (so the same in every such tuple); -1 otherwise.
  */
 extern int	pit_fixed_offset(TupleDesc desc, AttrNumber attnum);
+
+/*
+ * The columns att[0..ncol) of a heap tuple on a page being scanned: at their fixed offsets off[]
+ * (lengths len[]) when fast (every column fixed-offset and by value) and the tuple has no NULLs
+ * and at least need attributes, else with heap_getattr. By-reference values point into the page.
+ */
+static inline void
+pit_tuple_columns(HeapTupleHeader th, ItemId lp, BlockNumber blk, OffsetNumber offnum, Oid relid,
+				  TupleDesc tdesc, bool fast, int need, int ncol, const AttrNumber *att,
+				  const int *off, const int16 *len, Datum *vals, bool *nulls)
+{
+	if (fast && (th->t_infomask & HEAP_HASNULL) == 0 && HeapTupleHeaderGetNatts(th) >= need)
+	{
+		char	   *tp = (char *) th + th->t_hoff;
+
+		for (int k = 0; k < ncol; k++)
+		{
+			vals[k] = fetch_att(tp + off[k], true, len[k]);
+			nulls[k] = false;
+		}
+	}
+	else
+	{
+		HeapTupleData tup;
+
+		tup.t_data = th;
+		tup.t_len = ItemIdGetLength(lp);
+		tup.t_tableOid = relid;
+		ItemPointerSet(&tup.t_self, blk, offnum);
+		for (int k = 0; k < ncol; k++)
+			vals[k] = heap_getattr(&tup, att[k], tdesc, &nulls[k]);
+	}
+}
 
 /* pit_scan.c: reading a source for one batch; returns the rows read. */
 extern uint64 pit_scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt);

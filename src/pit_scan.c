@@ -423,27 +423,7 @@ scan_heap_leaf(PitPlan *p, PitView *v, PitHeapScan *hs, int li, PitParts *pt, Me
 				__builtin_prefetch(ahead + 48);
 			}
 			n++;
-			if (fast && (th->t_infomask & HEAP_HASNULL) == 0 && HeapTupleHeaderGetNatts(th) >= need)
-			{
-				char	   *tp = (char *) th + th->t_hoff;
-
-				for (int k = 0; k < ncol; k++)
-				{
-					d[k] = fetch_att(tp + off[k], true, len[k]);
-					nulls[k] = false;
-				}
-			}
-			else
-			{
-				HeapTupleData tup;
-
-				tup.t_data = th;
-				tup.t_len = ItemIdGetLength(lp);
-				tup.t_tableOid = leaf->relid;
-				ItemPointerSet(&tup.t_self, blk, offnum);
-				for (int k = 0; k < ncol; k++)
-					d[k] = heap_getattr(&tup, att[k], tdesc, &nulls[k]);
-			}
+			pit_tuple_columns(th, lp, blk, offnum, leaf->relid, tdesc, fast, need, ncol, att, off, len, d, nulls);
 			for (int k = 0; k <= nk; k++)
 				anynull |= nulls[k];
 			if (anynull)
