@@ -106,6 +106,9 @@ typedef struct WindowWork
 	bool		on_created;
 	bool		as_of_end;		/* also event <= end (batch) */
 	bool		set_watermark;
+	int			nchunks;		/* > 0: only the entities of key chunk `chunk` (a backfill) */
+	int			chunk;
+	bool		quarantine;
 } WindowWork;
 
 /*
@@ -120,9 +123,10 @@ window_work(void *arg, int64 run_id, uint64 *quarantined)
 	const char *ev = quote_identifier(v->event_time);
 	const char *col = (w->on_created && v->created_time) ? quote_identifier(v->created_time) : ev;
 	StringInfoData where;
-	Oid			types[4] = {TIMESTAMPTZOID, TIMESTAMPTZOID, INTERVALOID, TIMESTAMPTZOID};
-	Datum		vals[4];
-	bool		nulls[4] = {false, false, !v->has_ttl, false};
+	Oid			types[6] = {TIMESTAMPTZOID, TIMESTAMPTZOID, INTERVALOID, TIMESTAMPTZOID, INT4OID, INT4OID};
+	Datum		vals[6];
+	bool		nulls[6] = {false, false, !v->has_ttl, false, false, false};
+	int			nargs = 4;
 	FsWindow	qw;
 	uint64		n;
 	int64		written;
@@ -144,6 +148,19 @@ window_work(void *arg, int64 run_id, uint64 *quarantined)
 	vals[1] = TimestampTzGetDatum(w->end);
 	vals[2] = v->has_ttl ? IntervalPGetDatum(&v->ttl) : (Datum) 0;
 	vals[3] = TimestampTzGetDatum(TIMESTAMP_IS_NOEND(w->end) ? GetCurrentTransactionStartTimestamp() : w->end);
+	if (w->nchunks > 0)
+	{
+		appendStringInfoString(&where, " AND feature_store.key_chunk($5");
+		for (int i = 0; i < v->entity.nkeys; i++)
+			appendStringInfo(&where, ", CAST(s.%s AS %s)", quote_identifier(v->entity.keys[i]),
+							 format_type_extended(v->entity.key_types[i], -1, FORMAT_TYPE_FORCE_QUALIFY));
+		appendStringInfoString(&where, ") = $6");
+		vals[4] = Int32GetDatum(w->nchunks);
+		vals[5] = Int32GetDatum(w->chunk);
+		nargs = 6;
+	}
+	mw.nchunks = w->nchunks;
+	mw.chunk = w->chunk;
 	mw.on_created = col != ev;
 	mw.start = w->start;
 	mw.start_exclusive = w->start_exclusive;
@@ -153,16 +170,16 @@ window_work(void *arg, int64 run_id, uint64 *quarantined)
 	mw.ttl_bound = v->has_ttl ? DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval, vals[3], vals[2])) : 0;
 	n = 0;
 	if (mat_method == FS_MAT_SQL ||
-		(written = fs_mat_write_c(v, where.data, 4, types, vals, nulls, &mw, (FsMatMethod) mat_method)) < 0)
+		(written = fs_mat_write_c(v, where.data, nargs, types, vals, nulls, &mw, (FsMatMethod) mat_method)) < 0)
 		n = run_upsert(fs_mat_upsert_sql(v, quote_qualified_identifier(v->source_schema, v->source_name), where.data),
-					   4, types, vals, nulls);
+					   nargs, types, vals, nulls);
 	else
 		n = (uint64) written;
 
 	qw.start = (w->start_exclusive && !TIMESTAMP_IS_NOBEGIN(w->start)) ? w->start + 1 : w->start;
 	qw.end = w->end;
 	qw.on_created = w->on_created;
-	*quarantined = fs_quarantine_window(v, &qw, run_id, NULL);
+	*quarantined = w->quarantine ? fs_quarantine_window(v, &qw, run_id, NULL) : 0;
 
 	if (w->set_watermark)
 	{
@@ -184,9 +201,18 @@ window_work(void *arg, int64 run_id, uint64 *quarantined)
 static uint64
 fs_materialize_window(FsView *v, TimestampTz start, TimestampTz end)
 {
-	WindowWork	w = {v, start, end, false, false, true, false};
+	WindowWork	w = {v, start, end, false, false, true, false, 0, 0, true};
 
 	return fs_run_logged(v, "batch", start, end, window_work, &w);
+}
+
+/* See materialize.h. */
+uint64
+fs_materialize_chunk(FsView *v, TimestampTz start, TimestampTz end, int chunk, int nchunks, bool quarantine)
+{
+	WindowWork	w = {v, start, end, false, false, true, false, nchunks, chunk, quarantine};
+
+	return fs_run_logged(v, "backfill", start, end, window_work, &w);
 }
 
 /*
@@ -312,6 +338,9 @@ fs_materialize_incremental(PG_FUNCTION_ARGS)
 	w.on_created = v->created_time != NULL;
 	w.as_of_end = false;
 	w.set_watermark = true;
+	w.nchunks = 0;
+	w.chunk = 0;
+	w.quarantine = true;
 	if (!TIMESTAMP_IS_NOBEGIN(w.start) && w.end <= w.start)
 		w.end = w.start;		/* nothing new is safe to read yet: an empty window */
 	PG_RETURN_INT64((int64) fs_run_logged(v, fs_run_incremental_kind(), w.start, w.end, window_work, &w));
@@ -385,7 +414,7 @@ fs_mat_mode_changed(FsView *v, const char *old_mode, const char *new_mode)
 	 */
 	if (strcmp(old_mode, "off") == 0 || (is_stream && !was_stream))
 	{
-		WindowWork	w = {v, DT_NOBEGIN, DT_NOEND, false, false, false, false};
+		WindowWork	w = {v, DT_NOBEGIN, DT_NOEND, false, false, false, false, 0, 0, true};
 
 		fs_run_logged(v, strcmp(old_mode, "off") == 0 ? "batch" : "stream", DT_NOBEGIN, DT_NOEND,
 					  window_work, &w);

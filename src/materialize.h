@@ -21,6 +21,15 @@ struct TriggerData;
  */
 extern void fs_mat_mode_changed(FsView *v, const char *old_mode, const char *new_mode);
 
+/*
+ * One chunk of a backfill (backfill.c): fs_materialize's window [start, end] (rules as of end)
+ * restricted to the entities whose key falls in chunk `chunk` of `nchunks` (feature_store.key_chunk),
+ * logged as a 'backfill' run; quarantines the whole window's failing rows when asked. Returns
+ * the rows written. Caller: privileges checked, online table may not exist yet.
+ */
+extern uint64 fs_materialize_chunk(FsView *v, TimestampTz start, TimestampTz end, int chunk, int nchunks,
+								   bool quarantine);
+
 /* GUC feature_store.watermark_lag; from _PG_init. */
 extern void fs_materialize_init(void);
 

@@ -181,6 +181,8 @@ take_row(MatState *st, const Datum *keys, int64 e, int64 c, bool c_null, ItemPoi
 {
 	uint32		h = fs_key_hash(st->nkeys, st->int_keys, st->key_hash, st->key_coll, keys);
 
+	if (st->nchunks > 0 && fs_key_chunk_of(h, st->nchunks) != st->chunk)
+		return;
 	st->rows++;
 	if (st->pipe)
 	{
@@ -444,7 +446,7 @@ direct_scan_ok(MatState *st, const FsMatWindow *w, AttrNumber *att)
 	Oid			relid;
 	TupleDesc	d;
 
-	if (w == NULL || !st->use_tid || !TIMESTAMP_IS_NOBEGIN(w->start) || fs_view_has_checks(v))
+	if (w == NULL || !st->use_tid || fs_view_has_checks(v))
 		return false;
 	relid = RelationGetRelid(st->src);
 	d = RelationGetDescr(st->src);
@@ -519,13 +521,15 @@ direct_scan(MatState *st, const FsMatWindow *w, const AttrNumber *att)
 			c_null = false;
 			c = DatumGetInt64(vals[att[st->col_cr] - 1]);
 		}
-		/* start is open here; a NULL window column fails only a bounded end */
-		if (!TIMESTAMP_IS_NOEND(w->end))
+		/* a NULL window column fails only a bounded side */
+		if (!TIMESTAMP_IS_NOEND(w->end) || !TIMESTAMP_IS_NOBEGIN(w->start))
 		{
 			if (nulls[watt - 1])
 				continue;
 			wv = DatumGetInt64(vals[watt - 1]);
-			if (wv > w->end)
+			if (!TIMESTAMP_IS_NOEND(w->end) && wv > w->end)
+				continue;
+			if (!TIMESTAMP_IS_NOBEGIN(w->start) && (wv < w->start || (w->start_exclusive && wv == w->start)))
 				continue;
 		}
 		if (w->as_of_end && w->on_created && !TIMESTAMP_IS_NOEND(w->end) && e > w->end)
@@ -625,6 +629,8 @@ fs_mat_write_c(FsView *v, const char *where, int nargs, Oid *types, Datum *vals,
 	st->col_f0 = st->nkeys + 2;
 	st->nfeat = v->nfeatures;
 	st->mem_limit = (Size) maintenance_work_mem * 1024;
+	st->nchunks = win ? win->nchunks : 0;
+	st->chunk = win ? win->chunk : 0;
 	st->cxt = AllocSetContextCreate(CurrentMemoryContext, "fs materialize winners", ALLOCSET_DEFAULT_SIZES);
 	st->pub.receiveSlot = mat_receive;
 	st->pub.rStartup = mat_startup;

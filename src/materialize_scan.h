@@ -37,7 +37,16 @@ typedef struct FsMatWindow
 	bool		as_of_end;
 	bool		has_ttl;
 	TimestampTz ttl_bound;
+	int			nchunks;		/* > 0: only keys of chunk `chunk` (fs_key_chunk), as in `where` */
+	int			chunk;
 } FsMatWindow;
+
+/* Chunk of a key hash among nchunks equal ranges of the 32-bit hash space. */
+static inline int
+fs_key_chunk_of(uint32 h, int nchunks)
+{
+	return (int) (((uint64) h * (uint64) nchunks) >> 32);
+}
 
 /*
  * Writes, for every entity among the source rows (alias s) satisfying `where` ($1..$nargs), its

@@ -59,6 +59,8 @@ typedef struct MatState
 	TupleDesc	desc;			/* the online table's columns (= the scan's, in copy mode) */
 	bool		use_tid;		/* TID mode: the scan returns keys, times and ctid only */
 	bool		direct;			/* TID mode read through the table AM, not the executor */
+	int			nchunks;		/* > 0: keep only keys of chunk `chunk` (a backfill) */
+	int			chunk;
 	Relation	src;			/* TID mode: the source table, and how to read its features */
 	Snapshot	snap;
 	TupleTableSlot *srcslot;

@@ -181,7 +181,7 @@ fs_meta_view(int i)
 	return views[i];
 }
 
-/* "name" (latest) or "name@N" among the cached views, without SPI. */
+/* "name" (the serving version: newest ready) or "name@N" among the cached views, without SPI. */
 FsOnlineView *
 fs_meta_find_view(const char *ref)
 {
@@ -203,7 +203,7 @@ fs_meta_find_view(const char *ref)
 		FsView	   *v = views[i]->view;
 
 		if (strlen(v->name) == len && strncmp(v->name, ref, len) == 0 &&
-			(version > 0 ? v->version == version : v->is_latest))
+			(version > 0 ? v->version == version : v->is_serving))
 			return views[i];
 	}
 	return NULL;
@@ -250,6 +250,35 @@ find_by_id(int32 view_id)
 	return NULL;
 }
 
+/*
+ * An unpinned service feature resolves to the latest version (the training side); serving uses
+ * the view's serving version instead, where that version has the feature with the same type (a
+ * feature new in a version still backfilling is served from that version).
+ */
+static void
+serving_version_of(FsServiceFeature *f)
+{
+	FsView	   *latest = f->ov->view;
+	FsFeature  *feat = &latest->features[f->feature_index];
+
+	if (latest->is_serving)
+		return;
+	for (int i = 0; i < nviews; i++)
+	{
+		FsView	   *v = views[i]->view;
+
+		if (!v->is_serving || strcmp(v->name, latest->name) != 0)
+			continue;
+		for (int k = 0; k < v->nfeatures; k++)
+			if (strcmp(v->features[k].name, feat->name) == 0 && v->features[k].type == feat->type)
+			{
+				f->ov = views[i];
+				f->feature_index = k;
+			}
+		return;
+	}
+}
+
 /* Services are resolved once (through the registry's resolver) and kept until the registry changes. */
 FsService *
 fs_meta_find_service(const char *ref)
@@ -292,6 +321,8 @@ fs_meta_find_service(const char *ref)
 
 		s->features[i].ov = find_by_id(r->view->view_id);
 		s->features[i].feature_index = r->feature_index;
+		if (!r->pinned && s->features[i].ov != NULL)
+			serving_version_of(&s->features[i]);
 		if (s->features[i].ov == NULL)
 			elog(ERROR, "feature view %d of service \"%s\" is not in the registry cache",
 				 r->view->view_id, ref);

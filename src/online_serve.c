@@ -114,7 +114,7 @@ fs_serve_make_plan(ServePlan *p, const char *entity, const char *name)
 		{
 			FsOnlineView *ov = fs_meta_view(i);
 
-			if (ov->view->is_latest && ov->online && strcmp(ov->view->entity.name, entity) == 0 &&
+			if (ov->view->is_serving && ov->online && strcmp(ov->view->entity.name, entity) == 0 &&
 				fs_meta_can_select(ov))
 				target_for(p, ov);
 		}

@@ -104,7 +104,7 @@ worker_pass(void)
 			uint64		gen;
 			uint64		tag;
 
-			if (!ov->view->is_latest || !ov->online || !OidIsValid(ov->online_relid))
+			if (!ov->view->is_serving || !ov->online || !OidIsValid(ov->online_relid))
 				continue;
 			slot = fs_cache_view_slot(ov->view->view_id, true);
 			if (slot < 0 || !fs_cache_view_needs_load(slot, &gen))

@@ -137,8 +137,13 @@ fs_lookup_entity(const char *name, bool missing_ok)
 	"       v.source_schema, v.source_name, v.entity, v.event_time, v.created_time, v.ttl, " \
 	"       v.online_mode, v.registered_by, %s " \
 	"FROM feature_store.feature_view v "
-#define VIEW_COLUMNS (psprintf(VIEW_COLUMNS_FMT, fs_registry_has_aggs() ? "v.kind, v.filter, v.hop" : \
-							   "'latest'::text, NULL::text, NULL::interval"))
+#define VIEW_COLUMNS (psprintf(VIEW_COLUMNS_FMT, fs_registry_has_aggs() ? \
+							   "v.kind, v.filter, v.hop, v.state = 'ready', " \
+							   "v.version = coalesce((SELECT max(l.version) FROM feature_store.feature_view l " \
+							   "                      WHERE l.name = v.name AND l.state = 'ready'), " \
+							   "                     (SELECT max(l.version) FROM feature_store.feature_view l WHERE l.name = v.name)) " : \
+							   "'latest'::text, NULL::text, NULL::interval, true, " \
+							   "v.version = (SELECT max(l.version) FROM feature_store.feature_view l WHERE l.name = v.name) "))
 
 static FsView *
 view_from_spi(MemoryContext cxt)
@@ -172,6 +177,8 @@ view_from_spi(MemoryContext cxt)
 		if (!isnull)
 			v->hop_us = fs_agg_interval_us(DatumGetIntervalP(hop), "hop");
 	}
+	v->is_ready = fs_spi_bool(0, 16, true);
+	v->is_serving = fs_spi_bool(0, 17, false);
 
 	{
 		Oid			types[1] = {INT4OID};

@@ -34,6 +34,8 @@ typedef struct FsView
 	char	   *name;
 	int32		version;
 	bool		is_latest;
+	bool		is_ready;		/* not 'backfilling' (fs_backfill not yet complete) */
+	bool		is_serving;		/* the version "name" serves: the newest ready one (else the latest) */
 	char	   *source_schema;
 	char	   *source_name;
 	Oid			source_relid;	/* resolved at lookup; InvalidOid if it no longer exists */

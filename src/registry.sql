@@ -145,7 +145,11 @@ SELECT v.name, v.version,
        v.kind, v.filter, v.hop,
        -- (0.3) the source's query differs from the one registered: re-register for a new version
        CASE WHEN s.relid IS NOT NULL THEN v.source_def IS DISTINCT FROM feature_store.source_definition(s.relid) END
-         AS source_changed
+         AS source_changed,
+       -- (0.3) backfilling until fs_backfill completes; "name" serves the newest ready version
+       v.state,
+       v.version = coalesce(max(v.version) FILTER (WHERE v.state = 'ready') OVER (PARTITION BY v.name),
+                            max(v.version) OVER (PARTITION BY v.name)) AS is_serving
 FROM feature_store.feature_view v JOIN feature_store.entity e ON e.name = v.entity,
      LATERAL (SELECT pg_catalog.to_regclass(format('%I.%I', v.source_schema, v.source_name)) AS relid) s;
 

@@ -492,9 +492,11 @@ fs_register_view(PG_FUNCTION_ARGS)
 		if (has_aggs)
 			fs_spi_exec("WITH v AS (INSERT INTO feature_store.feature_view (name, version, source_schema, source_name, entity, "
 						"  event_time, created_time, ttl, online_mode, checks, description, owner, tags, registered_by, "
-						"  kind, filter, hop, source_def) "
+						"  kind, filter, hop, source_def, state) "
 						"  VALUES ($1, $16, $2, $3, $4, $5, $6, $7, $8, coalesce($9, '{}'), $10, $11, coalesce($12, '{}'), $13, "
-						"          $17, $18, $19, feature_store.source_definition($23)) "
+						"          $17, $18, $19, feature_store.source_definition($23), "
+						/* a new definition of a served view serves once fs_backfill has filled it */
+						"          CASE WHEN $16 > 1 AND $17 = 'latest' AND $8 <> 'off' THEN 'backfilling' ELSE 'ready' END) "
 						"  RETURNING view_id) "
 						"INSERT INTO feature_store.view_feature (view_id, position, name, type, agg_fn, agg_arg, agg_window) "
 						"SELECT v.view_id, f.ord, f.name, f.type, f.fn, f.arg, f.win "

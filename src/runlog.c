@@ -103,7 +103,8 @@ check_kind(const char *kind)
 {
 	if (kind == NULL ||
 		(strcmp(kind, "batch") != 0 && strcmp(kind, "incremental") != 0 &&
-		 strcmp(kind, "scheduled") != 0 && strcmp(kind, "stream") != 0))
+		 strcmp(kind, "scheduled") != 0 && strcmp(kind, "stream") != 0 &&
+		 strcmp(kind, "backfill") != 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid materialization run kind \"%s\"", kind ? kind : "(null)"),

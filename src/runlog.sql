@@ -7,7 +7,7 @@ CREATE TABLE feature_store.materialization_run (
     view_id          int NOT NULL,
     view_name        text NOT NULL,
     view_version     int NOT NULL,
-    kind             text NOT NULL CHECK (kind IN ('batch', 'incremental', 'scheduled', 'stream')),
+    kind             text NOT NULL CHECK (kind IN ('batch', 'incremental', 'scheduled', 'stream', 'backfill')),
     window_start     timestamptz,
     window_end       timestamptz,
     rows_written     bigint NOT NULL DEFAULT 0,

@@ -48,6 +48,9 @@ CREATE TABLE feature_store.feature_view (
     -- (0.3) the query of a view or materialized view source at registration
     -- (feature_store.source_definition): part of the definition, a changed one is a new version
     source_def    text,
+    -- (0.3) a new version of an online latest-value view is 'backfilling' until fs_backfill
+    -- completes; "name" serves the newest 'ready' version (view@N names any)
+    state         text NOT NULL DEFAULT 'ready' CHECK (state IN ('backfilling', 'ready')),
     UNIQUE (name, version)
 );
 
