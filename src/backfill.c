@@ -167,16 +167,16 @@ default_chunks(FsView *v)
 	Datum		a[1] = {ObjectIdGetDatum(fs_view_source_relid(v))};
 	double		rows = 0;
 
-	if (fs_spi_exec("SELECT GREATEST(c.reltuples, 0) + coalesce((SELECT sum(GREATEST(p.reltuples, 0)) "
+	if (fs_spi_exec("SELECT CAST(GREATEST(c.reltuples, 0) + coalesce((SELECT sum(GREATEST(p.reltuples, 0)) "
 					"  FROM pg_catalog.pg_partition_tree(c.oid) t JOIN pg_catalog.pg_class p ON p.oid = t.relid "
-					"  WHERE t.relid <> c.oid), 0) FROM pg_catalog.pg_class c WHERE c.oid = $1",
+					"  WHERE t.relid <> c.oid), 0) AS pg_catalog.float8) FROM pg_catalog.pg_class c WHERE c.oid = $1",
 					1, t, a, NULL, true) == 1)
 	{
 		bool		isnull;
 		Datum		d = fs_spi_datum(0, 1, &isnull);
 
 		if (!isnull)
-			rows = DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
+			rows = DatumGetFloat8(d);
 	}
 	return (int) Min(Max(ceil(rows / BACKFILL_ROWS_PER_CHUNK), 1), BACKFILL_MAX_CHUNKS);
 }

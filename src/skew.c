@@ -32,24 +32,57 @@
 #define FS_SKEW_MAX_SAMPLE 10000000
 #define FS_SKEW_EXAMPLES 5
 
-/* The views a check covers: those of the features of target (a view, view@N or a service). */
+/* The version fs_online serves for a view's name (the newest ready one; see FsView.is_serving). */
+static FsView *
+serving_version(FsView *latest)
+{
+	for (int32 k = latest->version; k >= 1; k--)
+	{
+		FsView	   *w = k == latest->version ? latest : fs_lookup_view_version(latest->name, k, true);
+
+		if (w != NULL && w->is_serving)
+			return w;
+	}
+	return latest;
+}
+
+/*
+ * The views a check covers: those of the features of target (a view, view@N or a service), in
+ * the versions serving reads (an unpinned reference: the serving version where it has the
+ * feature). refs_out: the features as a list of SQL literals, versions pinned, for the join.
+ */
 static List *
-skew_views(const char *target, char **ref_out)
+skew_views(const char *target, char **refs_out)
 {
 	int32		version;
 	char	   *name = fs_split_version("feature view", target, &version);
 	/* a view's name (any version), as fs_online reads it: views before services */
-	bool		is_view = fs_lookup_view_version(name, 0, true) != NULL;
-	char	   *ref = is_view ? psprintf("%s:*", target) : pstrdup(target);
+	FsView	   *named = fs_lookup_view_version(name, 0, true);
+	char	   *ref = named ? psprintf("%s@%d:*", name, version ? version : serving_version(named)->version)
+		: pstrdup(target);
 	List	   *refs = fs_resolve_feature_ref(ref, NIL);
 	List	   *views = NIL;
 	ListCell   *lc;
+	StringInfoData lits;
 
+	initStringInfo(&lits);
 	foreach(lc, refs)
 	{
 		FsFeatureRef *r = lfirst(lc);
+		FsView	   *w = r->view;
+		FsFeature  *f = &r->view->features[r->feature_index];
 
-		views = list_append_unique_ptr(views, r->view);
+		if (!r->pinned)
+		{
+			FsView	   *sv = serving_version(r->view);
+
+			for (int k = 0; k < sv->nfeatures; k++)
+				if (strcmp(sv->features[k].name, f->name) == 0 && sv->features[k].type == f->type)
+					w = sv;
+		}
+		views = list_append_unique_ptr(views, w);
+		appendStringInfo(&lits, "%s%s", lits.len ? ", " : "",
+						 quote_literal_cstr(psprintf("%s@%d:%s", w->name, w->version, f->name)));
 	}
 	foreach(lc, views)
 	{
@@ -70,7 +103,7 @@ skew_views(const char *target, char **ref_out)
 					 errhint("Check each feature view on its own.")));
 		fs_check_view_select(w);
 	}
-	*ref_out = ref;
+	*refs_out = lits.data;
 	return views;
 }
 
@@ -203,7 +236,7 @@ compare_query(List *views, const char *ref, const char *target, const char *cold
 					 "  (pg_catalog.array_agg(ent ORDER BY ent) FILTER (WHERE off_has IS DISTINCT FROM srv_has "
 					 "       OR (off_has AND sv <> ov)))[1:%d] "
 					 "FROM c GROUP BY view, version, feature ORDER BY min(pos)",
-					 schema, quote_literal_cstr(ref), coldefs,
+					 schema, ref, coldefs,
 					 okeys, keynames.data,
 					 skeys, schema, quote_literal_cstr(e->name), keys,
 					 schema, quote_literal_cstr(target),
@@ -251,14 +284,9 @@ fs_skew_check(PG_FUNCTION_ARGS)
 	caller = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
 	SPI_connect();
 	sample_keys(views, sample);
-	{
-		Oid			t[1] = {TEXTOID};
-		Datum		v[1] = {CStringGetTextDatum(ref)};
-
-		fs_spi_exec(psprintf("SELECT %s.fs_training_columns('pg_temp.fs_skew_spine', ARRAY[$1], 'ts', full_names => true)", schema),
-					1, t, v, NULL, false);
-		coldefs = fs_spi_text(0, 1, CurrentMemoryContext);
-	}
+	fs_spi_exec(psprintf("SELECT %s.fs_training_columns('pg_temp.fs_skew_spine', ARRAY[%s], 'ts', full_names => true)",
+						 schema, ref), 0, NULL, NULL, NULL, false);
+	coldefs = fs_spi_text(0, 1, CurrentMemoryContext);
 	n = fs_spi_exec(compare_query(views, ref, target, coldefs, schema), 0, NULL, NULL, NULL, false);
 	/* the rows outlive SPI: in the function's context */
 	MemoryContextSwitchTo(fcxt);
