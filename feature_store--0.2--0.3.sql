@@ -355,8 +355,11 @@ BEGIN
         IF err IS NOT NULL THEN
             PERFORM feature_store.backfill_failed(b.backfill_id, err, state);
             COMMIT;
-            RAISE EXCEPTION USING MESSAGE = err, ERRCODE = state, DETAIL = COALESCE(detail, ''),
-                                  HINT = COALESCE(hint, 'CALL fs_backfill again with the same arguments to resume.');
+            RAISE EXCEPTION USING MESSAGE = err, ERRCODE = state,
+                DETAIL = COALESCE(NULLIF(detail, ''), pg_catalog.format(
+                    'Backfill %s stopped at chunk %s of %s; the chunks before it are committed.',
+                    b.backfill_id, i + 1, b.chunks_total)),
+                HINT = COALESCE(NULLIF(hint, ''), 'CALL fs_backfill again with the same arguments to resume.');
         END IF;
         COMMIT;
     END LOOP;
