@@ -377,7 +377,7 @@ SELECT b.backfill_id, b.view_name AS view, b.view_version AS version, b.range_st
                            AND l.classid = 1718837862 AND l.objid = b.view_id AND l.objsubid = 2) THEN 'running'
             WHEN b.error IS NOT NULL THEN 'failed'
             ELSE 'interrupted' END AS status,
-       b.error, b.sqlstate, b.resumed, b.started_by
+       b.error, b.sqlstate, b.resumed, b.started_by, b.pid
 FROM feature_store.backfill b;
 COMMENT ON VIEW fs_stat_backfill IS
   'Backfills: range, chunks done of total, rows written, times, status (running, done, failed, interrupted: CALL fs_backfill again to resume), error';

@@ -411,8 +411,10 @@ fs_mat_mode_changed(FsView *v, const char *old_mode, const char *new_mode)
 	 * the online table (and then the cache) is refilled and no row committed before the
 	 * triggers exist is missed. CREATE TRIGGER's lock waited for writers in progress, and new
 	 * ones wait for this transaction, so every source row is either read here or streamed.
+	 * A version still backfilling is not served by name: its history is fs_backfill's, in
+	 * chunks, rather than one transaction here (every chunk's snapshot follows the triggers).
 	 */
-	if (strcmp(old_mode, "off") == 0 || (is_stream && !was_stream))
+	if (v->is_ready && (strcmp(old_mode, "off") == 0 || (is_stream && !was_stream)))
 	{
 		WindowWork	w = {v, DT_NOBEGIN, DT_NOEND, false, false, false, false, 0, 0, true};
 
