@@ -1,7 +1,8 @@
 -- fs_skew_check: what is served against what training computes at now(), per feature. Healthy
 -- latest-value and aggregation views in stream mode show nothing after random inserts, late rows,
 -- updates and deletes; planted faults (a superuser writing a wrong value, deleting a row or adding
--- one straight into an online table) are reported with the right entity, every time. The counts
+-- one straight into an online table; a stale cached row and a stale cached aggregation answer) are
+-- reported with the right entity, every time. The counts
 -- of entities checked are compared with brute-force SQL.
 CREATE EXTENSION IF NOT EXISTS feature_store;
 \i sql/include/err.sql
@@ -86,6 +87,27 @@ FROM fs_skew_check('sk_latest', 1000) ORDER BY feature;
 SELECT count(*) FILTER (WHERE mismatches = 1 AND missing = 1 AND extra = 1
                         AND example_entities = '{sk_user:1000,sk_user:7,sk_user:8}') AS found, count(*) AS checks
 FROM generate_series(1, 5) g, LATERAL fs_skew_check('sk_latest', 1000 + g) WHERE feature = 'score';
+
+-- Stale served state, forced by writing with the invalidation triggers disabled (a superuser's
+-- fault): a cached online row (user 9: source and online table move on, the cache keeps the old
+-- value) is served stale and reported with its entity. The same fault cannot make a cached
+-- aggregation answer stale (user 11: an event the source's key triggers never saw): disabling
+-- them changes the triggers' fingerprint, which drops the view's cached answers, so serving stays
+-- exact; only user 11's new latest row, which streaming never saw, is missing online.
+SELECT fs_online(fs_entity('sk_user', 9), 'sk_latest') -> 'sk_latest' ->> 'score' AS cached_score,
+       fs_online(fs_entity('sk_user', 11), 'sk_agg') -> 'sk_agg' ->> 'n_1d' AS cached_n_1d;
+ALTER TABLE :online DISABLE TRIGGER ALL;
+UPDATE sk_hist SET score = score + 100 WHERE user_id = 9;
+UPDATE :online SET score = score + 100 WHERE user_id = 9;
+ALTER TABLE :online ENABLE TRIGGER ALL;
+ALTER TABLE sk_hist DISABLE TRIGGER ALL;
+INSERT INTO sk_hist VALUES (11, now() - interval '1 minute', 5, 5, 'x');
+ALTER TABLE sk_hist ENABLE TRIGGER ALL;
+SELECT fs_online(fs_entity('sk_user', 9), 'sk_latest') -> 'sk_latest' ->> 'score' AS served_score,
+       (SELECT score FROM sk_hist WHERE user_id = 9) AS source_score,
+       fs_online(fs_entity('sk_user', 11), 'sk_agg') -> 'sk_agg' ->> 'n_1d' AS served_n_1d;
+SELECT feature, mismatches, missing, extra, example_entities FROM fs_skew_check('sk_latest', 1000) ORDER BY feature;
+SELECT feature, mismatches, missing, extra, example_entities FROM fs_skew_check('sk_agg', 1000) ORDER BY feature;
 
 -- the record
 SELECT view, feature, count(*) AS checks, sum(mismatches) AS mismatches, max(checked_by::text) AS by
