@@ -13,7 +13,7 @@ SQL_PARTS += src/online.sql
 SQL_PARTS += src/checks.sql src/runlog.sql src/schedule.sql
 SQL_PARTS += src/pit_join.sql
 SQL_PARTS += src/materialize.sql src/backfill.sql
-SQL_PARTS += src/skew.sql
+SQL_PARTS += src/skew.sql src/transform.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 DATA = $(filter-out $(DATA_built),$(wildcard $(EXTENSION)--*.sql))
 

@@ -52,6 +52,17 @@ syscache_cb(Datum arg, int cacheid, uint32 hashvalue)
 	priv_epoch++;
 }
 
+/*
+ * A number that changes whenever the registry may have changed (any of its tables' change
+ * triggers, or an invalidation queue overflow), for caches kept beside this one.
+ */
+uint64
+fs_meta_epoch(void)
+{
+	fs_meta_ensure();
+	return inval_count;
+}
+
 /* The context the registry cache lives in (reset on rebuild). */
 MemoryContext
 fs_meta_context(void)

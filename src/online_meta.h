@@ -61,5 +61,7 @@ extern const char *fs_meta_entity_like(const char *name);
 /* Privilege on the source, cached. */
 extern bool fs_meta_can_select(FsOnlineView *ov);
 extern MemoryContext fs_meta_context(void);
+/* Changes whenever the registry may have changed (transform.c keeps its cache by it). */
+extern uint64 fs_meta_epoch(void);
 
 #endif

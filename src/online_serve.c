@@ -304,6 +304,13 @@ online_common(FunctionCallInfo fcinfo, FsEntityVal *e, const char *name)
 	return res;
 }
 
+/* See online_serve.h. */
+Jsonb *
+fs_serve_one(FsEntityVal *e, const char *name)
+{
+	return online_common(NULL, e, name);
+}
+
 /* fs_online(entity) -> jsonb of every online view of the entity the caller may read */
 Datum
 fs_online_all(PG_FUNCTION_ARGS)

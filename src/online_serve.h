@@ -39,6 +39,9 @@ typedef struct VecSpec
 	int		   *fidx;
 } VecSpec;
 
+/* fs_online(entity, name)'s answer, for callers in C (transform_serve.c); NULL: nothing found. */
+extern Jsonb *fs_serve_one(FsEntityVal *e, const char *name);
+
 /* The plan of a call for an entity name and a view or service name (NULL: every view). */
 extern void fs_serve_make_plan(ServePlan *p, const char *entity, const char *name);
 

@@ -34,6 +34,7 @@
 #include "security.h"
 #include "spi_util.h"
 #include "training_set.h"
+#include "transform_train.h"
 
 PG_FUNCTION_INFO_V1(fs_point_in_time_join);
 PG_FUNCTION_INFO_V1(fs_training_columns);
@@ -46,7 +47,7 @@ PG_FUNCTION_INFO_V1(fs_point_in_time_join_stats);
  * spine_query. A database not yet updated to 0.3 calls with fewer arguments (no spine_query).
  */
 static PitPlan *
-plan_from_args(FunctionCallInfo fcinfo, int first, int nshared)
+plan_from_args(FunctionCallInfo fcinfo, int first, int nshared, FsTransformTrain **tt)
 {
 	const char *names[5] = {"spine", "features", "spine_time", "full_names", "as_of_created"};
 	int			nargs = Min(PG_NARGS() - first, nshared);
@@ -71,10 +72,27 @@ plan_from_args(FunctionCallInfo fcinfo, int first, int nshared)
 					 errmsg("argument \"%s\" must not be null", names[i])));
 	return pit_plan_create(has_spine ? PG_GETARG_OID(first) : InvalidOid,
 						   has_query ? text_to_cstring(PG_GETARG_TEXT_PP(qarg)) : NULL,
-						   PG_GETARG_ARRAYTYPE_P(first + 1),
+						   fs_transform_train_split(PG_GETARG_ARRAYTYPE_P(first + 1), tt),
 						   text_to_cstring(PG_GETARG_TEXT_PP(first + 2)),
 						   nargs > 3 ? PG_GETARG_BOOL(first + 3) : false,
 						   nargs > 4 ? PG_GETARG_BOOL(first + 4) : false);
+}
+
+/* The training set's columns: the join's, or with transforms, the transforms' binding. */
+static TupleDesc
+plan_desc(PitPlan *plan, FsTransformTrain *tt)
+{
+	return tt ? fs_transform_train_bind(tt, plan) : pit_plan_tupdesc(plan);
+}
+
+/* Runs the join, its rows through the transforms when there are any. */
+static uint64
+plan_run(PitPlan *plan, FsTransformTrain *tt, PitEmitFn emit, void *arg)
+{
+	if (tt == NULL)
+		return pit_plan_execute(plan, emit, arg);
+	fs_transform_train_set_emit(tt, emit, arg);
+	return pit_plan_execute(plan, fs_transform_train_emit, tt);
 }
 
 /*
@@ -177,14 +195,15 @@ fs_point_in_time_join(PG_FUNCTION_ARGS)
 	TupleDesc	expected;
 	MemoryContext old;
 	TstoreEmit	t;
+	FsTransformTrain *tt;
 
 	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
 		(rsinfo->allowedModes & SFRM_Materialize) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("fs_point_in_time_join must be called in the FROM clause")));
-	plan = plan_from_args(fcinfo, 0, 5);
-	desc = pit_plan_tupdesc(plan);
+	plan = plan_from_args(fcinfo, 0, 5, &tt);
+	desc = plan_desc(plan, tt);
 	expected = rsinfo->expectedDesc;
 	if (expected == NULL)
 		ereport(ERROR,
@@ -217,7 +236,7 @@ fs_point_in_time_join(PG_FUNCTION_ARGS)
 	t.store = tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0, false, work_mem);
 	MemoryContextSwitchTo(old);
 
-	pit_plan_execute(plan, emit_tstore, &t);
+	plan_run(plan, tt, emit_tstore, &t);
 	pit_plan_free(plan);
 
 	rsinfo->returnMode = SFRM_Materialize;
@@ -230,8 +249,9 @@ fs_point_in_time_join(PG_FUNCTION_ARGS)
 Datum
 fs_training_columns(PG_FUNCTION_ARGS)
 {
-	PitPlan    *plan = plan_from_args(fcinfo, 0, 4);
-	char	   *s = column_list(pit_plan_tupdesc(plan));
+	FsTransformTrain *tt;
+	PitPlan    *plan = plan_from_args(fcinfo, 0, 4, &tt);
+	char	   *s = column_list(plan_desc(plan, tt));
 
 	pit_plan_free(plan);
 	PG_RETURN_TEXT_P(cstring_to_text(s));
@@ -293,6 +313,7 @@ fs_create_training_set(PG_FUNCTION_ARGS)
 	List	   *versions;
 	FsOwnerContext octx;
 	bool		has_query;
+	FsTransformTrain *tt;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -301,8 +322,8 @@ fs_create_training_set(PG_FUNCTION_ARGS)
 	target = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	names = textToQualifiedNameList(PG_GETARG_TEXT_PP(0));
 	rv = makeRangeVarFromNameList(names);
-	plan = plan_from_args(fcinfo, 1, 5);
-	desc = pit_plan_tupdesc(plan);
+	plan = plan_from_args(fcinfo, 1, 5, &tt);
+	desc = plan_desc(plan, tt);
 
 	/* The table, created as the caller with the caller's privileges. */
 	initStringInfo(&sql);
@@ -323,7 +344,7 @@ fs_create_training_set(PG_FUNCTION_ARGS)
 	t.slot = table_slot_create(t.rel, NULL);
 	t.bis = GetBulkInsertState();
 	t.cid = GetCurrentCommandId(true);
-	nrows = pit_plan_execute(plan, emit_table, &t);
+	nrows = plan_run(plan, tt, emit_table, &t);
 	FreeBulkInsertState(t.bis);
 	table_finish_bulk_insert(t.rel, 0);
 	ExecDropSingleTupleTableSlot(t.slot);
