@@ -431,6 +431,31 @@ FROM feature_store.transform t;
 COMMENT ON VIEW fs_transforms IS 'On-demand features (transforms), one row per version';
 GRANT SELECT ON fs_transforms TO PUBLIC;
 
+-- Transforms in feature services: their positions in the service's list (shared with
+-- service_feature's); NULL version = the latest when used.
+CREATE TABLE feature_store.service_transform (
+    service_id        int NOT NULL REFERENCES feature_store.feature_service (service_id) ON DELETE CASCADE,
+    position          int NOT NULL,
+    transform_name    text NOT NULL,
+    transform_version int,
+    PRIMARY KEY (service_id, position)
+);
+GRANT SELECT ON feature_store.service_transform TO PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('feature_store.service_transform', '');
+CREATE TRIGGER fs_registry_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON feature_store.service_transform
+  FOR EACH STATEMENT EXECUTE FUNCTION feature_store.registry_changed();
+CREATE OR REPLACE VIEW fs_services AS
+SELECT s.name, s.version,
+       s.version = max(s.version) OVER (PARTITION BY s.name) AS is_latest,
+       (SELECT array_agg(m.ref ORDER BY m.position)
+        FROM (SELECT f.position, f.view_name || coalesce('@' || f.view_version, '') || ':' || f.feature AS ref
+              FROM feature_store.service_feature f WHERE f.service_id = s.service_id
+              UNION ALL
+              SELECT x.position, x.transform_name || coalesce('@' || x.transform_version, '')
+              FROM feature_store.service_transform x WHERE x.service_id = s.service_id) m) AS features,
+       s.description, s.owner, s.tags, s.registered_by, s.created_at
+FROM feature_store.feature_service s;
+
 -- Serving: a transform's value for an entity and a request (a view or service: fs_online as is).
 CREATE FUNCTION fs_online(entity fs_entity, name text, request jsonb) RETURNS jsonb
   AS 'MODULE_PATHNAME', 'fs_online_request' LANGUAGE C VOLATILE PARALLEL UNSAFE;

@@ -19,6 +19,7 @@
 #include "utils/varlena.h"
 
 #include "online_meta.h"
+#include "transform.h"
 #include "online_table.h"
 #include "spi_util.h"
 
@@ -26,6 +27,7 @@ static MemoryContext meta_cxt = NULL;
 static bool meta_valid = false;
 static uint64 inval_count = 0;
 static bool callbacks_registered = false;
+static void register_callbacks(void);
 static Oid	registry_relid = InvalidOid;
 static uint64 priv_epoch = 1;
 static FsOnlineView **views = NULL;
@@ -59,7 +61,7 @@ syscache_cb(Datum arg, int cacheid, uint32 hashvalue)
 uint64
 fs_meta_epoch(void)
 {
-	fs_meta_ensure();
+	register_callbacks();
 	return inval_count;
 }
 
@@ -165,6 +167,14 @@ meta_load(void)
 void
 fs_meta_ensure(void)
 {
+	register_callbacks();
+	if (!meta_valid)
+		meta_load();
+}
+
+static void
+register_callbacks(void)
+{
 	if (!callbacks_registered)
 	{
 		meta_cxt = AllocSetContextCreate(CacheMemoryContext, "feature_store online registry",
@@ -175,8 +185,6 @@ fs_meta_ensure(void)
 		CacheRegisterSyscacheCallback(AUTHOID, syscache_cb, (Datum) 0);
 		callbacks_registered = true;
 	}
-	if (!meta_valid)
-		meta_load();
 }
 
 /* Accessors over the cached views. */
@@ -290,6 +298,46 @@ serving_version_of(FsServiceFeature *f)
 	}
 }
 
+/* The positions of a service's features, and its transforms (a registry of 0.3 has them). */
+static void
+service_positions(FsService *s, const char *ref)
+{
+	const char *at = strchr(ref, '@');
+	char	   *name = at ? pnstrdup(ref, at - ref) : pstrdup(ref);
+	int32		version = at ? (int32) strtol(at + 1, NULL, 10) : 0;
+	Oid			t[2] = {TEXTOID, INT4OID};
+	Datum		a[2] = {CStringGetTextDatum(name), Int32GetDatum(version)};
+	const char *sid = "(SELECT service_id FROM feature_store.feature_service WHERE name = $1 "
+		"AND version = CASE WHEN $2 > 0 THEN $2 ELSE (SELECT max(l.version) FROM feature_store.feature_service l WHERE l.name = $1) END)";
+	uint64		n;
+	char	  **tnames = NULL;
+
+	s->fpos = MemoryContextAllocZero(meta_cxt, sizeof(int) * Max(s->nfeatures, 1));
+	SPI_connect();
+	n = fs_spi_exec(psprintf("SELECT position FROM feature_store.service_feature WHERE service_id = %s ORDER BY position", sid),
+					2, t, a, NULL, true);
+	for (uint64 i = 0; i < n && i < (uint64) s->nfeatures; i++)
+		s->fpos[i] = fs_spi_int32(i, 1, 0);
+	if (fs_registry_has_aggs())
+	{
+		n = fs_spi_exec(psprintf("SELECT transform_name || coalesce('@' || transform_version, ''), position "
+								 "FROM feature_store.service_transform WHERE service_id = %s ORDER BY position", sid),
+						2, t, a, NULL, true);
+		s->ntransforms = (int) n;
+		s->tpos = MemoryContextAllocZero(meta_cxt, sizeof(int) * Max(n, 1));
+		tnames = palloc(sizeof(char *) * Max(n, 1));
+		for (uint64 i = 0; i < n; i++)
+		{
+			tnames[i] = fs_spi_text(i, 1, CurrentMemoryContext);
+			s->tpos[i] = fs_spi_int32(i, 2, 0);
+		}
+	}
+	SPI_finish();
+	s->transforms = MemoryContextAllocZero(meta_cxt, sizeof(struct FsTransform *) * Max(s->ntransforms, 1));
+	for (int i = 0; i < s->ntransforms; i++)
+		s->transforms[i] = fs_transform_lookup(tnames[i], false);
+}
+
 /* Services are resolved once (through the registry's resolver) and kept until the registry changes. */
 FsService *
 fs_meta_find_service(const char *ref)
@@ -339,6 +387,9 @@ fs_meta_find_service(const char *ref)
 				 r->view->view_id, ref);
 		i++;
 	}
+	MemoryContextSwitchTo(old);
+	service_positions(s, ref);
+	old = MemoryContextSwitchTo(meta_cxt);
 	services = lappend(services, s);
 	MemoryContextSwitchTo(old);
 	return s;

@@ -40,11 +40,17 @@ typedef struct FsServiceFeature
 	int			feature_index;
 } FsServiceFeature;
 
+struct FsTransform;
+
 typedef struct FsService
 {
 	char	   *name;
 	int			nfeatures;
 	FsServiceFeature *features;
+	int		   *fpos;			/* position of each feature in the service's list */
+	int			ntransforms;	/* transforms of the service (transform.h), with their positions */
+	struct FsTransform **transforms;
+	int		   *tpos;
 } FsService;
 
 /* Makes sure the cache reflects the registry; call once at the start of each call. */

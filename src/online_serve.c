@@ -28,6 +28,7 @@
 #include "online_meta.h"
 #include "online_read.h"
 #include "online_serve.h"
+#include "transform.h"
 #include "sql_args.h"
 
 PG_FUNCTION_INFO_V1(fs_online_all);
@@ -166,7 +167,7 @@ fs_serve_make_plan(ServePlan *p, const char *entity, const char *name)
 			}
 			t->feat[t->nfeat++] = s->features[i].feature_index;
 		}
-		if (p->ntargets == 0)
+		if (p->ntargets == 0 && s->ntransforms == 0)
 		{
 			check_entity_known(entity);
 			ereport(ERROR,
@@ -289,9 +290,9 @@ serve_entity(FsReadState *rs, ServePlan *p, FsEntityVal *e)
 	return fs_serve_assemble(p, rows);
 }
 
-/* fs_online's two forms share plan + one serve. */
+/* fs_online's forms share plan + one serve; a service's transforms are added for the request. */
 static Jsonb *
-online_common(FunctionCallInfo fcinfo, FsEntityVal *e, const char *name)
+online_common(FunctionCallInfo fcinfo, FsEntityVal *e, const char *name, Jsonb *req)
 {
 	ServePlan	   *p = palloc(sizeof(ServePlan));
 	FsReadState rs;
@@ -301,6 +302,8 @@ online_common(FunctionCallInfo fcinfo, FsEntityVal *e, const char *name)
 	fs_read_begin(&rs);
 	res = serve_entity(&rs, p, e);
 	fs_read_end(&rs);
+	if (p->service != NULL && p->service->ntransforms > 0)
+		res = fs_transform_serve_service(p->service, e, req, res);
 	return res;
 }
 
@@ -308,14 +311,21 @@ online_common(FunctionCallInfo fcinfo, FsEntityVal *e, const char *name)
 Jsonb *
 fs_serve_one(FsEntityVal *e, const char *name)
 {
-	return online_common(NULL, e, name);
+	return online_common(NULL, e, name, NULL);
+}
+
+/* See online_serve.h. */
+Jsonb *
+fs_serve_one_request(FsEntityVal *e, const char *name, Jsonb *req)
+{
+	return online_common(NULL, e, name, req);
 }
 
 /* fs_online(entity) -> jsonb of every online view of the entity the caller may read */
 Datum
 fs_online_all(PG_FUNCTION_ARGS)
 {
-	Jsonb	   *res = online_common(fcinfo, PG_GETARG_FS_ENTITY_P(0), NULL);
+	Jsonb	   *res = online_common(fcinfo, PG_GETARG_FS_ENTITY_P(0), NULL, NULL);
 
 	if (res == NULL)
 		PG_RETURN_NULL();
@@ -331,7 +341,7 @@ fs_online_named(PG_FUNCTION_ARGS)
 	/* not STRICT (a NULL name is an error): a NULL entity has no features, as in fs_online(e) */
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	res = online_common(fcinfo, PG_GETARG_FS_ENTITY_P(0), fs_text_arg(fcinfo, 1, "feature view or service name"));
+	res = online_common(fcinfo, PG_GETARG_FS_ENTITY_P(0), fs_text_arg(fcinfo, 1, "feature view or service name"), NULL);
 
 	if (res == NULL)
 		PG_RETURN_NULL();

@@ -41,6 +41,8 @@ typedef struct VecSpec
 
 /* fs_online(entity, name)'s answer, for callers in C (transform_serve.c); NULL: nothing found. */
 extern Jsonb *fs_serve_one(FsEntityVal *e, const char *name);
+/* The same with a request for the service's transforms. */
+extern Jsonb *fs_serve_one_request(FsEntityVal *e, const char *name, Jsonb *req);
 
 /* The plan of a call for an entity name and a view or service name (NULL: every view). */
 extern void fs_serve_make_plan(ServePlan *p, const char *entity, const char *name);

@@ -35,6 +35,7 @@
 #include "security.h"
 #include "spi_util.h"
 #include "sql_args.h"
+#include "transform.h"
 
 PG_FUNCTION_INFO_V1(fs_register_entity);
 PG_FUNCTION_INFO_V1(fs_register_service);
@@ -269,6 +270,12 @@ fs_register_service(PG_FUNCTION_ARGS)
 	bool	   *vnulls;
 	int32		version;
 	FsOwnerContext octx;
+	Datum	   *fpos;			/* positions of the features, and of the transforms */
+	Datum	   *tnames;
+	Datum	   *tversions;
+	bool	   *tvnulls;
+	Datum	   *tpos;
+	int			nt = 0;
 
 	fs_check_name("feature service", name);
 	if (PG_ARGISNULL(1))
@@ -281,7 +288,80 @@ fs_register_service(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("a feature view named \"%s\" already exists", name),
 				 errhint("Feature services and feature views share one namespace of references; choose another name.")));
-	refs = fs_resolve_feature_refs(PG_GETARG_ARRAYTYPE_P(1));
+	if (fs_transform_exists(name))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("a transform named \"%s\" already exists", name),
+				 errhint("Transforms, feature services and feature views share one namespace of references; choose another name.")));
+
+	/*
+	 * The list in order: feature references (a view:* or a service expands to several) and
+	 * transforms, numbered together; each kind is stored with its positions.
+	 */
+	{
+		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
+		Datum	   *elems;
+		bool	   *enulls;
+		int			ne;
+		int			pos = 0;
+
+		if (ARR_NDIM(arr) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("feature references must be a one-dimensional array")));
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &enulls, &ne);
+		if (ne == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("no features given"),
+					 errhint("Pass at least one feature reference, such as 'view:feature' or 'view:*'.")));
+		refs = NIL;
+		fpos = palloc(sizeof(Datum) * (ne + 1));
+		tnames = palloc(sizeof(Datum) * ne);
+		tversions = palloc(sizeof(Datum) * ne);
+		tvnulls = palloc(sizeof(bool) * ne);
+		tpos = palloc(sizeof(Datum) * ne);
+		for (int i = 0; i < ne; i++)
+		{
+			char	   *ref;
+
+			if (enulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("feature reference must not be null")));
+			ref = TextDatumGetCString(elems[i]);
+			if (strchr(ref, ':') == NULL && fs_lookup_view_version(ref, 0, true) == NULL)
+			{
+				int32		tv;
+				char	   *tn = fs_split_version("transform", ref, &tv);
+
+				if (fs_transform_exists(tn))
+				{
+					FsTransform *t = fs_transform_lookup(ref, false);
+
+					for (int j = 0; j < t->ninputs; j++)
+						fs_check_view_select_filtered(((FsFeatureRef *) linitial(fs_resolve_feature_ref(t->inputs[j], NIL)))->view);
+					for (int j = 0; j < nt; j++)
+						if (strcmp(TextDatumGetCString(tnames[j]), tn) == 0)
+							ereport(ERROR,
+									(errcode(ERRCODE_DUPLICATE_OBJECT),
+									 errmsg("transform \"%s\" is referenced more than once", tn)));
+					tnames[nt] = CStringGetTextDatum(tn);
+					tversions[nt] = Int32GetDatum(tv);
+					tvnulls[nt] = tv == 0;
+					tpos[nt++] = Int32GetDatum(++pos);
+					continue;
+				}
+			}
+			{
+				int			before = list_length(refs);
+
+				refs = fs_resolve_feature_ref(ref, refs);
+				for (int k = before; k < list_length(refs); k++)
+					fpos[k] = Int32GetDatum(++pos);
+			}
+		}
+	}
 	n = list_length(refs);
 	views = palloc(sizeof(Datum) * n);
 	versions = palloc(sizeof(Datum) * n);
@@ -309,27 +389,40 @@ fs_register_service(PG_FUNCTION_ARGS)
 	{
 		int			dims[1] = {n};
 		int			lbs[1] = {1};
-		Oid			t[8] = {TEXTOID, TEXTARRAYOID, INT4ARRAYOID, NAMEARRAYOID, TEXTOID, TEXTOID, JSONBOID, INT4OID};
-		Datum		v[8];
-		bool		nl[8] = {0};
+		Oid			t[12] = {TEXTOID, TEXTARRAYOID, INT4ARRAYOID, NAMEARRAYOID, TEXTOID, TEXTOID, JSONBOID, INT4OID,
+		INT4ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, INT4ARRAYOID};
+		Datum		v[12];
+		bool		nl[12] = {0};
+		int			tdims[1] = {nt};
 
 		v[0] = CStringGetTextDatum(name);
 		v[1] = PointerGetDatum(construct_array(views, n, TEXTOID, -1, false, TYPALIGN_INT));
 		v[2] = PointerGetDatum(construct_md_array(versions, vnulls, 1, dims, lbs, INT4OID, 4, true, TYPALIGN_INT));
 		v[3] = PointerGetDatum(construct_array(feats, n, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR));
+		v[8] = PointerGetDatum(construct_array(fpos, n, INT4OID, 4, true, TYPALIGN_INT));
+		v[9] = PointerGetDatum(construct_array(tnames, nt, TEXTOID, -1, false, TYPALIGN_INT));
+		v[10] = PointerGetDatum(construct_md_array(tversions, tvnulls, 1, tdims, lbs, INT4OID, 4, true, TYPALIGN_INT));
+		v[11] = PointerGetDatum(construct_array(tpos, nt, INT4OID, 4, true, TYPALIGN_INT));
+		v[7] = Int32GetDatum(0);
 		for (int i = 2; i < 5; i++)
 		{
 			nl[i + 2] = PG_ARGISNULL(i);
 			v[i + 2] = nl[i + 2] ? (Datum) 0 : PG_GETARG_DATUM(i);
 		}
 
-		if (fs_spi_exec("SELECT s.version, s.registered_by, s.service_id, "
-						"  (SELECT array_agg(f.view_name ORDER BY f.position) = $2 "
-						"      AND array_agg(f.view_version ORDER BY f.position) IS NOT DISTINCT FROM $3 "
-						"      AND array_agg(f.feature ORDER BY f.position) = $4 "
-						"   FROM feature_store.service_feature f WHERE f.service_id = s.service_id) "
-						"FROM feature_store.feature_service s WHERE s.name = $1 ORDER BY s.version DESC LIMIT 1",
-						4, t, v, nl, false) == 1)
+		if (fs_spi_exec(psprintf("SELECT s.version, s.registered_by, s.service_id, "
+								 "  (SELECT coalesce(array_agg(f.view_name ORDER BY f.position), '{}') = $2 "
+								 "      AND coalesce(array_agg(f.view_version ORDER BY f.position), '{}') IS NOT DISTINCT FROM $3 "
+								 "      AND coalesce(array_agg(f.feature ORDER BY f.position), '{}') = $4 "
+								 "      AND coalesce(array_agg(f.position ORDER BY f.position), '{}') = $9 "
+								 "   FROM feature_store.service_feature f WHERE f.service_id = s.service_id) %s "
+								 "FROM feature_store.feature_service s WHERE s.name = $1 ORDER BY s.version DESC LIMIT 1",
+								 fs_registry_has_aggs() ?
+								 "AND (SELECT coalesce(array_agg(x.transform_name ORDER BY x.position), '{}') = $10 "
+								 "      AND coalesce(array_agg(x.transform_version ORDER BY x.position), '{}') IS NOT DISTINCT FROM $11 "
+								 "      AND coalesce(array_agg(x.position ORDER BY x.position), '{}') = $12 "
+								 "   FROM feature_store.service_transform x WHERE x.service_id = s.service_id)" : ""),
+						12, t, v, nl, false) == 1)
 		{
 			int32		latest = fs_spi_int32(0, 1, 0);
 			char	   *owner = fs_spi_text(0, 2, CurrentMemoryContext);
@@ -353,16 +446,24 @@ fs_register_service(PG_FUNCTION_ARGS)
 			version = 1;
 		v[7] = Int32GetDatum(version);
 		{
-			Oid			rt[9] = {TEXTOID, TEXTARRAYOID, INT4ARRAYOID, NAMEARRAYOID, TEXTOID, TEXTOID, JSONBOID, INT4OID, NAMEOID};
-			Datum		rv[9] = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
-			DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(octx.save_userid, false)))};
-			bool		rn[9] = {false, false, false, false, nl[4], nl[5], nl[6], false, false};
+			Oid			rt[13] = {TEXTOID, TEXTARRAYOID, INT4ARRAYOID, NAMEARRAYOID, TEXTOID, TEXTOID, JSONBOID, INT4OID, NAMEOID,
+			INT4ARRAYOID, TEXTARRAYOID, INT4ARRAYOID, INT4ARRAYOID};
+			Datum		rv[13] = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
+				DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(octx.save_userid, false))),
+			v[8], v[9], v[10], v[11]};
+			bool		rn[13] = {false, false, false, false, nl[4], nl[5], nl[6], false, false, false, false, false, false};
 
 			fs_spi_exec("WITH s AS (INSERT INTO feature_store.feature_service (name, version, description, owner, tags, registered_by) "
-						"  VALUES ($1, $8, $5, $6, coalesce($7, '{}'), $9) RETURNING service_id) "
-						"INSERT INTO feature_store.service_feature (service_id, position, view_name, view_version, feature) "
-						"SELECT s.service_id, f.ord, f.v, f.ver, f.feat FROM s, unnest($2, $3, $4) WITH ORDINALITY AS f(v, ver, feat, ord)",
-						9, rt, rv, rn, false);
+						"  VALUES ($1, $8, $5, $6, coalesce($7, '{}'), $9) RETURNING service_id), "
+						"f AS (INSERT INTO feature_store.service_feature (service_id, position, view_name, view_version, feature) "
+						"  SELECT s.service_id, f.pos, f.v, f.ver, f.feat FROM s, unnest($2, $3, $4, $10) AS f(v, ver, feat, pos)) "
+						"SELECT count(*) FROM s",
+						13, rt, rv, rn, false);
+			if (nt > 0)
+				fs_spi_exec("INSERT INTO feature_store.service_transform (service_id, position, transform_name, transform_version) "
+							"SELECT (SELECT service_id FROM feature_store.feature_service WHERE name = $1 AND version = $8), "
+							"       x.pos, x.n, x.ver FROM unnest($11, $12, $13) AS x(n, ver, pos)",
+							13, rt, rv, rn, false);
 		}
 done:	;
 	}

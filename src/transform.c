@@ -661,6 +661,16 @@ fs_drop_transform(PG_FUNCTION_ARGS)
 				 errhint("See SELECT name, version FROM fs_transforms.")));
 	for (uint64 i = 0; i < n; i++)
 		fs_ddl_check_owner("transform", name, fs_spi_text(i, 1, CurrentMemoryContext), GetUserId());
+	/* a service that uses it (that version, or following the latest) keeps it */
+	if (fs_spi_exec("SELECT string_agg(DISTINCT s.name || '@' || s.version, ', ') FROM feature_store.service_transform x "
+					"JOIN feature_store.feature_service s USING (service_id) "
+					"WHERE x.transform_name = $1 AND ($2 = 0 OR x.transform_version = $2 OR (x.transform_version IS NULL AND "
+					"  $2 = (SELECT max(version) FROM feature_store.transform WHERE name = $1))) HAVING count(*) > 0",
+					2, ty, va, NULL, true) == 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg("transform \"%s\" is used by feature services: %s", ref, fs_spi_text(0, 1, CurrentMemoryContext)),
+				 errhint("Drop those services (fs_drop_service) or register them without it first.")));
 	fs_owner_context_enter(&octx);
 	fs_ddl_lock_registry();
 	n = fs_spi_exec("DELETE FROM feature_store.transform WHERE name = $1 AND ($2 = 0 OR version = $2)",

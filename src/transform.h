@@ -10,6 +10,7 @@
 
 #include "nodes/execnodes.h"
 #include "nodes/params.h"
+#include "utils/jsonb.h"
 
 typedef struct FsTransform
 {
@@ -50,5 +51,14 @@ extern bool fs_transform_exists(const char *name);
  * memory context. Errors of the expression (division by zero, overflow) are raised as they are.
  */
 extern Datum fs_transform_eval(FsTransform *t, const Datum *args, const bool *nulls, bool *isnull);
+
+struct FsService;
+struct FsEntityVal;
+
+/*
+ * A service's answer (features: the jsonb of its features, NULL when none was found) with its
+ * transforms' values added for the request (NULL: none given); NULL when there is nothing.
+ */
+extern Jsonb *fs_transform_serve_service(struct FsService *s, struct FsEntityVal *e, Jsonb *req, Jsonb *features);
 
 #endif

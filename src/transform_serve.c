@@ -141,7 +141,36 @@ datum_to_jsonb_value(Datum d, bool isnull, Oid type, JsonbValue *out)
 	out->val.string.len = strlen(s);
 }
 
-/* The request object's value for each declared parameter; unknown keys are errors. */
+/* Errors on a key of the request that none of the transforms declares. */
+static void
+check_request_keys(FsTransform **ts, int n, Jsonb *req, const char *what)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	if (req == NULL || !JB_ROOT_IS_OBJECT(req))
+		return;
+	it = JsonbIteratorInit(&req->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		bool		known = false;
+
+		if (tok != WJB_KEY)
+			continue;
+		for (int i = 0; i < n; i++)
+			for (int p = 0; p < ts[i]->nreq; p++)
+				known |= strlen(ts[i]->req_names[p]) == (size_t) v.val.string.len &&
+					strncmp(ts[i]->req_names[p], v.val.string.val, v.val.string.len) == 0;
+		if (!known)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s has no request parameter \"%.*s\"", what, v.val.string.len, v.val.string.val),
+					 errhint("See the request column of fs_transforms.")));
+	}
+}
+
+/* The request object's value for each declared parameter. */
 static void
 bind_request(FsTransform *t, Jsonb *req, Datum *args, bool *nulls)
 {
@@ -163,29 +192,6 @@ bind_request(FsTransform *t, Jsonb *req, Datum *args, bool *nulls)
 					 errhint("Pass request => '{\"%s\": ...}' (%s); null is a value, leaving it out is not.",
 							 t->req_names[p], format_type_be(t->req_types[p]))));
 		args[p] = jsonb_to_datum(v, t->req_types[p], &nulls[p], &c);
-	}
-	if (req != NULL)
-	{
-		JsonbIterator *it = JsonbIteratorInit(&req->root);
-		JsonbValue	v;
-		JsonbIteratorToken tok;
-
-		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-		{
-			bool		known = false;
-
-			if (tok != WJB_KEY)
-				continue;
-			for (int p = 0; p < t->nreq; p++)
-				known |= strlen(t->req_names[p]) == (size_t) v.val.string.len &&
-					strncmp(t->req_names[p], v.val.string.val, v.val.string.len) == 0;
-			if (!known)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("transform \"%s\" has no request parameter \"%.*s\"", t->name,
-								v.val.string.len, v.val.string.val),
-						 errhint("See SELECT request FROM fs_transforms WHERE name = '%s'.", t->name)));
-		}
 	}
 }
 
@@ -256,6 +262,60 @@ serve_transform(FsTransform *t, FsEntityVal *e, Jsonb *req, JsonbValue *out)
 	datum_to_jsonb_value(d, isnull, t->returns, out);
 }
 
+/* Whether every input of t is keyed by the entity (a service's transform for another entity is left out). */
+static bool
+transform_of_entity(FsTransform *t, const char *entity)
+{
+	for (int j = 0; j < t->ninputs; j++)
+	{
+		const char *feature;
+		FsOnlineView *ov = fs_meta_find_view(input_view_ref(t, j, &feature));
+
+		if (ov != NULL && strcmp(ov->view->entity.name, entity) != 0)
+			return false;
+	}
+	return true;
+}
+
+/* See transform.h. */
+Jsonb *
+fs_transform_serve_service(FsService *s, FsEntityVal *e, Jsonb *req, Jsonb *features)
+{
+	JsonbParseState *st = NULL;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			added = 0;
+
+	check_request_keys(s->transforms, s->ntransforms, req, psprintf("feature service \"%s\"", s->name));
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	if (features != NULL)
+	{
+		JsonbIterator *it = JsonbIteratorInit(&features->root);
+
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+			if (tok == WJB_KEY || tok == WJB_VALUE)
+				pushJsonbValue(&st, tok, &v);
+	}
+	for (int i = 0; i < s->ntransforms; i++)
+	{
+		FsTransform *t = s->transforms[i];
+		JsonbValue	k;
+
+		if (!transform_of_entity(t, fs_entity_val_name(e)))
+			continue;
+		serve_transform(t, e, req, &v);
+		k.type = jbvString;
+		k.val.string.val = t->name;
+		k.val.string.len = strlen(t->name);
+		pushJsonbValue(&st, WJB_KEY, &k);
+		pushJsonbValue(&st, WJB_VALUE, &v);
+		added++;
+	}
+	if (features == NULL && added == 0)
+		return NULL;
+	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
+}
+
 /*
  * fs_online(entity, name, request) -> jsonb: for a transform {"transform": value}; a view or
  * service takes no request (request NULL or {}) and answers as fs_online(entity, name).
@@ -276,7 +336,15 @@ fs_online_request(PG_FUNCTION_ARGS)
 	if (t == NULL)
 	{
 		Jsonb	   *res;
+		FsService  *s = fs_meta_find_view(name) ? NULL : fs_meta_find_service(name);
 
+		if (s != NULL && s->ntransforms > 0)
+		{
+			res = fs_serve_one_request(e, name, req);
+			if (res == NULL)
+				PG_RETURN_NULL();
+			PG_RETURN_JSONB_P(res);
+		}
 		if (req != NULL && !(JB_ROOT_IS_OBJECT(req) && JB_ROOT_COUNT(req) == 0))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -292,6 +360,7 @@ fs_online_request(PG_FUNCTION_ARGS)
 		JsonbValue	k,
 					v;
 
+		check_request_keys(&t, 1, req, psprintf("transform \"%s\"", t->name));
 		serve_transform(t, e, req, &v);
 		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 		k.type = jbvString;

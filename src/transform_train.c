@@ -9,6 +9,7 @@
 
 #include "access/tupdesc.h"
 #include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "parser/parse_coerce.h"
 #include "utils/array.h"
@@ -17,6 +18,7 @@
 
 #include "pit_join_int.h"
 #include "registry.h"
+#include "spi_util.h"
 #include "transform.h"
 #include "transform_train.h"
 
@@ -88,6 +90,47 @@ find_ref(List *acc, FsView *v, int feature_index)
 	return -1;
 }
 
+/*
+ * The members of a feature service that has transforms, in its order ("view[@N]:feature",
+ * "transform[@N]"), or NIL when it has none (the join expands it itself).
+ */
+static List *
+service_members(const char *ref)
+{
+	const char *at = strchr(ref, '@');
+	char	   *name = at ? pnstrdup(ref, at - ref) : pstrdup(ref);
+	Oid			t[2] = {TEXTOID, INT4OID};
+	Datum		a[2] = {CStringGetTextDatum(name), Int32GetDatum(at ? (int32) strtol(at + 1, NULL, 10) : 0)};
+	List	   *l = NIL;
+	uint64		n;
+
+	if (strchr(ref, ':') != NULL || !fs_registry_has_aggs())
+		return NIL;
+	SPI_connect();
+	n = fs_spi_exec("WITH s AS (SELECT service_id FROM feature_store.feature_service WHERE name = $1 "
+					"  AND version = CASE WHEN $2 > 0 THEN $2 ELSE "
+					"    (SELECT max(l.version) FROM feature_store.feature_service l WHERE l.name = $1) END) "
+					"SELECT m.ref, m.is_t FROM ("
+					"  SELECT f.position, f.view_name || coalesce('@' || f.view_version, '') || ':' || f.feature AS ref, false AS is_t "
+					"  FROM feature_store.service_feature f, s WHERE f.service_id = s.service_id "
+					"  UNION ALL SELECT x.position, x.transform_name || coalesce('@' || x.transform_version, ''), true "
+					"  FROM feature_store.service_transform x, s WHERE x.service_id = s.service_id) m "
+					"ORDER BY m.position", 2, t, a, NULL, true);
+	{
+		bool		has = false;
+
+		for (uint64 i = 0; i < n; i++)
+		{
+			has |= fs_spi_bool(i, 2, false);
+			l = lappend(l, fs_spi_text(i, 1, CurrentMemoryContext));
+		}
+		if (!has)
+			l = NIL;
+	}
+	SPI_finish();
+	return l;
+}
+
 ArrayType *
 fs_transform_train_split(ArrayType *features, FsTransformTrain **out)
 {
@@ -105,19 +148,57 @@ fs_transform_train_split(ArrayType *features, FsTransformTrain **out)
 	if (ARR_NDIM(features) != 1)
 		return features;		/* the join reports it */
 	deconstruct_array(features, TEXTOID, -1, false, TYPALIGN_INT, &elems, &enulls, &n);
-	for (int i = 0; i < n; i++)
-		if (!enulls[i] && names_transform(TextDatumGetCString(elems[i])))
+	for (int i = 0; i < n && !any; i++)
+	{
+		List	   *members;
+
+		if (enulls[i])
+			continue;
+		if (names_transform(TextDatumGetCString(elems[i])))
 			any = true;
+		else if ((members = service_members(TextDatumGetCString(elems[i]))) != NIL)
+			any = true;
+	}
 	if (!any)
 		return features;
+	/* services with transforms are replaced by their members */
+	{
+		List	   *flat = NIL;
+
+		for (int i = 0; i < n; i++)
+		{
+			List	   *members = enulls[i] ? NIL : service_members(TextDatumGetCString(elems[i]));
+
+			if (members == NIL)
+				flat = lappend(flat, enulls[i] ? NULL : TextDatumGetCString(elems[i]));
+			else
+				flat = list_concat(flat, members);
+		}
+		n = list_length(flat);
+		elems = palloc(sizeof(Datum) * n);
+		enulls = palloc0(sizeof(bool) * n);
+		k = 0;
+		foreach(lc, flat)
+		{
+			enulls[k] = lfirst(lc) == NULL;
+			elems[k] = enulls[k] ? (Datum) 0 : CStringGetTextDatum((char *) lfirst(lc));
+			k++;
+		}
+	}
 
 	tt = palloc0(sizeof(FsTransformTrain));
 	tt->items = palloc0(sizeof(TrainItem) * n);
 	tt->nitems = n;
 	for (int i = 0; i < n; i++)
 	{
-		char	   *ref = TextDatumGetCString(elems[i]);
+		char	   *ref;
 		TrainItem	   *it = &tt->items[i];
+
+		if (enulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("feature reference must not be null")));
+		ref = TextDatumGetCString(elems[i]);
 
 		if (names_transform(ref))
 		{
