@@ -461,3 +461,12 @@ CREATE FUNCTION fs_online(entity fs_entity, name text, request jsonb) RETURNS js
   AS 'MODULE_PATHNAME', 'fs_online_request' LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION fs_online(fs_entity, text, jsonb) IS
   'A transform''s value for the entity and the request''s parameters: {"transform": value}; for a view or service (no request), fs_online(entity, name)';
+CREATE FUNCTION fs_online_vector(entity fs_entity, service text, request jsonb) RETURNS float8[]
+  AS 'MODULE_PATHNAME', 'fs_online_vector' LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION fs_online_vector(fs_entity, text, jsonb) IS
+  'fs_online_vector with the request of the service''s transforms, each in its place in the service''s order';
+CREATE FUNCTION fs_online_batch(entities fs_entity[], view_or_service text, requests jsonb[],
+                                OUT entity fs_entity, OUT features jsonb) RETURNS SETOF record
+  AS 'MODULE_PATHNAME', 'fs_online_batch_request' LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 100;
+COMMENT ON FUNCTION fs_online_batch(fs_entity[], text, jsonb[]) IS
+  'fs_online with a request for many entities: one row per element, requests[i] for entities[i]';

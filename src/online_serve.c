@@ -476,6 +476,14 @@ fs_online_vector(PG_FUNCTION_ARGS)
 		fs_read_row(&rs, p->targets[t].ov, e, &rows[t]);
 	fs_read_end(&rs);
 	res = fs_serve_build_vector(p, &vs, rows);
+	/* a service's transforms take their places in its order (the 3-argument form's request) */
+	if (p->service != NULL && p->service->ntransforms > 0)
+		res = fs_transform_vector(p->service, e, PG_NARGS() > 2 && !PG_ARGISNULL(2) ? PG_GETARG_JSONB_P(2) : NULL,
+								  res, vs.n);
+	else if (PG_NARGS() > 2 && !PG_ARGISNULL(2) && JB_ROOT_COUNT(PG_GETARG_JSONB_P(2)) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"%s\" takes no request parameters: it has no transforms", name)));
 	if (res == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_ARRAYTYPE_P(res);

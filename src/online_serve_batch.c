@@ -25,6 +25,7 @@
 #include "online_meta.h"
 #include "online_read.h"
 #include "online_serve.h"
+#include "transform.h"
 #include "sql_args.h"
 
 PG_FUNCTION_INFO_V1(fs_online_batch);
@@ -191,6 +192,12 @@ make_keys_plan(ServePlan *p, const char *name, Oid elemtype, KeyConv *kc)
 	}
 	/* unknown names, offline views and privileges are reported here */
 	fs_serve_make_plan(p, entity ? entity : "", name);
+	if (p->service != NULL && p->service->ntransforms > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("feature service \"%s\" has transforms, which the keys forms do not serve", name),
+				 errhint("Serve it with fs_online_batch(fs_entity[], '%s', requests) or fs_online_vector(entity, '%s', request).",
+						 name, name)));
 	memset(kc, 0, sizeof(*kc));
 	kc->ov = p->targets[0].ov;
 	kc->nkeys = kc->ov->view->entity.nkeys;
@@ -434,6 +441,16 @@ fs_online_batch(PG_FUNCTION_ARGS)
 	char		align;
 	bool		own_scratch = scratch_busy;
 
+	/* a service with transforms: its requests (NULL here) decide */
+	if (name != NULL)
+	{
+		FsService  *svc;
+
+		fs_meta_ensure();
+		svc = fs_meta_find_view(name) ? NULL : fs_meta_find_service(name);
+		if (svc != NULL && svc->ntransforms > 0)
+			return fs_online_batch_request(fcinfo);
+	}
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();

@@ -10,6 +10,7 @@
 
 #include "nodes/execnodes.h"
 #include "nodes/params.h"
+#include "utils/array.h"
 #include "utils/jsonb.h"
 
 typedef struct FsTransform
@@ -60,5 +61,15 @@ struct FsEntityVal;
  * transforms' values added for the request (NULL: none given); NULL when there is nothing.
  */
 extern Jsonb *fs_transform_serve_service(struct FsService *s, struct FsEntityVal *e, Jsonb *req, Jsonb *features);
+
+/*
+ * A service's vector (features: the vector of its features, nfeatures long, NULL when none was
+ * found) with its transforms' values inserted at their positions.
+ */
+extern ArrayType *fs_transform_vector(struct FsService *s, struct FsEntityVal *e, Jsonb *req,
+									  ArrayType *features, int nfeatures);
+
+/* fs_online_batch(entities, name, requests); the two-argument form calls it for services with transforms. */
+extern Datum fs_online_batch_request(PG_FUNCTION_ARGS);
 
 #endif

@@ -8,7 +8,11 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/float.h"
 #include "fmgr.h"
+#include "funcapi.h"
+#include "utils/tuplestore.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
@@ -25,6 +29,7 @@
 #include "transform.h"
 
 PG_FUNCTION_INFO_V1(fs_online_request);
+PG_FUNCTION_INFO_V1(fs_online_batch_request);
 
 typedef struct ConvCtx
 {
@@ -316,44 +321,26 @@ fs_transform_serve_service(FsService *s, FsEntityVal *e, Jsonb *req, Jsonb *feat
 	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
 
-/*
- * fs_online(entity, name, request) -> jsonb: for a transform {"transform": value}; a view or
- * service takes no request (request NULL or {}) and answers as fs_online(entity, name).
- */
-Datum
-fs_online_request(PG_FUNCTION_ARGS)
+/* One entity's answer for a transform, a service (its transforms with the request) or a view. */
+static Jsonb *
+serve_named(FsEntityVal *e, const char *name, Jsonb *req)
 {
-	char	   *name = fs_text_arg(fcinfo, 1, "feature view, service or transform name");
-	Jsonb	   *req = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
-	FsEntityVal *e;
 	FsTransform *t;
 
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	e = PG_GETARG_FS_ENTITY_P(0);
 	fs_meta_ensure();
 	t = fs_meta_find_view(name) ? NULL : fs_transform_lookup(name, true);
 	if (t == NULL)
 	{
-		Jsonb	   *res;
 		FsService  *s = fs_meta_find_view(name) ? NULL : fs_meta_find_service(name);
 
 		if (s != NULL && s->ntransforms > 0)
-		{
-			res = fs_serve_one_request(e, name, req);
-			if (res == NULL)
-				PG_RETURN_NULL();
-			PG_RETURN_JSONB_P(res);
-		}
+			return fs_serve_one_request(e, name, req);
 		if (req != NULL && !(JB_ROOT_IS_OBJECT(req) && JB_ROOT_COUNT(req) == 0))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("\"%s\" takes no request parameters: it is not a transform", name),
+					 errmsg("\"%s\" takes no request parameters: it is not a transform or a service with transforms", name),
 					 errhint("See SELECT name, request FROM fs_transforms.")));
-		res = fs_serve_one(e, name);
-		if (res == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_JSONB_P(res);
+		return fs_serve_one(e, name);
 	}
 	{
 		JsonbParseState *st = NULL;
@@ -368,6 +355,174 @@ fs_online_request(PG_FUNCTION_ARGS)
 		k.val.string.len = strlen(t->name);
 		pushJsonbValue(&st, WJB_KEY, &k);
 		pushJsonbValue(&st, WJB_VALUE, &v);
-		PG_RETURN_JSONB_P(JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL)));
+		return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 	}
+}
+
+/*
+ * fs_online(entity, name, request) -> jsonb: for a transform {"transform": value}; for a service
+ * its features and its transforms' values; a view takes no request (NULL or {}).
+ */
+Datum
+fs_online_request(PG_FUNCTION_ARGS)
+{
+	char	   *name = fs_text_arg(fcinfo, 1, "feature view, service or transform name");
+	Jsonb	   *res;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	res = serve_named(PG_GETARG_FS_ENTITY_P(0), name, PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2));
+	if (res == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_JSONB_P(res);
+}
+
+/*
+ * fs_online_batch(entities, name, requests) -> (entity, features) per element, requests[i] for
+ * entities[i] (arrays of one length).
+ */
+Datum
+fs_online_batch_request(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsi = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *name = fs_text_arg(fcinfo, 1, "feature view, service or transform name");
+	Datum	   *ents = NULL,
+			   *reqs = NULL;
+	bool	   *enulls = NULL,
+			   *rnulls = NULL;
+	int			ne = 0,
+				nr = 0;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	MemoryContext percall;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0))
+		return (Datum) 0;
+	get_typlenbyvalalign(ARR_ELEMTYPE(PG_GETARG_ARRAYTYPE_P(0)), &typlen, &typbyval, &typalign);
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(0), ARR_ELEMTYPE(PG_GETARG_ARRAYTYPE_P(0)), typlen, typbyval, typalign,
+					  &ents, &enulls, &ne);
+	if (PG_NARGS() > 2 && !PG_ARGISNULL(2))
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(2), JSONBOID, -1, false, TYPALIGN_INT, &reqs, &rnulls, &nr);
+	else
+	{
+		nr = ne;				/* no requests: each NULL */
+		rnulls = palloc(sizeof(bool) * Max(ne, 1));
+		memset(rnulls, true, sizeof(bool) * Max(ne, 1));
+	}
+	if (nr != ne)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("requests has %d elements, entities %d: one request per entity", nr, ne)));
+	percall = AllocSetContextCreate(CurrentMemoryContext, "fs_online_batch request", ALLOCSET_DEFAULT_SIZES);
+	for (int i = 0; i < ne; i++)
+	{
+		Datum		out[2];
+		bool		onull[2] = {enulls[i], true};
+		MemoryContext old = MemoryContextSwitchTo(percall);
+		Jsonb	   *res = NULL;
+
+		if (!enulls[i])
+			res = serve_named(DatumGetFsEntityP(ents[i]), name, rnulls[i] ? NULL : DatumGetJsonbP(reqs[i]));
+		MemoryContextSwitchTo(old);
+		out[0] = ents[i];
+		if (res != NULL)
+		{
+			out[1] = JsonbPGetDatum(res);
+			onull[1] = false;
+		}
+		tuplestore_putvalues(rsi->setResult, rsi->setDesc, out, onull);
+		MemoryContextReset(percall);
+	}
+	MemoryContextDelete(percall);
+	return (Datum) 0;
+}
+
+/* A transform's value as a vector element (numeric and boolean results only). */
+static bool
+as_float8(Datum d, Oid type, float8 *out, const char *name)
+{
+	switch (type)
+	{
+		case INT2OID:
+			*out = DatumGetInt16(d);
+			return true;
+		case INT4OID:
+			*out = DatumGetInt32(d);
+			return true;
+		case INT8OID:
+			*out = (float8) DatumGetInt64(d);
+			return true;
+		case FLOAT4OID:
+			*out = DatumGetFloat4(d);
+			return true;
+		case FLOAT8OID:
+			*out = DatumGetFloat8(d);
+			return true;
+		case NUMERICOID:
+			*out = DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
+			return true;
+		case BOOLOID:
+			*out = DatumGetBool(d) ? 1.0 : 0.0;
+			return true;
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_DATATYPE_MISMATCH),
+			 errmsg("transform \"%s\" of type %s cannot be served as float8", name, format_type_be(type)),
+			 errhint("fs_online_vector serves numeric and boolean values; use fs_online for the others.")));
+	return false;
+}
+
+/* See transform.h. */
+ArrayType *
+fs_transform_vector(FsService *s, FsEntityVal *e, Jsonb *req, ArrayType *features, int nfeatures)
+{
+	int			n = nfeatures + s->ntransforms;
+	Datum	   *vals = palloc0(sizeof(Datum) * Max(n, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
+	Datum	   *fv = NULL;
+	bool	   *fn = NULL;
+	int			nf = 0;
+	int			fi = 0,
+				ti = 0;
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	check_request_keys(s->transforms, s->ntransforms, req, psprintf("feature service \"%s\"", s->name));
+	if (features != NULL)
+		deconstruct_array(features, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &fv, &fn, &nf);
+	/* features and transforms merged by their positions in the service */
+	for (int i = 0; i < n; i++)
+	{
+		bool		take_feature = ti >= s->ntransforms ||
+			(fi < nfeatures && s->fpos[fi] < s->tpos[ti]);
+
+		if (take_feature)
+		{
+			nulls[i] = fv == NULL || fi >= nf || fn[fi];
+			vals[i] = nulls[i] ? (Datum) 0 : fv[fi];
+			fi++;
+		}
+		else
+		{
+			FsTransform *t = s->transforms[ti++];
+			Datum	   *args = palloc0(sizeof(Datum) * Max(t->nreq + t->ninputs, 1));
+			bool	   *anulls = palloc0(sizeof(bool) * Max(t->nreq + t->ninputs, 1));
+			bool		isnull;
+			Datum		d;
+			float8		f;
+
+			bind_request(t, req, args, anulls);
+			serve_inputs(t, e, args, anulls);
+			d = fs_transform_eval(t, args, anulls, &isnull);
+			nulls[i] = isnull;
+			if (!isnull)
+			{
+				as_float8(d, t->returns, &f, t->name);
+				vals[i] = Float8GetDatum(f);
+			}
+		}
+	}
+	return construct_md_array(vals, nulls, 1, dims, lbs, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
 }
