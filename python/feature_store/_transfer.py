@@ -98,7 +98,9 @@ def _binary_field(series: pd.Series, type_oid: int):
     return None
 
 
-def _binary_payload(frame: pd.DataFrame, columns: Sequence[Column]) -> Optional[bytes]:
+def _binary_rows(frame: pd.DataFrame, columns: Sequence[Column]) -> Optional[np.ndarray]:
+    """The rows of COPY's binary format (without its header and trailer) as one numpy structured
+    array, or None when a column needs the text form."""
     fields = []
     for c in columns:
         f = _binary_field(frame[c.name], c.type_oid)
@@ -113,8 +115,14 @@ def _binary_payload(frame: pd.DataFrame, columns: Sequence[Column]) -> Optional[
     for i, (dt, values) in enumerate(fields):
         rows[f"l{i}"] = np.dtype(dt).itemsize
         rows[f"v{i}"] = values
-    header = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
-    return header + rows.tobytes() + b"\xff\xff"
+    return rows
+
+
+_COPY_BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+_COPY_BINARY_TRAILER = b"\xff\xff"
+# Pieces of a large payload handed to psycopg at a time: views of numpy's memory, never one
+# large bytes object (a fresh copy of tens of MB costs more than building the rows).
+_WRITE_CHUNK = 1 << 20
 
 
 _NULL = "\\N"
@@ -172,11 +180,15 @@ def copy_frame_in(conn: psycopg.Connection, table: sql.Composable, frame: pd.Dat
                   columns: Sequence[Column]) -> None:
     """COPY ``frame``'s ``columns`` (in that order) into ``table``."""
     ident = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
-    payload = _binary_payload(frame, columns) if len(frame) else None
+    rows = _binary_rows(frame, columns) if len(frame) else None
     with conn.cursor() as cur:
-        if payload is not None:
+        if rows is not None:
+            data = memoryview(rows.view(np.uint8))
             with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(table, ident)) as cp:
-                cp.write(payload)
+                cp.write(_COPY_BINARY_HEADER)
+                for i in range(0, len(data), _WRITE_CHUNK):
+                    cp.write(data[i:i + _WRITE_CHUNK])
+                cp.write(_COPY_BINARY_TRAILER)
             return
         with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(table, ident)) as cp:
             if not len(frame):
