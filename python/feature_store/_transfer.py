@@ -98,7 +98,9 @@ def _binary_field(series: pd.Series, type_oid: int):
     return None
 
 
-def _binary_payload(frame: pd.DataFrame, columns: Sequence[Column]) -> Optional[bytes]:
+def _binary_rows(frame: pd.DataFrame, columns: Sequence[Column]) -> Optional[np.ndarray]:
+    """The rows of COPY's binary format (without its header and trailer) as one numpy structured
+    array, or None when a column needs the text form."""
     fields = []
     for c in columns:
         f = _binary_field(frame[c.name], c.type_oid)
@@ -113,8 +115,14 @@ def _binary_payload(frame: pd.DataFrame, columns: Sequence[Column]) -> Optional[
     for i, (dt, values) in enumerate(fields):
         rows[f"l{i}"] = np.dtype(dt).itemsize
         rows[f"v{i}"] = values
-    header = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
-    return header + rows.tobytes() + b"\xff\xff"
+    return rows
+
+
+_COPY_BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+_COPY_BINARY_TRAILER = b"\xff\xff"
+# Pieces of a large payload handed to psycopg at a time: views of numpy's memory, never one
+# large bytes object (a fresh copy of tens of MB costs more than building the rows).
+_WRITE_CHUNK = 1 << 20
 
 
 _NULL = "\\N"
@@ -172,11 +180,15 @@ def copy_frame_in(conn: psycopg.Connection, table: sql.Composable, frame: pd.Dat
                   columns: Sequence[Column]) -> None:
     """COPY ``frame``'s ``columns`` (in that order) into ``table``."""
     ident = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
-    payload = _binary_payload(frame, columns) if len(frame) else None
+    rows = _binary_rows(frame, columns) if len(frame) else None
     with conn.cursor() as cur:
-        if payload is not None:
+        if rows is not None:
+            data = memoryview(rows.view(np.uint8))
             with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(table, ident)) as cp:
-                cp.write(payload)
+                cp.write(_COPY_BINARY_HEADER)
+                for i in range(0, len(data), _WRITE_CHUNK):
+                    cp.write(data[i:i + _WRITE_CHUNK])
+                cp.write(_COPY_BINARY_TRAILER)
             return
         with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(table, ident)) as cp:
             if not len(frame):
@@ -190,26 +202,42 @@ def copy_frame_in(conn: psycopg.Connection, table: sql.Composable, frame: pd.Dat
 
 # ---------------------------------------------------------------------------------------------
 # Download
+#
+# One aggregate per column over the query (two for an integer column: its values and its NULL
+# flags), each a bytea that numpy reads without a loop in Python:
+#   integers          int8send of the value (0 for NULL), plus one byte per row: 1 for NULL
+#   float4/8, numeric float8send of the value as float8, NaN for NULL (pandas has no other NULL)
+#   boolean           one byte per row: 0 false, 1 true, 2 NULL
+#   timestamp(tz)     the send format (microseconds since 2000), -infinity for NULL: NaT either way
+#   date              date_send (days since 2000), -infinity for NULL: NaT either way
+#   text, other       the values in UTF-8 (other types in their JSON form), separated by a zero
+#                     byte (text cannot hold one); NULL is the single byte 0xff, never in UTF-8
+# A row count travels too (a query with no columns, or only text ones).
 
+_NUL, _FF = b"\x00", b"\xff"
+_BINARY_KINDS = {INT2, INT4, INT8, OID, FLOAT4, FLOAT8, NUMERIC, BOOL, TIMESTAMPTZ, TIMESTAMP, DATE}
 _PLACEHOLDER = {TIMESTAMPTZ: "'-infinity'::timestamptz", TIMESTAMP: "'-infinity'::timestamp", DATE: "'-infinity'::date"}
 
 
-def _field(col: Column) -> Tuple[sql.Composable, str, bool]:
-    """(SQL of the column's fixed-width part of a record, its numpy dtype, whether it is text)."""
+def _aggregates(col: Column) -> List[sql.Composable]:
+    """The aggregates (one or two) that carry ``col`` (see above)."""
     c = sql.Identifier(col.name)
     t = col.type_oid
     if t in (INT2, INT4, INT8, OID):
-        return sql.SQL("int8send(coalesce({0}::int8, 0))").format(c), ">i8", False
+        return [sql.SQL("string_agg(int8send(coalesce({0}::int8, 0)), ''::bytea)").format(c),
+                sql.SQL("string_agg(CASE WHEN {0} IS NULL THEN {1} ELSE {2} END, ''::bytea)").format(
+                    c, sql.Literal(b"\x01"), sql.Literal(b"\x00"))]
     if t in (FLOAT4, FLOAT8, NUMERIC):
-        return sql.SQL("float8send(coalesce({0}::float8, 0))").format(c), ">f8", False
+        return [sql.SQL("string_agg(float8send(coalesce({0}::float8, 'NaN'::float8)), ''::bytea)").format(c)]
     if t == BOOL:
-        return sql.SQL("boolsend(coalesce({0}, false))").format(c), "u1", False
+        return [sql.SQL("string_agg(CASE WHEN {0} THEN {1} WHEN NOT {0} THEN {2} ELSE {3} END, ''::bytea)").format(
+            c, sql.Literal(b"\x01"), sql.Literal(b"\x00"), sql.Literal(b"\x02"))]
     if t in (TIMESTAMPTZ, TIMESTAMP, DATE):
         fn = {TIMESTAMPTZ: "timestamptz_send", TIMESTAMP: "timestamp_send", DATE: "date_send"}[t]
-        return (sql.SQL("{1}(coalesce({0}, {2}))").format(c, sql.SQL(fn), sql.SQL(_PLACEHOLDER[t])),
-                ">i4" if t == DATE else ">i8", False)
-    # Text: the record holds its length; the bytes travel in one aggregate of their own.
-    return sql.SQL("int4send(coalesce(octet_length(textsend({0})), 0))").format(_text_expr(col)), ">i4", True
+        return [sql.SQL("string_agg({1}(coalesce({0}, {2})), ''::bytea)").format(
+            c, sql.SQL(fn), sql.SQL(_PLACEHOLDER[t]))]
+    return [sql.SQL("string_agg(coalesce(convert_to({0}, 'UTF8'), {1}), {2})").format(
+        _text_expr(col), sql.Literal(_FF), sql.Literal(_NUL))]
 
 
 def _text_expr(col: Column) -> sql.Composable:
@@ -219,54 +247,69 @@ def _text_expr(col: Column) -> sql.Composable:
     return sql.SQL("to_jsonb({0})::text").format(c)
 
 
-def _decode(col: Column, v: np.ndarray, mask: np.ndarray, text: Optional[bytes]) -> pd.Series:
+def _timestamps(us: np.ndarray, t: int) -> pd.Series:
+    """Microseconds (days for a date) since 2000-01-01 as datetime64[ns] (UTC for timestamptz)."""
+    if t == DATE:
+        d = us.astype(np.int64)
+        bad = (d == np.iinfo(np.int32).min) | (d == np.iinfo(np.int32).max)
+        us = d * 86_400_000_000
+    else:
+        us = us.astype(np.int64)
+        bad = (us == np.iinfo(np.int64).min) | (us == np.iinfo(np.int64).max)
+    # PostgreSQL counts microseconds from 2000-01-01; pandas nanoseconds from 1970 (years
+    # 1677-2262): NULL (sent as -infinity), infinities and values out of that range become NaT.
+    lo = np.iinfo(np.int64).min // 1000 + 1 - _PG_EPOCH_US
+    hi = np.iinfo(np.int64).max // 1000 - _PG_EPOCH_US
+    bad |= (us < lo) | (us > hi)
+    ns = np.where(bad, np.iinfo(np.int64).min, (np.where(bad, 0, us) + _PG_EPOCH_US) * 1000)
+    out = pd.Series(ns.view("datetime64[ns]"))
+    return out.dt.tz_localize("UTC") if t == TIMESTAMPTZ else out
+
+
+def _texts(col: Column, data: bytes, n: int) -> pd.Series:
+    """Zero-separated UTF-8 values (0xff for NULL) as an object Series (None for NULL)."""
+    if n == 0:
+        return pd.Series(np.empty(0, dtype=object), dtype=object)
+    raw = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(raw == 0)
+    if len(ends) != n - 1:
+        raise psycopg.DataError(f"column {col.name}: {len(ends) + 1} text values for {n} rows")
+    starts = np.concatenate(([0], ends + 1))
+    ends = np.concatenate((ends, [len(raw)]))
+    null = ends - starts == 1
+    null[null] = raw[starts[null]] == 0xFF
+    # Decoded in one call and split in C; invalid UTF-8 (possible only from a SQL_ASCII
+    # database) is kept as surrogate escapes instead of failing.
+    values = np.empty(n, dtype=object)
+    values[:] = data.decode("utf-8", "surrogateescape").split("\x00")
+    values[null] = None
+    if col.type_oid not in _TEXT_TYPES:
+        # JSON forms: one json.loads per value (lists and dicts are not split into columns).
+        return pd.Series([None if v is None else json.loads(v) for v in values.tolist()], dtype=object)
+    return pd.Series(values, dtype=object)
+
+
+def _decode(col: Column, parts: List[Optional[bytes]], n: int) -> pd.Series:
     t = col.type_oid
-    n = len(mask)
+    data = parts[0] or b""
+    width = {BOOL: 1, DATE: 4}.get(t, 8)
+    if t in _BINARY_KINDS and len(data) != n * width:
+        raise psycopg.DataError(f"column {col.name}: {len(data)} bytes for {n} rows")
     if t in (INT2, INT4, INT8, OID):
         dtype = pd.Series([], dtype=_INT_DTYPE[t]).dtype
-        return pd.Series(pd.arrays.IntegerArray(v.astype(dtype.numpy_dtype), mask))
+        mask = np.frombuffer(parts[1] or b"", dtype=np.uint8)
+        if len(mask) != n:
+            raise psycopg.DataError(f"column {col.name}: {len(mask)} NULL flags for {n} rows")
+        values = np.frombuffer(data, dtype=">i8").astype(dtype.numpy_dtype)
+        return pd.Series(pd.arrays.IntegerArray(values, mask.astype(bool)))
     if t in (FLOAT4, FLOAT8, NUMERIC):
-        f = v.astype(np.float64)
-        f[mask] = np.nan
-        return pd.Series(f.astype(np.float32) if t == FLOAT4 else f)
+        return pd.Series(np.frombuffer(data, dtype=">f8").astype(np.float32 if t == FLOAT4 else np.float64))
     if t == BOOL:
-        return pd.Series(pd.arrays.BooleanArray(v.astype(bool), mask))
+        b = np.frombuffer(data, dtype=np.uint8)
+        return pd.Series(pd.arrays.BooleanArray(b == 1, b == 2))
     if t in (TIMESTAMPTZ, TIMESTAMP, DATE):
-        if t == DATE:
-            d = v.astype(np.int64)
-            bad = mask | (d == np.iinfo(np.int32).min) | (d == np.iinfo(np.int32).max)
-            us = d * 86_400_000_000
-        else:
-            us = v.astype(np.int64)
-            bad = mask | (us == np.iinfo(np.int64).min) | (us == np.iinfo(np.int64).max)
-        # PostgreSQL counts microseconds from 2000-01-01; pandas nanoseconds from 1970 (years
-        # 1677-2262): infinities and values out of that range become NaT.
-        lo = np.iinfo(np.int64).min // 1000 + 1 - _PG_EPOCH_US
-        hi = np.iinfo(np.int64).max // 1000 - _PG_EPOCH_US
-        bad |= (us < lo) | (us > hi)
-        ns = np.where(bad, np.iinfo(np.int64).min, (np.where(bad, 0, us) + _PG_EPOCH_US) * 1000)
-        out = pd.Series(ns.view("datetime64[ns]"))
-        return out.dt.tz_localize("UTC") if t == TIMESTAMPTZ else out
-    assert text is not None
-    lens = v.astype(np.int64)
-    ends = np.cumsum(lens)
-    starts = ends - lens
-    maxlen = int(lens.max()) if n else 0
-    if text.isascii() and n * maxlen <= 4 * len(text) + (64 << 20):
-        # Short ASCII strings: gathered into a fixed-width numpy array and converted in C.
-        src = np.frombuffer(text, dtype=np.uint8)
-        buf = np.zeros((n, max(maxlen, 1)), dtype=np.uint8)
-        for k in range(maxlen):  # one vectorized gather per character position
-            rows = np.nonzero(lens > k)[0]
-            buf[rows, k] = src[starts[rows] + k]
-        values = buf.view(f"S{max(maxlen, 1)}").ravel().astype(f"U{max(maxlen, 1)}").astype(object).tolist()
-    else:
-        values = [text[a:b].decode("utf-8") for a, b in zip(starts.tolist(), ends.tolist())]
-    if t not in _TEXT_TYPES:
-        values = [json.loads(x) if x else None for x in values]
-    out = np.array(values + [None], dtype=object)[:-1] if n else np.empty(0, dtype=object)
-    out[mask] = None
-    return pd.Series(out, dtype=object)
+        return _timestamps(np.frombuffer(data, dtype=">i4" if t == DATE else ">i8"), t)
+    return _texts(col, data, n)
 
 
 def select_to_frame(conn: psycopg.Connection, query: sql.Composable, columns: Sequence[Column],
@@ -275,45 +318,32 @@ def select_to_frame(conn: psycopg.Connection, query: sql.Composable, columns: Se
 
     ``columns`` are the query's columns to fetch with their type OIDs (from :func:`describe`).
     COPY TO would cost one call into libpq per row on the client (Debian's psycopg is the
-    pure-Python build: about 15 us per row); instead the rows come back as one bytea of
-    fixed-width records (each value in PostgreSQL's binary send format, a placeholder for NULL,
-    the NULL flags as bits, the byte length of each text value), read by numpy as a structured
-    array, plus one bytea of concatenated text per text column. A bytea is at most 1 GB: about
-    20 million rows of a few numeric columns.
+    pure-Python build: about 15 us per row); instead the rows come back as one row of
+    aggregates over the query, one bytea per column (two for an integer column), each read by
+    numpy (see the comment above). A bytea is at most 1 GB: about 130 million rows of an
+    8-byte column, or 1 GB of text in one text column.
     """
-    fields = [_field(c) for c in columns]
-    parts: List[sql.Composable] = [f[0] for f in fields]
-    layout: List[Tuple[str, str]] = [(f"f{i}", f[1]) for i, f in enumerate(fields)]
-    for g in range(0, len(columns), 63):
-        bits = [sql.SQL("(CASE WHEN {} IS NULL THEN {} ELSE 0 END)").format(
-            sql.Identifier(c.name), sql.Literal(1 << (i - g))) for i, c in enumerate(columns[g:g + 63], g)]
-        parts.append(sql.SQL("int8send({})").format(sql.SQL(" | ").join(bits) if bits else sql.SQL("0")))
-        layout.append((f"m{g}", ">i8"))
-    text_cols = [i for i, f in enumerate(fields) if f[2]]
-    aggs = [sql.SQL("string_agg({}, ''::bytea)").format(sql.SQL(" || ").join(parts))]
-    aggs += [sql.SQL("string_agg(textsend({}), ''::bytea)").format(_text_expr(columns[i])) for i in text_cols]
-    # A plain aggregate over the query consumes its rows in the query's order (callers that
-    # cannot rely on that fetch a row number and check it).
+    aggs: List[sql.Composable] = [sql.SQL("count(*)")]
+    where: List[Tuple[int, int]] = []
+    for c in columns:
+        a = _aggregates(c)
+        where.append((len(aggs), len(a)))
+        aggs += a
+    # A plain aggregate over the query consumes its rows in the query's order, the same order
+    # for every aggregate of the SELECT (callers that cannot rely on the query's order fetch a
+    # row number and check it).
     select = sql.SQL("SELECT {} FROM ({}) q").format(sql.SQL(", ").join(aggs), query)
-    chunks: List[List[bytes]] = [[] for _ in aggs]
-    dtype = np.dtype(layout)
     with conn.cursor(binary=True) as cur:
         cur.execute(select)
-        rows = 0
-        for rec in cur:
-            for i, v in enumerate(rec):
-                chunks[i].append(b"" if v is None else bytes(v))
-            rows += len(chunks[0][-1]) // dtype.itemsize
-            if progress is not None:
-                progress(rows)
-    recs = np.frombuffer(b"".join(chunks[0]), dtype=dtype)
-    texts = {i: b"".join(chunks[1 + k]) for k, i in enumerate(text_cols)}
+        rec = cur.fetchone()
+    assert rec is not None
+    n = int(rec[0])
+    if progress is not None:
+        progress(n)
     out: Dict[str, pd.Series] = {}
-    for i, c in enumerate(columns):
-        g = i - i % 63
-        mask = (recs[f"m{g}"].astype(np.int64) >> (i - g)) & 1 == 1
-        out[c.name] = _decode(c, recs[f"f{i}"], mask, texts.get(i))
-    return pd.DataFrame(out, index=pd.RangeIndex(len(recs)))
+    for c, (i, k) in zip(columns, where):
+        out[c.name] = _decode(c, list(rec[i:i + k]), n)
+    return pd.DataFrame(out, index=pd.RangeIndex(n))
 
 
 def describe(conn: psycopg.Connection, query: sql.Composable) -> List[Column]:

@@ -215,3 +215,69 @@ def test_100k_row_entity_frame(store: FeatureStore, conn):
     got = frame_rows(out, ["row_id", "conv_rate", "avg_daily_trips", "current_balance"])
     assert len(got) == n and got == want
     assert out["conv_rate"].isna().sum() > 0 and out["conv_rate"].notna().sum() > 0
+
+
+EDGE_SQL = r"""
+CREATE TABLE edge_hist (k bigint, ts timestamptz, t text, i4 int, i8 bigint, b boolean, n numeric(30,10),
+                        f8 float8, tz timestamptz, d date);
+INSERT INTO edge_hist VALUES
+ (1, '2026-01-01', E'a\tb\nc\\d,"e"''f' || chr(13), 0, 0, false, 1234567890.0123456789, 0, '-infinity', '-infinity'),
+ (2, '2026-01-01', '', NULL, -9223372036854775808, NULL, NULL, NULL, 'infinity', 'infinity'),
+ (3, '2026-01-01', NULL, -2147483648, 9223372036854775807, true, -0.0000000001, '-0'::float8, '2000-01-01 00:00+00', '2000-01-01'),
+ (4, '2026-01-01', 'ÿ þ ' || chr(255) || ' 漢字 😀', 2147483647, NULL, false, 0.1, 1e308, '1677-09-22 00:00+00', '1677-09-22'),
+ (5, '2026-01-01', '\N', 1, 1, NULL, 'NaN', 'NaN', NULL, NULL),
+ (6, '2026-01-01', 'NULL', NULL, NULL, true, 99999999999999999999.9999999999, 5e-324, '2262-04-11 23:47:16.854775+00', '2262-04-11');
+SELECT fs_register_entity('edge', 'k');
+SELECT fs_register_view('edge_v', 'edge_hist', entity => 'edge', event_time => 'ts');
+CREATE TABLE edge_spine (row_id int, k bigint, ts timestamptz);
+INSERT INTO edge_spine SELECT g, 1 + (g * 7) % 8, '2026-01-02' FROM generate_series(1, 40) g;
+"""
+
+
+@pytest.fixture(scope="module")
+def edge(db: str) -> str:
+    with psycopg.connect(db, autocommit=True) as c:
+        c.execute(EDGE_SQL)
+    return db
+
+
+def test_transfer_edges_equal_sql(edge: str, conn):
+    """Separators and markers of the transfer inside values, NULL patterns, extremes, NaN and
+    -0.0, numeric precision (the nearest double, as float8 casts it), infinite and edge times."""
+    spine = spine_frame(conn, "edge_spine", "row_id")
+    spine["ts"] = pd.to_datetime(spine["ts"], utc=True)
+    with FeatureStore(edge, progress=False) as s:
+        out = s.get_historical_features(spine, ["edge_v:*"], timestamp_column="ts")
+        via_query = s.get_historical_features("SELECT * FROM edge_spine ORDER BY row_id", ["edge_v:*"],
+                                              timestamp_column="ts")
+    expected = join_sql(conn, "edge_spine", ["edge_v:*"], spine_time="ts")
+    # The oracle: the SQL join, with the documented conversions done in SQL (numeric through
+    # float8, infinite times as NULL).
+    oracle = ("SELECT row_id, t, i4, i8, b, n::float8, f8, CASE WHEN isfinite(tz) THEN tz END, "
+              "CASE WHEN isfinite(d) THEN d END FROM (" + expected + ") j ORDER BY row_id")
+    cols = ["row_id", "t", "i4", "i8", "b", "n", "f8", "tz", "d"]
+    want = sql_rows(conn, oracle)
+    assert len(want) == 40
+    for got_frame in (out, via_query):
+        got = frame_rows(got_frame, cols)
+        assert got == want
+    # What the tuple comparison cannot see: -0.0 kept, NaN vs NULL both NaN, dtypes.
+    f8 = out.set_index("row_id")["f8"]
+    assert str(out["i4"].dtype) == "Int32" and str(out["i8"].dtype) == "Int64" and str(out["b"].dtype) == "boolean"
+    assert str(out["tz"].dtype) == "datetime64[ns, UTC]" and str(out["d"].dtype) == "datetime64[ns]"
+    k = out.set_index("row_id")["k"]
+    minus_zero = f8[k == 3]
+    assert len(minus_zero) and all(np.signbit(v) and v == 0 for v in minus_zero)
+    text = dict(zip(out["k"], out["t"]))
+    assert text[1] == 'a\tb\nc\\d,"e"\'f\r' and text[2] == "" and text[3] is None
+    assert text[4] == "ÿ þ ÿ 漢字 😀" and text[5] == "\\N" and text[6] == "NULL"
+    assert set(out.loc[out["k"] == 7, "t"].tolist()) == {None}  # no history: every feature NULL
+
+
+def test_text_only_and_no_rows(edge: str):
+    spine = pd.DataFrame({"k": [4, 3, 9], "ts": pd.to_datetime(["2026-01-02"] * 3, utc=True)})
+    with FeatureStore(edge, progress=False) as s:
+        out = s.get_historical_features(spine, ["edge_v:t"], timestamp_column="ts")
+        assert out["t"].tolist() == ["ÿ þ ÿ 漢字 😀", None, None]
+        empty = s.get_historical_features(spine.iloc[:0], ["edge_v:t", "edge_v:b", "edge_v:tz"], timestamp_column="ts")
+    assert len(empty) == 0 and str(empty["b"].dtype) == "boolean" and str(empty["tz"].dtype) == "datetime64[ns, UTC]"
