@@ -311,6 +311,7 @@ service_positions(FsService *s, const char *ref)
 		"AND version = CASE WHEN $2 > 0 THEN $2 ELSE (SELECT max(l.version) FROM feature_store.feature_service l WHERE l.name = $1) END)";
 	uint64		n;
 	char	  **tnames = NULL;
+	MemoryContext caller = CurrentMemoryContext;	/* SPI_finish frees SPI's context */
 
 	s->fpos = MemoryContextAllocZero(meta_cxt, sizeof(int) * Max(s->nfeatures, 1));
 	SPI_connect();
@@ -325,10 +326,10 @@ service_positions(FsService *s, const char *ref)
 						2, t, a, NULL, true);
 		s->ntransforms = (int) n;
 		s->tpos = MemoryContextAllocZero(meta_cxt, sizeof(int) * Max(n, 1));
-		tnames = palloc(sizeof(char *) * Max(n, 1));
+		tnames = MemoryContextAlloc(caller, sizeof(char *) * Max(n, 1));
 		for (uint64 i = 0; i < n; i++)
 		{
-			tnames[i] = fs_spi_text(i, 1, CurrentMemoryContext);
+			tnames[i] = fs_spi_text(i, 1, caller);
 			s->tpos[i] = fs_spi_int32(i, 2, 0);
 		}
 	}

@@ -268,6 +268,30 @@ resolve_aggregations(ViewDef *d, FunctionCallInfo fcinfo)
 	}
 }
 
+
+/* Views, services and transforms share one namespace of references. */
+static void
+check_name_free(const char *name, bool has_transforms)
+{
+	Oid			t[1] = {TEXTOID};
+	Datum		a[1] = {CStringGetTextDatum(name)};
+	char	   *kind = NULL;
+	MemoryContext caller = CurrentMemoryContext;
+
+	SPI_connect();
+	if (fs_spi_exec(has_transforms
+					? "SELECT 'feature service' FROM feature_store.feature_service WHERE name = $1 "
+					"UNION ALL SELECT 'transform' FROM feature_store.transform WHERE name = $1 LIMIT 1"
+					: "SELECT 'feature service' FROM feature_store.feature_service WHERE name = $1 LIMIT 1",
+					1, t, a, NULL, true) == 1)
+		kind = fs_spi_text(0, 1, caller);
+	SPI_finish();
+	if (kind != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("a %s named \"%s\" already exists", kind, name),
+				 errhint("Feature views, feature services and transforms share one namespace of references; choose another name.")));
+}
 /*
  * fs_register_view(name, source, entity, event_time, created_time, features, ttl, online,
  *                  checks, description, owner, tags, aggregations, filter, hop) returns the
@@ -285,6 +309,7 @@ fs_register_view(PG_FUNCTION_ARGS)
 	d.name = fs_text_arg(fcinfo, 0, "feature view name");
 	fs_check_name("feature view", d.name);
 	has_aggs = fs_registry_has_aggs();
+	check_name_free(d.name, has_aggs);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

@@ -335,6 +335,16 @@ serve_named(FsEntityVal *e, const char *name, Jsonb *req)
 
 		if (s != NULL && s->ntransforms > 0)
 			return fs_serve_one_request(e, name, req);
+		if (s == NULL && fs_meta_find_view(name) == NULL)
+		{
+			int32		version;
+
+			if (fs_transform_exists(fs_split_version("transform", name, &version)))
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_OBJECT),
+						 errmsg("transform \"%s\" does not exist", name),
+						 errhint("See SELECT name, version FROM fs_transforms.")));
+		}
 		if (req != NULL && !(JB_ROOT_IS_OBJECT(req) && JB_ROOT_COUNT(req) == 0))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -103,6 +103,7 @@ service_members(const char *ref)
 	Datum		a[2] = {CStringGetTextDatum(name), Int32GetDatum(at ? (int32) strtol(at + 1, NULL, 10) : 0)};
 	List	   *l = NIL;
 	uint64		n;
+	MemoryContext caller = CurrentMemoryContext;	/* SPI_finish frees SPI's context */
 
 	if (strchr(ref, ':') != NULL || !fs_registry_has_aggs())
 		return NIL;
@@ -121,8 +122,12 @@ service_members(const char *ref)
 
 		for (uint64 i = 0; i < n; i++)
 		{
+			MemoryContext old;
+
 			has |= fs_spi_bool(i, 2, false);
-			l = lappend(l, fs_spi_text(i, 1, CurrentMemoryContext));
+			old = MemoryContextSwitchTo(caller);
+			l = lappend(l, fs_spi_text(i, 1, caller));
+			MemoryContextSwitchTo(old);
 		}
 		if (!has)
 			l = NIL;
@@ -337,7 +342,7 @@ fs_transform_train_bind(FsTransformTrain *tt, PitPlan *plan)
 						(errcode(ERRCODE_DUPLICATE_COLUMN),
 						 errmsg("the training set would have two columns named \"%s\"",
 								NameStr(TupleDescAttr(tt->desc, a)->attname)),
-						 errhint("Rename the spine column, or pass full_names => true.")));
+						 errhint("Rename the spine column; full_names => true names view features view__feature; a transform's column is its name, so take one version of a transform per training set.")));
 	tt->vals = palloc(sizeof(Datum) * natts);
 	tt->nulls = palloc(sizeof(bool) * natts);
 	return tt->desc;
