@@ -439,7 +439,6 @@ fs_online_batch(PG_FUNCTION_ARGS)
 	int16		typlen;
 	bool		byval;
 	char		align;
-	bool		own_scratch = scratch_busy;
 
 	/* a service with transforms: its requests (NULL here) decide */
 	if (name != NULL)
@@ -457,8 +456,9 @@ fs_online_batch(PG_FUNCTION_ARGS)
 	arr = PG_GETARG_ARRAYTYPE_P(0);
 	get_typlenbyvalalign(ARR_ELEMTYPE(arr), &typlen, &byval, &align);
 	deconstruct_array(arr, ARR_ELEMTYPE(arr), typlen, byval, align, &elems, &enulls, &n);
-	if (own_scratch)
+	if (scratch_busy)
 	{
+		/* a nested call (from something this call evaluates) keeps its own scratch */
 		serve_entities(rsi, name, elems, enulls, n, true);
 		return (Datum) 0;
 	}

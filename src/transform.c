@@ -357,6 +357,23 @@ fs_transform_exists(const char *name)
 	return n > 0;
 }
 
+/* Compiles t and keeps it, or frees it if it does not compile. */
+static void
+compile_or_free(FsTransform *t)
+{
+	PG_TRY();
+	{
+		compile(t);
+	}
+	PG_CATCH();
+	{
+		MemoryContextDelete(t->cxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	compiled = lappend_in(compiled, t);
+}
+
 FsTransform *
 fs_transform_lookup(const char *ref, bool missing_ok)
 {
@@ -402,19 +419,7 @@ fs_transform_lookup(const char *ref, bool missing_ok)
 		}
 	}
 	if (t->state == NULL)
-	{
-		PG_TRY();
-		{
-			compile(t);
-		}
-		PG_CATCH();
-		{
-			MemoryContextDelete(t->cxt);
-			PG_RE_THROW();
-		}
-		PG_END_TRY();
-		compiled = lappend_in(compiled, t);
-	}
+		compile_or_free(t);
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 		RefEntry   *e = NULL;
