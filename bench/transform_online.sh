@@ -47,7 +47,7 @@ CREATE EXTENSION feature_store;
 CREATE TABLE driver_locations (driver_id bigint, ts timestamptz, lat float8, lon float8);
 INSERT INTO driver_locations
 SELECT d, now() - i * interval '1 hour', 40 + (d * 7919 % 1000) / 100.0 + i, -70 - (d * 104729 % 1000) / 100.0
-FROM generate_series(1, $ENTITIES) d, generate_series(1, 3) i;
+FROM generate_series(1, $ENTITIES::bigint) d, generate_series(1, 3) i;
 SELECT fs_register_entity('driver', 'driver_id');
 SELECT fs_register_view('driver_loc', 'driver_locations', 'driver', event_time => 'ts');
 SELECT fs_materialize('driver_loc', '-infinity', 'infinity');

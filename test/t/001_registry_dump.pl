@@ -39,13 +39,24 @@ SELECT fs_register_view('user_purchases', 'purchases', entity => 'user', event_t
                         aggregations => ARRAY['avg(amount) over ''7 days'' as avg_7d', 'count(*) over ''1 day''',
                                               'last(category) over ''2 days''', 'sum(amount)'],
                         filter => 'amount > 0 AND category <> ''c2''', hop => '1 hour');
-CREATE TABLE agg_spine AS SELECT u::bigint AS user_id, '2026-01-03 10:30+00'::timestamptz + u * interval '5 hours' AS ts
-FROM generate_series(0, 8) u;
+CREATE TABLE agg_spine AS SELECT u::bigint AS user_id, '2026-01-03 10:30+00'::timestamptz + u * interval '5 hours' AS ts,
+  10 * u + 1 AS amount FROM generate_series(0, 8) u;
+-- a transform (two versions) and a service holding one
+SELECT fs_register_transform('amount_ratio', 'amount / avg_7d', request => '{"amount": "numeric"}',
+                             inputs => ARRAY['user_purchases:avg_7d'], returns => 'float8', owner => 'risk');
+SELECT fs_register_transform('amount_ratio', '2 * amount / avg_7d', request => '{"amount": "numeric"}',
+                             inputs => ARRAY['user_purchases:avg_7d'], returns => 'float8');
+SELECT fs_register_service('fraud', ARRAY['user_purchases:count_1d', 'amount_ratio@1']);
 });
-my $agg_join = q{SELECT string_agg(t::text, ',' ORDER BY user_id) FROM fs_point_in_time_join('agg_spine', '{user_purchases:*}', 'ts')
-  AS t(user_id bigint, ts timestamptz, avg_7d numeric, count_1d bigint, last_category_2d text, sum_amount_lifetime numeric)};
+my $agg_join = q{SELECT (SELECT string_agg(t::text, ',' ORDER BY user_id) FROM fs_point_in_time_join('agg_spine', '{user_purchases:*}', 'ts')
+  AS t(user_id bigint, ts timestamptz, amount int, avg_7d numeric, count_1d bigint, last_category_2d text, sum_amount_lifetime numeric))
+  || ' / ' || (SELECT string_agg(t::text, ',' ORDER BY user_id) FROM fs_point_in_time_join('agg_spine', '{amount_ratio,user_purchases:avg_7d}', 'ts')
+  AS t(user_id bigint, ts timestamptz, amount int, amount_ratio float8, avg_7d numeric) WHERE amount_ratio = 2 * amount / avg_7d)
+  || ' / ' || (SELECT string_agg(t::text, ',' ORDER BY user_id) FROM fs_point_in_time_join('agg_spine', '{fraud}', 'ts')
+  AS t(user_id bigint, ts timestamptz, amount int, count_1d bigint, amount_ratio float8))};
 my $agg_before = $node->safe_psql('src', $agg_join);
 like($agg_before, qr/c1/, 'the aggregation view computes a training set before the dump');
+like($agg_before, qr{ / .*\(3,.* / .*\(3,}, 'the transforms (latest version, and version 1 through the service) compute before the dump');
 
 # An independent fingerprint of the registry: every row of every registry table, in key order.
 my $catalog = q{
@@ -55,7 +66,9 @@ SELECT concat_ws(E'\n',
   (SELECT string_agg(f::text, E'\n' ORDER BY view_id, position) FROM feature_store.view_feature f),
   (SELECT string_agg(s::text, E'\n' ORDER BY service_id) FROM feature_store.feature_service s),
   (SELECT string_agg(f::text, E'\n' ORDER BY service_id, position) FROM feature_store.service_feature f),
-  (SELECT string_agg(concat_ws('|', name, version, is_latest, features), E'\n' ORDER BY name, version) FROM fs_services))
+  (SELECT string_agg(concat_ws('|', name, version, is_latest, features), E'\n' ORDER BY name, version) FROM fs_services),
+  (SELECT string_agg(t::text, E'\n' ORDER BY transform_id) FROM feature_store.transform t),
+  (SELECT string_agg(x::text, E'\n' ORDER BY service_id, position) FROM feature_store.service_transform x))
 };
 my $before = $node->safe_psql('src', $catalog);
 like($before, qr/driver_stats/, 'source registry is populated');
