@@ -7,7 +7,9 @@
 --     value equals fs_online(entity, transform, request) and the service's forms, for every user;
 --  3. a transform that divides by zero or overflows raises the same SQLSTATE in both paths;
 --  4. bad definitions and bad requests get their SQLSTATE and register nothing.
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS feature_store;
+RESET client_min_messages;
 SET timezone = 'UTC';
 \i sql/include/err.sql
 CREATE SCHEMA tr;
