@@ -30,19 +30,21 @@ File format (every key but ``name`` optional unless noted)::
         features: [driver_stats:conv_rate, customer_profile:current_balance]
     transforms:                         # on-demand features (design section 11)
       - name: amount_ratio
-        expression: request.amount / nullif(user_spend.avg_7d, 0)
-        request: {amount: numeric}
-        inputs: [user_spend:avg_7d]
-        returns: float8
+        expression: amount / nullif(avg_7d, 0)   # request parameters and inputs by bare name
+        request: {amount: numeric}      # parameter name -> type; bound to spine columns in training
+        inputs: [user_spend:avg_7d]     # view:feature or view@N:feature
+        returns: float8                 # default: the expression's type
+        description: ..., owner: ..., tags: {team: ml}
 
-``apply`` registers everything in one transaction (entities, then views, then services; the
-server decides whether a view or service changed and becomes version N+1) and reports, per
-object, ``create``, ``new version``, ``update`` (metadata changed in place) or ``unchanged``.
-Objects in the database but not in the file are reported as ``remove`` and dropped only with
-``prune=True`` (services first, then views, then entities). ``plan`` runs the same transaction
-and rolls it back, so what it prints is exactly what ``apply`` would do. Aggregation views and
-transforms are rejected with :class:`~feature_store.NotSupportedByServer` (SQLSTATE 0A000) when
-the connected server has no SQL for them, before anything is registered.
+``apply`` registers everything in one transaction (entities, then views, then transforms, then
+services, which may name transforms; the server decides whether a view, transform or service
+changed and becomes version N+1) and reports, per object, ``create``, ``new version``, ``update``
+(metadata changed in place) or ``unchanged``. Objects in the database but not in the file are
+reported as ``remove`` and dropped only with ``prune=True`` (services first, then transforms,
+then views, then entities). ``plan`` runs the same transaction and rolls it back, so what it
+prints is exactly what ``apply`` would do. Aggregation views and transforms are rejected with
+:class:`~feature_store.NotSupportedByServer` (SQLSTATE 0A000) when the connected server has no
+SQL for them (feature_store before 0.3), before anything is registered.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ _ENTITY_KEYS = {"name", "join_keys", "join_key", "key_types", "description"}
 _VIEW_KEYS = {"name", "source", "entity", "event_time", "created_time", "features", "ttl", "online",
               "checks", "description", "owner", "tags", "aggregations", "filter", "hop"}
 _SERVICE_KEYS = {"name", "features", "description", "owner", "tags"}
-_TRANSFORM_KEYS = {"name", "expression", "request", "inputs", "returns", "description"}
+_TRANSFORM_KEYS = {"name", "expression", "request", "inputs", "returns", "description", "owner", "tags"}
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,9 @@ class Plan:
         lines.append(f"{n} change{'s' if n != 1 else ''} {verb}" if n else
                      ("no changes" if self.applied else "no changes (nothing applied)"))
         return "\n".join(lines)
+
+
+_DROP_ORDER = ["service", "transform", "view", "entity"]
 
 
 def _bad(msg: str, hint: Optional[str] = None) -> FeatureStoreError:
@@ -156,6 +161,16 @@ def load(source: Union[str, os.PathLike, Mapping[str, Any]]) -> Dict[str, List[D
     for s in out["services"]:
         if not isinstance(s.get("features"), list) or not s["features"]:
             raise _bad(f'service "{s["name"]}" needs a list of features')
+    for t in out["transforms"]:
+        if not isinstance(t.get("expression"), str) or not t["expression"].strip():
+            raise _bad(f'transform "{t["name"]}" needs an expression')
+        if t.get("request") is not None and not isinstance(t["request"], dict):
+            raise _bad(f'the request of transform "{t["name"]}" must be a mapping of parameter names to types',
+                       hint="Write request: {amount: numeric}.")
+        if isinstance(t.get("inputs"), str):
+            t["inputs"] = [t["inputs"]]
+        if t.get("inputs") is not None and not isinstance(t["inputs"], list):
+            raise _bad(f'the inputs of transform "{t["name"]}" must be a list of view:feature references')
     return out
 
 
@@ -205,6 +220,11 @@ def _snapshot(conn: psycopg.Connection) -> Dict[Tuple[str, str], Tuple[Optional[
     for name, ver, row in conn.execute(
             "SELECT name, version, (to_jsonb(s) - 'created_at')::text FROM fs_services s WHERE is_latest"):
         snap[("service", name)] = (ver, row)
+    if conn.execute("SELECT to_regclass('fs_transforms') IS NOT NULL").fetchone()[0]:
+        for name, ver, row in conn.execute(
+                "SELECT name, version, (to_jsonb(t) - 'created_at' - 'transform_id')::text "
+                "FROM fs_transforms t WHERE is_latest"):
+            snap[("transform", name)] = (ver, row)
     return snap
 
 
@@ -230,9 +250,13 @@ def _register(conn: psycopg.Connection, defs: Dict[str, List[Dict[str, Any]]]) -
         named = ", ".join(f"{k} => %({k})s::{casts.get(k, 'text')}" for k in args)
         conn.execute(f"SELECT fs_register_view({named})", args)
     for t in defs["transforms"]:
-        conn.execute("SELECT fs_register_transform(%s, %s, request => %s::jsonb, inputs => %s::text[], returns => %s::regtype)",
-                     (t["name"], t.get("expression"), json.dumps(t.get("request") or {}), t.get("inputs"),
-                      t.get("returns")))
+        conn.execute("SELECT fs_register_transform(%s, %s, request => %s::jsonb, inputs => %s::text[], "
+                     "returns => %s::regtype, description => %s, owner => %s, tags => %s::jsonb)",
+                     (t["name"], t["expression"], json.dumps(t.get("request") or {}),
+                      None if t.get("inputs") is None else [str(i) for i in t["inputs"]],
+                      None if t.get("returns") is None else str(t["returns"]),
+                      t.get("description"), t.get("owner"),
+                      None if t.get("tags") is None else json.dumps(t["tags"])))
     for s in defs["services"]:
         conn.execute("SELECT fs_register_service(%s, %s::text[], %s, %s, %s::jsonb)",
                      (s["name"], [str(f) for f in s["features"]], s.get("description"), s.get("owner"),
@@ -252,13 +276,18 @@ def apply(store: Any, source: Union[str, os.PathLike, Mapping[str, Any]], prune:
             _register(conn, defs)
             declared = {("entity", e["name"]) for e in defs["entities"]} | \
                        {("view", v["name"]) for v in defs["views"]} | \
+                       {("transform", t["name"]) for t in defs["transforms"]} | \
                        {("service", s["name"]) for s in defs["services"]}
+            # Dependents first: services (which may name transforms), transforms (which read
+            # views), views, entities.
             removed = sorted((k for k in before if k not in declared),
-                             key=lambda k: (["service", "view", "entity"].index(k[0]), k[1]))
+                             key=lambda k: (_DROP_ORDER.index(k[0]), k[1]))
             if prune:
                 for kind, name in removed:
                     if kind == "service":
                         conn.execute("SELECT fs_drop_service(%s)", (name,))
+                    elif kind == "transform":
+                        conn.execute("SELECT fs_drop_transform(%s)", (name,))
                     elif kind == "view":
                         conn.execute("SELECT fs_drop_view(%s)", (name,))
                     else:
@@ -266,7 +295,8 @@ def apply(store: Any, source: Union[str, os.PathLike, Mapping[str, Any]], prune:
             after = _snapshot(conn)
     except psycopg.Error as e:
         raise FeatureStoreError.from_psycopg(e) from None
-    for kind, section in (("entity", "entities"), ("view", "views"), ("service", "services")):
+    for kind, section in (("entity", "entities"), ("view", "views"), ("transform", "transforms"),
+                          ("service", "services")):
         for item in defs[section]:
             key = (kind, item["name"])
             old, new = before.get(key), after.get(key)
@@ -279,8 +309,6 @@ def apply(store: Any, source: Union[str, os.PathLike, Mapping[str, Any]], prune:
                 plan.changes.append(Change(kind, item["name"], "update", "metadata changed in place"))
             else:
                 plan.changes.append(Change(kind, item["name"], "unchanged"))
-    for t in defs["transforms"]:
-        plan.changes.append(Change("transform", t["name"], "create"))
     for kind, name in removed:
         if prune:
             plan.changes.append(Change(kind, name, "remove", "would be dropped" if dry_run else "dropped"))

@@ -9,6 +9,7 @@ import pathlib
 import subprocess
 import sys
 
+import psycopg
 import pytest
 
 from feature_store import FeatureStore, FeatureStoreError, NotSupportedByServer
@@ -37,7 +38,9 @@ services:
 def catalog(conn):
     return (sql_rows(conn, "SELECT entity, join_keys, description FROM fs_entities ORDER BY 1"),
             sql_rows(conn, "SELECT name, version, ttl::text, tags::text, online_mode FROM fs_views ORDER BY 1, 2"),
-            sql_rows(conn, "SELECT name, version, features FROM fs_services ORDER BY 1, 2"))
+            sql_rows(conn, "SELECT name, version, features FROM fs_services ORDER BY 1, 2"),
+            sql_rows(conn, "SELECT name, version, expression, request::text, inputs, returns::text, description "
+                           "FROM fs_transforms ORDER BY 1, 2"))
 
 
 def test_plan_changes_nothing_then_apply_is_idempotent(store: FeatureStore, conn, tmp_path):
@@ -92,10 +95,141 @@ def test_prune_drops_only_with_prune(store: FeatureStore, conn):
     assert catalog(conn) != n_before
 
 
+# DEFS with two transforms and a second service that names one of them.
+TRANSFORM_DEFS = DEFS.replace(
+    "features: [rider_profile:current_balance, rider_profile:lifetime_trips]\n",
+    "features: [rider_profile:current_balance, rider_profile:lifetime_trips]\n"
+    "  - name: rider_scored\n    features: [rider_profile:lifetime_trips, rider_spend_share]\n") + """
+transforms:
+  - name: rider_spend_share
+    expression: amount / nullif(current_balance, 0)
+    request: {amount: numeric}
+    inputs: [rider_profile:current_balance]
+    returns: float8
+    description: share of the balance
+  - name: rider_trips_next
+    expression: lifetime_trips + 1
+    inputs: [rider_profile:lifetime_trips]
+"""
+
+
+def transform_rows(conn):
+    return sql_rows(conn, "SELECT name, version, expression, request, inputs, returns::text, description, is_latest "
+                          "FROM fs_transforms ORDER BY 1, 2")
+
+
+def test_transforms_apply_plan_idempotent_versions_and_prune(store: FeatureStore, conn):
+    store.apply(DEFS)
+    before = catalog(conn)
+    plan = store.plan(TRANSFORM_DEFS)
+    assert catalog(conn) == before
+    assert [(c.kind, c.name, c.action) for c in plan.changed] == [
+        ("transform", "rider_spend_share", "create"), ("transform", "rider_trips_next", "create"),
+        ("service", "rider_scored", "create")]
+    # The service names a transform declared in the same file: registered after it.
+    applied = store.apply(TRANSFORM_DEFS)
+    assert [(c.kind, c.name, c.action) for c in applied.changed] == [(c.kind, c.name, c.action) for c in plan.changed]
+    assert transform_rows(conn) == [
+        ("rider_spend_share", 1, "amount / nullif(current_balance, 0)", {"amount": "numeric"},
+         ["rider_profile:current_balance"], "double precision", "share of the balance", True),
+        ("rider_trips_next", 1, "lifetime_trips + 1", None, ["rider_profile:lifetime_trips"], "integer", None, True)]
+    assert sql_rows(conn, "SELECT features FROM fs_services WHERE name = 'rider_scored'") == [
+        (["rider_profile:lifetime_trips", "rider_spend_share"],)]
+    # Unchanged: no change, nothing registered.
+    after = catalog(conn)
+    again = store.apply(TRANSFORM_DEFS)
+    assert again.changed == [] and catalog(conn) == after
+    assert ("transform", "rider_spend_share", "unchanged") in [(c.kind, c.name, c.action) for c in again.changes]
+    # A changed expression is version 2 (plan first: nothing registered); the service follows the latest.
+    changed = TRANSFORM_DEFS.replace("amount / nullif(current_balance, 0)", "amount / nullif(current_balance, 0) * 100")
+    p = store.plan(changed)
+    assert [(c.kind, c.name, c.action, c.detail) for c in p.changed] == [
+        ("transform", "rider_spend_share", "new version", "1 -> 2")]
+    assert catalog(conn) == after
+    store.apply(changed)
+    assert [r[:3] for r in transform_rows(conn) if r[0] == "rider_spend_share"] == [
+        ("rider_spend_share", 1, "amount / nullif(current_balance, 0)"),
+        ("rider_spend_share", 2, "amount / nullif(current_balance, 0) * 100")]
+    assert store.apply(changed).changed == []
+    # Metadata only: updated in place.
+    p = store.apply(changed.replace("share of the balance", "balance share"))
+    assert [(c.kind, c.name, c.action) for c in p.changed] == [("transform", "rider_spend_share", "update")]
+    assert sql_rows(conn, "SELECT version, description FROM fs_transforms WHERE name = 'rider_spend_share' AND is_latest") == [
+        (2, "balance share")]
+    # Without the transforms and the service using one: kept, unless pruned; pruning drops the
+    # service before the transform it uses (the server refuses the other order) and the other
+    # transform too.
+    without = DEFS
+    p = store.apply(without)
+    assert {(c.kind, c.name) for c in p.changes if c.action == "kept"} >= {
+        ("transform", "rider_spend_share"), ("transform", "rider_trips_next"), ("service", "rider_scored")}
+    assert len(transform_rows(conn)) == 3
+    p = store.plan(without, prune=True)
+    removed = [(c.kind, c.name) for c in p.changes if c.action == "remove"]
+    assert removed.index(("service", "rider_scored")) < removed.index(("transform", "rider_spend_share"))
+    assert len(transform_rows(conn)) == 3
+    with pytest.raises(psycopg.errors.DependentObjectsStillExist):
+        conn.execute("SELECT fs_drop_transform('rider_spend_share')")  # why the order matters
+    store.apply(without, prune=True)
+    assert transform_rows(conn) == []
+    assert sql_rows(conn, "SELECT name FROM fs_services ORDER BY 1") == [("rider_model",)]
+    # Back again: version 1 of new transforms.
+    store.apply(TRANSFORM_DEFS)
+    assert [r[:2] for r in transform_rows(conn)] == [("rider_spend_share", 1), ("rider_trips_next", 1)]
+
+
+def test_server_without_transforms_refuses_them(tmp_path):
+    """A database whose feature_store is 0.2 (no fs_register_transform, no aggregation views):
+    transforms and aggregation views raise NotSupportedByServer before anything is registered."""
+    from conftest import QUICKSTART_SQL, _base_dsn, dsn_for
+    name = f"fs_py_old_{os.getpid()}"
+    with psycopg.connect(_base_dsn(), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        with psycopg.connect(dsn_for(name), autocommit=True) as c:
+            c.execute((ROOT.parent / "scripts" / "example_data.sql").read_text())
+            c.execute(QUICKSTART_SQL.replace("CREATE EXTENSION feature_store;",
+                                             "CREATE EXTENSION feature_store VERSION '0.2';"))
+            assert sql_rows(c, "SELECT count(*) FROM pg_proc WHERE proname = 'fs_register_transform'") == [(0,)]
+            with FeatureStore(dsn_for(name), progress=False) as old:
+                old.apply(DEFS)
+                before = (
+                    sql_rows(c, "SELECT entity FROM fs_entities ORDER BY 1"),
+                    sql_rows(c, "SELECT name, version FROM fs_views ORDER BY 1, 2"),
+                    sql_rows(c, "SELECT name, version FROM fs_services ORDER BY 1, 2"))
+                assert ("rider_profile", 1) in before[1]
+                for text in (TRANSFORM_DEFS.replace("ttl: 2 days", "ttl: 5 days"),
+                             DEFS.replace("ttl: 2 days", "ttl: 5 days").replace(
+                                 "views:\n", "views:\n  - {name: agg, source: purchases, entity: rider, event_time: "
+                                 "purchased_at, aggregations: [\"count(*) over '1 day' as n\"]}\n")):
+                    for call in (old.plan, old.apply):
+                        with pytest.raises(NotSupportedByServer) as e:
+                            call(text)
+                        assert e.value.sqlstate == "0A000" and "0.2" in e.value.message
+                        assert (sql_rows(c, "SELECT entity FROM fs_entities ORDER BY 1"),
+                                sql_rows(c, "SELECT name, version FROM fs_views ORDER BY 1, 2"),
+                                sql_rows(c, "SELECT name, version FROM fs_services ORDER BY 1, 2")) == before
+    finally:
+        with psycopg.connect(_base_dsn(), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
 @pytest.mark.parametrize("text, cls, sqlstate", [
     ("views:\n  - {name: a, source: customer_daily_profile, entity: rider, aggregations: [\"count(*) over '1 month' as n\"]}\n",
      FeatureStoreError, "22023"),
-    ("transforms:\n  - {name: t, expression: '1', returns: int}\n", NotSupportedByServer, "0A000"),
+    # transforms the server refuses: its SQLSTATE, and nothing registered
+    ("transforms:\n  - {name: t, expression: 'amount * 2', request: {amount: nosuchtype}}\n", FeatureStoreError, "42704"),
+    ("transforms:\n  - {name: t, expression: 'amount +', request: {amount: int}}\n", FeatureStoreError, "42601"),
+    ("transforms:\n  - {name: t, expression: 'amount + zz', request: {amount: int}}\n", FeatureStoreError, "42703"),
+    ("transforms:\n  - {name: t, expression: 'now()'}\n", FeatureStoreError, "42P17"),
+    ("transforms:\n  - {name: t, expression: 'nope * 2', inputs: ['rider_profile:nope']}\n", FeatureStoreError, "42704"),
+    ("transforms:\n  - {name: t, expression: '1', returns: nosuch}\n", FeatureStoreError, "42704"),
+    ("transforms:\n  - {name: rider_profile, expression: '1'}\n", FeatureStoreError, "42710"),
+    # ... and those the client refuses before sending anything
+    ("transforms:\n  - {name: t, request: {amount: int}}\n", FeatureStoreError, "22023"),
+    ("transforms:\n  - {name: t, expression: '1', request: [amount]}\n", FeatureStoreError, "22023"),
+    ("transforms:\n  - {name: t, expression: '1', colour: red}\n", FeatureStoreError, "22023"),
     ("tables: []\n", FeatureStoreError, "22023"),
     ("views:\n  - {name: a, entity: rider}\n", FeatureStoreError, "22023"),
     ("views:\n  - {name: a, source: customer_daily_profile, entity: rider, colour: red}\n", FeatureStoreError, "22023"),
