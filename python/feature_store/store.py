@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import decimal
 import itertools
+import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -140,6 +142,7 @@ class FeatureStore:
         self._owns_conn = isinstance(dsn, str)
         # Progress lines only on a terminal unless asked for explicitly.
         self._progress = sys.stderr.isatty() if progress is None else progress
+        self._has_transforms: Optional[Tuple[psycopg.Connection, bool]] = None
 
     # -- connection -------------------------------------------------------------------------
     @property
@@ -254,7 +257,15 @@ class FeatureStore:
     def _spine_keys(self, conn: psycopg.Connection, refs: List[str]) -> List[Tuple[str, int, str]]:
         """(key column, type OID, type name) of every entity of the views the references name."""
         with conn.cursor() as cur:
-            cur.execute(_SPINE_KEYS_SQL, {"refs": refs})
+            cur.execute(self._with_transforms(conn, _SPINE_KEYS_SQL), {"refs": refs})
+            return [(r[0], r[1], r[2]) for r in cur.fetchall()]
+
+    def _spine_requests(self, conn: psycopg.Connection, refs: List[str]) -> List[Tuple[str, int, str]]:
+        """(parameter, type OID, type name) of the request parameters of the transforms named."""
+        if all(":" in r for r in refs if isinstance(r, str)):
+            return []  # only view features: no transform (saves a round trip)
+        with conn.cursor() as cur:
+            cur.execute(self._with_transforms(conn, _SPINE_REQUEST_SQL), {"refs": refs})
             return [(r[0], r[1], r[2]) for r in cur.fetchall()]
 
     def _historical_from_frame(self, conn: psycopg.Connection, df: pd.DataFrame, refs: List[str],
@@ -274,6 +285,15 @@ class FeatureStore:
             coldefs.append(sql.SQL("{} {}").format(sql.Identifier(key), sql.SQL(typname)))
         upload.append(tx.Column(ts, tx.TIMESTAMPTZ))
         coldefs.append(sql.SQL("{} timestamptz").format(sql.Identifier(ts)))
+        seen.add(ts)
+        # The transforms' request parameters are bound to spine columns of the same names: those
+        # columns travel too, typed as the parameters (a missing one is the join's error, 42703).
+        for param, oid, typname in self._spine_requests(conn, refs):
+            if param in seen or param not in df.columns:
+                continue
+            seen.add(param)
+            upload.append(tx.Column(param, oid))
+            coldefs.append(sql.SQL("{} {}").format(sql.Identifier(param), sql.SQL(typname)))
 
         name = f"fs_spine_{next(_spine_counter)}"
         table = sql.Identifier(name)
@@ -305,57 +325,84 @@ class FeatureStore:
     # -- serving ----------------------------------------------------------------------------
     def get_online_features(self, features: FeatureList,
                             entity_rows: Union[Sequence[Mapping[str, Any]], pd.DataFrame],
-                            full_feature_names: bool = False) -> OnlineResponse:
+                            full_feature_names: bool = False,
+                            request_data: Union[None, Sequence[Mapping[str, Any]], Mapping[str, Sequence[Any]],
+                                                pd.DataFrame] = None) -> OnlineResponse:
         """Latest online values for many entities (``fs_online_batch``).
 
         Args:
-            features: feature references (``view:feature``, ``view:*``, ``view@N:feature``) and
-                service names, or one service name.
+            features: feature references (``view:feature``, ``view:*``, ``view@N:feature``),
+                transform names (``transform``, ``transform@N``) and service names (a service's
+                transforms included), or one service or transform name.
             entity_rows: one mapping per entity (``{"driver_id": 1001}``; composite keys give
                 every key column), or a DataFrame of key columns. Rows may carry the keys of
-                several entities when the features come from views of several entities.
-            full_feature_names: name feature columns ``view__feature``.
+                several entities when the features come from views of several entities. As in
+                Feast, a row may also carry the request parameters of the transforms.
+            full_feature_names: name feature columns ``view__feature`` (a transform's column is
+                its name either way, as in training sets).
+            request_data: the transforms' request parameters, one request per entity row: a
+                sequence of mappings, a DataFrame, or Feast-style columns (``{"amount": [...]}``).
+                A parameter found here wins over an ``entity_rows`` column of the same name.
 
         The definitions are read in one statement and the values in one more: one
-        ``fs_online_batch`` call per view, all in one query, whatever the number of entities.
-        Values are those ``fs_online`` serves (TTL applied: an expired value is ``None``).
+        ``fs_online_batch`` call per view, and one ``fs_online_batch(entities, transform,
+        requests)`` per transform (each row's request holding that transform's parameters),
+        all in one query, whatever the number of entities. Values are those ``fs_online``
+        serves (TTL applied: an expired value is ``None``); a transform's value is the one
+        ``fs_online(entity, transform, request)`` serves (its inputs as served).
         """
         refs = [features] if isinstance(features, str) else list(features)
         if isinstance(entity_rows, pd.DataFrame):
             rows = entity_rows.to_dict("records")
         else:
             rows = [dict(r) for r in entity_rows]
+        merged = _merge_requests(rows, request_data)
         with self._tx() as conn:
-            plan = self._resolve_online(conn, refs)
-            # One fs_online_batch call per view version, in one statement.
+            plan = self._resolve_online(conn, refs, rows)
+            # One fs_online_batch call per view version and per transform, in one statement.
+            targets: List[Tuple[str, str, List[str], Optional[List[str]]]] = []  # (name, entity, keys, params)
+            for vref, (entity, keys) in plan.views.items():
+                targets.append((vref, entity, keys, None))
+            for tref, (entity, keys, params) in plan.transforms.items():
+                targets.append((tref, entity, keys, params))
             calls: List[sql.Composable] = []
             params: List[Any] = []
-            for i, (vref, (entity, keys)) in enumerate(plan.views.items()):
+            for i, (name, entity, keys, req_params) in enumerate(targets):
                 for k in keys:
                     if rows and not any(k in r for r in rows):
                         raise FeatureStoreError("42703", f'entity rows have no key "{k}" of entity "{entity}"',
-                                                hint=f'View "{vref}" is keyed by ({", ".join(keys)}).')
+                                                hint=f'{"Transform" if req_params is not None else "View"} "{name}" '
+                                                     f'is keyed by ({", ".join(keys)}).')
                 arrays = [[_key_text(r.get(k)) for r in rows] for k in keys]
                 cols = [sql.Identifier(f"k{j}") for j in range(len(keys))]
                 null_test = sql.SQL(" OR ").join(sql.SQL("{} IS NULL").format(c) for c in cols)
+                requests = sql.SQL("")
+                if req_params is not None:
+                    for p in req_params:
+                        if rows and not any(p in m for m in merged):
+                            raise FeatureStoreError(
+                                "22023", f'request parameter "{p}" of transform "{name}" is missing',
+                                hint="Pass it in request_data=, or as a column of entity_rows.")
+                    requests = sql.SQL(", %s::text[]::jsonb[]")
                 calls.append(sql.SQL(
                     "SELECT {i}::int AS call, b.ord, b.features FROM fs_online_batch(ARRAY("
                     "SELECT CASE WHEN {null_test} THEN NULL ELSE fs_entity(%s::text, {cols}) END "
-                    "FROM unnest({arrs}) WITH ORDINALITY u({cols}, ord) ORDER BY ord), %s::text) "
+                    "FROM unnest({arrs}) WITH ORDINALITY u({cols}, ord) ORDER BY ord), %s::text{requests}) "
                     "WITH ORDINALITY b(entity, features, ord)").format(
                         i=sql.Literal(i), null_test=null_test, cols=sql.SQL(", ").join(cols),
-                        arrs=sql.SQL(", ").join(sql.SQL("%s::text[]") for _ in keys)))
-                params += [entity] + arrays + [vref]
-            answers: Dict[str, List[Any]] = {v: [None] * len(rows) for v in plan.views}
+                        arrs=sql.SQL(", ").join(sql.SQL("%s::text[]") for _ in keys), requests=requests))
+                params += [entity] + arrays + [name]
+                if req_params is not None:
+                    params.append([_request_json(m, req_params) for m in merged])
+            answers: Dict[str, List[Any]] = {t[0]: [None] * len(rows) for t in targets}
             if rows and calls:
-                vrefs = list(plan.views)
                 with conn.cursor() as cur:
                     cur.execute(sql.SQL(" UNION ALL ").join(calls), params)
                     for call, ord_, feats in cur.fetchall():
-                        answers[vrefs[call]][ord_ - 1] = feats
+                        answers[targets[call][0]][ord_ - 1] = feats
         columns: Dict[str, List[Any]] = {}
         key_names: List[str] = []
-        for entity, keys in plan.views.values():
+        for _, _, keys, _ in targets:
             for k in keys:
                 if k not in key_names:
                     key_names.append(k)
@@ -363,18 +410,23 @@ class FeatureStore:
             columns[k] = [r.get(k) for r in rows]
         dtypes: Dict[str, int] = {}
         short_names = [f for _, _, f, _ in plan.features]
-        for vref, view, feat, oid in plan.features:
-            name = f"{view}__{feat}" if full_feature_names else feat
-            if not full_feature_names and (short_names.count(feat) > 1 or feat in key_names):
+        for ref, view, feat, oid in plan.features:
+            is_transform = ref in plan.transforms
+            name = feat if is_transform or not full_feature_names else f"{view}__{feat}"
+            if (not full_feature_names or is_transform) and (short_names.count(feat) > 1 or feat in key_names):
                 raise FeatureStoreError("42702", f'feature name "{feat}" is ambiguous',
-                                        hint="Use full_feature_names=True.")
+                                        hint="Use full_feature_names=True." if not is_transform else
+                                        "A transform's column is its name: rename the transform or the key.")
             values = []
-            for a in answers[vref]:
+            for a in answers[ref]:
                 v = None
                 if a is not None:
-                    per_view = a.get(view)
-                    if per_view is not None:
-                        v = _from_json(per_view.get(feat), oid)
+                    if is_transform:
+                        v = _from_json(a.get(feat), oid)
+                    else:
+                        per_view = a.get(view)
+                        if per_view is not None:
+                            v = _from_json(per_view.get(feat), oid)
                 values.append(v)
             columns[name] = values
             dtypes[name] = oid
@@ -383,24 +435,54 @@ class FeatureStore:
     @dataclass
     class _OnlinePlan:
         views: Dict[str, Tuple[str, List[str]]]  # view ref -> (entity, join keys)
-        features: List[Tuple[str, str, str, int]]  # (view ref, view name, feature, type OID)
+        # transform ref -> (entity, join keys, request parameter names)
+        transforms: Dict[str, Tuple[str, List[str], List[str]]]
+        # (view ref or transform ref, view name or transform name, feature or transform name, type OID)
+        features: List[Tuple[str, str, str, int]]
 
-    def _resolve_online(self, conn: psycopg.Connection, refs: List[str]) -> "FeatureStore._OnlinePlan":
+    def _with_transforms(self, conn: psycopg.Connection, query: str) -> str:
+        """``query`` as is, or for a server without transforms (feature_store 0.2) reading an
+        empty ``fs_transforms`` (looked up once per connection)."""
+        if self._has_transforms is None or self._has_transforms[0] is not conn:
+            with conn.cursor() as cur:
+                cur.execute("SELECT to_regclass('fs_transforms') IS NOT NULL")
+                self._has_transforms = (conn, bool(cur.fetchone()[0]))  # type: ignore[index]
+        if self._has_transforms[1]:
+            return query
+        return query.replace("fs_transforms t", "(SELECT NULL::text AS name, NULL::int AS version, "
+                             "NULL::bool AS is_latest, NULL::jsonb AS request, NULL::text[] AS inputs, "
+                             "NULL::regtype AS returns WHERE false) t")
+
+    def _resolve_online(self, conn: psycopg.Connection, refs: List[str],
+                        rows: Sequence[Mapping[str, Any]] = ()) -> "FeatureStore._OnlinePlan":
         for r in refs:
             if not isinstance(r, str):
                 raise FeatureStoreError("22004", "feature reference must not be null")
         if not refs:
             raise FeatureStoreError("22023", "features must name at least one feature")
         with conn.cursor() as cur:
-            cur.execute(_RESOLVE_SQL, {"refs": refs})
+            cur.execute(self._with_transforms(conn, _RESOLVE_SQL), {"refs": refs})
             result = cur.fetchall()
         views: Dict[str, Tuple[str, List[str]]] = {}
+        transforms: Dict[str, Tuple[Optional[str], List[str], List[str]]] = {}
         feats: List[Tuple[str, str, str, int]] = []
         seen = set()
-        for ref, top, vref, view, version, entity, keys, feat, oid in result:
+        for (ref, top, vref, view, version, entity, keys, feat, oid,
+             tname, tversion, request, toid, tentity, tkeys) in result:
             if vref is None:
                 raise FeatureStoreError("42704", f'feature service "{top}" does not exist')
-            if ":" not in ref or not vref or not ref.split(":", 1)[1] or ref.count(":") > 1:
+            if ":" not in ref:  # a transform (named directly or by a service)
+                if tname is None:
+                    what = "feature service or transform" if ref == top else "transform"
+                    raise FeatureStoreError("42704", f'{what} "{ref}" does not exist',
+                                            hint="See SELECT name, version FROM fs_transforms.")
+                if ("transform", tname) in seen:
+                    raise FeatureStoreError("42710", f'transform "{tname}" is referenced more than once')
+                seen.add(("transform", tname))
+                transforms[ref] = (tentity, list(tkeys or []), list(request or {}))
+                feats.append((ref, tname, tname, toid))
+                continue
+            if not vref or not ref.split(":", 1)[1] or ref.count(":") > 1:
                 raise FeatureStoreError("22023", f'invalid feature reference "{ref}"',
                                         hint='Write "view:feature", "view:*", "view@N:feature" or a service name.')
             if view is None:
@@ -412,7 +494,23 @@ class FeatureStore:
             seen.add((view, version, feat))
             views[vref] = (entity, list(keys))
             feats.append((vref, view, feat, oid))
-        return FeatureStore._OnlinePlan(views, feats)
+        # A transform without input features serves the same value for any entity: it is asked
+        # for with the entity of the other features, else of any entity whose keys the rows carry.
+        loose = [t for t, (e, _, _) in transforms.items() if e is None]
+        if loose:
+            known = [(e, k) for e, k in views.values()] + [(e, k) for e, k, _ in transforms.values() if e is not None]
+            if not known:
+                with conn.cursor() as cur:
+                    cur.execute("SELECT entity, join_keys FROM fs_entities ORDER BY entity")
+                    known = [(e, list(k)) for e, k in cur.fetchall()
+                             if rows and all(any(key in r for r in rows) for key in k)]
+            if not known:
+                raise FeatureStoreError("42703", f'transform "{loose[0]}" has no input features, and the entity '
+                                                 'rows carry the keys of no entity',
+                                        hint="Give each row the keys of a registered entity.")
+            for t in loose:
+                transforms[t] = (known[0][0], list(known[0][1]), transforms[t][2])
+        return FeatureStore._OnlinePlan(views, transforms, feats)  # type: ignore[arg-type]
 
     # -- materialization and push -------------------------------------------------------------
     def _online_view_names(self, views: Optional[Sequence[str]]) -> List[str]:
@@ -554,9 +652,73 @@ def _key_text(v: Any) -> Optional[str]:
     return str(v)
 
 
+def _merge_requests(rows: List[Dict[str, Any]], request_data: Any) -> List[Dict[str, Any]]:
+    """Each entity row with its request's parameters (the request's values win)."""
+    if request_data is None:
+        return rows
+    if isinstance(request_data, pd.DataFrame):
+        reqs = request_data.to_dict("records")
+    elif isinstance(request_data, Mapping):
+        cols = dict(request_data)
+        for k, v in cols.items():
+            if isinstance(v, (str, bytes)) or not hasattr(v, "__len__") or len(v) != len(rows):
+                raise FeatureStoreError("22023", f'request_data column "{k}" must hold one value per entity row '
+                                                 f'({len(rows)})',
+                                        hint="Pass columns ({\"amount\": [...]}) or one mapping per row.")
+        reqs = [{k: (v.iloc[i] if isinstance(v, pd.Series) else v[i]) for k, v in cols.items()}
+                for i in range(len(rows))]
+    else:
+        reqs = [dict(r) for r in request_data]
+    if len(reqs) != len(rows):
+        raise FeatureStoreError("22023", f"request_data has {len(reqs)} requests for {len(rows)} entity rows",
+                                hint="Pass one request per entity row.")
+    return [{**r, **q} for r, q in zip(rows, reqs)]
+
+
+def _json_value(v: Any) -> Any:
+    """A request value as JSON (the server converts it to the parameter's type, as training
+    converts a spine column): missing values (None, NaN, NaT, NA) are null; infinities the
+    strings PostgreSQL reads; naive times UTC, as in training sets; Decimal its exact text."""
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        if np.isnan(f):
+            return None
+        if np.isinf(f):
+            return "Infinity" if f > 0 else "-Infinity"
+        return f
+    if isinstance(v, decimal.Decimal):
+        return None if v.is_nan() else str(v)
+    if isinstance(v, np.datetime64):
+        v = pd.Timestamp(v)
+    if isinstance(v, _dt.datetime):
+        return v.isoformat() if v.tzinfo is not None else v.isoformat() + "+00:00"
+    if isinstance(v, (_dt.date, _dt.time)):
+        return v.isoformat()
+    if isinstance(v, Mapping):
+        return {str(k): _json_value(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return [_json_value(x) for x in v]
+    if isinstance(v, str):
+        return v
+    return str(v)
+
+
+def _request_json(row: Mapping[str, Any], params: Sequence[str]) -> str:
+    """One row's request for a transform: its parameters only (the server refuses others)."""
+    return json.dumps({p: _json_value(row[p]) for p in params if p in row})
+
+
 def _from_json(v: Any, oid: int) -> Any:
     if v is None:
         return None
+    if oid in (tx.FLOAT4, tx.FLOAT8, tx.NUMERIC) and isinstance(v, str):
+        return float(v)  # NaN and infinities travel as strings in JSON
     if oid in (tx.TIMESTAMPTZ, tx.TIMESTAMP) and isinstance(v, str):
         return _dt.datetime.fromisoformat(v)
     if oid == tx.DATE and isinstance(v, str):
@@ -566,16 +728,31 @@ def _from_json(v: Any, oid: int) -> Any:
     return v
 
 
-# Key columns of the entities of every view the references name (services expanded).
-_SPINE_KEYS_SQL = """
+# The references with services expanded (m), and the transforms among them (t).
+_EXPANDED_CTE = """
 WITH r AS (SELECT ref FROM unnest(%(refs)s::text[]) ref),
-x AS (
+m AS (
   SELECT r.ref FROM r WHERE strpos(r.ref, ':') > 0
+     OR NOT EXISTS (SELECT FROM fs_services s WHERE s.name = split_part(r.ref, '@', 1))
   UNION ALL
   SELECT f FROM r JOIN fs_services s ON strpos(r.ref, ':') = 0
      AND s.name = split_part(r.ref, '@', 1)
      AND CASE WHEN strpos(r.ref, '@') > 0 THEN s.version::text = split_part(r.ref, '@', 2) ELSE s.is_latest END
   CROSS JOIN unnest(s.features) f
+),
+tr AS (
+  SELECT t.* FROM m JOIN fs_transforms t ON strpos(m.ref, ':') = 0 AND t.name = split_part(m.ref, '@', 1)
+     AND CASE WHEN strpos(m.ref, '@') > 0 THEN t.version::text = split_part(m.ref, '@', 2) ELSE t.is_latest END
+)
+"""
+
+# Key columns of the entities of every view the references name (services expanded, and the
+# inputs of transforms).
+_SPINE_KEYS_SQL = _EXPANDED_CTE + """,
+x AS (
+  SELECT m.ref FROM m WHERE strpos(m.ref, ':') > 0
+  UNION ALL
+  SELECT i FROM tr CROSS JOIN unnest(tr.inputs) i
 )
 SELECT u.key, u.typ::oid::int, u.typ::text, min(u.i)
 FROM x
@@ -586,25 +763,44 @@ WHERE u.typ IS NOT NULL
 GROUP BY 1, 2, 3 ORDER BY 4, 1
 """
 
-# Each reference, services expanded into theirs, resolved to view version, entity and features.
+# Request parameters of the transforms the references name: (name, type OID, type), each name
+# once (the first transform's type when two declare it).
+_SPINE_REQUEST_SQL = _EXPANDED_CTE + """
+SELECT DISTINCT ON (p.key) p.key, p.value::regtype::oid::int, p.value::regtype::text
+FROM tr CROSS JOIN jsonb_each_text(tr.request) p
+ORDER BY p.key
+"""
+
+# Each reference, services expanded into theirs, resolved to view version, entity and features;
+# a name that is not a service, and a service's member without a colon, is a transform: its
+# version, request parameters, result type, and the entity of its first input.
 _RESOLVE_SQL = """
 WITH r AS (SELECT ref, i FROM unnest(%(refs)s::text[]) WITH ORDINALITY u(ref, i)),
 x AS (
   SELECT r.i, 0::bigint AS j, r.ref, r.ref AS top FROM r WHERE strpos(r.ref, ':') > 0
   UNION ALL
-  SELECT r.i, f.j, f.ref, r.ref FROM r
+  SELECT r.i, coalesce(f.j, 0), CASE WHEN s.name IS NULL THEN r.ref ELSE f.ref END, r.ref FROM r
   LEFT JOIN fs_services s ON s.name = split_part(r.ref, '@', 1)
      AND CASE WHEN strpos(r.ref, '@') > 0 THEN s.version::text = split_part(r.ref, '@', 2) ELSE s.is_latest END
   LEFT JOIN LATERAL unnest(s.features) WITH ORDINALITY f(ref, j) ON true
   WHERE strpos(r.ref, ':') = 0
 )
 SELECT coalesce(x.ref, ''), x.top, split_part(x.ref, ':', 1), v.name, v.version, v.entity, v.join_keys,
-       f.feature::text, f.type::oid::int
+       f.feature::text, f.type::oid::int,
+       t.name, t.version, t.request, t.returns::oid::int, te.entity, te.join_keys
 FROM x
-LEFT JOIN fs_views v ON v.name = split_part(split_part(x.ref, ':', 1), '@', 1)
+LEFT JOIN fs_views v ON strpos(x.ref, ':') > 0 AND v.name = split_part(split_part(x.ref, ':', 1), '@', 1)
    AND CASE WHEN split_part(x.ref, ':', 1) LIKE '%%@%%'
             THEN v.version::text = split_part(split_part(x.ref, ':', 1), '@', 2) ELSE v.is_latest END
 LEFT JOIN fs_features f ON f.view = v.name AND f.version = v.version
    AND split_part(x.ref, ':', 2) IN ('*', f.feature::text)
+LEFT JOIN fs_transforms t ON strpos(x.ref, ':') = 0 AND t.name = split_part(x.ref, '@', 1)
+   AND CASE WHEN strpos(x.ref, '@') > 0 THEN t.version::text = split_part(x.ref, '@', 2) ELSE t.is_latest END
+LEFT JOIN LATERAL (
+  SELECT tv.entity, tv.join_keys FROM unnest(t.inputs) WITH ORDINALITY u(input, k)
+  JOIN fs_views tv ON tv.name = split_part(split_part(u.input, ':', 1), '@', 1)
+   AND CASE WHEN split_part(u.input, ':', 1) LIKE '%%@%%'
+            THEN tv.version::text = split_part(split_part(u.input, ':', 1), '@', 2) ELSE tv.is_latest END
+  ORDER BY u.k LIMIT 1) te ON true
 ORDER BY x.i, x.j, f.position
 """

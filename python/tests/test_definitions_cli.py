@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 from feature_store import FeatureStore, FeatureStoreError, NotSupportedByServer
-from helpers import sql_rows
+from helpers import frame_rows, join_sql, sql_rows
 
 PY = ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -210,6 +210,16 @@ def test_server_without_transforms_refuses_them(tmp_path):
                         assert (sql_rows(c, "SELECT entity FROM fs_entities ORDER BY 1"),
                                 sql_rows(c, "SELECT name, version FROM fs_views ORDER BY 1, 2"),
                                 sql_rows(c, "SELECT name, version FROM fs_services ORDER BY 1, 2")) == before
+                # Training sets and serving still work there (the client reads no fs_transforms).
+                c.execute("SELECT fs_materialize('rider_profile', '-infinity', now())")
+                spine = "SELECT * FROM ride_requests ORDER BY request_id"
+                got = old.get_historical_features(spine, ["rider_model"])
+                want = sql_rows(c, join_sql(c, "ride_requests", ["rider_model"], order_by="request_id"))
+                assert frame_rows(got, list(got.columns)) == want
+                d = old.get_online_features("rider_model", [{"customer_id": "c1"}, {"customer_id": "zz"}]).to_dict()
+                raw = sql_rows(c, "SELECT features FROM fs_online_batch('{rider:c1,rider:zz}', 'rider_model')")
+                assert d["lifetime_trips"] == [None if r[0] is None else r[0]["rider_profile"]["lifetime_trips"] for r in raw]
+                assert d["lifetime_trips"][0] is not None
     finally:
         with psycopg.connect(_base_dsn(), autocommit=True) as admin:
             admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
