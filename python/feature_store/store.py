@@ -696,6 +696,8 @@ def _json_value(v: Any) -> Any:
         return None if v.is_nan() else str(v)
     if isinstance(v, np.datetime64):
         v = pd.Timestamp(v)
+        if v is pd.NaT:
+            return None
     if isinstance(v, _dt.datetime):
         return v.isoformat() if v.tzinfo is not None else v.isoformat() + "+00:00"
     if isinstance(v, (_dt.date, _dt.time)):
