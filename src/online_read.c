@@ -239,17 +239,31 @@ read_durable(FsReadState *st, FsOnlineView *ov, Datum *keys, Snapshot snap, FsOn
 }
 
 /*
- * Does the cache serve this database? Says once per session why not: it is not preloaded, or it
- * serves another database (feature_store.database), whose statistics are not this one's.
+ * Whether the listed names include this database.
+ */
+static bool
+listed_here(List *names, const char *dbname)
+{
+	ListCell   *lc;
+
+	foreach(lc, names)
+		if (dbname && strcmp((char *) lfirst(lc), dbname) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Does the cache serve this database now? Says once per session why not: it is not preloaded,
+ * or this database is not among the configured ones (feature_store.databases, or the deprecated
+ * feature_store.database), whose statistics are not this one's. A database that is configured
+ * but not served yet (its worker is starting, or it has no feature_store yet) is read from its
+ * tables without a word: it is served as soon as its worker found the extension. The answer
+ * can change at any time (the launcher serves and stops serving databases), so it is read from
+ * shared memory for every lookup: one entry and one flag.
  */
 bool
 fs_read_cache_here(void)
 {
-	/* both facts hold for the backend's life: a lookup pays one test once they are known */
-	static bool here = false;
-
-	if (likely(here))
-		return true;
 	if (!fs_cache_preloaded())
 	{
 		if (!notice_given)
@@ -257,27 +271,45 @@ fs_read_cache_here(void)
 			notice_given = true;
 			ereport(NOTICE,
 					(errmsg("feature_store online cache is not active; features are read from the online tables"),
-					 errhint("Add feature_store to shared_preload_libraries and set feature_store.database to enable the shared-memory cache.")));
+					 errhint("Add feature_store to shared_preload_libraries to enable the shared-memory cache.")));
 		}
 		return false;
 	}
-	if (!fs_cache_serves_this_database())
+	if (likely(fs_cache_db_served()))
+		return true;
+	if (!notice_given)
 	{
-		if (!notice_given)
-		{
-			char	   *dbname = get_database_name(MyDatabaseId);
+		List	   *names = fs_cache_database_list();
+		char	   *dbname = get_database_name(MyDatabaseId);
 
-			notice_given = true;
-			ereport(NOTICE,
-					(errmsg("feature_store online cache serves database \"%s\", not this one", fs_cache_database),
-					 errdetail("Features of this database are read from its online tables; its cache statistics are zero."),
-					 errhint("To cache this database's online views, set feature_store.database = '%s' and restart the server.",
-							 dbname ? dbname : "")));
+		notice_given = true;
+		if (names != NIL && !listed_here(names, dbname))
+		{
+			StringInfoData list;
+			ListCell   *lc;
+
+			initStringInfo(&list);
+			foreach(lc, names)
+				appendStringInfo(&list, "%s%s", list.len > 0 ? ", " : "", (char *) lfirst(lc));
+			if (fs_cache_databases == NULL || fs_cache_databases[0] == '\0')
+				ereport(NOTICE,
+						(errmsg("feature_store online cache serves database \"%s\", not this one", list.data),
+						 errdetail("Features of this database are read from its online tables; its cache statistics are zero."),
+						 errhint("To cache this database's online views, set feature_store.database = '%s' and restart the server (deprecated), or set feature_store.databases = '%s, %s' (or '*') and reload the configuration to cache both.",
+								 dbname ? dbname : "", list.data, dbname ? dbname : "")));
+			else if (list_length(names) == 1)
+				ereport(NOTICE,
+						(errmsg("feature_store online cache serves database \"%s\", not this one", list.data),
+						 errdetail("Features of this database are read from its online tables; its cache statistics are zero."),
+						 errhint("To cache this database's online views as well, add it to feature_store.databases (or set it to '*') and reload the configuration.")));
+			else
+				ereport(NOTICE,
+						(errmsg("feature_store online cache serves databases %s, not this one", list.data),
+						 errdetail("Features of this database are read from its online tables; its cache statistics are zero."),
+						 errhint("To cache this database's online views as well, add it to feature_store.databases (or set it to '*') and reload the configuration.")));
 		}
-		return false;
 	}
-	here = true;
-	return true;
+	return false;
 }
 
 /* Cache for this lookup? Not on standbys nor in REPEATABLE READ / SERIALIZABLE (protocol). */
