@@ -554,7 +554,7 @@ launcher_pass(void)
 			{
 				if (!logged_full)
 					ereport(WARNING,
-							(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+							(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 							 errmsg("feature_store online cache serves at most %d databases; database \"%s\" is read from its tables",
 									FS_CACHE_MAX_DBS, dbs[i].name),
 							 errhint("List the databases to cache in feature_store.databases.")));

@@ -264,7 +264,8 @@ fs_cron_remote_schedule(const char *job_name, const char *schedule, const char *
 					 errmsg("invalid schedule \"%s\"", schedule),
 					 errhint("Use cron format (minute hour day-of-month month day-of-week), e.g. '*/5 * * * *'; pg_cron 1.5 and later also accept '[1-59] seconds'.")));
 		ereport(ERROR,
-				(errcode(code == ERRCODE_INTERNAL_ERROR ? ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE : code),
+				/* pg_cron raises most of its errors without a code (XX000): not a bug here */
+				(errcode(code == MAKE_SQLSTATE('X', 'X', '0', '0', '0') ? ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE : code),
 				 errmsg("%s (in pg_cron's database \"%s\")", msg, cron_db),
 				 detail ? errdetail("%s", detail) : 0,
 				 hint ? errhint("%s", hint) : 0));
