@@ -142,13 +142,19 @@ fs_cache_db_lookup(Oid dboid)
 	return idx;
 }
 
-/* Launcher: a new entry for a database (not served yet, extension unknown); -1 when full. */
+/*
+ * Launcher, or a backend of a database to serve that has no entry yet: the database's entry,
+ * new (not served yet, extension unknown) unless it has one; -1 when the table is full.
+ */
 int
 fs_cache_db_add(Oid dboid)
 {
 	int			idx = -1;
 
 	SpinLockAcquire(&fs_cache_ctl->mutex);
+	for (int i = 0; i < FS_CACHE_MAX_DBS && idx < 0; i++)
+		if (fs_cache_ctl->dbs[i].dboid == dboid)
+			idx = i;
 	for (int i = 0; i < FS_CACHE_MAX_DBS && idx < 0; i++)
 		if (fs_cache_ctl->dbs[i].dboid == InvalidOid)
 		{

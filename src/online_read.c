@@ -10,6 +10,7 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/pg_database.h"
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/lsyscache.h"
@@ -23,6 +24,7 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "online_agg.h"
@@ -253,11 +255,45 @@ listed_here(List *names, const char *dbname)
 }
 
 /*
+ * Is this database one the launcher serves (feature_store.databases, or with '*' a database
+ * that allows connections and is no template)? Needs a transaction; computed again only when
+ * the setting changes.
+ */
+static bool
+configured_here(void)
+{
+	static char *for_setting = NULL;
+	static bool answer = false;
+	char		setting[1024];
+	List	   *names;
+	HeapTuple	tup;
+
+	snprintf(setting, sizeof(setting), "%s|%s", fs_cache_databases ? fs_cache_databases : "",
+			 fs_cache_database ? fs_cache_database : "");
+	if (for_setting != NULL && strcmp(for_setting, setting) == 0)
+		return answer;
+	names = fs_cache_database_list();
+	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(MyDatabaseId));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	{
+		Form_pg_database f = (Form_pg_database) GETSTRUCT(tup);
+
+		answer = names != NIL ? listed_here(names, NameStr(f->datname)) :
+			(f->datallowconn && !f->datistemplate);
+	}
+	ReleaseSysCache(tup);
+	if (for_setting)
+		pfree(for_setting);
+	for_setting = MemoryContextStrdup(TopMemoryContext, setting);
+	return answer;
+}
+
+/*
  * Does the cache serve this database now? Says once per session why not: it is not preloaded,
  * or this database is not among the configured ones (feature_store.databases, or the deprecated
- * feature_store.database), whose statistics are not this one's. A database that is configured
- * but not served yet (its worker is starting, or it has no feature_store yet) is read from its
- * tables without a word: it is served as soon as its worker found the extension. The answer
+ * feature_store.database), whose statistics are not this one's. A configured database not
+ * served yet (its worker is starting) is switched on here. The answer
  * can change at any time (the launcher serves and stops serving databases), so it is read from
  * shared memory for every lookup: one entry and one flag.
  */
@@ -277,6 +313,23 @@ fs_read_cache_here(void)
 	}
 	if (likely(fs_cache_db_served()))
 		return true;
+	if (configured_here())
+	{
+		/*
+		 * A database to serve, and the extension is here (its function runs): switch the cache
+		 * on now rather than when the worker gets to it (the launcher starts it within a
+		 * second), so that the first lookups after CREATE EXTENSION are cached already.
+		 */
+		int			idx = fs_cache_db_add(MyDatabaseId);
+
+		if (idx >= 0)
+		{
+			fs_cache_db_serve(idx, true);
+			fs_cache_wake_launcher();
+			if (fs_cache_db_served())
+				return true;
+		}
+	}
 	if (!notice_given)
 	{
 		List	   *names = fs_cache_database_list();
