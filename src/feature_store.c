@@ -14,6 +14,7 @@
 #include "online_table.h"
 #include "online_worker.h"
 #include "pit_join.h"
+#include "schedule.h"
 #include "training_set.h"
 
 PG_MODULE_MAGIC;
@@ -27,6 +28,7 @@ _PG_init(void)
 	fs_online_table_init();
 	fs_agg_cache_init();
 	fs_worker_register();
+	fs_schedule_init();
 	fs_materialize_init();
 	pit_join_init();
 	fs_training_set_init();

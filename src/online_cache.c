@@ -38,10 +38,19 @@
  *           the view lock, K by compare-and-swap) after the commit became visible.
  *  Where the cache is bypassed: transactions that wrote the view themselves (they must see
  *           their own rows), REPEATABLE READ / SERIALIZABLE transactions (their snapshot is
- *           older than the generations they read), standbys (no commit callbacks there), other
- *           databases than feature_store.database. Those lookups read the durable table; the
+ *           older than the generations they read), standbys (no commit callbacks there),
+ *           databases the cache does not serve. Those lookups read the durable table; the
  *           writers of those databases publish nothing (no copy of their views exists, and view
- *           slots are per database), so they never make the cached database's entries stale.
+ *           slots are per database), so they never make a served database's entries stale.
+ *  Several databases: an entry belongs to its view slot, and a slot to one database (view ids
+ *           repeat across databases), so a probe matches the slot as well as the view id. Each
+ *           database has a switch, `served` (online_cache_int.h), read by readers BEFORE their
+ *           W and by writers AFTER their commit became visible (at commit, from shared memory):
+ *           a reader that saw it on is followed by every writer whose commit its snapshot
+ *           missed, and those writers see it on and publish. It is turned on and off only under
+ *           the exclusive view lock together with freeing every slot of the database (entries
+ *           then die: a slot made again starts from a new generation), so nothing written
+ *           while it was off, when writers published nothing, is ever served after it is on.
  *
  * LAYOUT AND LOCKING
  * Fixed-size entries (FS_CACHE_DATA bytes of key image + payload) in 8-way buckets. Each bucket
@@ -85,6 +94,8 @@
 #include "online_cache.h"
 #include "online_cache_int.h"
 
+static int64 db_used(Oid dboid);
+
 /* A generation never handed out before (cluster-wide counter): no ABA between incarnations. */
 static uint64
 new_gen(void)
@@ -99,12 +110,22 @@ slot_matches(const FsViewSlot *s, int32 view_id)
 	return s->view_id == view_id && s->dboid == MyDatabaseId;
 }
 
+/* Is the database served (its switch on)? For choosing which slot to take over. */
+static bool
+db_is_served(Oid dboid)
+{
+	for (int i = 0; i < FS_CACHE_MAX_DBS; i++)
+		if (fs_cache_ctl->dbs[i].dboid == dboid)
+			return pg_atomic_read_u32(&fs_cache_ctl->dbs[i].served) != 0;
+	return false;
+}
+
 /*
  * The slot of view_id of this backend's database, created on first use with a fresh generation.
- * Shared lock for the common lookup; exclusive only to create, re-checking under it. Only the
- * cached database creates slots (its readers and the worker): when none is free, a slot of
- * another database (left by an earlier incarnation of feature_store.database, dropped and
- * created again) is taken over; its entries die with the fresh generation.
+ * Shared lock for the common lookup; exclusive only to create, re-checking under it. Only
+ * served databases create slots (their readers and workers): when none is free, a slot of
+ * another database (preferably one no longer served) is taken over; its entries die with the
+ * fresh generation.
  */
 int
 fs_cache_view_slot(int32 view_id, bool create)
@@ -132,7 +153,9 @@ fs_cache_view_slot(int32 view_id, bool create)
 		}
 		if (fs_cache_ctl->views[i].view_id == 0 && freeslot < 0)
 			freeslot = i;
-		if (fs_cache_ctl->views[i].view_id != 0 && fs_cache_ctl->views[i].dboid != MyDatabaseId && foreign < 0)
+		if (fs_cache_ctl->views[i].view_id != 0 && fs_cache_ctl->views[i].dboid != MyDatabaseId &&
+			(foreign < 0 || (db_is_served(fs_cache_ctl->views[foreign].dboid) &&
+							 !db_is_served(fs_cache_ctl->views[i].dboid))))
 			foreign = i;
 	}
 	if (freeslot < 0)
@@ -146,6 +169,7 @@ fs_cache_view_slot(int32 view_id, bool create)
 		pg_atomic_write_u64(&s->gen, new_gen());
 		s->loaded_gen = 0;
 		s->guard = 0;
+		pg_atomic_write_u32(&s->used, 0);
 		for (int c = 0; c < FS_NCOUNTERS; c++)
 			pg_atomic_write_u64(&s->ctr[c], 0);
 	}
@@ -269,7 +293,7 @@ key_eq(const char *a, const char *b, int len)
 
 /* The entry of a key in bucket b, live for want (any_gen: any entry of the key at all). */
 static inline FsEntry *
-find_in_bucket(int64 b, int32 view_id, uint64 hash, const char *key, int keylen, bool any_gen, uint64 want)
+find_in_bucket(int64 b, int slot, int32 view_id, uint64 hash, const char *key, int keylen, bool any_gen, uint64 want)
 {
 	FsEntry    *e = &fs_cache_entries[b * FS_CACHE_WAYS];
 	const uint32 *t = fs_cache_buckets[b].tag;
@@ -277,7 +301,7 @@ find_in_bucket(int64 b, int32 view_id, uint64 hash, const char *key, int keylen,
 
 	/* the header's tags first: entries are touched only on a match */
 	for (int w = 0; w < FS_CACHE_WAYS; w++, e++)
-		if (t[w] == tag && e->view_id == view_id && (any_gen || e->gen >= want) &&
+		if (t[w] == tag && e->view_id == view_id && e->slot == slot && (any_gen || e->gen >= want) &&
 			e->keylen == keylen && key_eq(e->data, key, keylen))
 			return e;
 	return NULL;
@@ -289,10 +313,10 @@ find_in_bucket(int64 b, int32 view_id, uint64 hash, const char *key, int keylen,
  * a writer must not overrun buf before the caller throws it away.
  */
 static inline FsEntry *
-copy_from_bucket(int64 b, int32 view_id, uint64 hash, const char *key, int keylen, uint64 want,
+copy_from_bucket(int64 b, int slot, int32 view_id, uint64 hash, const char *key, int keylen, uint64 want,
 				 char *buf, int *len)
 {
-	FsEntry    *e = find_in_bucket(b, view_id, hash, key, keylen, false, want);
+	FsEntry    *e = find_in_bucket(b, slot, view_id, hash, key, keylen, false, want);
 
 	*len = -1;
 	if (e)
@@ -310,7 +334,7 @@ copy_from_bucket(int64 b, int32 view_id, uint64 hash, const char *key, int keyle
  * bucket has none. Without a lock while no writer is at work (see LAYOUT AND LOCKING).
  */
 static int
-probe_bucket(int64 b, int32 view_id, uint64 hash, const char *key, int keylen, uint64 want, char *buf)
+probe_bucket(int64 b, int slot, int32 view_id, uint64 hash, const char *key, int keylen, uint64 want, char *buf)
 {
 	FsBucket   *bk = &fs_cache_buckets[b];
 	LWLock	   *lock = NULL;
@@ -324,7 +348,7 @@ probe_bucket(int64 b, int32 view_id, uint64 hash, const char *key, int keylen, u
 		if (seq & 1)
 			break;
 		pg_read_barrier();
-		e = copy_from_bucket(b, view_id, hash, key, keylen, want, buf, &len);
+		e = copy_from_bucket(b, slot, view_id, hash, key, keylen, want, buf, &len);
 		pg_read_barrier();
 		if (pg_atomic_read_u32(&bk->seq) == seq)
 			goto done;
@@ -332,7 +356,7 @@ probe_bucket(int64 b, int32 view_id, uint64 hash, const char *key, int keylen, u
 	/* a writer is (or just was) at work: wait for it on the shared lock */
 	lock = bucket_lock(b);
 	LWLockAcquire(lock, LW_SHARED);
-	e = copy_from_bucket(b, view_id, hash, key, keylen, want, buf, &len);
+	e = copy_from_bucket(b, slot, view_id, hash, key, keylen, want, buf, &len);
 done:
 	if (e && e->ref == 0)
 		e->ref = 1;				/* no write (no dirty line) when already set */
@@ -355,7 +379,7 @@ fs_cache_get(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
 
 		if (i == 1 && b[1] == b[0])
 			break;
-		len = probe_bucket(b[i], view_id, hash, key, keylen, want, buf);
+		len = probe_bucket(b[i], slot, view_id, hash, key, keylen, want, buf);
 		if (len >= 0)
 			return len;
 	}
@@ -400,6 +424,97 @@ bucket_write_end(FsBucket *bk)
 	pg_atomic_write_u32(&bk->seq, pg_atomic_read_u32(&bk->seq) + 1);
 }
 
+/* One entry of a slot fewer (never below zero: a slot taken over starts again from zero). */
+static inline void
+used_dec(int slot)
+{
+	pg_atomic_uint32 *u = &fs_cache_ctl->views[slot].used;
+	uint32		cur = pg_atomic_read_u32(u);
+
+	while (cur > 0 && !pg_atomic_compare_exchange_u32(u, &cur, cur - 1))
+		;
+}
+
+/*
+ * The entries a database holds: the sum of its view slots' counts (an unlocked, approximate
+ * figure: entries of a slot taken over by another database are not moved with it).
+ */
+static int64
+db_used(Oid dboid)
+{
+	int64		n = 0;
+
+	for (int i = 0; i < FS_CACHE_MAX_VIEWS; i++)
+		if (fs_cache_ctl->views[i].dboid == dboid && fs_cache_ctl->views[i].view_id != 0)
+			n += pg_atomic_read_u32(&fs_cache_ctl->views[i].used);
+	return n;
+}
+
+/*
+ * CLOCK over the entries of both buckets that `pick` accepts (reference bits cleared on the
+ * way); NULL when it accepts none.
+ */
+static FsEntry *
+clock_among(int64 b1, int64 b2, bool *pick)
+{
+	for (int pass = 0; pass < 2; pass++)
+		for (int i = 0; i < 2 * FS_CACHE_WAYS; i++)
+		{
+			FsEntry    *e = &fs_cache_entries[(i < FS_CACHE_WAYS ? b1 : b2) * FS_CACHE_WAYS + i % FS_CACHE_WAYS];
+
+			if (!pick[i])
+				continue;
+			if (e->ref == 0)
+				return e;
+			e->ref = 0;
+		}
+	return NULL;
+}
+
+/*
+ * Fairness between databases when both buckets are full of live entries and the cache serves
+ * several databases: each database's share is cache_size / (served databases). A database at
+ * or over its share only replaces its own entries (*decline when these buckets hold none); one
+ * under its share first takes an entry of a database over its share; NULL = plain CLOCK.
+ */
+static FsEntry *
+fair_victim(int slot, int64 b1, int64 b2, bool *decline)
+{
+	int			nserved = Max(fs_cache_ctl->nserved, 1);
+	int64		share = fs_cache_ctl->nentries / nserved;
+	Oid			mydb = fs_cache_ctl->views[slot].dboid;
+	Oid			dbs[2 * FS_CACHE_WAYS];
+	bool		pick[2 * FS_CACHE_WAYS];
+	bool		any = false;
+	FsEntry    *v;
+
+	for (int i = 0; i < 2 * FS_CACHE_WAYS; i++)
+	{
+		FsEntry    *e = &fs_cache_entries[(i < FS_CACHE_WAYS ? b1 : b2) * FS_CACHE_WAYS + i % FS_CACHE_WAYS];
+
+		dbs[i] = fs_cache_ctl->views[e->slot].dboid;
+	}
+	if (db_used(mydb) >= share)
+	{
+		for (int i = 0; i < 2 * FS_CACHE_WAYS; i++)
+			any |= pick[i] = dbs[i] == mydb;
+		v = any ? clock_among(b1, b2, pick) : NULL;
+		*decline = v == NULL;
+		return v;
+	}
+	for (int i = 0; i < 2 * FS_CACHE_WAYS; i++)
+	{
+		int			j;
+
+		/* each database's count once: an entry of a database seen before gets its answer */
+		for (j = 0; j < i && dbs[j] != dbs[i]; j++)
+			;
+		pick[i] = dbs[i] != mydb && (j < i ? pick[j] : db_used(dbs[i]) > share);
+		any |= pick[i];
+	}
+	return any ? clock_among(b1, b2, pick) : NULL;
+}
+
 /*
  * The reader's fill (and the worker's load): stores under both bucket locks unless V or the
  * key's K moved past the fill tag (read before the snapshot), replacing the key's entry, else a
@@ -441,9 +556,9 @@ fs_cache_put(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
 		pg_atomic_read_u64(&fs_cache_ctl->views[slot].gen) > tag ||
 		pg_atomic_read_u64(key_gen(hash)) > tag)
 		goto done;
-	victim = find_in_bucket(b1, view_id, hash, key, keylen, true, 0);
+	victim = find_in_bucket(b1, slot, view_id, hash, key, keylen, true, 0);
 	if (victim == NULL)
-		victim = find_in_bucket(b2, view_id, hash, key, keylen, true, 0);
+		victim = find_in_bucket(b2, slot, view_id, hash, key, keylen, true, 0);
 	if (victim == NULL)
 	{
 		/* the less loaded of the two buckets (power of two choices) */
@@ -451,6 +566,20 @@ fs_cache_put(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
 					d2 = count_dead(b2);
 
 		victim = d1 >= d2 ? dead_in_bucket(b1) : dead_in_bucket(b2);
+	}
+	if (victim == NULL && fs_cache_ctl->nserved > 1)
+	{
+		bool		decline = false;
+
+		victim = fair_victim(slot, b1, b2, &decline);
+		if (decline)
+		{
+			/* over its share of a full cache, with none of its own entries here to replace */
+			fs_cache_count(slot, FS_CTR_DECLINED);
+			goto done;
+		}
+		if (victim)
+			fs_cache_count(victim->slot, FS_CTR_EVICTIONS);
 	}
 	if (victim == NULL)
 	{
@@ -470,6 +599,9 @@ fs_cache_put(int slot, int32 view_id, uint64 hash, const char *key, int keylen,
 	bk = &fs_cache_buckets[(victim - fs_cache_entries) / FS_CACHE_WAYS];
 	w = (victim - fs_cache_entries) % FS_CACHE_WAYS;
 	bucket_write_begin(bk);
+	if (victim->view_id != 0)
+		used_dec(victim->slot);
+	pg_atomic_fetch_add_u32(&fs_cache_ctl->views[slot].used, 1);
 	victim->view_id = view_id;
 	victim->slot = (uint16) slot;
 	victim->home = (uint32) b1;
@@ -490,8 +622,8 @@ done:
 }
 
 /* Clears every entry of a freed view (of slot `slot`) so that its memory is available at once. */
-static void
-sweep_view(int slot, int32 view_id)
+void
+fs_cache_sweep_view(int slot, int32 view_id)
 {
 	for (int64 b = 0; b < fs_cache_ctl->nbuckets; b++)
 	{
@@ -506,7 +638,10 @@ sweep_view(int slot, int32 view_id)
 		bucket_write_begin(&fs_cache_buckets[b]);
 		for (int w = 0; w < FS_CACHE_WAYS; w++)
 			if (e[w].view_id == view_id && e[w].slot == slot)
+			{
 				e[w].view_id = 0;
+				used_dec(slot);
+			}
 		bucket_write_end(&fs_cache_buckets[b]);
 		LWLockRelease(bucket_lock(b));
 	}
@@ -533,7 +668,7 @@ fs_cache_bump(int32 view_id, bool free_slot)
 		}
 	LWLockRelease(fs_cache_ctl->viewlock);
 	if (freed >= 0)
-		sweep_view(freed, view_id);
+		fs_cache_sweep_view(freed, view_id);
 }
 
 /*
@@ -682,7 +817,7 @@ fs_cache_get_many(int slot, int32 view_id, FsCacheProbe *p, int n)
 		for (int i = 0; i < n; i++)
 			if (bucket[i] >= 0)
 			{
-				p[i].len = probe_bucket(bucket[i], view_id, p[i].hash, p[i].key, p[i].keylen,
+				p[i].len = probe_bucket(bucket[i], slot, view_id, p[i].hash, p[i].key, p[i].keylen,
 										p[i].want, p[i].buf);
 				nhits += p[i].len >= 0;
 			}

@@ -7,13 +7,16 @@
 
 #include "postgres.h"
 #include "datatype/timestamp.h"
+#include "nodes/pg_list.h"
 
 #define FS_CACHE_KEY_MAX	64		/* bytes of key image an entry can hold */
 #define FS_CACHE_DATA		234		/* key image + payload bytes per entry (256 with the header) */
-#define FS_CACHE_MAX_VIEWS	256		/* view slots (statistics + generation) */
+#define FS_CACHE_MAX_VIEWS	256		/* view slots (statistics + generation), all databases */
+#define FS_CACHE_MAX_DBS	64		/* databases the cache can serve at once */
 
 extern int	fs_cache_size_kb;
-extern char *fs_cache_database;
+extern char *fs_cache_database;	/* deprecated: one database, when feature_store.databases is empty */
+extern char *fs_cache_databases;	/* '*' (every database with the extension) or a list of names */
 extern bool fs_reload_after_commit;
 
 /* Statistics counters of a view slot. */
@@ -40,16 +43,20 @@ typedef enum FsWorkerState
 	FS_WORKER_CONNECTING,		/* a worker that exits in this state could not connect */
 	FS_WORKER_CONNECT_FAILED,	/* the last start could not connect; the next one retries */
 	FS_WORKER_RECONNECTING,		/* retrying; exiting in this state means: wait for the database */
-	FS_WORKER_WAITING_DATABASE	/* feature_store.database does not exist (yet) */
+	FS_WORKER_WAITING_DATABASE	/* a listed database does not exist (yet) */
 } FsWorkerState;
 
 extern void fs_cache_init(void);			/* from _PG_init: GUCs, hooks */
 extern bool fs_cache_preloaded(void);
 /*
- * Whether this backend's database is feature_store.database, the one the cache serves (false
- * without preloading). Constant for a backend's life; the first call needs a transaction.
+ * Whether the cache serves this backend's database now (false without preloading): the
+ * protocol's per-database switch, read from shared memory without a lock. Readers ask it before
+ * their W (and use the cache only if true); committing writers ask it after their commit became
+ * visible (and publish generations only if true). No catalog access: callable at commit.
  */
-extern bool fs_cache_serves_this_database(void);
+extern bool fs_cache_db_served(void);
+/* The effective list of databases to serve: NULL = every database that has the extension. */
+extern List *fs_cache_database_list(void);
 
 
 /* View slots: find (or create) the slot of a view; -1 when none/full. */
@@ -105,9 +112,26 @@ extern void fs_cache_bump_keys(const uint64 *hashes, int n);
 /* Worker bookkeeping. */
 extern bool fs_cache_view_needs_load(int slot, uint64 *gen);
 extern void fs_cache_view_loaded(int slot, uint64 gen);
+/*
+ * The database entry (index into the cache's database table) whose worker this process is;
+ * -1 in the launcher. fs_cache_set_worker and fs_cache_set_worker_latch act on it.
+ */
+extern int	fs_cache_my_db;
 extern void fs_cache_set_worker(int pid, FsWorkerState state, const char *error);
 extern void fs_cache_wake_worker(void);
 extern void fs_cache_set_worker_latch(void *latch);
+
+/* The database table (online_cache_worker.c), used by the launcher and the workers. */
+extern int	fs_cache_db_lookup(Oid dboid);
+extern int	fs_cache_db_add(Oid dboid);
+extern void fs_cache_db_release(int idx);
+extern void fs_cache_db_serve(int idx, bool on);
+extern bool fs_cache_db_claim(int idx, Oid dboid);
+extern void fs_cache_db_flags(int idx, Oid *dboid, bool *need_probe, bool *ext_absent, int *pid);
+extern void fs_cache_db_set_flags(int idx, int need_probe, int ext_absent, int stop);
+extern bool fs_cache_db_stop_requested(int idx);
+extern void fs_cache_db_request_probe(Oid dboid);
+extern void fs_cache_wake_launcher(void);
 
 /* Statistics snapshot for fs_stat_online. */
 typedef struct FsCacheViewStats

@@ -39,6 +39,7 @@ typedef struct FsViewSlot
 	pg_atomic_uint64 gen;
 	uint64		loaded_gen;		/* generation the worker last loaded completely */
 	uint64		guard;			/* aggregation views: fingerprint of the source's triggers */
+	pg_atomic_uint32 used;		/* entries written under this slot and not yet replaced (fairness) */
 	pg_atomic_uint64 ctr[FS_NCOUNTERS];
 } FsViewSlot;
 
@@ -65,6 +66,29 @@ typedef struct FsBucket
 	char		pad[FS_LINE - 12 - 5 * FS_CACHE_WAYS];
 } FsBucket;
 
+/*
+ * A database the cache serves or is about to (see online_worker.c): listed by the launcher
+ * from pg_database, served once its worker found the extension there. `served` is the
+ * protocol's per-database switch: it changes only under viewlock (exclusive), together with
+ * freeing every view slot of the database, and is read without a lock by readers (before
+ * their W) and by committing writers (after their commit became visible). The other fields
+ * are guarded by FsCacheCtl.mutex.
+ */
+typedef struct FsCacheDb
+{
+	Oid			dboid;			/* InvalidOid = free entry */
+	pg_atomic_uint32 served;
+	bool		need_probe;		/* a CREATE EXTENSION committed here: (re)start its worker */
+	bool		ext_absent;		/* the worker found no feature_store here */
+	bool		stop;			/* the launcher asks the worker to exit */
+	int			worker_pid;
+	FsWorkerState worker_state;
+	Latch	   *worker_latch;
+	char		last_error[256];
+	TimestampTz last_error_at;
+	int64		worker_errors;
+} FsCacheDb;
+
 typedef struct FsCacheCtl
 {
 	LWLock	   *viewlock;
@@ -72,14 +96,16 @@ typedef struct FsCacheCtl
 	pg_atomic_uint64 global_gen;
 	int64		nentries;
 	int64		nbuckets;
-	Oid			dboid;			/* database the worker serves, once connected */
-	slock_t		mutex;			/* guards the worker fields below */
-	int			worker_pid;
+	int			nserved;		/* databases with served set (viewlock) */
+	slock_t		mutex;			/* guards the launcher fields below and dbs[] but served */
+	int			worker_pid;		/* the launcher's */
 	FsWorkerState worker_state;
 	Latch	   *worker_latch;
+	bool		rescan;			/* a CREATE EXTENSION committed in a database not listed yet */
 	char		last_error[256];
 	TimestampTz last_error_at;
 	int64		worker_errors;
+	FsCacheDb	dbs[FS_CACHE_MAX_DBS];
 	FsViewSlot	views[FS_CACHE_MAX_VIEWS];
 } FsCacheCtl;
 
@@ -87,6 +113,9 @@ typedef struct FsCacheCtl
 extern FsCacheCtl *fs_cache_ctl;
 extern FsEntry *fs_cache_entries;
 extern FsBucket *fs_cache_buckets;
+
+/* Clears every entry of a freed view slot (online_cache.c). */
+extern void fs_cache_sweep_view(int slot, int32 view_id);
 
 /* Live = its view still owns the slot, and neither V nor its key's K moved past its tag. */
 static inline bool

@@ -10,6 +10,7 @@
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 #include "utils/guc.h"
+#include "utils/varlena.h"
 
 #include "online_cache.h"
 #include "online_cache_int.h"
@@ -18,6 +19,7 @@
 
 int			fs_cache_size_kb = 65536;
 char	   *fs_cache_database = NULL;
+char	   *fs_cache_databases = NULL;
 bool		fs_reload_after_commit = true;
 
 FsCacheCtl *fs_cache_ctl = NULL;
@@ -87,9 +89,12 @@ fs_shmem_startup(void)
 		fs_cache_ctl->nentries = cache_nentries();
 		fs_cache_ctl->nbuckets = fs_cache_ctl->nentries / FS_CACHE_WAYS;
 		SpinLockInit(&fs_cache_ctl->mutex);
+		for (int i = 0; i < FS_CACHE_MAX_DBS; i++)
+			pg_atomic_init_u32(&fs_cache_ctl->dbs[i].served, 0);
 		for (int i = 0; i < FS_CACHE_MAX_VIEWS; i++)
 		{
 			pg_atomic_init_u64(&fs_cache_ctl->views[i].gen, 0);
+			pg_atomic_init_u32(&fs_cache_ctl->views[i].used, 0);
 			for (int c = 0; c < FS_NCOUNTERS; c++)
 				pg_atomic_init_u64(&fs_cache_ctl->views[i].ctr[c], 0);
 		}
@@ -102,6 +107,30 @@ fs_shmem_startup(void)
 		}
 	}
 	LWLockRelease(AddinShmemInitLock);
+}
+
+/* feature_store.databases: '*', empty, or a list of names (quoted names may hold commas). */
+static bool
+check_databases(char **newval, void **extra, GucSource source)
+{
+	char	   *raw;
+	List	   *names;
+	bool		ok;
+
+	if (*newval == NULL || (*newval)[0] == '\0' || strcmp(*newval, "*") == 0)
+		return true;
+	raw = pstrdup(*newval);
+	ok = SplitGUCList(raw, ',', &names);
+	if (!ok)
+		GUC_check_errdetail("List syntax is invalid.");
+	else if (list_length(names) > FS_CACHE_MAX_DBS)
+	{
+		GUC_check_errdetail("At most %d databases can be listed.", FS_CACHE_MAX_DBS);
+		ok = false;
+	}
+	list_free(names);
+	pfree(raw);
+	return ok;
 }
 
 /*
@@ -119,9 +148,15 @@ fs_cache_init(void)
 							"Rows that do not fit are evicted or declined and read from the online tables.",
 							&fs_cache_size_kb, 65536, 64, INT_MAX / 2,
 							startup, GUC_UNIT_KB, NULL, NULL, NULL);
+	DefineCustomStringVariable("feature_store.databases",
+							   "Databases whose online features the cache serves: '*' for every database that has the extension, or a comma-separated list.",
+							   "Empty: feature_store.database if set, else '*'. One cache worker runs per served database; cache_size is shared.",
+							   &fs_cache_databases, "",
+							   PGC_SIGHUP, 0, check_databases, NULL, NULL);
 	DefineCustomStringVariable("feature_store.database",
-							   "Database whose online features the cache worker serves.",
-							   NULL, &fs_cache_database, "postgres",
+							   "Deprecated: the one database the cache serves when feature_store.databases is empty.",
+							   "Use feature_store.databases.",
+							   &fs_cache_database, "",
 							   startup, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable("feature_store.reload_after_commit",
 							 "Whether the cache worker reloads a view after each commit that changed it.",
@@ -145,18 +180,55 @@ fs_cache_preloaded(void)
 }
 
 /*
- * The setting is fixed at server start and a database in use cannot be renamed, so whether
- * MyDatabaseId is the database of that name cannot change while this backend lives: computed once.
+ * The effective list of databases the cache serves: feature_store.databases, else the
+ * deprecated feature_store.database, else NIL meaning every database that has the extension.
+ * Names keep their case (database names are case-sensitive); double quotes are allowed.
+ */
+List *
+fs_cache_database_list(void)
+{
+	List	   *names = NIL;
+	char	   *raw;
+
+	if (fs_cache_databases != NULL && fs_cache_databases[0] != '\0')
+	{
+		if (strcmp(fs_cache_databases, "*") == 0)
+			return NIL;
+		raw = pstrdup(fs_cache_databases);
+		if (!SplitGUCList(raw, ',', &names))
+			return NIL;			/* the check hook refused such values */
+		return names;
+	}
+	if (fs_cache_database != NULL && fs_cache_database[0] != '\0')
+		return list_make1(pstrdup(fs_cache_database));
+	return NIL;
+}
+
+/*
+ * The protocol's per-database switch for this backend's database (see online_cache_int.h):
+ * the entry found once is re-validated by its database id, as entries are reused.
  */
 bool
-fs_cache_serves_this_database(void)
+fs_cache_db_served(void)
 {
-	static int	serves = -1;
+	static int	idx = -1;
+	bool		served;
 
-	if (!fs_cache_preloaded())
+	if (fs_cache_ctl == NULL || !OidIsValid(MyDatabaseId))
 		return false;
-	if (serves < 0)
-		serves = OidIsValid(MyDatabaseId) &&
-			get_database_oid(fs_cache_database, true) == MyDatabaseId;
-	return serves == 1;
+	if (idx < 0 || fs_cache_ctl->dbs[idx].dboid != MyDatabaseId)
+	{
+		idx = -1;
+		for (int i = 0; i < FS_CACHE_MAX_DBS; i++)
+			if (fs_cache_ctl->dbs[i].dboid == MyDatabaseId)
+				idx = i;
+		if (idx < 0)
+			return false;
+	}
+	/* a committing writer has a full barrier before this (online_table.c) */
+	served = pg_atomic_read_u32(&fs_cache_ctl->dbs[idx].served) != 0 &&
+		fs_cache_ctl->dbs[idx].dboid == MyDatabaseId;
+	/* a reader reads the switch before its W and C (loads after loads) */
+	pg_read_barrier();
+	return served;
 }

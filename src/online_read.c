@@ -10,6 +10,7 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/pg_database.h"
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/lsyscache.h"
@@ -23,6 +24,7 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "online_agg.h"
@@ -239,17 +241,65 @@ read_durable(FsReadState *st, FsOnlineView *ov, Datum *keys, Snapshot snap, FsOn
 }
 
 /*
- * Does the cache serve this database? Says once per session why not: it is not preloaded, or it
- * serves another database (feature_store.database), whose statistics are not this one's.
+ * Whether the listed names include this database.
+ */
+static bool
+listed_here(List *names, const char *dbname)
+{
+	ListCell   *lc;
+
+	foreach(lc, names)
+		if (dbname && strcmp((char *) lfirst(lc), dbname) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Is this database one the launcher serves (feature_store.databases, or with '*' a database
+ * that allows connections and is no template)? Needs a transaction; computed again only when
+ * the setting changes.
+ */
+static bool
+configured_here(void)
+{
+	static char *for_setting = NULL;
+	static bool answer = false;
+	char		setting[1024];
+	List	   *names;
+	HeapTuple	tup;
+
+	snprintf(setting, sizeof(setting), "%s|%s", fs_cache_databases ? fs_cache_databases : "",
+			 fs_cache_database ? fs_cache_database : "");
+	if (for_setting != NULL && strcmp(for_setting, setting) == 0)
+		return answer;
+	names = fs_cache_database_list();
+	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(MyDatabaseId));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	{
+		Form_pg_database f = (Form_pg_database) GETSTRUCT(tup);
+
+		answer = names != NIL ? listed_here(names, NameStr(f->datname)) :
+			(f->datallowconn && !f->datistemplate);
+	}
+	ReleaseSysCache(tup);
+	if (for_setting)
+		pfree(for_setting);
+	for_setting = MemoryContextStrdup(TopMemoryContext, setting);
+	return answer;
+}
+
+/*
+ * Does the cache serve this database now? Says once per session why not: it is not preloaded,
+ * or this database is not among the configured ones (feature_store.databases, or the deprecated
+ * feature_store.database), whose statistics are not this one's. A configured database not
+ * served yet (its worker is starting) is switched on here. The answer
+ * can change at any time (the launcher serves and stops serving databases), so it is read from
+ * shared memory for every lookup: one entry and one flag.
  */
 bool
 fs_read_cache_here(void)
 {
-	/* both facts hold for the backend's life: a lookup pays one test once they are known */
-	static bool here = false;
-
-	if (likely(here))
-		return true;
 	if (!fs_cache_preloaded())
 	{
 		if (!notice_given)
@@ -257,27 +307,62 @@ fs_read_cache_here(void)
 			notice_given = true;
 			ereport(NOTICE,
 					(errmsg("feature_store online cache is not active; features are read from the online tables"),
-					 errhint("Add feature_store to shared_preload_libraries and set feature_store.database to enable the shared-memory cache.")));
+					 errhint("Add feature_store to shared_preload_libraries to enable the shared-memory cache.")));
 		}
 		return false;
 	}
-	if (!fs_cache_serves_this_database())
+	if (likely(fs_cache_db_served()))
+		return true;
+	if (configured_here())
 	{
-		if (!notice_given)
-		{
-			char	   *dbname = get_database_name(MyDatabaseId);
+		/*
+		 * A database to serve, and the extension is here (its function runs): switch the cache
+		 * on now rather than when the worker gets to it (the launcher starts it within a
+		 * second), so that the first lookups after CREATE EXTENSION are cached already.
+		 */
+		int			idx = fs_cache_db_add(MyDatabaseId);
 
-			notice_given = true;
-			ereport(NOTICE,
-					(errmsg("feature_store online cache serves database \"%s\", not this one", fs_cache_database),
-					 errdetail("Features of this database are read from its online tables; its cache statistics are zero."),
-					 errhint("To cache this database's online views, set feature_store.database = '%s' and restart the server.",
-							 dbname ? dbname : "")));
+		if (idx >= 0)
+		{
+			fs_cache_db_serve(idx, true);
+			fs_cache_wake_launcher();
+			if (fs_cache_db_served())
+				return true;
 		}
-		return false;
 	}
-	here = true;
-	return true;
+	if (!notice_given)
+	{
+		List	   *names = fs_cache_database_list();
+		char	   *dbname = get_database_name(MyDatabaseId);
+
+		notice_given = true;
+		if (names != NIL && !listed_here(names, dbname))
+		{
+			StringInfoData list;
+			ListCell   *lc;
+
+			initStringInfo(&list);
+			foreach(lc, names)
+				appendStringInfo(&list, "%s%s", list.len > 0 ? ", " : "", (char *) lfirst(lc));
+			if (fs_cache_databases == NULL || fs_cache_databases[0] == '\0')
+				ereport(NOTICE,
+						(errmsg("feature_store online cache serves database \"%s\", not this one", list.data),
+						 errdetail("Features of this database are read from its online tables; its cache statistics are zero."),
+						 errhint("To cache this database's online views, set feature_store.database = '%s' and restart the server (deprecated), or set feature_store.databases = '%s, %s' (or '*') and reload the configuration to cache both.",
+								 dbname ? dbname : "", list.data, dbname ? dbname : "")));
+			else if (list_length(names) == 1)
+				ereport(NOTICE,
+						(errmsg("feature_store online cache serves database \"%s\", not this one", list.data),
+						 errdetail("Features of this database are read from its online tables; its cache statistics are zero."),
+						 errhint("To cache this database's online views as well, add it to feature_store.databases (or set it to '*') and reload the configuration.")));
+			else
+				ereport(NOTICE,
+						(errmsg("feature_store online cache serves databases %s, not this one", list.data),
+						 errdetail("Features of this database are read from its online tables; its cache statistics are zero."),
+						 errhint("To cache this database's online views as well, add it to feature_store.databases (or set it to '*') and reload the configuration.")));
+		}
+	}
+	return false;
 }
 
 /* Cache for this lookup? Not on standbys nor in REPEATABLE READ / SERIALIZABLE (protocol). */

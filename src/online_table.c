@@ -72,12 +72,6 @@ typedef struct DirtyView
 static DirtyView *dirty = NULL;
 static int	ndirty = 0;
 static int	maxdirty = 0;
-/*
- * Whether the cache serves this database, asked with the first change of a transaction (the
- * commit callback must not read catalogs). Elsewhere no cached copy of this database's views
- * exists: bumping would only make the cached database's keys that share a bucket stale.
- */
-static bool dirty_cached = false;
 
 /* This transaction's entry of a view (in TopMemoryContext, until transaction end), created per-key. */
 static DirtyView *
@@ -86,8 +80,6 @@ dirty_view(int32 view_id)
 	for (int i = 0; i < ndirty; i++)
 		if (dirty[i].view_id == view_id)
 			return &dirty[i];
-	if (ndirty == 0)
-		dirty_cached = fs_cache_serves_this_database();
 	if (ndirty == maxdirty)
 	{
 		maxdirty = Max(8, maxdirty * 2);
@@ -195,7 +187,16 @@ online_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
-			if (ndirty > 0 && dirty_cached)
+			/*
+			 * Whether the cache serves this database, read from shared memory after the commit
+			 * became visible (the barrier orders that store before this load): a reader that
+			 * found it on before its snapshot missed this commit only if we see it on too (see
+			 * the protocol in online_cache.c). Elsewhere no copy of this database's views
+			 * exists: bumping would only make served databases' keys sharing a bucket stale.
+			 */
+			if (ndirty > 0)
+				pg_memory_barrier();
+			if (ndirty > 0 && fs_cache_db_served())
 			{
 				bool		wake = false;
 

@@ -1,6 +1,6 @@
 /*
- * online_worker.h — the cache worker (online_worker.c): its GUC feature_store.worker_naptime
- * and its registration, from _PG_init; its entry point, named in the registration.
+ * online_worker.h — the cache launcher and workers (online_worker.c): the GUC
+ * feature_store.worker_naptime and the launcher's registration, from _PG_init; their entry points.
  */
 #ifndef FS_ONLINE_WORKER_H
 #define FS_ONLINE_WORKER_H
@@ -9,5 +9,6 @@
 
 extern void fs_worker_register(void);
 PGDLLEXPORT void fs_worker_main(Datum arg);
+PGDLLEXPORT void fs_launcher_main(Datum arg);
 
 #endif

@@ -47,10 +47,14 @@ pg_cron_installed(void)
 	return OidIsValid(get_extension_oid("pg_cron", true));
 }
 
+/*
+ * pg_cron is installed here, or in pg_cron's database (cron.database_name) when that is another
+ * one: its jobs are then created there to run here (schedule_remote.c), which is checked there.
+ */
 static void
 require_pg_cron(void)
 {
-	if (!pg_cron_installed())
+	if (!pg_cron_installed() && !fs_cron_is_remote())
 	{
 		char	   *db = get_database_name(MyDatabaseId);
 
@@ -94,7 +98,12 @@ remove_cron_job(int64 job_id)
 	Datum		a[1] = {Int64GetDatum(job_id)};
 
 	if (!pg_cron_installed())
+	{
+		/* a job in pg_cron's database: removed when this transaction commits */
+		if (fs_cron_is_remote())
+			fs_cron_remote_unschedule(job_id);
 		return;
+	}
 	if (fs_spi_exec("SELECT 1 FROM cron.job WHERE jobid = $1", 1, t, a, NULL, false) > 0)
 		fs_spi_exec("SELECT cron.unschedule($1)", 1, t, a, NULL, false);
 }
@@ -168,9 +177,15 @@ schedule_job(const char *name, const char *kind, const char *job_name, const cha
 {
 	char	   *caller = GetUserNameFromId(GetUserId(), false);
 	int64		job_id;
+	int64		prev_job_id = 0;
+	bool		remote;
 	FsOwnerContext octx;
 
 	require_pg_cron();
+	remote = !pg_cron_installed();
+	if (remote)
+		job_name = fs_cron_remote_job_name(job_name);
+	else
 	{
 		Oid			cron_nsp = get_namespace_oid("cron", true);
 
@@ -193,6 +208,11 @@ schedule_job(const char *name, const char *kind, const char *job_name, const cha
 		CStringGetTextDatum(kind)};
 		bool		isnull;
 
+		if (fs_spi_exec(schedule_has_kind() ?
+						"SELECT job_id FROM feature_store.schedule WHERE view_name = $1 AND kind = $3" :
+						"SELECT job_id FROM feature_store.schedule WHERE view_name = $1",
+						3, t, a, NULL, false) == 1)
+			prev_job_id = DatumGetInt64(fs_spi_datum(0, 1, &isnull));
 		/* A job of another role (another member of the owning role) is replaced, not duplicated. */
 		if (fs_spi_exec(schedule_has_kind() ?
 						"SELECT job_id FROM feature_store.schedule WHERE view_name = $1 AND kind = $3 AND job_role <> $2" :
@@ -208,7 +228,8 @@ schedule_job(const char *name, const char *kind, const char *job_name, const cha
 		Datum		a[3] = {CStringGetTextDatum(job_name), CStringGetTextDatum(schedule),
 		CStringGetTextDatum(command)};
 
-		job_id = cron_schedule(t, a, schedule);
+		job_id = remote ? fs_cron_remote_schedule(job_name, schedule, command, prev_job_id) :
+			cron_schedule(t, a, schedule);
 	}
 
 	fs_owner_context_enter(&octx);
@@ -456,8 +477,27 @@ fs_schedule_drop_extension(PG_FUNCTION_ARGS)
 		if (IsA(lfirst(lc), String) && strcmp(strVal(lfirst(lc)), "feature_store") == 0)
 			ours = true;
 	}
-	if (!ours || !pg_cron_installed())
+	if (!ours || (!pg_cron_installed() && !fs_cron_is_remote()))
 		PG_RETURN_VOID();
+	if (!pg_cron_installed())
+	{
+		/* jobs in pg_cron's database: removed when the DROP commits */
+		uint64		n;
+
+		SPI_connect();
+		fs_owner_context_enter(&octx);
+		lock_schedules();
+		n = fs_spi_exec("SELECT job_id FROM feature_store.schedule", 0, NULL, NULL, NULL, false);
+		for (uint64 i = 0; i < n; i++)
+		{
+			bool		isnull;
+
+			fs_cron_remote_unschedule(DatumGetInt64(fs_spi_datum(i, 1, &isnull)));
+		}
+		fs_owner_context_leave(&octx);
+		SPI_finish();
+		PG_RETURN_VOID();
+	}
 
 	SPI_connect();
 	fs_owner_context_enter(&octx);

@@ -1,6 +1,7 @@
 /*
  * schedule.h — scheduled incremental materialization through pg_cron: one cron job per
- * feature view, named "feature_store:<view>", recorded in feature_store.schedule.
+ * feature view, named "feature_store:<view>" ("feature_store@<database>:<view>" when the
+ * extension's database is not pg_cron's), recorded in feature_store.schedule.
  */
 #ifndef FS_SCHEDULE_H
 #define FS_SCHEDULE_H
@@ -14,5 +15,15 @@
  * already checked that the current user owns what was dropped.
  */
 extern void fs_schedule_forget_view(const char *view_name);
+
+/* Jobs of a database other than pg_cron's (schedule_remote.c). */
+extern void fs_schedule_init(void);
+extern const char *fs_cron_database(void);
+extern bool fs_cron_is_remote(void);
+extern char *fs_cron_remote_job_name(const char *base);
+extern int64 fs_cron_remote_schedule(const char *job_name, const char *schedule, const char *command,
+									 int64 prev_job_id);
+extern void fs_cron_remote_unschedule(int64 job_id);
+PGDLLEXPORT void fs_cron_remote_main(Datum main_arg);
 
 #endif
