@@ -54,6 +54,7 @@ void
 pit_join_init(void)
 {
 	pit_scan_init();
+	pit_parallel_init();
 }
 
 /* Adds the time since *t to phase ms[i] and restarts *t. */
@@ -72,9 +73,20 @@ phase_done(instr_time *t, int i)
  * Execute
  * --------------------------------------------------------------------------------------- */
 
-/* See pit_join.h and the file header: batches of build, read sources, merge, emit. */
+/* See pit_join.h: on several cores when pit_parallel.c finds it worth it, else serially. */
 uint64
 pit_plan_execute(PitPlan *p, PitEmitFn emit, void *arg)
+{
+	int			nworkers = p->part_n == 0 ? pit_parallel_workers(p) : 0;
+
+	if (nworkers > 0)
+		return pit_parallel_execute(p, nworkers, emit, arg);
+	return pit_execute_part(p, emit, arg);
+}
+
+/* The file header's batches of build, read sources, merge, emit, over the plan's part of the spine. */
+uint64
+pit_execute_part(PitPlan *p, PitEmitFn emit, void *arg)
 {
 	MemoryContext old = MemoryContextSwitchTo(p->cxt);
 	MemoryContext bcxt = AllocSetContextCreate(p->cxt, "pit join batch", ALLOCSET_DEFAULT_SIZES);
@@ -92,7 +104,8 @@ pit_plan_execute(PitPlan *p, PitEmitFn emit, void *arg)
 	instr_time	t;
 	double		est;
 
-	memset(&pit_last_stats, 0, sizeof(pit_last_stats));
+	if (p->part_n == 0)
+		memset(&pit_last_stats, 0, sizeof(pit_last_stats));
 	INSTR_TIME_SET_CURRENT(t);
 	if (p->spine_spi)
 	{
@@ -179,6 +192,7 @@ pit_plan_execute(PitPlan *p, PitEmitFn emit, void *arg)
 				nulls[nsp + k] = w == NULL || w->nulls[f];
 				vals[nsp + k] = nulls[nsp + k] ? (Datum) 0 : w->vals[f];
 			}
+			p->emit_ordinal = emit_rd.ordinal - 1;
 			emit(arg, vals, nulls);
 		}
 		total += nrows;

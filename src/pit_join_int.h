@@ -46,6 +46,7 @@ typedef struct PitStats
 	int			flushes;		/* partition buffer flushes, over all batches and views */
 	int			agg_splits;		/* aggregation reads split in four for memory (pit_agg.c) */
 	int			agg_partial;	/* aggregation reads that gave up partitions for memory */
+	int			workers;		/* parallel workers that joined parts of the spine (pit_parallel.c) */
 } PitStats;
 
 extern PitStats pit_last_stats;
@@ -199,12 +200,18 @@ struct PitPlan
 	int			spine_ts;		/* 0-based column in spine_desc */
 	Oid			spine_ts_type;
 	bool		as_of_created;
+	bool		full_names;
 	int			nviews;
 	PitView   **views;
 	int			nout;
 	PitOutFeature *out;
 	TupleDesc	desc;
 	size_t		row_bytes;		/* estimated batch memory per spine row */
+	/* in a parallel worker: this part of the spine (pit_parallel.c); part_n 0 = the whole spine */
+	int			part_n;
+	int			part_i;
+	MemoryContext part_cxt;		/* the part's key hashing, reset per row */
+	uint64		emit_ordinal;	/* the spine ordinal of the row being emitted */
 };
 
 /*
@@ -222,6 +229,7 @@ typedef struct PitSpineReader
 	int			readptr;
 	Datum	   *vals;
 	bool	   *nulls;
+	uint64		ordinal;		/* rows read so far, those of other parts included */
 } PitSpineReader;
 
 /*
@@ -451,5 +459,13 @@ extern int	pit_features_cmp(PitView *v, const Datum *va, const bool *na, const D
 extern void pit_store_row(PitView *v, PitSlot *s, int64 e, int64 c, bool c_null, const Datum *fvals,
 						  const bool *fnulls, MemoryContext bcxt, bool final);
 extern void pit_merge_batch(PitPlan *p, PitView *v);
+
+/* pit_join.c: the serial join over the plan's part of the spine (all of it outside a worker). */
+extern uint64 pit_execute_part(PitPlan *p, PitEmitFn emit, void *arg);
+
+/* pit_parallel.c: how many workers to join with (0: serially), the parallel join, its GUCs. */
+extern int	pit_parallel_workers(PitPlan *p);
+extern uint64 pit_parallel_execute(PitPlan *p, int nworkers, PitEmitFn emit, void *arg);
+extern void pit_parallel_init(void);
 
 #endif

@@ -496,6 +496,7 @@ pit_plan_create(Oid spine_relid, const char *spine_query, ArrayType *features, c
 	p->cxt = cxt;
 	p->spine_relid = spine_relid;
 	p->as_of_created = as_of_created;
+	p->full_names = full_names;
 
 	/* The spine: any relation with columns, read through SPI unless a plain table; or a query. */
 	if (spine_query != NULL)

@@ -433,13 +433,13 @@ fs_point_in_time_join_stats(PG_FUNCTION_ARGS)
 	v[2] = Int64GetDatum((int64) pit_last_stats.batch_rows);
 	v[3] = Int64GetDatum((int64) pit_last_stats.source_rows);
 	v[4] = Int64GetDatum((int64) pit_last_stats.peak_bytes);
-	snprintf(buf, sizeof(buf), "%d scanned, %d probed; read spine %.0f ms, build %.0f ms, read sources %.0f ms (winners %.0f ms), merge %.0f ms, emit %.0f ms; %d cache partitions, %d flushes; %d aggregation splits, %d partial aggregation reads",
+	snprintf(buf, sizeof(buf), "%d scanned, %d probed; read spine %.0f ms, build %.0f ms, read sources %.0f ms (winners %.0f ms), merge %.0f ms, emit %.0f ms; %d cache partitions, %d flushes; %d aggregation splits, %d partial aggregation reads; %d parallel workers",
 			 pit_last_stats.scanned_leaves, pit_last_stats.probed_leaves,
 			 pit_last_stats.phase_ms[0], pit_last_stats.phase_ms[1], pit_last_stats.phase_ms[2],
 			 pit_last_stats.winners_ms,
 			 pit_last_stats.phase_ms[3], pit_last_stats.phase_ms[4],
 			 pit_last_stats.partitions, pit_last_stats.flushes, pit_last_stats.agg_splits,
-			 pit_last_stats.agg_partial);
+			 pit_last_stats.agg_partial, pit_last_stats.workers);
 	v[5] = CStringGetTextDatum(buf);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, v, n)));
 }
