@@ -1,0 +1,96 @@
+-- The parallel point-in-time join (src/pit_parallel.c): forced onto two workers for small spines,
+-- it must give the serial join's rows in the serial join's order, and both must equal brute-force
+-- SQL (the latest row at or before the spine time, within the TTL; created time breaks ties,
+-- NULL oldest). Two views of two entities (the second keyed differently from the partition key),
+-- NULL keys and times, a timestamp spine, as_of_created, full_names, a transform evaluated by the
+-- leader, and fs_create_training_set writing from the leader while the workers run.
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS feature_store;
+RESET client_min_messages;
+SET timezone = 'UTC';
+CREATE SCHEMA pj;
+SELECT setseed(0.61);
+CREATE TABLE pj.user_hist (user_id bigint, ts timestamptz, created timestamptz, score float8, label text);
+INSERT INTO pj.user_hist
+SELECT 1 + floor(random() * 3000)::bigint, t, CASE WHEN random() < 0.3 THEN NULL ELSE t + random() * interval '2 hours' END,
+       CASE WHEN random() < 0.05 THEN NULL ELSE floor(random() * 1e6) / 100 END, md5(random()::text)
+FROM (SELECT '2026-01-01'::timestamptz + random() * interval '60 days' AS t FROM generate_series(1, 40000)) g;
+-- equal event times, the created time decides
+INSERT INTO pj.user_hist SELECT user_id, ts, coalesce(created, ts) + interval '1 minute', score + 1, 'tie' FROM pj.user_hist WHERE user_id % 40 = 0;
+CREATE TABLE pj.merchant_hist (merchant text, ts timestamptz, risk int);
+INSERT INTO pj.merchant_hist
+SELECT 'm' || floor(random() * 200)::int, '2026-01-01'::timestamptz + random() * interval '60 days', floor(random() * 100)::int
+FROM generate_series(1, 5000);
+CREATE TABLE pj.spine AS
+SELECT g AS request_id,
+       CASE WHEN random() < 0.03 THEN NULL ELSE 1 + floor(random() * 3200)::bigint END AS user_id,
+       'm' || floor(random() * 220)::int AS merchant,
+       CASE WHEN random() < 0.01 THEN NULL ELSE '2026-01-01'::timestamptz + random() * interval '70 days' END AS event_timestamp,
+       floor(random() * 100)::numeric AS amount
+FROM generate_series(1, 20000) g;
+CREATE INDEX ON pj.user_hist (user_id, ts);
+CREATE INDEX ON pj.merchant_hist (merchant, ts);
+ANALYZE pj.spine;
+SELECT fs_register_entity('pj_user', 'user_id');
+SELECT fs_register_entity('pj_merchant', 'merchant');
+SELECT fs_register_view('pj_user', 'pj.user_hist', 'pj_user', event_time => 'ts', created_time => 'created', ttl => '20 days');
+SELECT fs_register_view('pj_merchant', 'pj.merchant_hist', 'pj_merchant', event_time => 'ts');
+SELECT fs_register_transform('pj_ratio', 'amount / nullif(score, 0)', request => '{"amount": "numeric"}',
+  inputs => ARRAY['pj_user:score'], returns => 'float8');
+
+-- the oracle, in plain SQL
+CREATE VIEW pj.oracle AS
+SELECT s.request_id, u.score, u.label, m.risk
+FROM pj.spine s
+LEFT JOIN LATERAL (SELECT h.score, h.label FROM pj.user_hist h
+                   WHERE h.user_id = s.user_id AND h.ts <= s.event_timestamp AND h.ts >= s.event_timestamp - interval '20 days'
+                   ORDER BY h.ts DESC, h.created DESC NULLS LAST, h.score, h.label LIMIT 1) u ON true
+LEFT JOIN LATERAL (SELECT h.risk FROM pj.merchant_hist h
+                   WHERE h.merchant = s.merchant AND h.ts <= s.event_timestamp
+                   ORDER BY h.ts DESC, h.risk LIMIT 1) m ON true;
+
+-- serial, then parallel (every spine qualifies; two workers)
+SET max_parallel_workers_per_gather = 0;
+CREATE TABLE pj.serial AS
+SELECT row_number() OVER () AS n, * FROM fs_point_in_time_join('pj.spine', ARRAY['pj_user:*', 'pj_merchant:*'])
+  AS t(request_id int, user_id bigint, merchant text, event_timestamp timestamptz, amount numeric, score float8, label text, risk int);
+SELECT substring(detail FROM '(\d+) parallel workers')::int AS workers FROM fs_point_in_time_join_stats();
+SET max_parallel_workers_per_gather = 2;
+SET feature_store.parallel_join_min_rows = 0;
+CREATE TABLE pj.par AS
+SELECT row_number() OVER () AS n, * FROM fs_point_in_time_join('pj.spine', ARRAY['pj_user:*', 'pj_merchant:*'])
+  AS t(request_id int, user_id bigint, merchant text, event_timestamp timestamptz, amount numeric, score float8, label text, risk int);
+SELECT substring(detail FROM '(\d+) parallel workers')::int AS workers, spine_rows FROM fs_point_in_time_join_stats();
+-- the same rows in the same order; both equal the oracle; the check is not vacuous
+SELECT count(*) AS rows, count(*) FILTER (WHERE s IS DISTINCT FROM p) AS order_or_value_diffs
+FROM pj.serial s FULL JOIN pj.par p USING (n);
+SELECT count(*) FILTER (WHERE (o.score, o.label, o.risk) IS DISTINCT FROM (p.score, p.label, p.risk)) AS oracle_diffs,
+       count(p.score) AS with_score, count(p.risk) AS with_risk, count(*) FILTER (WHERE p.label = 'tie') AS ties_won
+FROM pj.par p JOIN pj.oracle o USING (request_id);
+
+-- as_of_created, full_names, a timestamp spine and a transform: parallel equals serial
+CREATE TABLE pj.spine_ts AS SELECT request_id, user_id, merchant, event_timestamp::timestamp AS event_timestamp, amount FROM pj.spine;
+CREATE FUNCTION pj.run(spine regclass, workers int) RETURNS SETOF text LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM set_config('max_parallel_workers_per_gather', workers::text, true);
+  RETURN QUERY SELECT t::text FROM fs_point_in_time_join(spine, ARRAY['pj_user:score', 'pj_merchant:risk'], as_of_created => true, full_names => true)
+    AS t(request_id int, user_id bigint, merchant text, event_timestamp timestamptz, amount numeric, pj_user__score float8, pj_merchant__risk int);
+END $$;
+SELECT (SELECT array_agg(x) FROM pj.run('pj.spine', 0) x) = (SELECT array_agg(x) FROM pj.run('pj.spine', 2) x) AS as_of_created_same;
+SET max_parallel_workers_per_gather = 0;
+SELECT fs_create_training_set('pj.ts_serial', 'pj.spine_ts', ARRAY['pj_user:*', 'pj_ratio']);
+SET max_parallel_workers_per_gather = 2;
+SELECT fs_create_training_set('pj.ts_par', 'pj.spine_ts', ARRAY['pj_user:*', 'pj_ratio']);
+SELECT substring(detail FROM '(\d+) parallel workers')::int AS workers FROM fs_point_in_time_join_stats();
+SELECT count(*) AS rows, count(pj_ratio) AS with_ratio,
+       (SELECT count(*) FROM (SELECT * FROM pj.ts_serial EXCEPT ALL SELECT * FROM pj.ts_par) x) AS diffs
+FROM pj.ts_par;
+
+-- where workers cannot read what the leader reads, the join stays serial
+CREATE TEMP TABLE pj_temp_spine AS SELECT * FROM pj.spine LIMIT 100;
+SELECT count(*) FROM fs_point_in_time_join('pj_temp_spine', ARRAY['pj_user:score']) AS t(request_id int, user_id bigint, merchant text, event_timestamp timestamptz, amount numeric, score float8);
+SELECT substring(detail FROM '(\d+) parallel workers')::int AS workers FROM fs_point_in_time_join_stats();
+SELECT count(*) FROM fs_point_in_time_join(spine_query => 'SELECT * FROM pj.spine', features => ARRAY['pj_user:score']) AS t(request_id int, user_id bigint, merchant text, event_timestamp timestamptz, amount numeric, score float8);
+SELECT substring(detail FROM '(\d+) parallel workers')::int AS workers FROM fs_point_in_time_join_stats();
+RESET max_parallel_workers_per_gather;
+RESET feature_store.parallel_join_min_rows;
