@@ -48,6 +48,7 @@ SELECT pg_prewarm('user_stats_history') > 0 AND pg_prewarm('spine') > 0
 DROP TABLE IF EXISTS bench_results, bench_fs_stats;
 CREATE TABLE bench_results (method text, ms float8, checksum text);
 
+SET max_parallel_workers_per_gather = 0;
 INSERT INTO bench_results SELECT 'feature_store fs_point_in_time_join (C)', pg_temp.bench_ms('r_fs', $q$
 CREATE TEMP TABLE r_fs AS
 SELECT row_id, f_float1, f_float2, f_int1, f_text1
@@ -55,6 +56,18 @@ FROM fs_point_in_time_join('spine', '{user_stats:*}', spine_time => 'ts')
   AS t(row_id bigint, user_id bigint, ts timestamptz, f_float1 float8, f_float2 float8, f_int1 bigint, f_text1 text)
 $q$), bench_checksum('r_fs');
 CREATE TABLE bench_fs_stats AS SELECT * FROM fs_point_in_time_join_stats();
+-- the same join on two parallel workers (src/pit_parallel.c), the leader merging their rows
+SET max_parallel_workers_per_gather = 2;
+SET feature_store.parallel_join = on;
+INSERT INTO bench_results SELECT 'feature_store fs_point_in_time_join, 2 parallel workers', pg_temp.bench_ms('r_fs_par', $q$
+CREATE TEMP TABLE r_fs_par AS
+SELECT row_id, f_float1, f_float2, f_int1, f_text1
+FROM fs_point_in_time_join('spine', '{user_stats:*}', spine_time => 'ts')
+  AS t(row_id bigint, user_id bigint, ts timestamptz, f_float1 float8, f_float2 float8, f_int1 bigint, f_text1 text)
+$q$), bench_checksum('r_fs_par');
+SELECT 'parallel join: ' || detail FROM fs_point_in_time_join_stats();
+SET max_parallel_workers_per_gather = 0;
+RESET feature_store.parallel_join;
 
 INSERT INTO bench_results SELECT 'SQL: LEFT JOIN LATERAL ... LIMIT 1 (index)', pg_temp.bench_ms('r_lateral', $q$
 CREATE TEMP TABLE r_lateral AS
@@ -113,11 +126,11 @@ fs_log "results ($SIZE: $USERS users, $((USERS * 10)) history rows, $SPINE spine
 psql_ <<'SQL'
 \pset footer off
 SELECT method, ms AS "time ms",
-       round((ms / (SELECT ms FROM bench_results WHERE method LIKE 'feature_store%'))::numeric, 2) AS "x project time",
+       round((ms / (SELECT ms FROM bench_results WHERE method = 'feature_store fs_point_in_time_join (C)'))::numeric, 2) AS "x project time",
        CASE WHEN checksum = 'not compared' THEN NULL
-            ELSE checksum = (SELECT checksum FROM bench_results WHERE method LIKE 'feature_store%') END AS identical
+            ELSE checksum = (SELECT checksum FROM bench_results WHERE method = 'feature_store fs_point_in_time_join (C)') END AS identical
 FROM bench_results ORDER BY ms;
-SELECT checksum AS "project result" FROM bench_results WHERE method LIKE 'feature_store%';
+SELECT checksum AS "project result" FROM bench_results WHERE method = 'feature_store fs_point_in_time_join (C)';
 SELECT spine_rows, batches, batch_rows, source_rows, pg_size_pretty(peak_memory_bytes) AS peak_memory, detail
 FROM bench_fs_stats;
 SQL

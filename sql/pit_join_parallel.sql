@@ -56,6 +56,7 @@ SELECT row_number() OVER () AS n, * FROM fs_point_in_time_join('pj.spine', ARRAY
   AS t(request_id int, user_id bigint, merchant text, event_timestamp timestamptz, amount numeric, score float8, label text, risk int);
 SELECT substring(detail FROM '(\d+) parallel workers')::int AS workers FROM fs_point_in_time_join_stats();
 SET max_parallel_workers_per_gather = 2;
+SET feature_store.parallel_join = on;
 SET feature_store.parallel_join_min_rows = 0;
 CREATE TABLE pj.par AS
 SELECT row_number() OVER () AS n, * FROM fs_point_in_time_join('pj.spine', ARRAY['pj_user:*', 'pj_merchant:*'])
@@ -94,3 +95,4 @@ SELECT count(*) FROM fs_point_in_time_join(spine_query => 'SELECT * FROM pj.spin
 SELECT substring(detail FROM '(\d+) parallel workers')::int AS workers FROM fs_point_in_time_join_stats();
 RESET max_parallel_workers_per_gather;
 RESET feature_store.parallel_join_min_rows;
+RESET feature_store.parallel_join;

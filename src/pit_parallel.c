@@ -14,7 +14,11 @@
  * Only where a worker can read what the leader reads: a spine table that is not temporary (a
  * spine query runs once, in the leader), sources read through the table AM (no SPI: views and
  * row-level security stay in the leader), latest-value views. The number of workers is
- * max_parallel_workers_per_gather, for spines of at least feature_store.parallel_join_min_rows.
+ * max_parallel_workers_per_gather, for spines of at least feature_store.parallel_join_min_rows,
+ * when feature_store.parallel_join is on. It is off by default: every worker reads the whole
+ * spine (twice) and the whole history, and only the key probes, winners and emitted rows are
+ * split, so on this project's 2-core machine the parallel join is slower than the serial one.
+ * A split of the history by block range needs the batch's slots in shared memory: not done.
  */
 #include "postgres.h"
 
@@ -42,6 +46,7 @@
 #define PIT_PAR_QUEUES		UINT64CONST(0xFE57A003)
 #define PIT_PAR_QUEUE_SIZE	((Size) 1024 * 1024)
 
+static bool parallel_join = false;
 static int	parallel_min_rows = 100000;
 
 typedef struct PitParHeader
@@ -58,6 +63,13 @@ PGDLLEXPORT void pit_parallel_main(dsm_segment *seg, shm_toc *toc);
 void
 pit_parallel_init(void)
 {
+	DefineCustomBoolVariable("feature_store.parallel_join",
+							 "Lets the point-in-time join split large spines across parallel workers.",
+							 "Off by default: each worker reads the whole spine and history, so on few cores the "
+							 "parallel join is slower than the serial one (see docs/benchmarks.md).",
+							 &parallel_join, false,
+							 PGC_USERSET, GUC_NOT_IN_SAMPLE,
+							 NULL, NULL, NULL);
 	DefineCustomIntVariable("feature_store.parallel_join_min_rows",
 							"Smallest spine the point-in-time join splits across parallel workers.",
 							"Up to max_parallel_workers_per_gather workers join disjoint key-hash parts of the spine.",
@@ -76,7 +88,7 @@ pit_parallel_workers(PitPlan *p)
 	double		tuples,
 				allvis;
 
-	if (max_parallel_workers_per_gather <= 0 || IsInParallelMode() || p->spine_spi || p->spine_temp ||
+	if (!parallel_join || max_parallel_workers_per_gather <= 0 || IsInParallelMode() || p->spine_spi || p->spine_temp ||
 		p->nviews == 0 || !OidIsValid(p->spine_relid))
 		return 0;
 	for (int i = 0; i < p->nviews; i++)
