@@ -97,7 +97,7 @@ SELECT n, action,
 FROM (SELECT n, action, role, CASE WHEN result LIKE 'ok:%' THEN left(result, 60) ELSE left(result, 5) END AS result FROM matrix) m
 GROUP BY n, action ORDER BY n;
 -- The full denial messages, once each.
-SELECT DISTINCT substr(result, 7) AS denial FROM matrix WHERE result NOT LIKE 'ok:%' ORDER BY 1;
+SELECT DISTINCT regexp_replace(substr(result, 7), 'online_[0-9]+', 'online_<view_id>') AS denial FROM matrix WHERE result NOT LIKE 'ok:%' ORDER BY 1;
 -- Every denial is insufficient_privilege; nothing else went wrong.
 SELECT count(*) FILTER (WHERE result NOT LIKE 'ok:%') AS denials,
        count(*) FILTER (WHERE result NOT LIKE 'ok:%' AND result NOT LIKE '42501 %') AS other_errors
