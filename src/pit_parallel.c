@@ -123,9 +123,7 @@ send_row(void *arg, Datum *vals, bool *nulls)
 	shm_mq_iovec iov[2] = {{(const char *) &ordinal, sizeof(ordinal)}, {(const char *) tup, tup->t_len}};
 
 	if (shm_mq_sendv(s->mqh, iov, 2, false, false) != SHM_MQ_SUCCESS)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("the point-in-time join's leader stopped reading")));
+		elog(ERROR, "the point-in-time join's leader stopped reading");
 	pfree(tup);
 }
 
