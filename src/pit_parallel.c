@@ -44,6 +44,7 @@
 #define PIT_PAR_HEADER		UINT64CONST(0xFE57A001)
 #define PIT_PAR_FEATURES	UINT64CONST(0xFE57A002)
 #define PIT_PAR_QUEUES		UINT64CONST(0xFE57A003)
+#define PIT_PAR_STATS		UINT64CONST(0xFE57A004)
 #define PIT_PAR_QUEUE_SIZE	((Size) 1024 * 1024)
 
 static bool parallel_join = false;
@@ -155,6 +156,7 @@ pit_parallel_main(dsm_segment *seg, shm_toc *toc)
 	s.p->part_n = nparts;
 	s.p->part_i = ParallelWorkerNumber;
 	pit_execute_part(s.p, send_row, &s);
+	((PitStats *) shm_toc_lookup(toc, PIT_PAR_STATS, false))[ParallelWorkerNumber] = pit_last_stats;
 	shm_mq_detach(s.mqh);
 }
 
@@ -189,6 +191,27 @@ stream_next(PitStream *st)
 	st->tup = (MinimalTuple) ((char *) data + sizeof(uint64));
 }
 
+/* A worker's figures into the join's: counts, memory and phase times summed, batch size the largest. */
+static void
+add_worker_stats(const PitStats *w)
+{
+	PitStats   *t = &pit_last_stats;
+
+	t->batch_rows = Max(t->batch_rows, w->batch_rows);
+	t->batches += w->batches;
+	t->source_rows += w->source_rows;
+	t->peak_bytes += w->peak_bytes;
+	for (int i = 0; i < (int) lengthof(t->phase_ms); i++)
+		t->phase_ms[i] += w->phase_ms[i];
+	t->winners_ms += w->winners_ms;
+	t->scanned_leaves += w->scanned_leaves;
+	t->probed_leaves += w->probed_leaves;
+	t->partitions = Max(t->partitions, w->partitions);
+	t->flushes += w->flushes;
+	t->agg_splits += w->agg_splits;
+	t->agg_partial += w->agg_partial;
+}
+
 /* The resolved references as a text[]: what every worker plans, whatever the registry holds. */
 static ArrayType *
 resolved_features(PitPlan *p)
@@ -212,6 +235,7 @@ pit_parallel_execute(PitPlan *p, int nworkers, PitEmitFn emit, void *arg)
 	PitParHeader *h;
 	char	   *queues;
 	char	   *fcopy;
+	PitStats   *wstats;
 	PitStream  *st;
 	TupleTableSlot *slot;
 	MemoryContext rowcxt;
@@ -224,7 +248,8 @@ pit_parallel_execute(PitPlan *p, int nworkers, PitEmitFn emit, void *arg)
 	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(PitParHeader));
 	shm_toc_estimate_chunk(&pcxt->estimator, VARSIZE(features));
 	shm_toc_estimate_chunk(&pcxt->estimator, PIT_PAR_QUEUE_SIZE * nworkers);
-	shm_toc_estimate_keys(&pcxt->estimator, 3);
+	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(PitStats) * nworkers);
+	shm_toc_estimate_keys(&pcxt->estimator, 4);
 	InitializeParallelDSM(pcxt);
 	if (pcxt->seg == NULL)
 	{
@@ -243,6 +268,9 @@ pit_parallel_execute(PitPlan *p, int nworkers, PitEmitFn emit, void *arg)
 	fcopy = shm_toc_allocate(pcxt->toc, VARSIZE(features));
 	memcpy(fcopy, features, VARSIZE(features));
 	shm_toc_insert(pcxt->toc, PIT_PAR_FEATURES, fcopy);
+	wstats = shm_toc_allocate(pcxt->toc, sizeof(PitStats) * nworkers);
+	memset(wstats, 0, sizeof(PitStats) * nworkers);
+	shm_toc_insert(pcxt->toc, PIT_PAR_STATS, wstats);
 	queues = shm_toc_allocate(pcxt->toc, PIT_PAR_QUEUE_SIZE * nworkers);
 	shm_toc_insert(pcxt->toc, PIT_PAR_QUEUES, queues);
 	st = palloc0(sizeof(PitStream) * nworkers);
@@ -296,6 +324,8 @@ pit_parallel_execute(PitPlan *p, int nworkers, PitEmitFn emit, void *arg)
 		stream_next(&st[best]);
 	}
 	WaitForParallelWorkersToFinish(pcxt);
+	for (int i = 0; i < n; i++)
+		add_worker_stats(&wstats[i]);
 	DestroyParallelContext(pcxt);
 	ExitParallelMode();
 	ExecDropSingleTupleTableSlot(slot);
