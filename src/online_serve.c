@@ -98,25 +98,6 @@ target_for(ServePlan *p, FsOnlineView *ov)
 	return &p->targets[p->ntargets++];
 }
 
-/* A transform's name where a view or service was expected: say what is wrong with it. */
-static void
-transform_misnamed(const char *ref)
-{
-	int32		version;
-	char	   *name = fs_split_version("transform", ref, &version);
-
-	if (!fs_transform_exists(name))
-		return;
-	if (fs_transform_lookup(ref, true) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("transform \"%s\" does not exist", ref),
-				 errhint("See SELECT name, version FROM fs_transforms WHERE name = '%s'.", name)));
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("\"%s\" is a transform: it needs a request", ref),
-			 errhint("Pass its parameters: fs_online(entity, '%s', request => '{...}'); see SELECT request FROM fs_transforms.", ref)));
-}
 /*
  * Resolves what to serve. name NULL: every online latest view of the entity the caller may
  * read (others are left out, as information_schema does). A view or service name: exactly
@@ -165,7 +146,7 @@ fs_serve_make_plan(ServePlan *p, const char *entity, const char *name)
 		}
 		s = fs_meta_find_service(name);
 		if (s == NULL)
-			transform_misnamed(name);
+			fs_transform_misnamed(name);
 		if (s == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),

@@ -357,6 +357,26 @@ fs_transform_exists(const char *name)
 	return n > 0;
 }
 
+/* See transform.h. */
+void
+fs_transform_misnamed(const char *ref)
+{
+	int32		version;
+	char	   *name = fs_split_version("transform", ref, &version);
+
+	if (!fs_transform_exists(name))
+		return;
+	if (fs_transform_lookup(ref, true) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("transform \"%s\" does not exist", ref),
+				 errhint("See SELECT name, version FROM fs_transforms WHERE name = '%s'.", name)));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("\"%s\" is a transform: it needs a request", ref),
+			 errhint("Pass its parameters: fs_online(entity, '%s', request => '{...}'); see SELECT request FROM fs_transforms.", ref)));
+}
+
 /* Compiles t and keeps it, or frees it if it does not compile. */
 static void
 compile_or_free(FsTransform *t)

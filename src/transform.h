@@ -47,6 +47,12 @@ extern FsTransform *fs_transform_lookup(const char *ref, bool missing_ok);
 extern bool fs_transform_exists(const char *name);
 
 /*
+ * Where a view or service was expected: raises 42704 for a transform version that does not exist
+ * and 22023 for a transform named without its request; returns when ref names no transform.
+ */
+extern void fs_transform_misnamed(const char *ref);
+
+/*
  * Evaluates the expression: args[0..nreq) are the request parameters (declared types), then
  * the inputs (their features' types). The result (type t->returns) is copied into the caller's
  * memory context. Errors of the expression (division by zero, overflow) are raised as they are.

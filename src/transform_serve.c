@@ -216,7 +216,10 @@ static void
 serve_inputs(FsTransform *t, FsEntityVal *e, Datum *args, bool *nulls)
 {
 	const char *entity = fs_entity_val_name(e);
+	FsOnlineView **ovs = palloc(sizeof(FsOnlineView *) * Max(t->ninputs, 1));
+	Jsonb	  **answers = palloc(sizeof(Jsonb *) * Max(t->ninputs, 1));
 
+	fs_meta_ensure();
 	for (int j = 0; j < t->ninputs; j++)
 	{
 		const char *feature;
@@ -225,9 +228,9 @@ serve_inputs(FsTransform *t, FsEntityVal *e, Datum *args, bool *nulls)
 		Jsonb	   *ans;
 		JsonbValue *vv;
 		ConvCtx		c = {"input feature", t->inputs[j], t->name};
+		int			same = -1;
 
-		fs_meta_ensure();
-		ov = fs_meta_find_view(vref);
+		ov = ovs[j] = fs_meta_find_view(vref);
 		if (ov == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -237,7 +240,12 @@ serve_inputs(FsTransform *t, FsEntityVal *e, Datum *args, bool *nulls)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("input \"%s\" of transform \"%s\" is keyed by entity \"%s\", not \"%s\"",
 							t->inputs[j], t->name, ov->view->entity.name, entity)));
-		ans = fs_serve_one(e, psprintf("%s@%d", ov->view->name, ov->view->version));
+		/* inputs of one view share its answer: the view is served once per call */
+		for (int i = 0; i < j && same < 0; i++)
+			if (ovs[i] == ov)
+				same = i;
+		ans = answers[j] = same >= 0 ? answers[same]
+			: fs_serve_one(e, psprintf("%s@%d", ov->view->name, ov->view->version));
 		nulls[t->nreq + j] = true;
 		args[t->nreq + j] = (Datum) 0;
 		if (ans == NULL)
@@ -336,15 +344,7 @@ serve_named(FsEntityVal *e, const char *name, Jsonb *req)
 		if (s != NULL && s->ntransforms > 0)
 			return fs_serve_one_request(e, name, req);
 		if (s == NULL && fs_meta_find_view(name) == NULL)
-		{
-			int32		version;
-
-			if (fs_transform_exists(fs_split_version("transform", name, &version)))
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_OBJECT),
-						 errmsg("transform \"%s\" does not exist", name),
-						 errhint("See SELECT name, version FROM fs_transforms.")));
-		}
+			fs_transform_misnamed(name);	/* a transform version that does not exist */
 		if (req != NULL && !(JB_ROOT_IS_OBJECT(req) && JB_ROOT_COUNT(req) == 0))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
