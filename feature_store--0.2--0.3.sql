@@ -470,3 +470,17 @@ CREATE FUNCTION fs_online_batch(entities fs_entity[], view_or_service text, requ
   AS 'MODULE_PATHNAME', 'fs_online_batch_request' LANGUAGE C VOLATILE PARALLEL UNSAFE ROWS 100;
 COMMENT ON FUNCTION fs_online_batch(fs_entity[], text, jsonb[]) IS
   'fs_online with a request for many entities: one row per element, requests[i] for entities[i]';
+
+-- The columnar form of the training set, for the Python client.
+CREATE FUNCTION fs_training_set_columns(spine regclass DEFAULT NULL, features text[] DEFAULT NULL,
+                                        spine_time text DEFAULT 'event_timestamp',
+                                        full_names boolean DEFAULT false,
+                                        as_of_created boolean DEFAULT false,
+                                        spine_query text DEFAULT NULL,
+                                        spine_columns boolean DEFAULT true,
+                                        OUT column_name name, OUT column_type regtype,
+                                        OUT row_count bigint, OUT "values" bytea, OUT nulls bytea)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'fs_training_set_columns'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION fs_training_set_columns(regclass, text[], text, boolean, boolean, text, boolean) IS
+  'A point-in-time training set column by column: one row per column, its values in spine order in one bytea (for data-frame clients)';

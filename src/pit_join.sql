@@ -42,6 +42,19 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION fs_point_in_time_join(regclass, text[], text, boolean, boolean, text) IS
   'Point-in-time join: one row per spine row (a relation, or spine_query) with the features as of its time (needs AS t(...); see fs_training_columns)';
 
+CREATE FUNCTION fs_training_set_columns(spine regclass DEFAULT NULL, features text[] DEFAULT NULL,
+                                        spine_time text DEFAULT 'event_timestamp',
+                                        full_names boolean DEFAULT false,
+                                        as_of_created boolean DEFAULT false,
+                                        spine_query text DEFAULT NULL,
+                                        spine_columns boolean DEFAULT true,
+                                        OUT column_name name, OUT column_type regtype,
+                                        OUT row_count bigint, OUT "values" bytea, OUT nulls bytea)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'fs_training_set_columns'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION fs_training_set_columns(regclass, text[], text, boolean, boolean, text, boolean) IS
+  'A point-in-time training set column by column: one row per column, its values in spine order in one bytea (for data-frame clients)';
+
 CREATE FUNCTION fs_training_columns(spine regclass DEFAULT NULL, features text[] DEFAULT NULL,
                                     spine_time text DEFAULT 'event_timestamp',
                                     full_names boolean DEFAULT false,

@@ -46,8 +46,8 @@ PG_FUNCTION_INFO_V1(fs_point_in_time_join_stats);
  * fs_training_columns) as_of_created, the first nshared of them from argument `first` on, then
  * spine_query. A database not yet updated to 0.3 calls with fewer arguments (no spine_query).
  */
-static PitPlan *
-plan_from_args(FunctionCallInfo fcinfo, int first, int nshared, FsTransformTrain **tt)
+PitPlan *
+fs_training_plan_from_args(FunctionCallInfo fcinfo, int first, int nshared, FsTransformTrain **tt)
 {
 	const char *names[5] = {"spine", "features", "spine_time", "full_names", "as_of_created"};
 	int			nargs = Min(PG_NARGS() - first, nshared);
@@ -79,15 +79,15 @@ plan_from_args(FunctionCallInfo fcinfo, int first, int nshared, FsTransformTrain
 }
 
 /* The training set's columns: the join's, or with transforms, the transforms' binding. */
-static TupleDesc
-plan_desc(PitPlan *plan, FsTransformTrain *tt)
+TupleDesc
+fs_training_plan_desc(PitPlan *plan, FsTransformTrain *tt)
 {
 	return tt ? fs_transform_train_bind(tt, plan) : pit_plan_tupdesc(plan);
 }
 
 /* Runs the join, its rows through the transforms when there are any. */
-static uint64
-plan_run(PitPlan *plan, FsTransformTrain *tt, PitEmitFn emit, void *arg)
+uint64
+fs_training_plan_run(PitPlan *plan, FsTransformTrain *tt, PitEmitFn emit, void *arg)
 {
 	if (tt == NULL)
 		return pit_plan_execute(plan, emit, arg);
@@ -202,8 +202,8 @@ fs_point_in_time_join(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("fs_point_in_time_join must be called in the FROM clause")));
-	plan = plan_from_args(fcinfo, 0, 5, &tt);
-	desc = plan_desc(plan, tt);
+	plan = fs_training_plan_from_args(fcinfo, 0, 5, &tt);
+	desc = fs_training_plan_desc(plan, tt);
 	expected = rsinfo->expectedDesc;
 	if (expected == NULL)
 		ereport(ERROR,
@@ -236,7 +236,7 @@ fs_point_in_time_join(PG_FUNCTION_ARGS)
 	t.store = tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0, false, work_mem);
 	MemoryContextSwitchTo(old);
 
-	plan_run(plan, tt, emit_tstore, &t);
+	fs_training_plan_run(plan, tt, emit_tstore, &t);
 	pit_plan_free(plan);
 
 	rsinfo->returnMode = SFRM_Materialize;
@@ -250,8 +250,8 @@ Datum
 fs_training_columns(PG_FUNCTION_ARGS)
 {
 	FsTransformTrain *tt;
-	PitPlan    *plan = plan_from_args(fcinfo, 0, 4, &tt);
-	char	   *s = column_list(plan_desc(plan, tt));
+	PitPlan    *plan = fs_training_plan_from_args(fcinfo, 0, 4, &tt);
+	char	   *s = column_list(fs_training_plan_desc(plan, tt));
 
 	pit_plan_free(plan);
 	PG_RETURN_TEXT_P(cstring_to_text(s));
@@ -322,8 +322,8 @@ fs_create_training_set(PG_FUNCTION_ARGS)
 	target = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	names = textToQualifiedNameList(PG_GETARG_TEXT_PP(0));
 	rv = makeRangeVarFromNameList(names);
-	plan = plan_from_args(fcinfo, 1, 5, &tt);
-	desc = plan_desc(plan, tt);
+	plan = fs_training_plan_from_args(fcinfo, 1, 5, &tt);
+	desc = fs_training_plan_desc(plan, tt);
 
 	/* The table, created as the caller with the caller's privileges. */
 	initStringInfo(&sql);
@@ -344,7 +344,7 @@ fs_create_training_set(PG_FUNCTION_ARGS)
 	t.slot = table_slot_create(t.rel, NULL);
 	t.bis = GetBulkInsertState();
 	t.cid = GetCurrentCommandId(true);
-	nrows = plan_run(plan, tt, emit_table, &t);
+	nrows = fs_training_plan_run(plan, tt, emit_table, &t);
 	FreeBulkInsertState(t.bis);
 	table_finish_bulk_insert(t.rel, 0);
 	ExecDropSingleTupleTableSlot(t.slot);
