@@ -352,3 +352,74 @@ def describe(conn: psycopg.Connection, query: sql.Composable) -> List[Column]:
         cur.execute(sql.SQL("SELECT * FROM ({}) q LIMIT 0").format(query))
         assert cur.description is not None
         return [Column(d.name, d.type_code) for d in cur.description]
+
+
+# ---------------------------------------------------------------------------------------------
+# Download from fs_training_set_columns: the server builds one bytea per column as the join emits
+# its rows (docs/reference.md gives the encoding), so no aggregate runs over the join's result.
+
+# Types that encoding carries as the dtypes above promise; any other type makes the caller use
+# select_to_frame (its values are wanted in their JSON form, which the columns carry as text).
+COLUMNAR_TYPES = {INT2, INT4, INT8, OID, FLOAT4, FLOAT8, NUMERIC, BOOL, TIMESTAMPTZ, TIMESTAMP, DATE,
+                  JSON, JSONB} | _TEXT_TYPES
+_FIXED = {BOOL: "u1", INT2: ">i2", INT4: ">i4", OID: ">u4", INT8: ">i8", FLOAT4: ">f4", FLOAT8: ">f8",
+          DATE: ">i4", TIMESTAMP: ">i8", TIMESTAMPTZ: ">i8"}
+
+
+def _columnar(name: str, t: int, data: bytes, nulls: Optional[bytes], n: int) -> pd.Series:
+    null = np.frombuffer(nulls, dtype=np.uint8).astype(bool) if nulls is not None else np.zeros(n, dtype=bool)
+    if len(null) != n:
+        raise psycopg.DataError(f"column {name}: {len(null)} NULL flags for {n} rows")
+    if t in _FIXED:
+        dt = np.dtype(_FIXED[t])
+        if len(data) != n * dt.itemsize:
+            raise psycopg.DataError(f"column {name}: {len(data)} bytes for {n} rows")
+        v = np.frombuffer(data, dtype=dt)
+        if t in (INT2, INT4, INT8, OID):
+            dtype = pd.Series([], dtype=_INT_DTYPE[t]).dtype
+            return pd.Series(pd.arrays.IntegerArray(v.astype(dtype.numpy_dtype), null))
+        if t in (FLOAT4, FLOAT8):
+            f = v.astype(np.float32 if t == FLOAT4 else np.float64)
+            if nulls is not None:
+                f[null] = np.nan
+            return pd.Series(f)
+        if t == BOOL:
+            return pd.Series(pd.arrays.BooleanArray(v == 1, null))
+        us = v.astype(np.int64)
+        if nulls is not None:
+            # NULL reads as -infinity, which _timestamps makes NaT
+            us[null] = np.iinfo(np.int32).min if t == DATE else np.iinfo(np.int64).min
+        return _timestamps(us, t)
+    # each value's text output and a zero byte
+    if n == 0:
+        return pd.Series(np.empty(0, dtype=object), dtype=object)
+    if not data.endswith(_NUL):
+        raise psycopg.DataError(f"column {name}: the last value has no terminating zero byte")
+    parts = data[:-1].decode("utf-8", "surrogateescape").split("\x00")
+    if len(parts) != n:
+        raise psycopg.DataError(f"column {name}: {len(parts)} values for {n} rows")
+    values = np.empty(n, dtype=object)
+    values[:] = parts
+    values[null] = None
+    if t == NUMERIC:
+        f = np.full(n, np.nan)
+        ok = ~null
+        f[ok] = np.asarray(values[ok].tolist(), dtype=np.float64)
+        return pd.Series(f)
+    if t in (JSON, JSONB):
+        return pd.Series([None if v is None else json.loads(v) for v in values.tolist()], dtype=object)
+    return pd.Series(values, dtype=object)
+
+
+def training_columns_to_frame(rows: Sequence[Tuple[str, int, int, bytes, Optional[bytes]]]) -> Optional[pd.DataFrame]:
+    """The rows of fs_training_set_columns (name, type OID, row count, values, nulls) as a typed
+    DataFrame; None when a column's type is not in COLUMNAR_TYPES."""
+    if any(r[1] not in COLUMNAR_TYPES for r in rows):
+        return None
+    n = int(rows[0][2]) if rows else 0
+    out: Dict[str, pd.Series] = {}
+    for name, t, count, data, nulls in rows:
+        if int(count) != n:
+            raise psycopg.DataError(f"column {name}: {count} rows, other columns {n}")
+        out[name] = _columnar(name, t, bytes(data), None if nulls is None else bytes(nulls), n)
+    return pd.DataFrame(out, index=pd.RangeIndex(n))

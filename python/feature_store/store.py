@@ -143,6 +143,7 @@ class FeatureStore:
         # Progress lines only on a terminal unless asked for explicitly.
         self._progress = sys.stderr.isatty() if progress is None else progress
         self._has_transforms: Optional[Tuple[psycopg.Connection, bool]] = None
+        self._has_columns: Optional[Tuple[psycopg.Connection, bool]] = None
 
     # -- connection -------------------------------------------------------------------------
     @property
@@ -247,12 +248,34 @@ class FeatureStore:
         with conn.cursor() as cur:
             cur.execute(sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT * FROM ({}) q").format(
                 sql.Identifier(spine.split(".")[1]), sql.SQL(query)))
-        join = self._join_query(conn, spine, refs, full, as_of_created, ts)
-        cols = tx.describe(conn, join)
-        out = tx.select_to_frame(conn, join, cols, progress)
+        out = self._training_columns(conn, spine, refs, full, as_of_created, ts, True)
+        if out is None:
+            join = self._join_query(conn, spine, refs, full, as_of_created, ts)
+            out = tx.select_to_frame(conn, join, tx.describe(conn, join))
+        if progress is not None:
+            progress(len(out))
         with conn.cursor() as cur:
             cur.execute(sql.SQL("DROP TABLE {}").format(sql.SQL(spine)))
         return out
+
+    def _training_columns(self, conn: psycopg.Connection, spine: str, refs: List[str], full: bool,
+                          as_of_created: bool, ts: str, spine_columns: bool) -> Optional[pd.DataFrame]:
+        """The training set through fs_training_set_columns (one bytea per column, built by the
+        join as it emits rows); None when the server has no such function (feature_store 0.2) or
+        a column has a type whose values are wanted in their JSON form (then the caller uses
+        select_to_frame)."""
+        if self._has_columns is None or self._has_columns[0] is not conn:
+            with conn.cursor() as cur:
+                cur.execute("SELECT to_regproc('fs_training_set_columns') IS NOT NULL")
+                self._has_columns = (conn, bool(cur.fetchone()[0]))  # type: ignore[index]
+        if not self._has_columns[1]:
+            return None
+        with conn.cursor(binary=True) as cur:
+            cur.execute("SELECT column_name::text, column_type::oid, row_count, \"values\", nulls "
+                        "FROM fs_training_set_columns(%s::regclass, %s::text[], %s, %s, %s, spine_columns => %s)",
+                        (spine, refs, ts, full, as_of_created, spine_columns))
+            rows = cur.fetchall()
+        return tx.training_columns_to_frame(rows)
 
     def _spine_keys(self, conn: psycopg.Connection, refs: List[str]) -> List[Tuple[str, int, str]]:
         """(key column, type OID, type name) of every entity of the views the references name."""
@@ -303,23 +326,25 @@ class FeatureStore:
         # Only the columns the join reads travel; the others are taken from entity_df as they are.
         tx.copy_frame_in(conn, table, df, upload)
 
-        join = self._join_query(conn, f"pg_temp.{name}", refs, full, as_of_created, ts)
-        cols = tx.describe(conn, join)
-        feature_cols = cols[len(upload):]
-        for c in feature_cols:
-            if c.name in df.columns:
-                raise FeatureStoreError("42702", f'column "{c.name}" of the training set is also a column of entity_df',
+        # The join returns the rows in spine order, for a table its physical order: the order
+        # COPY wrote them in, which is entity_df's.
+        fetched = self._training_columns(conn, f"pg_temp.{name}", refs, full, as_of_created, ts, False)
+        if fetched is None:
+            join = self._join_query(conn, f"pg_temp.{name}", refs, full, as_of_created, ts)
+            fetched = tx.select_to_frame(conn, join, tx.describe(conn, join)[len(upload):])
+        if progress is not None:
+            progress(len(fetched))
+        for c in fetched.columns:
+            if c in df.columns:
+                raise FeatureStoreError("42702", f'column "{c}" of the training set is also a column of entity_df',
                                         hint="Use full_feature_names=True, or rename the entity_df column.")
-        # fs_point_in_time_join returns the rows in spine order, for a table its physical order:
-        # the order COPY wrote them in, which is entity_df's.
-        fetched = tx.select_to_frame(conn, join, feature_cols, progress)
         with conn.cursor() as cur:
             cur.execute(sql.SQL("DROP TABLE {}").format(table))
         if len(fetched) != len(df):
             raise FeatureStoreError(None, f"the join returned {len(fetched)} rows for {len(df)} spine rows")
         out = df.copy()
-        for c in feature_cols:
-            out[c.name] = pd.Series(fetched[c.name].array, index=df.index, name=c.name)
+        for c in fetched.columns:
+            out[c] = pd.Series(fetched[c].array, index=df.index, name=c)
         return out
 
     # -- serving ----------------------------------------------------------------------------

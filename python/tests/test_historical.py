@@ -281,3 +281,30 @@ def test_text_only_and_no_rows(edge: str):
         assert out["t"].tolist() == ["ÿ þ ÿ 漢字 😀", None, None]
         empty = s.get_historical_features(spine.iloc[:0], ["edge_v:t", "edge_v:b", "edge_v:tz"], timestamp_column="ts")
     assert len(empty) == 0 and str(empty["b"].dtype) == "boolean" and str(empty["tz"].dtype) == "datetime64[ns, UTC]"
+
+
+def test_columnar_fetch_is_used_and_falls_back(edge: str, conn, monkeypatch):
+    """Supported types come through fs_training_set_columns only (the aggregate path is not
+    touched); a type wanted in its JSON form (an array) falls back to it, with the same rows."""
+    import feature_store._transfer as transfer
+    spine = spine_frame(conn, "edge_spine", "row_id")
+    spine["ts"] = pd.to_datetime(spine["ts"], utc=True)
+    real_select = transfer.select_to_frame
+    calls = []
+
+    def counting_select(*a, **kw):
+        calls.append(1)
+        return real_select(*a, **kw)
+
+    monkeypatch.setattr(transfer, "select_to_frame", counting_select)
+    with FeatureStore(edge, progress=False) as s:
+        out = s.get_historical_features(spine, ["edge_v:*"], timestamp_column="ts")
+        assert calls == [] and len(out) == 40
+        with psycopg.connect(edge, autocommit=True) as c:
+            c.execute("CREATE TABLE edge_arr (k bigint, ts timestamptz, a int[], t text)")
+            c.execute("INSERT INTO edge_arr VALUES (1, '2026-01-01', '{1,NULL,3}', 'x'), (2, '2026-01-01', NULL, NULL)")
+            c.execute("SELECT fs_register_view('edge_arr_v', 'edge_arr', entity => 'edge', event_time => 'ts')")
+        arr = s.get_historical_features(spine, ["edge_arr_v:*"], timestamp_column="ts")
+    assert calls == [1]
+    got = dict(zip(arr["k"], zip(arr["a"], arr["t"])))
+    assert got[1] == ([1, None, 3], "x") and got[2] == (None, None) and got[3] == (None, None)
