@@ -8,7 +8,10 @@ Commands::
     materialize-incremental [--views V ...]
     training-set --spine SPINE --features REF [REF ...] --out FILE.csv|FILE.parquet
                  [--timestamp-column C] [--full-feature-names] [--as-of-created]
-    online ENTITY [ENTITY ...] [--view-or-service NAME]   print fs_online_batch as JSON lines
+    online ENTITY [ENTITY ...] [--view-or-service NAME] [--request JSON]
+                                   print fs_online_batch as JSON lines; --request gives the
+                                   transforms' request parameters: one JSON object for every
+                                   entity, or a JSON array of one object per entity
     ls [entities|views|services]
 
 The connection string comes from --dsn, else $FEATURE_STORE_DSN, else libpq's PG* variables.
@@ -59,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("online", help="online features of entities (driver:1001, user_merchant:(42,7))")
     c.add_argument("entities", nargs="+")
     c.add_argument("--view-or-service", default=None)
+    c.add_argument("--request", default=None,
+                   help="request parameters of the transforms: a JSON object (for every entity) "
+                        "or an array of one object per entity")
     c = sub.add_parser("ls", help="list registered objects")
     c.add_argument("what", nargs="?", choices=["entities", "views", "services"], default=None)
     return p
@@ -84,6 +90,22 @@ def _read_spine(spine: str, ts: str):
     if len(words) == 1:
         return f"SELECT * FROM {spine}"  # a table or view name, as SQL would read it
     return spine
+
+
+def _requests(text: str, n: int) -> List[str]:
+    """--request as one JSON object text per entity."""
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise FeatureStoreError("22P02", f"--request is not valid JSON: {e}") from None
+    if isinstance(value, dict):
+        return [json.dumps(value)] * n
+    if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+        if len(value) != n:
+            raise FeatureStoreError("22023", f"--request has {len(value)} objects for {n} entities",
+                                    hint="Give one object for every entity, or one array element per entity.")
+        return [json.dumps(v) for v in value]
+    raise FeatureStoreError("22023", "--request must be a JSON object or an array of objects")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -123,8 +145,15 @@ def _run(store: FeatureStore, args: argparse.Namespace) -> int:
             df.to_parquet(args.out, index=False)
         print(f"{len(df)} rows written to {args.out}")
     elif cmd == "online":
-        rows = store._query("SELECT entity::text, features FROM fs_online_batch(%s::fs_entity[], %s)",
-                            (args.entities, args.view_or_service))
+        if args.request is None:
+            rows = store._query("SELECT entity::text, features FROM fs_online_batch(%s::fs_entity[], %s)",
+                                (args.entities, args.view_or_service))
+        else:
+            if args.view_or_service is None:
+                raise FeatureStoreError("22023", "--request needs --view-or-service",
+                                        hint="Name the transform or the service whose transforms take the request.")
+            rows = store._query("SELECT entity::text, features FROM fs_online_batch(%s::fs_entity[], %s, %s::jsonb[])",
+                                (args.entities, args.view_or_service, _requests(args.request, len(args.entities))))
         for entity, features in rows:
             print(json.dumps({"entity": entity, "features": features}, default=str))
     elif cmd == "ls":

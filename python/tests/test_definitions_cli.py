@@ -303,3 +303,36 @@ def test_cli(db, conn, tmp_path):
     import importlib.util
     if importlib.util.find_spec("pyarrow") is None:
         assert r.returncode == 1 and "pyarrow" in r.stderr
+
+
+def test_cli_online_request(db, conn, tmp_path):
+    """`online --request`: one object for every entity, or one per entity; equal to
+    fs_online_batch with the same requests; bad requests exit 1 with a SQLSTATE."""
+    f = tmp_path / "defs.yaml"
+    f.write_text(TRANSFORM_DEFS.replace("rider", "clr_rider").replace("    ttl: 2 days\n", ""))  # no TTL: values stay served
+    cli(db, "apply", str(f))
+    cli(db, "materialize", "2000-01-01", "2100-01-01", "--views", "clr_rider_profile")
+
+    def served(entities, name, requests):
+        rows = sql_rows(conn, "SELECT features FROM fs_online_batch(%s::fs_entity[], %s, %s::jsonb[])",
+                        (entities, name, [json.dumps(r) for r in requests]))
+        return [json.loads(json.dumps(w[0], default=float)) for w in rows]
+
+    ents = ["clr_rider:c1", "clr_rider:c2", "clr_rider:zz"]
+    r = cli(db, "online", *ents, "--view-or-service", "clr_rider_scored", "--request", '{"amount": 12.5}')
+    got = [json.loads(x)["features"] for x in r.stdout.splitlines()]
+    assert got == served(ents, "clr_rider_scored", [{"amount": 12.5}] * 3)
+    assert any(g.get("clr_rider_spend_share") is not None for g in got), got  # the transform computed something
+    per = [{"amount": 1}, {"amount": 100}, {"amount": 7}]
+    r = cli(db, "online", *ents, "--view-or-service", "clr_rider_spend_share", "--request", json.dumps(per))
+    got = [json.loads(x)["features"] for x in r.stdout.splitlines()]
+    assert got == served(ents, "clr_rider_spend_share", per)
+    assert got[0] != got[1] or got[0] == {"clr_rider_spend_share": None}
+    for args, state in ((["--view-or-service", "clr_rider_spend_share", "--request", "{amount: 1"], "22P02"),
+                        (["--view-or-service", "clr_rider_spend_share", "--request", "[{}]"], "22023"),
+                        (["--request", '{"amount": 1}'], "22023"),
+                        (["--view-or-service", "clr_rider_spend_share", "--request", '"x"'], "22023"),
+                        (["--view-or-service", "clr_rider_spend_share", "--request", '{"nope": 1}'], "22023"),
+                        (["--view-or-service", "clr_rider_spend_share"], "22023")):
+        r = cli(db, "online", *ents, *args, check=False)
+        assert r.returncode == 1 and f"SQLSTATE {state}" in r.stderr, (args, r.stderr)
