@@ -11,6 +11,7 @@
 #include "materialize.h"
 #include "online_agg_cache.h"
 #include "online_cache.h"
+#include "online_wal.h"
 #include "online_table.h"
 #include "online_worker.h"
 #include "pit_join.h"
@@ -25,6 +26,7 @@ void
 _PG_init(void)
 {
 	fs_cache_init();
+	fs_wal_init();
 	fs_online_table_init();
 	fs_agg_cache_init();
 	fs_worker_register();

@@ -93,6 +93,7 @@
 
 #include "online_cache.h"
 #include "online_cache_int.h"
+#include "online_wal.h"
 
 static int64 db_used(Oid dboid);
 
@@ -228,11 +229,17 @@ key_tag(uint64 hash)
 uint64
 fs_cache_want(int slot, uint64 hash)
 {
-	uint64		v = pg_atomic_read_u64(&fs_cache_ctl->views[slot].gen);
-	uint64		k = pg_atomic_read_u64(key_gen(hash));
+	FsViewSlot *s = &fs_cache_ctl->views[slot];
+	bool		pending = fs_wal_pending(s->dboid, s->view_id, hash);
+	uint64		v,
+				k;
 
+	/* pending invalidations (a standby's, online_wal.c) are read before V and K */
 	pg_memory_barrier();
-	return Max(v, k);
+	v = pg_atomic_read_u64(&s->gen);
+	k = pg_atomic_read_u64(key_gen(hash));
+	pg_memory_barrier();
+	return pending ? PG_UINT64_MAX : Max(v, k);
 }
 
 /* The view generation V alone (the worker's reload bookkeeping). */
@@ -672,6 +679,41 @@ fs_cache_bump(int32 view_id, bool free_slot)
 }
 
 /*
+ * fs_cache_bump for a standby's resolver (online_wal.c), which runs in no database: the view
+ * of database dboid; view_id 0 = every view of dboid; dboid InvalidOid = every view of every
+ * database.
+ */
+void
+fs_cache_bump_in(Oid dboid, int32 view_id, bool free_slot)
+{
+	int			freed[FS_CACHE_MAX_VIEWS];
+	int32		freed_view[FS_CACHE_MAX_VIEWS];
+	int			nfreed = 0;
+
+	if (fs_cache_ctl == NULL)
+		return;
+	LWLockAcquire(fs_cache_ctl->viewlock, LW_EXCLUSIVE);
+	for (int i = 0; i < FS_CACHE_MAX_VIEWS; i++)
+	{
+		FsViewSlot *s = &fs_cache_ctl->views[i];
+
+		if (s->view_id == 0 || (OidIsValid(dboid) && s->dboid != dboid) ||
+			(view_id != 0 && s->view_id != view_id))
+			continue;
+		pg_atomic_write_u64(&s->gen, new_gen());
+		if (free_slot && view_id != 0)
+		{
+			freed[nfreed] = i;
+			freed_view[nfreed++] = s->view_id;
+			s->view_id = 0;
+		}
+	}
+	LWLockRelease(fs_cache_ctl->viewlock);
+	for (int i = 0; i < nfreed; i++)
+		fs_cache_sweep_view(freed[i], freed_view[i]);
+}
+
+/*
  * A reader that found a view's write-side guard (the fingerprint of its aggregation source's
  * triggers) different from the slot's: the view gets a new generation first, then the guard is
  * recorded, so that whoever finds the guard equal to theirs reads the generation after the bump.
@@ -767,7 +809,9 @@ void
 fs_cache_get_many(int slot, int32 view_id, FsCacheProbe *p, int n)
 {
 	int64	   *bucket = palloc(sizeof(int64) * Max(n, 1));
-	uint64		vgen = pg_atomic_read_u64(&fs_cache_ctl->views[slot].gen);
+	FsViewSlot *s = &fs_cache_ctl->views[slot];
+	bool		any_pending = fs_wal_any_pending();
+	uint64		vgen;
 	int			nhits = 0,
 				nmisses = 0;
 
@@ -775,15 +819,21 @@ fs_cache_get_many(int slot, int32 view_id, FsCacheProbe *p, int n)
 	{
 		p[i].len = -1;
 		bucket[i] = -1;
+		p[i].want = 0;
 		if (p[i].keylen < 0)
 			continue;
 		bucket[i] = home_bucket(p[i].hash);
 		prefetch_bucket(bucket[i]);
+		/* a standby's pending invalidations, read before V and K (see fs_cache_want) */
+		if (any_pending && fs_wal_pending(s->dboid, s->view_id, p[i].hash))
+			p[i].want = PG_UINT64_MAX;
 	}
+	pg_memory_barrier();
+	vgen = pg_atomic_read_u64(&s->gen);
 	for (int i = 0; i < n; i++)
 		if (bucket[i] >= 0)
 		{
-			p[i].want = Max(vgen, pg_atomic_read_u64(&fs_cache_buckets[bucket[i]].keygen));
+			p[i].want = Max(p[i].want, Max(vgen, pg_atomic_read_u64(&fs_cache_buckets[bucket[i]].keygen)));
 			prefetch_match(bucket[i], p[i].hash);
 		}
 	pg_memory_barrier();

@@ -108,6 +108,7 @@ extern void fs_cache_bump(int32 view_id, bool free_slot);
 extern void fs_cache_view_guard(int slot, int32 view_id, uint64 guard);
 /* Commit side of per-key invalidation: only these keys (by cache hash) become stale. */
 extern void fs_cache_bump_keys(const uint64 *hashes, int n);
+extern void fs_cache_bump_in(Oid dboid, int32 view_id, bool free_slot);
 
 /* Worker bookkeeping. */
 extern bool fs_cache_view_needs_load(int slot, uint64 *gen);
@@ -119,6 +120,7 @@ extern void fs_cache_view_loaded(int slot, uint64 gen);
 extern int	fs_cache_my_db;
 extern void fs_cache_set_worker(int pid, FsWorkerState state, const char *error);
 extern void fs_cache_wake_worker(void);
+extern void fs_cache_wake_db_worker(Oid dboid);
 extern void fs_cache_set_worker_latch(void *latch);
 
 /* The database table (online_cache_worker.c), used by the launcher and the workers. */

@@ -113,6 +113,25 @@ fs_cache_wake_worker(void)
 		SetLatch(l);
 }
 
+/* Wakes the cache worker of database dboid, or of every database (InvalidOid): reload. */
+void
+fs_cache_wake_db_worker(Oid dboid)
+{
+	Latch	   *l[FS_CACHE_MAX_DBS];
+	int			n = 0;
+
+	if (fs_cache_ctl == NULL)
+		return;
+	SpinLockAcquire(&fs_cache_ctl->mutex);
+	for (int i = 0; i < FS_CACHE_MAX_DBS; i++)
+		if (OidIsValid(fs_cache_ctl->dbs[i].dboid) && fs_cache_ctl->dbs[i].worker_latch &&
+			(!OidIsValid(dboid) || fs_cache_ctl->dbs[i].dboid == dboid))
+			l[n++] = fs_cache_ctl->dbs[i].worker_latch;
+	SpinLockRelease(&fs_cache_ctl->mutex);
+	for (int i = 0; i < n; i++)
+		SetLatch(l[i]);
+}
+
 /* Wakes the launcher (a database gained the extension, or a worker is to be stopped). */
 void
 fs_cache_wake_launcher(void)

@@ -31,6 +31,7 @@
 #include "online_cache.h"
 #include "online_key.h"
 #include "online_read.h"
+#include "online_wal.h"
 #include "online_table.h"
 #include "security.h"
 
@@ -365,11 +366,14 @@ fs_read_cache_here(void)
 	return false;
 }
 
-/* Cache for this lookup? Not on standbys nor in REPEATABLE READ / SERIALIZABLE (protocol). */
+/*
+ * Cache for this lookup? Not in REPEATABLE READ / SERIALIZABLE (protocol), nor on a standby
+ * that has not caught up yet (online_wal.c).
+ */
 static bool
 cache_on(void)
 {
-	return fs_read_cache_here() && !RecoveryInProgress() && !IsolationUsesXactSnapshot();
+	return fs_read_cache_here() && fs_wal_cache_trusted() && !IsolationUsesXactSnapshot();
 }
 
 /* The view's cache slot for this lookup, or -1 when the cache must be bypassed. */

@@ -45,6 +45,7 @@
 #include "online_cache.h"
 #include "online_key.h"
 #include "online_table.h"
+#include "online_wal.h"
 #include "security.h"
 #include "spi_util.h"
 
@@ -168,6 +169,24 @@ fs_online_written_in_xact(int32 view_id)
 	return false;
 }
 
+/* The transaction's changes as a WAL record, which hot standbys replay (online_wal.c). */
+static void
+log_changes(void)
+{
+	FsWalView  *v = palloc(sizeof(FsWalView) * ndirty);
+
+	for (int i = 0; i < ndirty; i++)
+	{
+		v[i].view_id = dirty[i].view_id;
+		v[i].whole = dirty[i].whole;
+		v[i].free_slot = dirty[i].free_slot;
+		v[i].nhashes = dirty[i].nhashes;
+		v[i].hashes = dirty[i].hashes;
+	}
+	fs_wal_log_changes(v, ndirty);
+	pfree(v);
+}
+
 /*
  * The writer's half of the cache protocol. XACT_EVENT_COMMIT runs after the commit is
  * visible to new snapshots and before the client hears COMMIT, which is exactly when a new
@@ -184,6 +203,11 @@ online_xact_callback(XactEvent event, void *arg)
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("cannot prepare a transaction that changed online features"),
 						 errdetail("The online cache is updated when the writing transaction commits in its own session.")));
+			break;
+		case XACT_EVENT_PRE_COMMIT:
+			/* for hot standbys, before the commit record (online_wal.c) */
+			if (ndirty > 0)
+				log_changes();
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:

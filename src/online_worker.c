@@ -57,6 +57,7 @@
 #include "online_meta.h"
 #include "online_read.h"
 #include "online_worker.h"
+#include "online_wal.h"
 
 static int	fs_worker_naptime_ms = 1000;
 
@@ -104,7 +105,7 @@ fs_worker_register(void)
 	RegisterXactCallback(fs_worker_xact_callback, NULL);
 	memset(&w, 0, sizeof(w));
 	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	w.bgw_start_time = BgWorkerStart_ConsistentState;
 	w.bgw_restart_time = 2;
 	strlcpy(w.bgw_library_name, "feature_store", BGW_MAXLEN);
 	strlcpy(w.bgw_function_name, "fs_launcher_main", BGW_MAXLEN);
@@ -449,7 +450,7 @@ start_worker(int idx, Oid dboid, const char *dbname)
 
 	memset(&w, 0, sizeof(w));
 	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	w.bgw_start_time = BgWorkerStart_ConsistentState;
 	w.bgw_restart_time = BGW_NEVER_RESTART;
 	strlcpy(w.bgw_library_name, "feature_store", BGW_MAXLEN);
 	strlcpy(w.bgw_function_name, "fs_worker_main", BGW_MAXLEN);
@@ -587,6 +588,7 @@ void
 fs_launcher_main(Datum arg)
 {
 	MemoryContext loopcxt;
+	TimestampTz last_pass = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -600,12 +602,23 @@ fs_launcher_main(Datum arg)
 	while (!ShutdownRequestPending)
 	{
 		MemoryContext old = MemoryContextSwitchTo(loopcxt);
+		TimestampTz now = GetCurrentTimestamp();
+		bool		more;
 
-		launcher_pass();
+		/*
+		 * The databases at most every 50 ms: a hot standby's pending invalidations (online_wal.c)
+		 * are polled every millisecond while there are any, and their records wake us.
+		 */
+		if (last_pass == 0 || now - last_pass >= 50 * 1000 || now < last_pass)
+		{
+			launcher_pass();
+			last_pass = now;
+		}
+		more = fs_wal_launcher_work();
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(loopcxt);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 Min(fs_worker_naptime_ms, 1000), PG_WAIT_EXTENSION);
+						 more ? 1 : Min(fs_worker_naptime_ms, 1000), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
