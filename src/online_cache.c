@@ -38,7 +38,8 @@
  *           the view lock, K by compare-and-swap) after the commit became visible.
  *  Where the cache is bypassed: transactions that wrote the view themselves (they must see
  *           their own rows), REPEATABLE READ / SERIALIZABLE transactions (their snapshot is
- *           older than the generations they read), standbys (no commit callbacks there),
+ *           older than the generations they read), standbys until they trust their cache
+ *           (online_wal.c: there, invalidations arrive in WAL, pending until their transaction ended there),
  *           databases the cache does not serve. Those lookups read the durable table; the
  *           writers of those databases publish nothing (no copy of their views exists, and view
  *           slots are per database), so they never make a served database's entries stale.
