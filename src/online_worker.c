@@ -589,6 +589,7 @@ fs_launcher_main(Datum arg)
 {
 	MemoryContext loopcxt;
 	TimestampTz last_pass = 0;
+	bool		woken = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -602,23 +603,31 @@ fs_launcher_main(Datum arg)
 	while (!ShutdownRequestPending)
 	{
 		MemoryContext old = MemoryContextSwitchTo(loopcxt);
-		TimestampTz now = GetCurrentTimestamp();
+		long		since = (long) ((GetCurrentTimestamp() - last_pass) / 1000);
+		long		wait;
 		bool		more;
+		int			rc;
 
 		/*
-		 * The databases at most every 50 ms: a hot standby's pending invalidations (online_wal.c)
-		 * are polled every millisecond while there are any, and their records wake us.
+		 * A pass over the databases when woken (at most every 50 ms: a hot standby's WAL records
+		 * wake us too) or every naptime; pending invalidations of a standby (online_wal.c) are
+		 * polled every millisecond while there are any.
 		 */
-		if (last_pass == 0 || now - last_pass >= 50 * 1000 || now < last_pass)
+		if (last_pass == 0 || since < 0 || since >= Min(fs_worker_naptime_ms, 1000) || (woken && since >= 50))
 		{
 			launcher_pass();
-			last_pass = now;
+			last_pass = GetCurrentTimestamp();
+			since = 0;
+			woken = false;
 		}
 		more = fs_wal_launcher_work();
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(loopcxt);
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 more ? 1 : Min(fs_worker_naptime_ms, 1000), PG_WAIT_EXTENSION);
+		wait = woken ? 50 - since : Min(fs_worker_naptime_ms, 1000) - since;
+		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					   more ? 1 : Max(wait, 1), PG_WAIT_EXTENSION);
+		if (rc & WL_LATCH_SET)
+			woken = true;
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
