@@ -21,6 +21,7 @@
 #include "online_meta.h"
 #include "online_read.h"
 #include "online_table.h"
+#include "online_wal.h"
 #include "registry.h"
 #include "security.h"
 #include "spi_util.h"
@@ -177,7 +178,9 @@ fs_online_stat(PG_FUNCTION_ARGS)
 		out[7] = Int64GetDatum((int64) tot[FS_CTR_READ_THROUGHS]);
 		out[8] = Int64GetDatum((int64) tot[FS_CTR_EVICTIONS]);
 		out[9] = Int64GetDatum((int64) tot[FS_CTR_DECLINED]);
-		out[10] = CStringGetTextDatum(on ? worker_state_name(s->worker_state) : "disabled");
+		/* a standby that does not trust its cache yet serves from the tables (online_wal.c) */
+		out[10] = CStringGetTextDatum(!on ? "disabled" :
+									  !fs_wal_cache_trusted() ? "catching up" : worker_state_name(s->worker_state));
 		onull[11] = !on || s->worker_pid == 0;
 		out[11] = Int32GetDatum(s->worker_pid);
 		onull[12] = s->last_error[0] == '\0';

@@ -193,6 +193,8 @@ for my $s (@standbys)
 # A standby restarted: it trusts its cache again only once every transaction in progress when
 # it started has ended (a record replayed before its start is not in its new memory).
 $standbys[0]->restart;
+ok($standbys[0]->poll_query_until('postgres', q{SELECT worker_state NOT IN ('catching up', 'disabled') FROM fs_stat_online WHERE view IS NULL}),
+	'restarted standby: fs_stat_online no longer says catching up');
 ok($standbys[0]->poll_query_until('postgres', q{SELECT sum(hits) > 0 FROM fs_stat_online, LATERAL (SELECT fs_online(fs_entity('ent', 2))) x
 	WHERE view = 'sv'}), 'restarted standby serves from its cache again');
 run_load('after standby restart', 8);
