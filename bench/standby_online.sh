@@ -62,7 +62,7 @@ CHECKPOINT;
 SQL
 
 fs_log "standby (pg_basebackup -R)"
-fs_as_pg_user "$FS_BINDIR/pg_basebackup" -h "$W" -p 5441 -D "$W/standby" -R -X stream >/dev/null
+fs_as_pg_user "$FS_BINDIR/pg_basebackup" -h "$W" -p 5441 -D "$W/standby" -R -X stream -c fast >/dev/null
 fs_as_pg_user sed -i "s/^port = 5441/port = 5442/" "$W/standby/postgresql.conf"
 fs_as_pg_user "$FS_BINDIR/pg_ctl" -D "$W/standby" -l "$W/standby.log" -w start >/dev/null
 
