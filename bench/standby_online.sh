@@ -68,7 +68,7 @@ fs_as_pg_user "$FS_BINDIR/pg_ctl" -D "$W/standby" -l "$W/standby.log" -w start >
 
 loaded() {
   P "$1" -d bench -Atc "SELECT (SELECT worker_state FROM fs_stat_online WHERE view IS NULL) = 'idle'
-                          AND coalesce((SELECT entries FROM fs_stat_online WHERE view = 'user_stats'), 0) >= $ENTITIES"
+                          AND coalesce((SELECT entries + evictions FROM fs_stat_online WHERE view = 'user_stats'), 0) >= $ENTITIES"
 }
 for port in 5441 5442; do
   for _ in $(seq 1 600); do [ "$(loaded $port)" = t ] && break; sleep 1; done
