@@ -328,17 +328,14 @@ fs_cache_db_request_probe(Oid dboid)
 	fs_cache_wake_launcher();
 }
 
-/* A consistent-enough copy of counters and a count of live entries per view (unlocked scan). */
+/* A consistent-enough copy of counters and a count of live entries per view (page by page). */
 void
 fs_cache_stats(FsCacheStats *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (fs_cache_ctl == NULL)
 		return;
-	out->capacity_entries = fs_cache_ctl->nentries;
-	/* an entry's memory includes its share of the bucket header */
-	out->entry_bytes = sizeof(FsEntry) + sizeof(FsBucket) / FS_CACHE_WAYS;
-	out->capacity_bytes = fs_cache_ctl->nentries * out->entry_bytes;
+	out->capacity_bytes = fs_cache_ctl->npages * FS_PAGE;
 	LWLockAcquire(fs_cache_ctl->viewlock, LW_SHARED);
 	for (int i = 0; i < FS_CACHE_MAX_VIEWS; i++)
 	{
@@ -351,15 +348,38 @@ fs_cache_stats(FsCacheStats *out)
 	}
 	LWLockRelease(fs_cache_ctl->viewlock);
 	out->nviews = FS_CACHE_MAX_VIEWS;
-	for (int64 i = 0; i < fs_cache_ctl->nentries; i++)
+	/*
+	 * Bytes in use: each live entry's units, plus the index (header line, slots) of every page
+	 * that holds any, shared among its live entries. Dead entries and free space are not in use.
+	 */
+	for (int64 p = 0; p < fs_cache_ctl->npages; p++)
 	{
-		FsEntry    *e = &fs_cache_entries[i];
+		FsPage	   *pg = &fs_cache_pages[p];
+		int			nlive = 0,
+					first = -1;
 
-		if (fs_cache_entry_is_live(e))
+		/* shared: a compaction moving entries must not be seen half done */
+		LWLockAcquire(fs_page_lock(p), LW_SHARED);
+		for (int i = 0; i < FS_PAGE_SLOTS; i++)
 		{
-			out->views[e->slot].entries++;
-			out->views[e->slot].bytes += out->entry_bytes;
+			int			u;
+
+			if (!fs_cache_entry_is_live(pg, i))
+				continue;
+			u = fs_entry_units(fs_page_entry(pg, i));
+			out->views[fs_page_entry(pg, i)->slot].entries++;
+			out->views[fs_page_entry(pg, i)->slot].bytes += u * FS_UNIT;
+			nlive++;
 		}
+		for (int i = 0; i < FS_PAGE_SLOTS && nlive > 0; i++)
+			if (fs_cache_entry_is_live(pg, i))
+			{
+				int			s = fs_page_entry(pg, i)->slot;
+
+				out->views[s].bytes += FS_PAGE_INDEX / nlive + (first < 0 ? FS_PAGE_INDEX % nlive : 0);
+				first = i;
+			}
+		LWLockRelease(fs_page_lock(p));
 	}
 	/* this database's worker; in a database without one, the launcher */
 	SpinLockAcquire(&fs_cache_ctl->mutex);
