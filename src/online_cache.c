@@ -61,7 +61,7 @@
  * tag): a probe reads the header line, the tag and offset lines and the entry's lines, all in
  * one 4 kB page, so it takes at most one TLB miss (a 4 kB-page TLB miss under load costs as much
  * as the probe itself; the 256-byte fixed entries of earlier versions spread a probe over two
- * pages). An entry holds a 13-byte header (tag T, view slot, lengths), the key image and the
+ * pages). An entry holds a 12-byte header (tag T, view slot, lengths), the key image and the
  * payload: its size is the row's (up to FS_CACHE_DATA bytes of key image + payload).
  * FS_CACHE_NLOCKS LWLocks each guard every FS_CACHE_NLOCKS-th page against other writers: a fill
  * takes its page's lock exclusive.

@@ -54,16 +54,16 @@ typedef struct FsViewSlot
 } FsViewSlot;
 
 /*
- * An entry, at a unit boundary of its page: a 13-byte header (no view id: the slot's generation
+ * An entry, at a unit boundary of its page: a 12-byte header (no view id: the slot's generation
  * tells a former view's entries apart, see the protocol; no home or size field: its page is its
  * home, its size follows from keylen + len), then the key image and the payload.
  */
 typedef struct FsEntry
 {
 	uint64		gen;			/* the tag T */
-	uint16		slot;			/* view slot */
-	uint16		len;			/* payload bytes after the key image */
+	uint8		slot;			/* view slot (FS_CACHE_MAX_VIEWS is 256) */
 	uint8		keylen;
+	uint16		len;			/* payload bytes after the key image */
 	char		data[FLEXIBLE_ARRAY_MEMBER];	/* key image, then payload */
 } FsEntry;
 

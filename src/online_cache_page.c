@@ -270,7 +270,7 @@ fs_page_store(FsPage *pg, int slot, uint16 tag, const char *key, int keylen, uin
 		pg->ref[s] = 0;
 		e = fs_page_entry(pg, s);
 		e->gen = gen;
-		e->slot = (uint16) slot;
+		e->slot = (uint8) slot;
 		e->len = (uint16) len;
 		e->keylen = (uint8) keylen;
 		memcpy(e->data, key, keylen);

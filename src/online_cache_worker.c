@@ -349,38 +349,31 @@ fs_cache_stats(FsCacheStats *out)
 	LWLockRelease(fs_cache_ctl->viewlock);
 	out->nviews = FS_CACHE_MAX_VIEWS;
 	/*
-	 * Bytes in use: each live entry's units, plus the index (header line, slots) of every page
-	 * that holds any, shared among its live entries. Dead entries and free space are not in use.
+	 * Bytes in use: each live entry's units plus its slot's share of its page's index (header
+	 * line and slot arrays: FS_PAGE_INDEX / FS_PAGE_SLOTS). Dead entries, free space and free
+	 * slots are capacity, not use.
 	 */
 	for (int64 p = 0; p < fs_cache_ctl->npages; p++)
 	{
 		FsPage	   *pg = &fs_cache_pages[p];
-		int			nlive = 0,
-					first = -1;
 
 		/* shared: a compaction moving entries must not be seen half done */
 		LWLockAcquire(fs_page_lock(p), LW_SHARED);
 		for (int i = 0; i < FS_PAGE_SLOTS; i++)
 		{
-			int			u;
+			FsEntry    *e;
 
 			if (!fs_cache_entry_is_live(pg, i))
 				continue;
-			u = fs_entry_units(fs_page_entry(pg, i));
-			out->views[fs_page_entry(pg, i)->slot].entries++;
-			out->views[fs_page_entry(pg, i)->slot].bytes += u * FS_UNIT;
-			nlive++;
+			e = fs_page_entry(pg, i);
+			out->views[e->slot].entries++;
+			out->views[e->slot].bytes += fs_entry_units(e) * FS_UNIT;
 		}
-		for (int i = 0; i < FS_PAGE_SLOTS && nlive > 0; i++)
-			if (fs_cache_entry_is_live(pg, i))
-			{
-				int			s = fs_page_entry(pg, i)->slot;
-
-				out->views[s].bytes += FS_PAGE_INDEX / nlive + (first < 0 ? FS_PAGE_INDEX % nlive : 0);
-				first = i;
-			}
 		LWLockRelease(fs_page_lock(p));
 	}
+	/* the index shares, rounded once per view */
+	for (int i = 0; i < FS_CACHE_MAX_VIEWS; i++)
+		out->views[i].bytes += (out->views[i].entries * FS_PAGE_INDEX + FS_PAGE_SLOTS / 2) / FS_PAGE_SLOTS;
 	/* this database's worker; in a database without one, the launcher */
 	SpinLockAcquire(&fs_cache_ctl->mutex);
 	out->worker_pid = fs_cache_ctl->worker_pid;

@@ -5,9 +5,10 @@
  * Every row of a view has the same jsonb skeleton: the root object's header and key, the inner
  * object's header, its key entries and its key strings (jsonb sorts keys, and the read plan
  * always builds every feature, nulls included). Only the root's value entry, the inner value
- * entries and the values themselves differ. So a view's template, the jsonb of a row whose
- * features are all null, is built once per backend, and a payload keeps only the bytes where a
- * row differs from it: for the benchmark's 4 features, 63 of 135 bytes. Hits rebuild the jsonb
+ * entries and the values themselves differ (the root's value entry is the inner object's length,
+ * implied by the total). So a view's template, the jsonb of a row whose features are all null, is
+ * built once per backend, and a payload keeps only the bytes where a row differs from it: for the
+ * benchmark's 4 features, about 62 of 136 bytes. Hits rebuild the jsonb
  * with three copies (no parsing, no conversions). A row whose skeleton is not the template's
  * (which the encoder checks byte for byte) is stored whole. The template's fingerprint is in
  * the header, so a payload is never rebuilt with another template (a miss then, and refilled).
@@ -39,6 +40,7 @@ typedef struct FsPayloadHdr
 typedef struct FsPayloadTmpl
 {
 	bool		usable;
+	int			keyend;			/* end of the root's key string */
 	int			vje;			/* the inner object's value entries */
 	int			kstart;			/* its key strings */
 	int			kend;			/* its values */
@@ -97,6 +99,7 @@ tmpl(FsOnlineView *ov)
 		if (n > 0 && JB_ROOT_COUNT(j) == 1 && JBE_ISCONTAINER(rootval) &&
 			(inner->header & JB_CMASK) == (uint32) n && (inner->header & JB_FOBJECT))
 		{
+			t->keyend = ROOT_VALUE_ENTRY + sizeof(uint32) + strlen(ov->view->name);
 			t->vje = c + sizeof(uint32) * (1 + n);
 			t->kstart = c + sizeof(uint32) * (1 + 2 * n);
 			t->kend = t->kstart + getJsonbOffset(inner, n);
@@ -110,11 +113,29 @@ tmpl(FsOnlineView *ov)
 	return t;
 }
 
-/* Does the row's jsonb have the template's skeleton (every byte outside its variable parts)? */
+/*
+ * The root's value entry of a row's jsonb of len bytes: the inner object's length, padding
+ * included (a length, not an offset: it is the root's second entry).
+ */
+static inline uint32
+root_value_entry(FsPayloadTmpl *t, int len)
+{
+	return JENTRY_ISCONTAINER | (uint32) (len - t->keyend);
+}
+
+/*
+ * Does the row's jsonb have the template's skeleton (every byte outside the inner object's
+ * value entries and values, the root's value entry being the one its length implies)?
+ */
 static bool
 fits_template(FsPayloadTmpl *t, const char *r, int len)
 {
-	return t->usable && len >= t->kend &&
+	uint32		rootval;
+
+	if (!t->usable || len < t->kend)
+		return false;
+	memcpy(&rootval, r + ROOT_VALUE_ENTRY, sizeof(uint32));
+	return rootval == root_value_entry(t, len) &&
 		memcmp(r + VARHDRSZ, t->bytes + VARHDRSZ, ROOT_VALUE_ENTRY - VARHDRSZ) == 0 &&
 		memcmp(r + ROOT_VALUE_ENTRY + 4, t->bytes + ROOT_VALUE_ENTRY + 4, t->vje - ROOT_VALUE_ENTRY - 4) == 0 &&
 		memcmp(r + t->kstart, t->bytes + t->kstart, t->kend - t->kstart) == 0;
@@ -142,13 +163,12 @@ fs_payload_encode(FsOnlineView *ov, const FsOnlineRow *row, char *buf)
 		{
 			int			nje = t->kstart - t->vje;
 
-			len = PAYLOAD_HDR_LEN + sizeof(uint32) + nje + (rlen - t->kend);
+			len = PAYLOAD_HDR_LEN + nje + (rlen - t->kend);
 			if (len > FS_CACHE_DATA)
 				return len;		/* caller's put declines it */
 			h.flags |= PAYLOAD_COMPACT | (int32) (t->fp << PAYLOAD_FP_SHIFT);
-			memcpy(buf + PAYLOAD_HDR_LEN, r + ROOT_VALUE_ENTRY, sizeof(uint32));
-			memcpy(buf + PAYLOAD_HDR_LEN + sizeof(uint32), r + t->vje, nje);
-			memcpy(buf + PAYLOAD_HDR_LEN + sizeof(uint32) + nje, r + t->kend, rlen - t->kend);
+			memcpy(buf + PAYLOAD_HDR_LEN, r + t->vje, nje);
+			memcpy(buf + PAYLOAD_HDR_LEN + nje, r + t->kend, rlen - t->kend);
 		}
 		else
 		{
@@ -181,17 +201,19 @@ fs_payload_decode(FsOnlineView *ov, char *buf, int len, FsOnlineRow *row, bool c
 	{
 		FsPayloadTmpl *t = tmpl(ov);
 		int			nje = t->kstart - t->vje;
-		int			vlen = len - (int) PAYLOAD_HDR_LEN - (int) sizeof(uint32) - nje;
+		int			vlen = len - (int) PAYLOAD_HDR_LEN - nje;
 		char	   *j;
+		uint32		rootval;
 
 		if (!t->usable || ((uint32) h.flags >> PAYLOAD_FP_SHIFT) != t->fp || vlen < 0)
 			return false;		/* another skeleton: a miss */
 		j = palloc(t->kend + vlen);
 		memcpy(j, t->bytes, t->kend);
 		SET_VARSIZE(j, t->kend + vlen);
-		memcpy(j + ROOT_VALUE_ENTRY, buf + PAYLOAD_HDR_LEN, sizeof(uint32));
-		memcpy(j + t->vje, buf + PAYLOAD_HDR_LEN + sizeof(uint32), nje);
-		memcpy(j + t->kend, buf + PAYLOAD_HDR_LEN + sizeof(uint32) + nje, vlen);
+		rootval = root_value_entry(t, t->kend + vlen);
+		memcpy(j + ROOT_VALUE_ENTRY, &rootval, sizeof(uint32));
+		memcpy(j + t->vje, buf + PAYLOAD_HDR_LEN, nje);
+		memcpy(j + t->kend, buf + PAYLOAD_HDR_LEN + nje, vlen);
 		row->features = (Jsonb *) j;
 		return true;
 	}
