@@ -44,9 +44,9 @@ cleanup() {
 trap cleanup EXIT
 
 
-# cache: ~200 bytes per entity in use (entries of 4 kB pages), with 1.5x room: a key's page is
+# cache: ~110 bytes per entity in use (entries in 4 kB pages), with 1.5x room: a key's page is
 # fixed by its hash, so pages fill unevenly and a tight cache evicts from its fullest pages
-cache_kb=$(( (ENTITIES * 200 * 3 / 2) / 1024 + 1024 ))
+cache_kb=$(( (ENTITIES * 110 * 3 / 2) / 1024 + 1024 ))
 fs_log "cluster (cache_size = ${cache_kb}kB for $ENTITIES entities)"
 fs_as_pg_user "$FS_BINDIR/initdb" -D "$W/data" -A trust >/dev/null
 # shared_buffers + cache + 25% for the rest of shared memory

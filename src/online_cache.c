@@ -210,14 +210,47 @@ key_gen(uint64 hash)
 }
 
 /*
+ * A prefetch the compiler must keep: GCC dropped a loop made only of __builtin_prefetch calls
+ * (prefetch_match's), which left every batch probe stalling on its entry's first cache line.
+ */
+static inline void
+prefetch_line(const void *p)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	__asm__ __volatile__("prefetcht0 %0"::"m"(*(const char *) p));
+#else
+	__builtin_prefetch(p, 0, 3);
+#endif
+}
+
+/* Starts loading a page's header and index lines (K, tags, offsets, reference bytes). */
+static inline void
+prefetch_page(int64 p)
+{
+	const char *pg = (const char *) &fs_cache_pages[p];
+
+	for (int l = 0; l < FS_PAGE_INDEX / FS_LINE; l++)
+		prefetch_line(pg + l * FS_LINE);
+}
+
+/*
  * The reader's first step of the protocol: W = max(V, K(key)), the smallest tag a live entry of
  * this key can carry, with a barrier before the caller's snapshot.
  */
 uint64
 fs_cache_want(int slot, uint64 hash)
 {
-	uint64		v = pg_atomic_read_u64(&fs_cache_ctl->views[slot].gen);
-	uint64		k = pg_atomic_read_u64(key_gen(hash));
+	uint64		v;
+	uint64		k;
+
+	/*
+	 * The page's index lines along with its header line (K): the probe that follows needs them,
+	 * and fetched together their misses overlap instead of following one another (a random
+	 * page of a large cache is a TLB miss and a memory access per line).
+	 */
+	prefetch_page(page_no(hash));
+	v = pg_atomic_read_u64(&fs_cache_ctl->views[slot].gen);
+	k = pg_atomic_read_u64(key_gen(hash));
 
 	pg_memory_barrier();
 	return Max(v, k);
@@ -441,30 +474,6 @@ fs_cache_bump_keys(const uint64 *hashes, int n)
 		while (cur < g && !pg_atomic_compare_exchange_u64(k, &cur, g))
 			;
 	}
-}
-
-/*
- * A prefetch the compiler must keep: GCC dropped a loop made only of __builtin_prefetch calls
- * (prefetch_match's), which left every batch probe stalling on its entry's first cache line.
- */
-static inline void
-prefetch_line(const void *p)
-{
-#if defined(__x86_64__) && defined(__GNUC__)
-	__asm__ __volatile__("prefetcht0 %0"::"m"(*(const char *) p));
-#else
-	__builtin_prefetch(p, 0, 3);
-#endif
-}
-
-/* Starts loading a page's header and index lines (K, tags, offsets). */
-static inline void
-prefetch_page(int64 p)
-{
-	const char *pg = (const char *) &fs_cache_pages[p];
-
-	for (int l = 0; l < 4; l++)
-		prefetch_line(pg + l * FS_LINE);
 }
 
 /*
