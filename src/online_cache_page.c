@@ -267,7 +267,15 @@ fs_page_store(FsPage *pg, int slot, uint16 tag, const char *key, int keylen, uin
 		pg->used += units;
 		pg->off[s] = pg->top;
 		pg->tag[s] = tag;
-		pg->ref[s] = 0;
+
+		/*
+		 * A new entry starts referenced (its filler just used it; the worker's load is a read
+		 * of every row): readers then write the reference byte only after the CLOCK hand has
+		 * cleared it, not at the first hit of every entry, each of which was a write to a
+		 * line other CPUs read and, for a backend whose mapping of the page was read-only
+		 * (mapped on a read fault), a write-protect fault (about 5 us here).
+		 */
+		pg->ref[s] = 1;
 		e = fs_page_entry(pg, s);
 		e->gen = gen;
 		e->slot = (uint8) slot;
