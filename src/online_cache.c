@@ -306,10 +306,11 @@ copy_from_page(FsPage *pg, int slot, uint16 tag, const char *key, int keylen, ui
 		uint32		off = *(volatile uint16 *) &pg->off[i];
 		int			room = FS_PAGE - (int) (off * FS_UNIT + FS_ENTRY_HDR + keylen);
 		const FsEntry *e = (const FsEntry *) ((const char *) pg + off * FS_UNIT);
-		int			l = *(volatile uint16 *) &e->len;
+		int			l;
 
 		if (off < FS_PAGE_INDEX / FS_UNIT || room < 0)
 			return -1;			/* torn: the re-check of the counter fails */
+		l = *(volatile uint16 *) &e->len;
 		*len = Min(Min(l, room), FS_CACHE_DATA - keylen);
 		memcpy(buf, e->data + keylen, *len);
 	}

@@ -305,7 +305,7 @@ fs_cache_sweep_view(int slot, int32 view_id)
 		{
 			uint32		off = pg->off[i];
 
-			any = off >= FS_PAGE_INDEX / FS_UNIT && off < FS_PAGE_UNITS &&
+			any = off >= FS_PAGE_INDEX / FS_UNIT && off * FS_UNIT + FS_ENTRY_HDR <= FS_PAGE &&
 				((FsEntry *) ((char *) pg + off * FS_UNIT))->slot == slot;
 		}
 		if (!any)
