@@ -488,7 +488,7 @@ prefetch_match(int64 p, uint64 hash)
 	uint16		tag = key_tag(hash);
 
 	for (int i = 0; i < FS_PAGE_SLOTS; i++)
-		if (pg->tag[i] == tag && pg->off[i] >= FS_PAGE_INDEX / FS_UNIT)
+		if (pg->tag[i] == tag && pg->off[i] >= FS_PAGE_INDEX / FS_UNIT && pg->off[i] < FS_PAGE_UNITS)
 		{
 			const char *e = (const char *) pg + pg->off[i] * FS_UNIT;
 
