@@ -42,7 +42,7 @@ ok($node->poll_query_until('postgres', "SELECT worker_state = 'idle' FROM fs_sta
 	'worker idle');
 
 # Oracle of one entity of `sized`: the source row as fs_online's shape.
-my $oracle_sized = q{SELECT string_agg(coalesce(jsonb_build_object('sized', jsonb_build_object('body', body, 'n', n))::text, 'NULL'), E'\n' ORDER BY g)
+my $oracle_sized = q{SELECT string_agg(CASE WHEN id IS NULL THEN 'NULL' ELSE jsonb_build_object('sized', jsonb_build_object('body', body, 'n', n))::text END, E'\n' ORDER BY g)
   FROM generate_series(0, 3001) g LEFT JOIN docs ON id = g};
 my $answers_sized = q{SELECT string_agg(coalesce(fs_online(fs_entity('doc', g), 'sized')::text, 'NULL'), E'\n' ORDER BY g)
   FROM generate_series(0, 3001) g};
