@@ -44,13 +44,21 @@
  */
 typedef struct FsViewSlot
 {
+	/* line 0: read by every lookup, written only when the view changes */
 	Oid			dboid;			/* database of the view */
 	int32		view_id;		/* 0 = free */
 	pg_atomic_uint64 gen;
 	uint64		loaded_gen;		/* generation the worker last loaded completely */
 	uint64		guard;			/* aggregation views: fingerprint of the source's triggers */
+	char		pad0[FS_LINE - 32];
+
+	/*
+	 * line 1: written by lookups (statistics) and fills (fairness), apart from line 0: sharing
+	 * it, every lookup's count took the line all lookups read away from the other CPUs
+	 */
 	pg_atomic_uint64 used;		/* units of entries written under this slot, not yet replaced (fairness) */
 	pg_atomic_uint64 ctr[FS_NCOUNTERS];
+	char		pad1[FS_LINE - 8 * (1 + FS_NCOUNTERS)];
 } FsViewSlot;
 
 /*
@@ -135,6 +143,7 @@ typedef struct FsCacheDb
 
 typedef struct FsCacheCtl
 {
+	FsViewSlot	views[FS_CACHE_MAX_VIEWS];	/* first: line-aligned, as shared memory is */
 	LWLock	   *viewlock;
 	LWLock	   *locks;			/* FS_CACHE_NLOCKS bucket locks follow viewlock */
 	pg_atomic_uint64 global_gen;
@@ -149,7 +158,6 @@ typedef struct FsCacheCtl
 	TimestampTz last_error_at;
 	int64		worker_errors;
 	FsCacheDb	dbs[FS_CACHE_MAX_DBS];
-	FsViewSlot	views[FS_CACHE_MAX_VIEWS];
 } FsCacheCtl;
 
 /* The cache in shared memory (online_cache_shmem.c attaches them); NULL when not preloaded. */

@@ -37,6 +37,7 @@ cache_npages(void)
 	StaticAssertStmt(sizeof(FsPage) == FS_PAGE, "a cache page is one 4 kB MMU page");
 	StaticAssertStmt(offsetof(FsPage, tag) == FS_LINE, "the page header is one cache line");
 	StaticAssertStmt(offsetof(FsPage, data) == FS_PAGE_INDEX, "the index ends at FS_PAGE_INDEX");
+	StaticAssertStmt(sizeof(FsViewSlot) == 2 * FS_LINE, "a view slot is two cache lines");
 	StaticAssertStmt(FS_CACHE_MAX_VIEWS <= 256, "an entry's view slot is one byte");
 	StaticAssertStmt(FS_ENTRY_HDR == 12, "an entry's header is 12 bytes");
 	StaticAssertStmt(FS_ENTRY_UNITS(FS_CACHE_KEY_MAX, FS_CACHE_DATA - FS_CACHE_KEY_MAX) <= FS_PAGE_DATA_UNITS,
