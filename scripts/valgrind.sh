@@ -21,7 +21,7 @@ done
 "$FS_ROOT/scripts/install-deps.sh" || exit 1
 fs_private_install fs_valgrind || exit 1
 DATA=$W/data
-PORT=5455
+PORT=${FS_VALGRIND_PORT:-5455}
 cleanup() {
   fs_as_pg_user "$FS_BINDIR/pg_ctl" -D "$DATA" -m fast -t 600 stop >/dev/null 2>&1 || true
   [ -n "${FS_KEEP:-}" ] && echo "work directory kept: $W" || rm -rf "$W"

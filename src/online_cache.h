@@ -10,7 +10,7 @@
 #include "nodes/pg_list.h"
 
 #define FS_CACHE_KEY_MAX	64		/* bytes of key image an entry can hold */
-#define FS_CACHE_DATA		234		/* key image + payload bytes per entry (256 with the header) */
+#define FS_CACHE_DATA		1024	/* key image + payload bytes an entry can hold (documented limit) */
 #define FS_CACHE_MAX_VIEWS	256		/* view slots (statistics + generation), all databases */
 #define FS_CACHE_MAX_DBS	64		/* databases the cache can serve at once */
 
@@ -148,8 +148,6 @@ typedef struct FsCacheViewStats
 typedef struct FsCacheStats
 {
 	int64		capacity_bytes;
-	int64		capacity_entries;
-	int64		entry_bytes;
 	int			nviews;
 	FsCacheViewStats views[FS_CACHE_MAX_VIEWS];
 	int			worker_pid;

@@ -16,15 +16,25 @@
 
 #include "online_cache.h"
 
-#define FS_CACHE_WAYS	8
 /*
- * The CPU's cache line, the unit of prefetches and of the header layout: 64 bytes on x86-64
- * and most ARM. Not PG_CACHE_LINE_SIZE, which is 128 (a padding size against false sharing):
- * stepping prefetches by it fetched only every other line of an entry.
+ * The CPU's cache line, the unit of prefetches and of the page header layout: 64 bytes on x86-64
+ * and most ARM. Not PG_CACHE_LINE_SIZE, which is 128 (a padding size against false sharing).
  */
 #define FS_LINE			64
 #define FS_CACHE_NLOCKS 128
 
+/*
+ * A page: one 4 kB (the smallest MMU page) partition of the cache holding the index of its keys
+ * and their entries, so that a probe takes at most one TLB miss (see LAYOUT AND LOCKING in
+ * online_cache.c). Entries are allocated in 8-byte units from the end of the page downwards.
+ */
+#define FS_PAGE			4096
+#define FS_UNIT			8
+#define FS_PAGE_UNITS	(FS_PAGE / FS_UNIT)
+#define FS_PAGE_SLOTS	48		/* entries a page can index */
+#define FS_PAGE_KGENS	6		/* key generations K per page */
+#define FS_PAGE_INDEX	(5 * FS_LINE)	/* header line + tag, offset and reference arrays */
+#define FS_PAGE_DATA_UNITS ((FS_PAGE - FS_PAGE_INDEX) / FS_UNIT)
 
 /*
  * A view's slot is identified by its database and view id: view ids are per database, and a
@@ -34,37 +44,79 @@
  */
 typedef struct FsViewSlot
 {
+	/* line 0: read by every lookup, written only when the view changes */
 	Oid			dboid;			/* database of the view */
 	int32		view_id;		/* 0 = free */
 	pg_atomic_uint64 gen;
 	uint64		loaded_gen;		/* generation the worker last loaded completely */
 	uint64		guard;			/* aggregation views: fingerprint of the source's triggers */
-	pg_atomic_uint32 used;		/* entries written under this slot and not yet replaced (fairness) */
+	char		pad0[FS_LINE - 32];
+
+	/*
+	 * line 1: written by lookups (statistics) and fills (fairness), apart from line 0: sharing
+	 * it, every lookup's count took the line all lookups read away from the other CPUs
+	 */
+	pg_atomic_uint64 used;		/* units of entries written under this slot, not yet replaced (fairness) */
 	pg_atomic_uint64 ctr[FS_NCOUNTERS];
+	char		pad1[FS_LINE - 8 * (1 + FS_NCOUNTERS)];
 } FsViewSlot;
 
-/* An entry: a 22-byte header, then the key image and the payload (256 bytes in all). */
+/*
+ * An entry, at a unit boundary of its page: a 12-byte header (no view id: the slot's generation
+ * tells a former view's entries apart, see the protocol; no home or size field: its page is its
+ * home, its size follows from keylen + len), then the key image and the payload.
+ */
 typedef struct FsEntry
 {
 	uint64		gen;			/* the tag T */
-	int32		view_id;		/* 0 = empty */
-	uint32		home;			/* the key's home bucket, whose K applies to it */
-	uint16		slot;
-	uint16		len;			/* payload bytes after the key image */
+	uint8		slot;			/* view slot (FS_CACHE_MAX_VIEWS is 256) */
 	uint8		keylen;
-	uint8		ref;
-	char		data[FS_CACHE_DATA];
+	uint16		len;			/* payload bytes after the key image */
+	char		data[FLEXIBLE_ARRAY_MEMBER];	/* key image, then payload */
 } FsEntry;
 
-/* A bucket's header, one cache line (see LAYOUT AND LOCKING). */
-typedef struct FsBucket
+#define FS_ENTRY_HDR	offsetof(FsEntry, data)
+#define FS_ENTRY_UNITS(keylen, len) ((FS_ENTRY_HDR + (keylen) + (len) + FS_UNIT - 1) / FS_UNIT)
+
+/*
+ * A page's header and index: line 0 holds what every probe reads first (the change counter and
+ * the key generations), lines 1-4 the slots' 16-bit hash tags, entry offsets (in units from the
+ * page start; 0 = free slot) and CLOCK reference bytes (set by readers without a lock: a separate
+ * array, so that a reader's racing store can only ever misplace a reference bit).
+ */
+typedef struct FsPage
 {
-	pg_atomic_uint64 keygen;	/* K of the keys whose home bucket this is */
-	pg_atomic_uint32 seq;		/* odd while a writer changes the bucket */
-	uint32		tag[FS_CACHE_WAYS]; /* high half of each entry's key hash */
-	uint8		lines[FS_CACHE_WAYS];	/* cache lines spanned by each entry's used bytes */
-	char		pad[FS_LINE - 12 - 5 * FS_CACHE_WAYS];
-} FsBucket;
+	pg_atomic_uint32 seq;		/* odd while a writer changes the page */
+	uint16		top;			/* lowest unit used by entry data (FS_PAGE_UNITS: none) */
+	uint16		used;			/* units of the entries that slots reference */
+	uint8		hand;			/* CLOCK hand */
+	uint8		pad0[7];
+	pg_atomic_uint64 keygen[FS_PAGE_KGENS]; /* K of the keys of this page, by tag */
+	uint16		tag[FS_PAGE_SLOTS];
+	uint16		off[FS_PAGE_SLOTS];
+	uint8		ref[FS_PAGE_SLOTS];
+	uint8		pad1[FS_PAGE_INDEX - FS_LINE - 5 * FS_PAGE_SLOTS];
+	char		data[FS_PAGE - FS_PAGE_INDEX];
+} FsPage;
+
+static inline FsEntry *
+fs_page_entry(FsPage *pg, int i)
+{
+	return (FsEntry *) ((char *) pg + pg->off[i] * FS_UNIT);
+}
+
+static inline int
+fs_entry_units(const FsEntry *e)
+{
+	return FS_ENTRY_UNITS(e->keylen, e->len);
+}
+
+/* Which of its page's key generations a key's tag uses. */
+static inline int
+fs_tag_kgen(uint16 tag)
+{
+	return tag % FS_PAGE_KGENS;
+}
 
 /*
  * A database the cache serves or is about to (see online_worker.c): listed by the launcher
@@ -91,11 +143,11 @@ typedef struct FsCacheDb
 
 typedef struct FsCacheCtl
 {
+	FsViewSlot	views[FS_CACHE_MAX_VIEWS];	/* first: line-aligned, as shared memory is */
 	LWLock	   *viewlock;
 	LWLock	   *locks;			/* FS_CACHE_NLOCKS bucket locks follow viewlock */
 	pg_atomic_uint64 global_gen;
-	int64		nentries;
-	int64		nbuckets;
+	int64		npages;
 	int			nserved;		/* databases with served set (viewlock) */
 	slock_t		mutex;			/* guards the launcher fields below and dbs[] but served */
 	int			worker_pid;		/* the launcher's */
@@ -106,28 +158,45 @@ typedef struct FsCacheCtl
 	TimestampTz last_error_at;
 	int64		worker_errors;
 	FsCacheDb	dbs[FS_CACHE_MAX_DBS];
-	FsViewSlot	views[FS_CACHE_MAX_VIEWS];
 } FsCacheCtl;
 
 /* The cache in shared memory (online_cache_shmem.c attaches them); NULL when not preloaded. */
 extern FsCacheCtl *fs_cache_ctl;
-extern FsEntry *fs_cache_entries;
-extern FsBucket *fs_cache_buckets;
+extern FsPage *fs_cache_pages;
 
 /* Clears every entry of a freed view slot (online_cache.c). */
 extern void fs_cache_sweep_view(int slot, int32 view_id);
 
+/* Bucket locks: page p is guarded by lock p mod FS_CACHE_NLOCKS. */
+static inline LWLock *
+fs_page_lock(int64 page)
+{
+	return &((LWLockPadded *) fs_cache_ctl->locks)[page % FS_CACHE_NLOCKS].lock;
+}
+
 /* Live = its view still owns the slot, and neither V nor its key's K moved past its tag. */
 static inline bool
-fs_cache_entry_is_live(FsEntry *e)
+fs_cache_entry_is_live(FsPage *pg, int i)
 {
+	FsEntry    *e;
 	FsViewSlot *s;
 
-	if (e->view_id == 0)
+	if (pg->off[i] == 0)
 		return false;
+	e = fs_page_entry(pg, i);
 	s = &fs_cache_ctl->views[e->slot];
-	return s->view_id == e->view_id && pg_atomic_read_u64(&s->gen) <= e->gen &&
-		pg_atomic_read_u64(&fs_cache_buckets[e->home].keygen) <= e->gen;
+	return s->view_id != 0 && pg_atomic_read_u64(&s->gen) <= e->gen &&
+		pg_atomic_read_u64(&pg->keygen[fs_tag_kgen(pg->tag[i])]) <= e->gen;
 }
+
+/* The page allocator (online_cache_page.c); the caller holds the page's lock exclusive. */
+extern int	fs_page_find(FsPage *pg, int slot, uint16 tag, const char *key, int keylen,
+						 bool any_gen, uint64 want);
+extern bool fs_page_store(FsPage *pg, int slot, uint16 tag, const char *key, int keylen,
+						  uint64 gen, const char *payload, int len);
+extern void fs_page_remove(FsPage *pg, int i);
+extern void fs_page_init(FsPage *pg);
+/* Units of entries a database holds (approximate; online_cache.c). */
+extern int64 fs_cache_db_used(Oid dboid);
 
 #endif

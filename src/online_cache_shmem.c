@@ -23,36 +23,38 @@ char	   *fs_cache_databases = NULL;
 bool		fs_reload_after_commit = true;
 
 FsCacheCtl *fs_cache_ctl = NULL;
-FsEntry    *fs_cache_entries = NULL;
-FsBucket   *fs_cache_buckets = NULL;
+FsPage	   *fs_cache_pages = NULL;
 static bool preloaded = false;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
-/*
- * Number of entries cache_size allows, a multiple of the bucket width, at least one bucket. Each
- * entry also costs an eighth of its bucket's header: cache_size covers both.
- */
+/* Number of 4 kB pages cache_size allows (at least one). */
 static int64
-cache_nentries(void)
+cache_npages(void)
 {
-	int64		n = ((int64) fs_cache_size_kb * 1024) /
-		(sizeof(FsEntry) + sizeof(FsBucket) / FS_CACHE_WAYS);
+	int64		n = ((int64) fs_cache_size_kb * 1024) / FS_PAGE;
 
-	StaticAssertStmt(sizeof(FsEntry) == 256, "an entry is 4 cache lines");
-	StaticAssertStmt(sizeof(FsBucket) == FS_LINE, "a bucket header is one cache line");
-	n -= n % FS_CACHE_WAYS;
-	return Max(n, FS_CACHE_WAYS);
+	StaticAssertStmt(sizeof(FsPage) == FS_PAGE, "a cache page is one 4 kB MMU page");
+	StaticAssertStmt(offsetof(FsPage, tag) == FS_LINE, "the page header is one cache line");
+	StaticAssertStmt(offsetof(FsPage, data) == FS_PAGE_INDEX, "the index ends at FS_PAGE_INDEX");
+	StaticAssertStmt(sizeof(FsViewSlot) == 2 * FS_LINE, "a view slot is two cache lines");
+	StaticAssertStmt(FS_CACHE_MAX_VIEWS <= 256, "an entry's view slot is one byte");
+	StaticAssertStmt(FS_ENTRY_HDR == 12, "an entry's header is 12 bytes");
+	StaticAssertStmt(FS_ENTRY_UNITS(FS_CACHE_KEY_MAX, FS_CACHE_DATA - FS_CACHE_KEY_MAX) <= FS_PAGE_DATA_UNITS,
+					 "the largest entry fits in a page");
+	return Max(n, 1);
 }
 
-/* Control block plus the entry array: the whole request, fixed at postmaster start. */
+/*
+ * Control block plus the pages (aligned to 4 kB, so that each page is one MMU page): the whole
+ * request, fixed at postmaster start.
+ */
 static Size
 cache_shmem_size(void)
 {
-	Size		sz = add_size(CACHELINEALIGN(sizeof(FsCacheCtl)) + PG_CACHE_LINE_SIZE,
-							  mul_size(cache_nentries(), sizeof(FsEntry)));
+	Size		sz = add_size(CACHELINEALIGN(sizeof(FsCacheCtl)) + FS_PAGE, 0);
 
-	return add_size(sz, mul_size(cache_nentries() / FS_CACHE_WAYS, sizeof(FsBucket)));
+	return add_size(sz, mul_size(cache_npages(), FS_PAGE));
 }
 
 /* Requests the cache's shared memory and locks (PG15: only allowed in this hook). */
@@ -75,9 +77,7 @@ fs_shmem_startup(void)
 		prev_shmem_startup_hook();
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	fs_cache_ctl = ShmemInitStruct("feature_store online cache", cache_shmem_size(), &found);
-	/* entries on cache-line boundaries: a 256-byte entry spans 4 lines, not 5 */
-	fs_cache_entries = (FsEntry *) CACHELINEALIGN((char *) fs_cache_ctl + sizeof(FsCacheCtl));
-	fs_cache_buckets = (FsBucket *) (fs_cache_entries + cache_nentries());
+	fs_cache_pages = (FsPage *) TYPEALIGN(FS_PAGE, (char *) fs_cache_ctl + sizeof(FsCacheCtl));
 	if (!found)
 	{
 		LWLockPadded *tranche = GetNamedLWLockTranche(FS_TRANCHE);
@@ -86,25 +86,19 @@ fs_shmem_startup(void)
 		fs_cache_ctl->viewlock = &tranche[0].lock;
 		fs_cache_ctl->locks = &tranche[1].lock;
 		pg_atomic_init_u64(&fs_cache_ctl->global_gen, 1);
-		fs_cache_ctl->nentries = cache_nentries();
-		fs_cache_ctl->nbuckets = fs_cache_ctl->nentries / FS_CACHE_WAYS;
+		fs_cache_ctl->npages = cache_npages();
 		SpinLockInit(&fs_cache_ctl->mutex);
 		for (int i = 0; i < FS_CACHE_MAX_DBS; i++)
 			pg_atomic_init_u32(&fs_cache_ctl->dbs[i].served, 0);
 		for (int i = 0; i < FS_CACHE_MAX_VIEWS; i++)
 		{
 			pg_atomic_init_u64(&fs_cache_ctl->views[i].gen, 0);
-			pg_atomic_init_u32(&fs_cache_ctl->views[i].used, 0);
+			pg_atomic_init_u64(&fs_cache_ctl->views[i].used, 0);
 			for (int c = 0; c < FS_NCOUNTERS; c++)
 				pg_atomic_init_u64(&fs_cache_ctl->views[i].ctr[c], 0);
 		}
-		memset(fs_cache_entries, 0, fs_cache_ctl->nentries * sizeof(FsEntry));
-		memset(fs_cache_buckets, 0, fs_cache_ctl->nbuckets * sizeof(FsBucket));
-		for (int64 b = 0; b < fs_cache_ctl->nbuckets; b++)
-		{
-			pg_atomic_init_u64(&fs_cache_buckets[b].keygen, 0);
-			pg_atomic_init_u32(&fs_cache_buckets[b].seq, 0);
-		}
+		for (int64 p = 0; p < fs_cache_ctl->npages; p++)
+			fs_page_init(&fs_cache_pages[p]);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }

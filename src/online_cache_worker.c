@@ -347,17 +347,14 @@ fs_cache_db_request_probe(Oid dboid)
 	fs_cache_wake_launcher();
 }
 
-/* A consistent-enough copy of counters and a count of live entries per view (unlocked scan). */
+/* A consistent-enough copy of counters and a count of live entries per view (page by page). */
 void
 fs_cache_stats(FsCacheStats *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (fs_cache_ctl == NULL)
 		return;
-	out->capacity_entries = fs_cache_ctl->nentries;
-	/* an entry's memory includes its share of the bucket header */
-	out->entry_bytes = sizeof(FsEntry) + sizeof(FsBucket) / FS_CACHE_WAYS;
-	out->capacity_bytes = fs_cache_ctl->nentries * out->entry_bytes;
+	out->capacity_bytes = fs_cache_ctl->npages * FS_PAGE;
 	LWLockAcquire(fs_cache_ctl->viewlock, LW_SHARED);
 	for (int i = 0; i < FS_CACHE_MAX_VIEWS; i++)
 	{
@@ -370,16 +367,32 @@ fs_cache_stats(FsCacheStats *out)
 	}
 	LWLockRelease(fs_cache_ctl->viewlock);
 	out->nviews = FS_CACHE_MAX_VIEWS;
-	for (int64 i = 0; i < fs_cache_ctl->nentries; i++)
+	/*
+	 * Bytes in use: each live entry's units plus its slot's share of its page's index (header
+	 * line and slot arrays: FS_PAGE_INDEX / FS_PAGE_SLOTS). Dead entries, free space and free
+	 * slots are capacity, not use.
+	 */
+	for (int64 p = 0; p < fs_cache_ctl->npages; p++)
 	{
-		FsEntry    *e = &fs_cache_entries[i];
+		FsPage	   *pg = &fs_cache_pages[p];
 
-		if (fs_cache_entry_is_live(e))
+		/* shared: a compaction moving entries must not be seen half done */
+		LWLockAcquire(fs_page_lock(p), LW_SHARED);
+		for (int i = 0; i < FS_PAGE_SLOTS; i++)
 		{
+			FsEntry    *e;
+
+			if (!fs_cache_entry_is_live(pg, i))
+				continue;
+			e = fs_page_entry(pg, i);
 			out->views[e->slot].entries++;
-			out->views[e->slot].bytes += out->entry_bytes;
+			out->views[e->slot].bytes += fs_entry_units(e) * FS_UNIT;
 		}
+		LWLockRelease(fs_page_lock(p));
 	}
+	/* the index shares, rounded once per view */
+	for (int i = 0; i < FS_CACHE_MAX_VIEWS; i++)
+		out->views[i].bytes += (out->views[i].entries * FS_PAGE_INDEX + FS_PAGE_SLOTS / 2) / FS_PAGE_SLOTS;
 	/* this database's worker; in a database without one, the launcher */
 	SpinLockAcquire(&fs_cache_ctl->mutex);
 	out->worker_pid = fs_cache_ctl->worker_pid;

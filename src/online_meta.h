@@ -26,6 +26,7 @@ typedef struct FsOnlineView
 	SPIPlanPtr	batch_plan;		/* read of many rows (key arrays), built on first use */
 	char		key_align[FS_MAX_KEYS];
 	int			cache_slot;		/* hint, -1 unknown */
+	void	   *payload_tmpl;	/* online_payload.c's jsonb skeleton, built on first use */
 	uint64		priv_epoch;		/* privilege cache: valid while epoch and user match */
 	Oid			priv_user;
 	bool		priv_ok;

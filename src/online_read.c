@@ -30,27 +30,11 @@
 #include "online_agg.h"
 #include "online_cache.h"
 #include "online_key.h"
+#include "online_payload.h"
 #include "online_read.h"
 #include "online_wal.h"
 #include "online_table.h"
 #include "security.h"
-
-/*
- * Cache payload: the header's 20 bytes, then the jsonb (int-aligned, jsonb's alignment, in the
- * MAXALIGNed buffers it is copied to; not MAXALIGNed: 4 bytes less keeps more rows within three
- * cache lines).
- */
-typedef struct FsPayloadHdr
-{
-	int64		event_ts;
-	int64		created_ts;
-	int32		flags;
-} FsPayloadHdr;
-
-#define PAYLOAD_FOUND		1
-#define PAYLOAD_CREATED_NULL 2
-#define PAYLOAD_HDR_LEN		(offsetof(FsPayloadHdr, flags) + sizeof(int32))
-#define PAYLOAD_JSONB_OFF	INTALIGN(PAYLOAD_HDR_LEN)
 
 static FsOwnerContext octx;
 static bool notice_given = false;
@@ -92,59 +76,6 @@ open_spi(FsReadState *st)
 		MemoryContextSwitchTo(caller);
 		fs_owner_context_enter(&octx);
 		st->spi_open = true;
-	}
-}
-
-/* Payload = header (found, times) + the served jsonb; returns its length. */
-static int
-encode_payload(const FsOnlineRow *row, char *buf)
-{
-	FsPayloadHdr h = {0};
-	int			len = PAYLOAD_JSONB_OFF;
-
-	h.flags = row->found ? PAYLOAD_FOUND : 0;
-	if (row->found)
-	{
-		h.event_ts = row->event_ts;
-		h.created_ts = row->created_ts;
-		if (row->created_null)
-			h.flags |= PAYLOAD_CREATED_NULL;
-		if (len + VARSIZE(row->features) > FS_CACHE_DATA)
-			return len + VARSIZE(row->features);	/* caller's put declines it */
-		memcpy(buf + len, row->features, VARSIZE(row->features));
-		len += VARSIZE(row->features);
-	}
-	memcpy(buf, &h, PAYLOAD_HDR_LEN);
-	return len;
-}
-
-/* Inverse of encode_payload: the row's jsonb points into buf (which must be MAXALIGNed). */
-static void
-decode_payload_in_place(char *buf, int len, FsOnlineRow *row)
-{
-	FsPayloadHdr h;
-
-	memcpy(&h, buf, PAYLOAD_HDR_LEN);
-	row->found = (h.flags & PAYLOAD_FOUND) != 0;
-	if (!row->found)
-		return;
-	row->event_ts = h.event_ts;
-	row->created_ts = h.created_ts;
-	row->created_null = (h.flags & PAYLOAD_CREATED_NULL) != 0;
-	row->features = (Jsonb *) (buf + PAYLOAD_JSONB_OFF);
-}
-
-/* decode_payload_in_place, copying the jsonb so that it outlives the bucket lock. */
-static void
-decode_payload(const char *buf, int len, FsOnlineRow *row)
-{
-	decode_payload_in_place((char *) buf, len, row);
-	if (row->found)
-	{
-		Jsonb	   *copy = palloc(len - PAYLOAD_JSONB_OFF);
-
-		memcpy(copy, row->features, len - PAYLOAD_JSONB_OFF);
-		row->features = copy;
 	}
 }
 
@@ -407,10 +338,10 @@ fill(FsOnlineView *ov, int slot, uint64 hash, const char *img, int imglen, uint6
 {
 	union
 	{
-		char		data[FS_CACHE_DATA + 1024];
+		char		data[FS_CACHE_DATA];
 		int64		align;
 	}			buf;
-	int			len = row->found && VARSIZE(row->features) > 1024 ? FS_CACHE_DATA + 1 : encode_payload(row, buf.data);
+	int			len = fs_payload_encode(ov, row, buf.data);
 
 	fs_cache_put(slot, ov->view->view_id, hash, img, imglen, tag, buf.data, len);
 }
@@ -459,10 +390,9 @@ fs_read_row_keys(FsReadState *st, FsOnlineView *ov, Datum *keys, FsOnlineRow *ro
 		want = fs_cache_want(slot, hash);
 		tag = fs_cache_fill_tag();
 		len = fs_cache_get(slot, ov->view->view_id, hash, img, imglen, want, buf.data);
-		if (len >= 0)
+		if (len >= 0 && fs_payload_decode(ov, buf.data, len, row, true))
 		{
 			fs_cache_count(slot, FS_CTR_HITS);
-			decode_payload(buf.data, len, row);
 			return row->found;
 		}
 		fs_cache_count(slot, FS_CTR_MISSES);
@@ -657,11 +587,12 @@ fs_read_rows(FsReadState *st, FsOnlineView *ov, int n, const Datum *keys, const 
 		{
 			if (imglen[i] == -2)
 				continue;
-			if (pr[i].len >= 0)
-				/* the jsonb stays in the scratch buffer: no second copy */
-				decode_payload_in_place(pr[i].buf, pr[i].len, &rows[i]);
-			else
+			/* a whole jsonb stays in the scratch buffer: no second copy */
+			if (pr[i].len < 0 || !fs_payload_decode(ov, pr[i].buf, pr[i].len, &rows[i], false))
+			{
+				memset(&rows[i], 0, sizeof(FsOnlineRow));
 				miss[nmiss++] = i;
+			}
 		}
 	}
 	else
@@ -834,7 +765,7 @@ fs_read_load_view(FsOnlineView *ov, int slot, uint64 tag)
 			{
 				union
 				{
-					char		data[FS_CACHE_DATA + 1024];
+					char		data[FS_CACHE_DATA];
 					int64		align;
 				}			buf;
 				int			len;
@@ -843,7 +774,7 @@ fs_read_load_view(FsOnlineView *ov, int slot, uint64 tag)
 				row.event_ts = DatumGetTimestampTz(SPI_getbinval(t, d, nk + 1, &isnull));
 				row.created_ts = DatumGetTimestampTz(SPI_getbinval(t, d, nk + 2, &row.created_null));
 				row.features = DatumGetJsonbP(SPI_getbinval(t, d, nk + 3, &isnull));
-				len = VARSIZE(row.features) > 1024 ? FS_CACHE_DATA + 1 : encode_payload(&row, buf.data);
+				len = fs_payload_encode(ov, &row, buf.data);
 				fs_cache_put(slot, v->view_id,
 							 hash_bytes_extended((const unsigned char *) img, imglen, (uint64) v->view_id),
 							 img, imglen, tag, buf.data, len);

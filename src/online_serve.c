@@ -27,6 +27,7 @@
 #include "online_cache.h"
 #include "online_meta.h"
 #include "online_read.h"
+#include "numeric_float.h"
 #include "online_serve.h"
 #include "transform.h"
 #include "sql_args.h"
@@ -431,7 +432,7 @@ fs_serve_build_vector(ServePlan *p, VecSpec *vs, FsOnlineRow *rows)
 			feature_value(inner, vs->fov[i]->view->features[vs->fidx[i]].name, &v);
 			if (v.type == jbvNumeric)
 			{
-				vals[i] = DirectFunctionCall1(numeric_float8, NumericGetDatum(v.val.numeric));
+				vals[i] = Float8GetDatum(fs_numeric_float8(v.val.numeric));
 				nulls[i] = false;
 			}
 			else if (v.type == jbvBool)
