@@ -73,6 +73,13 @@ phase_done(instr_time *t, int i)
  * Execute
  * --------------------------------------------------------------------------------------- */
 
+/* See pit_join.h. */
+void
+pit_plan_set_emit_slot(PitPlan *p, PitEmitSlotFn fn)
+{
+	p->emit_slot = fn;
+}
+
 /* See pit_join.h: on several cores when pit_parallel.c finds it worth it, else serially. */
 uint64
 pit_plan_execute(PitPlan *p, PitEmitFn emit, void *arg)

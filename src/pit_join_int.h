@@ -216,6 +216,7 @@ struct PitPlan
 	struct PitParShared *par;
 	uint64		batch_start;	/* spine ordinal of the batch's first row */
 	uint64		emit_ordinal;	/* the spine ordinal of the row being emitted */
+	PitEmitSlotFn emit_slot;	/* see pit_plan_set_emit_slot, or NULL */
 };
 
 /*

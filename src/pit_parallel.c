@@ -36,6 +36,7 @@
 #include "access/xact.h"
 #include "common/hashfn.h"
 #include "pgstat.h"
+#include "portability/instr_time.h"
 #include "port/atomics.h"
 #include "storage/barrier.h"
 #include "storage/lwlock.h"
@@ -109,6 +110,8 @@ typedef struct PitParShared
 	dsa_pointer *bests;			/* per worker: its PitBest array of the view being combined */
 	pg_atomic_uint64 *next_block;	/* per leaf: the next block to claim */
 	int		   *leaf_base;		/* per view: its first leaf's counter */
+	double		wait_ms;		/* at the barriers */
+	double		combine_ms;
 } PitParShared;
 
 PGDLLEXPORT void pit_parallel_main(dsm_segment *seg, shm_toc *toc);
@@ -233,6 +236,9 @@ pit_par_combine(PitPlan *p, PitView *v, PitFetchFn fetch, void *farg)
 	Datum	   *vb = palloc(sizeof(Datum) * Max(v->nfeat, 1));
 	bool	   *na = palloc(sizeof(bool) * Max(v->nfeat, 1));
 	bool	   *nb = palloc(sizeof(bool) * Max(v->nfeat, 1));
+	instr_time	t0,
+				t1;
+	bool		elected;
 
 	for (int k = 0; k < v->nslots; k++)
 	{
@@ -247,7 +253,13 @@ pit_par_combine(PitPlan *p, PitView *v, PitFetchFn fetch, void *farg)
 		b->leaf = s->best_leaf;
 	}
 	par->bests[p->part_i] = mine;
-	if (BarrierArriveAndWait(&par->h->barrier, PG_WAIT_EXTENSION))
+	INSTR_TIME_SET_CURRENT(t0);
+	elected = BarrierArriveAndWait(&par->h->barrier, PG_WAIT_EXTENSION);
+	INSTR_TIME_SET_CURRENT(t1);
+	INSTR_TIME_SUBTRACT(t1, t0);
+	par->wait_ms += INSTR_TIME_GET_MILLISEC(t1);
+	INSTR_TIME_SET_CURRENT(t0);
+	if (elected)
 	{
 		/* every worker has scanned this view's leaves: the next batch claims blocks afresh */
 		int			base = par->leaf_base[view_index(p, v)];
@@ -290,7 +302,14 @@ pit_par_combine(PitPlan *p, PitView *v, PitFetchFn fetch, void *farg)
 		}
 	}
 	/* the others may still be reading this worker's bests */
+	INSTR_TIME_SET_CURRENT(t1);
+	INSTR_TIME_SUBTRACT(t1, t0);
+	par->combine_ms += INSTR_TIME_GET_MILLISEC(t1);
+	INSTR_TIME_SET_CURRENT(t0);
 	BarrierArriveAndWait(&par->h->barrier, PG_WAIT_EXTENSION);
+	INSTR_TIME_SET_CURRENT(t1);
+	INSTR_TIME_SUBTRACT(t1, t0);
+	par->wait_ms += INSTR_TIME_GET_MILLISEC(t1);
 	dsa_free(par->area, mine);
 	pfree(all);
 	pfree(va);
@@ -303,31 +322,70 @@ pit_par_combine(PitPlan *p, PitView *v, PitFetchFn fetch, void *farg)
  * Worker: entry point and output
  * --------------------------------------------------------------------------------------- */
 
+/*
+ * A worker's output: rows of one chunk (consecutive spine ordinals) packed into messages of
+ * up to PIT_PAR_MSG_BYTES, each the first row's ordinal, then the rows as minimal tuples, each
+ * at a MAXALIGNed offset; a message of the ordinal PIT_PAR_END alone ends the worker's output.
+ */
+#define PIT_PAR_MSG_BYTES 32768
+
 typedef struct PitSender
 {
 	PitPlan    *p;
 	shm_mq_handle *mqh;
+	char	   *buf;
+	Size		cap;
+	Size		len;			/* 0: no row buffered */
+	uint64		next;			/* the ordinal the next buffered row must have */
 } PitSender;
 
 static void
-send_message(PitSender *s, uint64 ordinal, MinimalTuple tup)
+flush_rows(PitSender *s)
 {
-	shm_mq_iovec iov[2] = {{(const char *) &ordinal, sizeof(ordinal)},
-	{(const char *) tup, tup ? tup->t_len : 0}};
-
-	if (shm_mq_sendv(s->mqh, iov, tup ? 2 : 1, false, false) != SHM_MQ_SUCCESS)
+	if (s->len == 0)
+		return;
+	if (shm_mq_send(s->mqh, s->len, s->buf, false, false) != SHM_MQ_SUCCESS)
 		elog(ERROR, "the point-in-time join's leader stopped reading");
+	s->len = 0;
 }
 
-/* Sends one output row, with its spine ordinal in front. */
+/* Buffers one output row (formed in place), sending the message when its chunk or room ends. */
 static void
 send_row(void *arg, Datum *vals, bool *nulls)
 {
 	PitSender  *s = arg;
+	uint64		ordinal = s->p->emit_ordinal;
 	MinimalTuple tup = heap_form_minimal_tuple(s->p->desc, vals, nulls);
+	Size		need = MAXALIGN(tup->t_len);
 
-	send_message(s, s->p->emit_ordinal, tup);
+	if (s->len > 0 && (ordinal != s->next || s->len + need > s->cap))
+		flush_rows(s);
+	if (s->len == 0)
+	{
+		if (MAXALIGN(sizeof(uint64)) + need > s->cap)
+		{
+			s->cap = MAXALIGN(sizeof(uint64)) + need;
+			s->buf = repalloc(s->buf, s->cap);
+		}
+		memcpy(s->buf, &ordinal, sizeof(uint64));
+		s->len = MAXALIGN(sizeof(uint64));
+	}
+	memcpy(s->buf + s->len, tup, tup->t_len);
+	s->len += need;
+	s->next = ordinal + 1;
 	pfree(tup);
+	if (s->next % PIT_PAR_CHUNK_ROWS == 0)
+		flush_rows(s);			/* the chunk's last row: the leader wants it now */
+}
+
+static void
+send_end(PitSender *s)
+{
+	uint64		end = PIT_PAR_END;
+
+	flush_rows(s);
+	if (shm_mq_send(s->mqh, sizeof(end), &end, false, true) != SHM_MQ_SUCCESS)
+		elog(ERROR, "the point-in-time join's leader stopped reading");
 }
 
 /* A parallel worker's entry point (by name, from CreateParallelContext). */
@@ -366,11 +424,15 @@ pit_parallel_main(dsm_segment *seg, shm_toc *toc)
 	s.p->part_i = ParallelWorkerNumber;
 	s.p->checksum_on = h->checksum_on;
 	s.p->checksum = 0;
+	s.cap = PIT_PAR_MSG_BYTES;
+	s.buf = palloc(s.cap);
+	s.len = 0;
 	par.h = h;
 	par.area = dsa_attach_in_place(shm_toc_lookup(toc, PIT_PAR_DSA, false), seg);
 	par.bests = shm_toc_lookup(toc, PIT_PAR_BESTS, false);
 	par.next_block = shm_toc_lookup(toc, PIT_PAR_BLOCKS, false);
 	par.leaf_base = palloc(sizeof(int) * Max(s.p->nviews, 1));
+	par.wait_ms = par.combine_ms = 0;
 	for (int i = 0; i < s.p->nviews; i++)
 	{
 		par.leaf_base[i] = nleaves;
@@ -380,10 +442,13 @@ pit_parallel_main(dsm_segment *seg, shm_toc *toc)
 		elog(ERROR, "a point-in-time join worker found %d source relations, the leader %d", nleaves, h->nleaves);
 	s.p->par = &par;
 	pit_execute_part(s.p, send_row, &s);
+	elog(DEBUG1, "point-in-time join worker %d: build %.0f ms, read sources %.0f ms (barriers %.0f ms, combine %.0f ms, winners %.0f ms), emit %.0f ms",
+		 ParallelWorkerNumber, pit_last_stats.phase_ms[1], pit_last_stats.phase_ms[2], par.wait_ms, par.combine_ms,
+		 pit_last_stats.winners_ms, pit_last_stats.phase_ms[4]);
 	out = &((PitParOut *) shm_toc_lookup(toc, PIT_PAR_STATS, false))[ParallelWorkerNumber];
 	out->stats = pit_last_stats;
 	out->checksum = s.p->checksum;
-	send_message(&s, PIT_PAR_END, NULL);
+	send_end(&s);
 	shm_mq_detach(s.mqh);
 	dsa_detach(par.area);
 }
@@ -392,9 +457,9 @@ pit_parallel_main(dsm_segment *seg, shm_toc *toc)
  * Leader
  * --------------------------------------------------------------------------------------- */
 
-/* A worker's next message: its ordinal (PIT_PAR_END at the end) and the row. */
+/* A worker's next message: its first row's ordinal (PIT_PAR_END at the end) and its rows. */
 static uint64
-receive(shm_mq_handle *mqh, MinimalTuple *tup)
+receive(shm_mq_handle *mqh, char **rows, Size *len)
 {
 	Size		n;
 	void	   *data;
@@ -406,9 +471,10 @@ receive(shm_mq_handle *mqh, MinimalTuple *tup)
 	if (r != SHM_MQ_SUCCESS || n < sizeof(uint64))
 		elog(ERROR, "unexpected message from a point-in-time join worker");
 	memcpy(&ordinal, data, sizeof(uint64));
-	if (ordinal != PIT_PAR_END && n < sizeof(uint64) + MINIMAL_TUPLE_DATA_OFFSET)
+	if (ordinal != PIT_PAR_END && n < MAXALIGN(sizeof(uint64)) + MINIMAL_TUPLE_DATA_OFFSET)
 		elog(ERROR, "unexpected message from a point-in-time join worker");
-	*tup = (MinimalTuple) ((char *) data + sizeof(uint64));
+	*rows = (char *) data + MAXALIGN(sizeof(uint64));
+	*len = ordinal == PIT_PAR_END ? 0 : n - MAXALIGN(sizeof(uint64));
 	return ordinal;
 }
 
@@ -474,7 +540,6 @@ pit_parallel_execute(PitPlan *p, int nworkers, PitEmitFn emit, void *arg)
 	PitParOut  *wout;
 	shm_mq_handle **mqh;
 	TupleTableSlot *slot;
-	MemoryContext rowcxt;
 	dsa_area   *area;
 	void	   *area_space;
 	dsa_pointer *bests;
@@ -552,29 +617,41 @@ pit_parallel_execute(PitPlan *p, int nworkers, PitEmitFn emit, void *arg)
 	 * spine order; a worker's PIT_PAR_END where a row is due means the spine has ended.
 	 */
 	slot = MakeSingleTupleTableSlot(p->desc, &TTSOpsMinimalTuple);
-	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pit join parallel row", ALLOCSET_SMALL_SIZES);
 	for (;;)
 	{
 		int			w = (int) ((total / PIT_PAR_CHUNK_ROWS) % (uint64) n);
-		MinimalTuple tup;
-		uint64		ordinal = receive(mqh[w], &tup);
+		char	   *rows;
+		Size		len;
+		uint64		ordinal = receive(mqh[w], &rows, &len);
 
 		if (ordinal == PIT_PAR_END)
 		{
 			for (int i = 0; i < n; i++)
-				if (i != w && receive(mqh[i], &tup) != PIT_PAR_END)
+				if (i != w && receive(mqh[i], &rows, &len) != PIT_PAR_END)
 					elog(ERROR, "a point-in-time join worker sent a row after the spine's end");
 			break;
 		}
 		if (ordinal != total)
 			elog(ERROR, "a point-in-time join worker sent spine row %llu where row %llu was due",
 				 (unsigned long long) ordinal, (unsigned long long) total);
-		ExecStoreMinimalTuple(tup, slot, false);
-		slot_getallattrs(slot);
-		emit(arg, slot->tts_values, slot->tts_isnull);
-		ExecClearTuple(slot);
-		MemoryContextReset(rowcxt);
-		total++;
+		for (Size off = 0; off < len;)
+		{
+			MinimalTuple tup = (MinimalTuple) (rows + off);
+
+			if (len - off < MINIMAL_TUPLE_DATA_OFFSET || tup->t_len > len - off)
+				elog(ERROR, "unexpected message from a point-in-time join worker");
+			off += MAXALIGN(tup->t_len);
+			ExecStoreMinimalTuple(tup, slot, false);
+			if (p->emit_slot != NULL)
+				p->emit_slot(arg, slot);
+			else
+			{
+				slot_getallattrs(slot);
+				emit(arg, slot->tts_values, slot->tts_isnull);
+			}
+			ExecClearTuple(slot);
+			total++;
+		}
 	}
 	WaitForParallelWorkersToFinish(pcxt);
 	for (int i = 0; i < n; i++)
@@ -586,7 +663,6 @@ pit_parallel_execute(PitPlan *p, int nworkers, PitEmitFn emit, void *arg)
 	DestroyParallelContext(pcxt);
 	ExitParallelMode();
 	ExecDropSingleTupleTableSlot(slot);
-	MemoryContextDelete(rowcxt);
 	pit_last_stats.spine_rows = total;
 	pit_last_stats.workers = n;
 	return total;

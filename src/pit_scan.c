@@ -628,6 +628,20 @@ pit_scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 			won[nwon++].slot = s;
 		}
 	sort_won(won, nwon, bcxt);
+	if (p->part_n > 1 && nwon > 0)
+	{
+		/*
+		 * Parallel workers read their winners from different places of the table at any moment:
+		 * walking the same pages together, they would pin and lock the same buffers, fighting
+		 * over those cache lines.
+		 */
+		int			start = (int) ((int64) nwon * p->part_i / p->part_n);
+		PitWon	   *rot = MemoryContextAllocHuge(bcxt, sizeof(PitWon) * nwon);
+
+		memcpy(rot, won + start, sizeof(PitWon) * (nwon - start));
+		memcpy(rot + (nwon - start), won, sizeof(PitWon) * start);
+		won = rot;
+	}
 	for (int i = 0; i < nwon;)
 	{
 		PitSlot    *s = won[i].slot;
