@@ -91,7 +91,7 @@ pit_plan_execute(PitPlan *p, PitEmitFn emit, void *arg)
 	return pit_execute_part(p, emit, arg);
 }
 
-/* The file header's batches of build, read sources, merge, emit, over the plan's part of the spine. */
+/* The file header's batches of build, read sources, merge, emit; in a parallel worker, its share of each. */
 uint64
 pit_execute_part(PitPlan *p, PitEmitFn emit, void *arg)
 {

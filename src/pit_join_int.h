@@ -234,7 +234,7 @@ typedef struct PitSpineReader
 	int			readptr;
 	Datum	   *vals;
 	bool	   *nulls;
-	uint64		ordinal;		/* rows read so far, those of other parts included */
+	uint64		ordinal;		/* rows read so far */
 } PitSpineReader;
 
 /*
@@ -465,7 +465,7 @@ extern void pit_store_row(PitView *v, PitSlot *s, int64 e, int64 c, bool c_null,
 						  const bool *fnulls, MemoryContext bcxt, bool final);
 extern void pit_merge_batch(PitPlan *p, PitView *v);
 
-/* pit_join.c: the serial join over the plan's part of the spine (all of it outside a worker). */
+/* pit_join.c: the join in this process (in a parallel worker: its share of it, see pit_parallel.c). */
 extern uint64 pit_execute_part(PitPlan *p, PitEmitFn emit, void *arg);
 
 /* pit_parallel.c: how many workers to join with (0: serially), the parallel join, its GUCs. */
