@@ -101,6 +101,7 @@ SELECT 1 + floor(random() * 3000)::bigint, date_trunc('hour', '2026-01-01'::time
        floor(random() * 5)::int, CASE WHEN random() < 0.1 THEN NULL ELSE 'n' || floor(random() * 3)::int END
 FROM generate_series(1, 60000);
 INSERT INTO pj.part_hist SELECT * FROM pj.part_hist WHERE user_id % 7 = 0;  -- exact duplicates
+CREATE INDEX ON pj.part_hist (user_id, ts);
 SELECT fs_register_view('pj_part', 'pj.part_hist', 'pj_user', event_time => 'ts');
 CREATE VIEW pj.oracle2 AS
 SELECT s.request_id, u.score, u.label, p.v, p.note
