@@ -9,7 +9,8 @@
 # BENCH_GEN_ONLY=1 only generates the data. Each method runs BENCH_REPEAT times (default 2) and
 # its best time is shown.
 # Settings for every method: shared_buffers 2GB, work_mem 256MB, jit off (JIT compilation would
-# only slow the SQL baselines down), everything else default.
+# only slow the SQL baselines down), shared memory on huge pages when they can be reserved
+# (HUGE_PAGES=off: 4 kB pages; see fs_bench_join_cluster), everything else default.
 set -euo pipefail
 SIZE=${1:-SMALL}
 case $SIZE in
@@ -21,7 +22,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 
 fs_private_install fs_bench
 
-fs_bench_join_start "$SIZE" "$USERS" "$SPINE"
+FS_BENCH_HUGE=1 fs_bench_join_start "$SIZE" "$USERS" "$SPINE"
 
 if [ -n "${BENCH_GEN_ONLY:-}" ]; then exit 0; fi
 fs_log "running the methods ($SIZE)"

@@ -114,6 +114,10 @@ fs_huge_pages_restore() {
 # fs_bench_join_cluster DATA: the point-in-time join benchmarks' cluster (bench/pit_join.sh,
 # bench/python_training_set.sh), kept in DATA/pgdata and reused (BENCH_REGEN=1 starts afresh),
 # started with their settings on a unix socket in $W; sets PGOPTS. The caller stops it on exit.
+# With FS_BENCH_HUGE=1 (bench/pit_join.sh) shared memory goes on 2 MB huge pages when they can be
+# reserved (fs_huge_pages; HUGE_PAGES=off measures without), as bench/online.sh does: a parallel
+# worker is a fresh process, which would otherwise take a page fault for every 4 kB page of
+# shared_buffers it touches.
 fs_bench_join_cluster() {
   local data=$1
   mkdir -p "$(dirname "$data")"; chmod 755 "$(dirname "$data")"
@@ -135,6 +139,11 @@ timezone = 'UTC'
 jit = off
 max_wal_size = '8GB'
 CONF
+  if [ -n "${FS_BENCH_HUGE:-}" ]; then
+    fs_huge_pages $(( 2048 * 5 / 4 )) || return 1
+    echo "huge_pages = $HUGE" >> "$W/bench.conf"
+    fs_log "huge pages: $HUGE"
+  fi
   fs_chown_for_pg "$W"
   fs_as_pg_user sed -i '/^include /d' "$data/pgdata/postgresql.conf"
   echo "include '$W/bench.conf'" | fs_as_pg_user tee -a "$data/pgdata/postgresql.conf" >/dev/null
@@ -150,7 +159,7 @@ CONF
 fs_bench_join_start() {
   local size=$1 users=$2 spine=$3 t0
   DATA=${DATA:-$FS_ROOT/bench/data/$size}
-  trap 'fs_as_pg_user "$FS_BINDIR/pg_ctl" -D "$DATA/pgdata" -m fast -w stop >/dev/null 2>&1 || true; rm -rf "$W"' EXIT
+  trap 'fs_as_pg_user "$FS_BINDIR/pg_ctl" -D "$DATA/pgdata" -m fast -w stop >/dev/null 2>&1 || true; fs_huge_pages_restore; rm -rf "$W"' EXIT
   psql_() { fs_as_pg_user "$FS_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 "${PGOPTS[@]}" -d bench "$@"; }
   fs_bench_join_cluster "$DATA" || return 1
   if [ ! -f "$DATA/generated" ]; then

@@ -87,6 +87,60 @@ SELECT count(*) AS rows, count(pj_ratio) AS with_ratio,
        (SELECT count(*) FROM (SELECT * FROM pj.ts_serial EXCEPT ALL SELECT * FROM pj.ts_par) x) AS diffs
 FROM pj.ts_par;
 
+-- The shares of the work (src/pit_parallel.c): a source of three leaves (a partitioned table)
+-- whose blocks the workers claim in ranges, with equal event times the features decide and exact
+-- duplicates; many batches (work_mem 64kB: every batch synchronizes the workers) in which the
+-- key-indexed user history is probed, split by key hash; tiny cache partitions. Each time:
+-- parallel = serial, and both equal the oracle.
+CREATE TABLE pj.part_hist (user_id bigint, ts timestamptz, v int, note text) PARTITION BY RANGE (ts);
+CREATE TABLE pj.part_hist_a PARTITION OF pj.part_hist FOR VALUES FROM (MINVALUE) TO ('2026-01-20');
+CREATE TABLE pj.part_hist_b PARTITION OF pj.part_hist FOR VALUES FROM ('2026-01-20') TO ('2026-02-10');
+CREATE TABLE pj.part_hist_c PARTITION OF pj.part_hist FOR VALUES FROM ('2026-02-10') TO (MAXVALUE);
+INSERT INTO pj.part_hist
+SELECT 1 + floor(random() * 3000)::bigint, date_trunc('hour', '2026-01-01'::timestamptz + random() * interval '60 days'),
+       floor(random() * 5)::int, CASE WHEN random() < 0.1 THEN NULL ELSE 'n' || floor(random() * 3)::int END
+FROM generate_series(1, 60000);
+INSERT INTO pj.part_hist SELECT * FROM pj.part_hist WHERE user_id % 7 = 0;  -- exact duplicates
+CREATE INDEX ON pj.part_hist (user_id, ts);
+SELECT fs_register_view('pj_part', 'pj.part_hist', 'pj_user', event_time => 'ts');
+CREATE VIEW pj.oracle2 AS
+SELECT s.request_id, u.score, u.label, p.v, p.note
+FROM pj.spine s
+LEFT JOIN LATERAL (SELECT h.score, h.label FROM pj.user_hist h
+                   WHERE h.user_id = s.user_id AND h.ts <= s.event_timestamp AND h.ts >= s.event_timestamp - interval '20 days'
+                   ORDER BY h.ts DESC, h.created DESC NULLS LAST, h.score, h.label LIMIT 1) u ON true
+LEFT JOIN LATERAL (SELECT h.v, h.note FROM pj.part_hist h
+                   WHERE h.user_id = s.user_id AND h.ts <= s.event_timestamp
+                   ORDER BY h.ts DESC, h.v, h.note LIMIT 1) p ON true;
+CREATE FUNCTION pj.run2(workers int, wm text) RETURNS TABLE (n bigint, request_id int, score float8, label text, v int, note text)
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM set_config('max_parallel_workers_per_gather', workers::text, true);
+  PERFORM set_config('work_mem', wm, true);
+  PERFORM set_config('feature_store.join_partition_size', '1kB', true);
+  RETURN QUERY SELECT row_number() OVER (), t.request_id, t.score, t.label, t.v, t.note
+    FROM fs_point_in_time_join('pj.spine', ARRAY['pj_user:score', 'pj_user:label', 'pj_part:v', 'pj_part:note'])
+    AS t(request_id int, user_id bigint, merchant text, event_timestamp timestamptz, amount numeric, score float8, label text, v int, note text);
+END $$;
+CREATE TABLE pj.serial2 AS SELECT * FROM pj.run2(0, '64kB');
+SELECT batches > 10 AS many_batches, detail ~ ' [1-9]\d* probed' AS probed FROM fs_point_in_time_join_stats();
+CREATE TABLE pj.par2 AS SELECT * FROM pj.run2(2, '64kB');
+SELECT substring(detail FROM '(\d+) parallel workers')::int AS workers, batches > 10 AS many_batches,
+       detail ~ ' [1-9]\d* probed' AS probed FROM fs_point_in_time_join_stats();
+CREATE TABLE pj.par3 AS SELECT * FROM pj.run2(2, '64MB');
+SELECT substring(detail FROM '(\d+) parallel workers')::int AS workers, batches, substring(detail FROM '^\d+ scanned, \d+ probed') AS leaves
+FROM fs_point_in_time_join_stats();
+SELECT (SELECT count(*) FROM pj.serial2 s FULL JOIN pj.par2 p USING (n) WHERE s IS DISTINCT FROM p) AS par2_diffs,
+       (SELECT count(*) FROM pj.serial2 s FULL JOIN pj.par3 p USING (n) WHERE s IS DISTINCT FROM p) AS par3_diffs,
+       (SELECT count(*) FROM pj.par2 p JOIN pj.oracle2 o USING (request_id)
+         WHERE (o.score, o.label, o.v, o.note) IS DISTINCT FROM (p.score, p.label, p.v, p.note)) AS oracle_diffs,
+       (SELECT count(v) FROM pj.par2) AS with_v, (SELECT count(*) FROM pj.par2) AS rows;
+-- one worker would only add forwarding: serial
+SET max_parallel_workers_per_gather = 1;
+SELECT count(*) FROM fs_point_in_time_join('pj.spine', ARRAY['pj_user:score']) AS t(request_id int, user_id bigint, merchant text, event_timestamp timestamptz, amount numeric, score float8);
+SELECT substring(detail FROM '(\d+) parallel workers')::int AS workers FROM fs_point_in_time_join_stats();
+SET max_parallel_workers_per_gather = 2;
+
 -- where workers cannot read what the leader reads, the join stays serial
 CREATE TEMP TABLE pj_temp_spine AS SELECT * FROM pj.spine LIMIT 100;
 SELECT count(*) FROM fs_point_in_time_join('pj_temp_spine', ARRAY['pj_user:score']) AS t(request_id int, user_id bigint, merchant text, event_timestamp timestamptz, amount numeric, score float8);

@@ -73,6 +73,13 @@ phase_done(instr_time *t, int i)
  * Execute
  * --------------------------------------------------------------------------------------- */
 
+/* See pit_join.h. */
+void
+pit_plan_set_emit_slot(PitPlan *p, PitEmitSlotFn fn)
+{
+	p->emit_slot = fn;
+}
+
 /* See pit_join.h: on several cores when pit_parallel.c finds it worth it, else serially. */
 uint64
 pit_plan_execute(PitPlan *p, PitEmitFn emit, void *arg)
@@ -84,7 +91,7 @@ pit_plan_execute(PitPlan *p, PitEmitFn emit, void *arg)
 	return pit_execute_part(p, emit, arg);
 }
 
-/* The file header's batches of build, read sources, merge, emit, over the plan's part of the spine. */
+/* The file header's batches of build, read sources, merge, emit; in a parallel worker, its share of each. */
 uint64
 pit_execute_part(PitPlan *p, PitEmitFn emit, void *arg)
 {
@@ -134,8 +141,11 @@ pit_execute_part(PitPlan *p, PitEmitFn emit, void *arg)
 
 	for (;;)
 	{
-		int			nrows = pit_build_batch(p, &build_rd, (int) batch_rows, (int) Min(est, (double) batch_rows), bcxt);
+		int			nrows;
 		Size		mem;
+
+		p->batch_start = total;
+		nrows = pit_build_batch(p, &build_rd, (int) batch_rows, (int) Min(est, (double) batch_rows), bcxt);
 
 		phase_done(&t, 1);
 		if (nrows == 0)
@@ -157,7 +167,15 @@ pit_execute_part(PitPlan *p, PitEmitFn emit, void *arg)
 			else
 				pit_last_stats.source_rows += pit_scan_heap(p, v, bcxt, tmpcxt);
 			phase_done(&t, 2);
-			pit_merge_batch(p, v);
+			if (p->part_n > 1)
+			{
+				/* merged before the winners were read (pit_par_combine): each slot has its row's */
+				for (int j = 0; j < v->nslots; j++)
+					if (v->slots[j].best != NULL)
+						v->winner[v->slots[j].row] = v->slots[j].best;
+			}
+			else
+				pit_merge_batch(p, v);
 			phase_done(&t, 3);
 		}
 		mem = MemoryContextMemAllocated(p->cxt, true);
@@ -169,6 +187,8 @@ pit_execute_part(PitPlan *p, PitEmitFn emit, void *arg)
 		{
 			if (!pit_spine_next(&emit_rd))
 				elog(ERROR, "spine ended early");
+			if (!pit_par_row_mine(p, emit_rd.ordinal - 1))
+				continue;		/* another worker's row */
 			memcpy(vals, emit_rd.vals, sizeof(Datum) * nsp);
 			memcpy(nulls, emit_rd.nulls, sizeof(bool) * nsp);
 			if (p->checksum_on)

@@ -47,6 +47,14 @@ extern List *pit_plan_feature_refs(PitPlan *plan);
 /* The distinct view versions used, as "view@N" strings, and their view_ids. */
 extern List *pit_plan_view_versions(PitPlan *plan, List **view_ids);
 
+/*
+ * Optional, for a caller whose emit only stores the row: rows that arrive already formed (from
+ * parallel workers) are handed over as a slot of the plan's row type, saving their deforming.
+ */
+struct TupleTableSlot;
+typedef void (*PitEmitSlotFn) (void *arg, struct TupleTableSlot *slot);
+extern void pit_plan_set_emit_slot(PitPlan *plan, PitEmitSlotFn fn);
+
 /* Runs the join, calling emit once per spine row in spine order; returns the row count. */
 extern uint64 pit_plan_execute(PitPlan *plan, PitEmitFn emit, void *arg);
 

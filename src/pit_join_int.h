@@ -207,11 +207,16 @@ struct PitPlan
 	PitOutFeature *out;
 	TupleDesc	desc;
 	size_t		row_bytes;		/* estimated batch memory per spine row */
-	/* in a parallel worker: this part of the spine (pit_parallel.c); part_n 0 = the whole spine */
+	/*
+	 * In a parallel worker (pit_parallel.c): participant part_i of part_n, sharing the history
+	 * scans through par; part_n 0 = a serial join.
+	 */
 	int			part_n;
 	int			part_i;
-	MemoryContext part_cxt;		/* the part's key hashing, reset per row */
+	struct PitParShared *par;
+	uint64		batch_start;	/* spine ordinal of the batch's first row */
 	uint64		emit_ordinal;	/* the spine ordinal of the row being emitted */
+	PitEmitSlotFn emit_slot;	/* see pit_plan_set_emit_slot, or NULL */
 };
 
 /*
@@ -229,7 +234,7 @@ typedef struct PitSpineReader
 	int			readptr;
 	Datum	   *vals;
 	bool	   *nulls;
-	uint64		ordinal;		/* rows read so far, those of other parts included */
+	uint64		ordinal;		/* rows read so far */
 } PitSpineReader;
 
 /*
@@ -460,12 +465,37 @@ extern void pit_store_row(PitView *v, PitSlot *s, int64 e, int64 c, bool c_null,
 						  const bool *fnulls, MemoryContext bcxt, bool final);
 extern void pit_merge_batch(PitPlan *p, PitView *v);
 
-/* pit_join.c: the serial join over the plan's part of the spine (all of it outside a worker). */
+/* pit_join.c: the join in this process (in a parallel worker: its share of it, see pit_parallel.c). */
 extern uint64 pit_execute_part(PitPlan *p, PitEmitFn emit, void *arg);
 
 /* pit_parallel.c: how many workers to join with (0: serially), the parallel join, its GUCs. */
 extern int	pit_parallel_workers(PitPlan *p);
 extern uint64 pit_parallel_execute(PitPlan *p, int nworkers, PitEmitFn emit, void *arg);
 extern void pit_parallel_init(void);
+
+/*
+ * pit_parallel.c, in a worker: which spine rows it emits (and reads the winners of), the next
+ * range of blocks of leaf li of a view it scans, the key hashes it probes, and the step that
+ * turns its own scan's best rows into the batch's winners (see the file header).
+ */
+#define PIT_PAR_CHUNK_ROWS 1024
+static inline bool
+pit_par_row_mine(const PitPlan *p, uint64 ordinal)
+{
+	return p->part_n <= 1 || (int) ((ordinal / PIT_PAR_CHUNK_ROWS) % (uint64) p->part_n) == p->part_i;
+}
+static inline bool
+pit_par_hash_mine(const PitPlan *p, uint32 h)
+{
+	return p->part_n <= 1 || (int) (((uint64) h * (uint64) p->part_n) >> 32) == p->part_i;
+}
+extern bool pit_par_next_blocks(PitPlan *p, PitView *v, int li, BlockNumber nblocks, BlockNumber *lo, BlockNumber *hi);
+
+/* Reads the features of leaf's row tid (second: into the other buffers, for a comparison). */
+typedef void (*PitFetchFn) (void *arg, int leaf, ItemPointer tid, bool second, Datum *vals, bool *nulls);
+extern void pit_par_combine(PitPlan *p, PitView *v, PitFetchFn fetch, void *farg);
+
+/* pit_merge.c: rule 3's TTL bound on slot s for a row of event time e_dom (event-time domain). */
+extern bool pit_within_ttl(PitPlan *p, PitView *v, const PitSlot *s, int64 e_dom);
 
 #endif

@@ -151,8 +151,8 @@ pit_store_row(PitView *v, PitSlot *s, int64 e, int64 c, bool c_null, const Datum
  * exactly as SQL's "ts - ttl" (calendar and time zone aware) but only when e_dom is within two
  * days per TTL month plus two days of the naive bound; elsewhere the answer is certain.
  */
-static bool
-within_ttl(PitPlan *p, PitView *v, const PitSlot *s, int64 e_dom)
+bool
+pit_within_ttl(PitPlan *p, PitView *v, const PitSlot *s, int64 e_dom)
 {
 	const Interval *ttl = &v->fv->ttl;
 	int64		naive,
@@ -198,7 +198,7 @@ pit_merge_batch(PitPlan *p, PitView *v)
 			if (b != NULL &&
 				(run == NULL || row_beats(v, b->e, b->c, b->c_null, b->vals, b->nulls, run)))
 				run = b;
-			if (run != NULL && (!v->fv->has_ttl || within_ttl(p, v, s, run->e_dom)))
+			if (run != NULL && (!v->fv->has_ttl || pit_within_ttl(p, v, s, run->e_dom)))
 				v->winner[s->row] = run;
 		}
 	}

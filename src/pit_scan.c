@@ -35,6 +35,7 @@
 
 typedef struct PitHeapScan
 {
+	PitView    *v;
 	int			nleaves;
 	PitLeaf   **leaves;
 	Relation   *rels;
@@ -62,6 +63,16 @@ fetch_features(PitView *v, PitHeapScan *hs, int leaf, ItemPointer tid, TupleTabl
 		vals[f] = slot->tts_values[l->att[v->col_feat0 + f] - 1];
 		nulls[f] = slot->tts_isnull[l->att[v->col_feat0 + f] - 1];
 	}
+}
+
+/* PitFetchFn of pit_par_combine: the features of a row, into the scan's buffers. */
+static void
+fetch_cb(void *arg, int leaf, ItemPointer tid, bool second, Datum *vals, bool *nulls)
+{
+	PitHeapScan *hs = arg;
+	PitView    *v = hs->v;
+
+	fetch_features(v, hs, leaf, tid, second ? hs->fb[leaf] : hs->fa[leaf], vals, nulls);
 }
 
 /* Offers one history row (already found in the key table) to its slot. */
@@ -135,8 +146,8 @@ probe_leaf(PitPlan *p, PitView *v, PitHeapScan *hs, int li, MemoryContext tmpcxt
 	{
 		PitEntry   *e = PIT_ENTRY_AT(v, pos);
 
-		if (e->count <= 0)
-			continue;
+		if (e->count <= 0 || !pit_par_hash_mine(p, e->hash))
+			continue;			/* (in a parallel worker, other workers probe other keys) */
 		CHECK_FOR_INTERRUPTS();
 		for (int i = 0; i < v->nkeys; i++)
 			sk[i].sk_argument = e->keys[leaf->index_key[i]];
@@ -381,6 +392,9 @@ scan_heap_leaf(PitPlan *p, PitView *v, PitHeapScan *hs, int li, PitParts *pt, Me
 	MemoryContext old = MemoryContextSwitchTo(tmpcxt);
 	char	   *stage = palloc(pt->stride * PIT_STAGE);
 	int			ns = 0;
+	BlockNumber lo = 0,
+				hi = hscan->rs_nblocks;
+	bool		more = true;
 
 	for (int k = 0; k < ncol; k++)
 	{
@@ -391,10 +405,20 @@ scan_heap_leaf(PitPlan *p, PitView *v, PitHeapScan *hs, int li, PitParts *pt, Me
 			fast = false;
 	}
 
-	for (BlockNumber blk = 0; blk < hscan->rs_nblocks; blk++)
+	/* in a parallel worker: the ranges of blocks it claims, else every block */
+	if (p->part_n > 1)
+		more = pit_par_next_blocks(p, v, li, hscan->rs_nblocks, &lo, &hi);
+	for (BlockNumber blk = lo; more; blk++)
 	{
 		Page		page;
 		int			nt;
+
+		if (blk >= hi)
+		{
+			more = p->part_n > 1 && pit_par_next_blocks(p, v, li, hscan->rs_nblocks, &lo, &hi);
+			blk = lo - 1;
+			continue;
+		}
 
 		if ((blk & 63) == 63)
 			MemoryContextReset(tmpcxt); /* tie-breaks may have read features */
@@ -492,6 +516,7 @@ pit_scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 	MemoryContext old;
 	PitParts	pt;
 
+	hs.v = v;
 	hs.nleaves = list_length(v->leaves);
 	hs.leaves = palloc(sizeof(PitLeaf *) * hs.nleaves);
 	hs.rels = palloc(sizeof(Relation) * hs.nleaves);
@@ -543,6 +568,8 @@ pit_scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 			n += scan_heap_leaf(p, v, &hs, li, &pt, tmpcxt);
 			continue;
 		}
+		if (p->part_n > 1 && p->part_i != 0)
+			continue;			/* other table AMs: the first worker reads them whole */
 		slot = table_slot_create(hs.rels[li], NULL);
 		scan = table_beginscan(hs.rels[li], GetActiveSnapshot(), 0, NULL);
 		/* only the row's own work runs in tmpcxt, never the table AM's (see probe_leaf) */
@@ -578,6 +605,13 @@ pit_scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 		ExecDropSingleTupleTableSlot(slot);
 	}
 
+	/*
+	 * In a parallel worker: the best rows of every worker's share of the history, merged;
+	 * the slots of this worker's rows are left with their winner, the others with none.
+	 */
+	if (p->part_n > 1)
+		pit_par_combine(p, v, fetch_cb, &hs);
+
 	/* Read the winners' features in physical order. */
 	INSTR_TIME_SET_CURRENT(t0);
 	old = MemoryContextSwitchTo(bcxt);
@@ -594,6 +628,20 @@ pit_scan_heap(PitPlan *p, PitView *v, MemoryContext bcxt, MemoryContext tmpcxt)
 			won[nwon++].slot = s;
 		}
 	sort_won(won, nwon, bcxt);
+	if (p->part_n > 1 && nwon > 0)
+	{
+		/*
+		 * Parallel workers read their winners from different places of the table at any moment:
+		 * walking the same pages together, they would pin and lock the same buffers, fighting
+		 * over those cache lines.
+		 */
+		int			start = (int) ((int64) nwon * p->part_i / p->part_n);
+		PitWon	   *rot = MemoryContextAllocHuge(bcxt, sizeof(PitWon) * nwon);
+
+		memcpy(rot, won + start, sizeof(PitWon) * (nwon - start));
+		memcpy(rot + (nwon - start), won, sizeof(PitWon) * start);
+		won = rot;
+	}
 	for (int i = 0; i < nwon;)
 	{
 		PitSlot    *s = won[i].slot;

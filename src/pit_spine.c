@@ -52,51 +52,9 @@ pit_spine_reader_init(PitSpineReader *r, PitPlan *p, Tuplestorestate *store, int
 	r->scan = table_beginscan_strat(r->rel, GetActiveSnapshot(), 0, NULL, true, false);
 }
 
-static Datum spine_key_value(PitView *v, int j, Datum d);
-static bool pit_spine_next_any(PitSpineReader *r);
-
-/*
- * The part of the spine a row belongs to, in a parallel join (pit_parallel.c): by the hash of
- * its first view's key, so that each worker's batches hold a disjoint set of keys; a row with a
- * NULL key or time (no features) goes to part 0.
- */
-static int
-row_part(PitPlan *p, const Datum *vals, const bool *nulls)
-{
-	PitView    *v = p->views[0];
-	Datum		k[INDEX_MAX_KEYS];
-	MemoryContext old;
-	uint32		h;
-
-	if (nulls[p->spine_ts])
-		return 0;
-	for (int j = 0; j < v->nkeys; j++)
-		if (nulls[v->spine_key[j]])
-			return 0;
-	if (p->part_cxt == NULL)
-		p->part_cxt = AllocSetContextCreate(p->cxt, "pit join part", ALLOCSET_SMALL_SIZES);
-	old = MemoryContextSwitchTo(p->part_cxt);
-	for (int j = 0; j < v->nkeys; j++)
-		k[j] = spine_key_value(v, j, vals[v->spine_key[j]]);
-	h = murmurhash32(pit_hash_keys(v, k));
-	MemoryContextSwitchTo(old);
-	MemoryContextReset(p->part_cxt);
-	return (int) (h % (uint32) p->part_n);
-}
-
-/* Next spine row (of this reader's part) into r->vals/nulls (spine_desc order); false at the end. */
+/* Next spine row into r->vals/nulls (spine_desc order); false at the end. */
 bool
 pit_spine_next(PitSpineReader *r)
-{
-	while (pit_spine_next_any(r))
-		if (r->p->part_n <= 1 || row_part(r->p, r->vals, r->nulls) == r->p->part_i)
-			return true;
-	return false;
-}
-
-/* Next spine row of any part. */
-static bool
-pit_spine_next_any(PitSpineReader *r)
 {
 	PitPlan    *p = r->p;
 

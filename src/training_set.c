@@ -181,6 +181,15 @@ emit_tstore(void *arg, Datum *values, bool *nulls)
 	tuplestore_putvalues(t->store, t->desc, values, nulls);
 }
 
+/* The same for rows that arrive formed: the column types were checked equal, so is their form. */
+static void
+emit_tstore_slot(void *arg, TupleTableSlot *slot)
+{
+	TstoreEmit *t = arg;
+
+	tuplestore_puttupleslot(t->store, slot);
+}
+
 /*
  * fs_point_in_time_join(spine, features, spine_time, full_names, as_of_created, spine_query)
  * RETURNS SETOF record.
@@ -236,6 +245,8 @@ fs_point_in_time_join(PG_FUNCTION_ARGS)
 	t.store = tuplestore_begin_heap((rsinfo->allowedModes & SFRM_Materialize_Random) != 0, false, work_mem);
 	MemoryContextSwitchTo(old);
 
+	if (tt == NULL)
+		pit_plan_set_emit_slot(plan, emit_tstore_slot);
 	fs_training_plan_run(plan, tt, emit_tstore, &t);
 	pit_plan_free(plan);
 
