@@ -69,21 +69,7 @@ PSQL() { fs_as_pg_user "$FS_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -h "$W" -p 543
 PSQL -d postgres -c "CREATE DATABASE bench"
 
 fs_log "data: $ENTITIES entities, 4 features each"
-PSQL -d bench <<SQL
-CREATE EXTENSION feature_store;
--- the plain latest-values table (baseline) doubles as the view's source: one row per user
-CREATE TABLE user_latest (user_id bigint PRIMARY KEY, event_ts timestamptz, created_ts timestamptz,
-                          f_float1 float8, f_float2 float8, f_int1 bigint, f_text1 text);
-INSERT INTO user_latest
-SELECT u, now() - (u % 1000) * interval '1 minute', now(), (u % 9973) / 9973.0, u * 0.25, u % 1000, 'seg' || (u % 7)
-FROM generate_series(1, $ENTITIES) u;
-VACUUM ANALYZE user_latest;
-SELECT fs_register_entity('user', 'user_id');
-SELECT fs_register_view('user_stats', 'user_latest', 'user', event_time => 'event_ts', created_time => 'created_ts',
-                        features => ARRAY['f_float1', 'f_float2', 'f_int1', 'f_text1']);
-SELECT fs_materialize('user_stats', '-infinity', 'infinity');
-SELECT fs_register_service('user_vec', ARRAY['user_stats:f_float1', 'user_stats:f_float2', 'user_stats:f_int1']);
-SQL
+PSQL -d bench -v entities="$ENTITIES" -f "$W/src/bench/online_data.sql" >/dev/null
 fs_log "waiting for the worker to load the cache"
 for _ in $(seq 1 300); do
   st=$(PSQL -d bench -Atc "SELECT (SELECT worker_state FROM fs_stat_online WHERE view IS NULL) || ' ' || coalesce((SELECT entries + evictions FROM fs_stat_online WHERE view = 'user_stats'), 0)")

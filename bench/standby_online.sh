@@ -46,20 +46,8 @@ fs_as_pg_user "$FS_BINDIR/pg_ctl" -D "$W/primary" -l "$W/primary.log" -w start >
 P() { fs_as_pg_user "$FS_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -h "$W" -p "$1" "${@:2}"; }
 P 5441 -d postgres -c "CREATE DATABASE bench"
 fs_log "data: $ENTITIES entities, 4 features each"
-P 5441 -d bench <<SQL
-CREATE EXTENSION feature_store;
-CREATE TABLE user_latest (user_id bigint PRIMARY KEY, event_ts timestamptz, created_ts timestamptz,
-                          f_float1 float8, f_float2 float8, f_int1 bigint, f_text1 text);
-INSERT INTO user_latest
-SELECT u, now() - (u % 1000) * interval '1 minute', now(), (u % 9973) / 9973.0, u * 0.25, u % 1000, 'seg' || (u % 7)
-FROM generate_series(1, $ENTITIES) u;
-VACUUM ANALYZE user_latest;
-SELECT fs_register_entity('user', 'user_id');
-SELECT fs_register_view('user_stats', 'user_latest', 'user', event_time => 'event_ts', created_time => 'created_ts',
-                        features => ARRAY['f_float1', 'f_float2', 'f_int1', 'f_text1']);
-SELECT fs_materialize('user_stats', '-infinity', 'infinity');
-CHECKPOINT;
-SQL
+P 5441 -d bench -v entities="$ENTITIES" -f "$W/src/bench/online_data.sql" >/dev/null
+P 5441 -d bench -c CHECKPOINT
 
 fs_log "standby (pg_basebackup -R)"
 fs_as_pg_user "$FS_BINDIR/pg_basebackup" -h "$W" -p 5441 -D "$W/standby" -R -X stream -c fast >/dev/null
