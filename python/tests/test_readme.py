@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import re
+import sys
+import traceback
 
 import psycopg
 import pytest
@@ -43,5 +45,10 @@ def test_readme_python_blocks(quickstart_db):
         f.write(repo[0])
     namespace: dict = {}
     for i, code in enumerate(python):
-        exec(compile(code, f"README.md python block {i + 1}", "exec"), namespace)
+        try:
+            exec(compile(code, f"README.md python block {i + 1}", "exec"), namespace)
+        except AssertionError:
+            # scripts/test.sh shows only the E lines: name the block and the line that failed
+            tb = traceback.extract_tb(sys.exc_info()[2])[-1]
+            raise AssertionError(f"python block {i + 1} of README.md/docs, line {tb.lineno}: {tb.line}") from None
     namespace["store"].close()
