@@ -135,6 +135,42 @@ SELECT (SELECT count(*) FROM pj.serial2 s FULL JOIN pj.par2 p USING (n) WHERE s 
        (SELECT count(*) FROM pj.par2 p JOIN pj.oracle2 o USING (request_id)
          WHERE (o.score, o.label, o.v, o.note) IS DISTINCT FROM (p.score, p.label, p.v, p.note)) AS oracle_diffs,
        (SELECT count(v) FROM pj.par2) AS with_v, (SELECT count(*) FROM pj.par2) AS rows;
+-- Dead tuples and HOT chains: the workers read pages through heapgetpage's visible tuples, as the
+-- serial scan does. The user history is rewritten with free space, then a share of its rows is
+-- deleted, others updated in place (HOT: label and score are not indexed) and some moved (ts is
+-- indexed); a VACUUM leaves redirected line pointers, and a second round of HOT updates follows.
+-- Parallel = serial = oracle after each round.
+ALTER TABLE pj.user_hist SET (fillfactor = 60, autovacuum_enabled = off);
+VACUUM FULL pj.user_hist;
+CREATE FUNCTION pj.churn_check() RETURNS TABLE (par_diffs bigint, oracle_diffs bigint, rows bigint) LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM set_config('max_parallel_workers_per_gather', '0', true);
+  CREATE TEMP TABLE pj_cs ON COMMIT DROP AS SELECT row_number() OVER () AS n, * FROM fs_point_in_time_join('pj.spine', ARRAY['pj_user:*', 'pj_merchant:*'])
+    AS t(request_id int, user_id bigint, merchant text, event_timestamp timestamptz, amount numeric, score float8, label text, risk int);
+  PERFORM set_config('max_parallel_workers_per_gather', '2', true);
+  CREATE TEMP TABLE pj_cp ON COMMIT DROP AS SELECT row_number() OVER () AS n, * FROM fs_point_in_time_join('pj.spine', ARRAY['pj_user:*', 'pj_merchant:*'])
+    AS t(request_id int, user_id bigint, merchant text, event_timestamp timestamptz, amount numeric, score float8, label text, risk int);
+  IF (SELECT substring(detail FROM '(\d+) parallel workers')::int FROM fs_point_in_time_join_stats()) <> 2 THEN
+    RAISE EXCEPTION 'the join did not run on two workers';
+  END IF;
+  RETURN QUERY SELECT (SELECT count(*) FROM pj_cs s FULL JOIN pj_cp p USING (n) WHERE s IS DISTINCT FROM p),
+    (SELECT count(*) FROM pj_cp p JOIN pj.oracle o USING (request_id)
+      WHERE (o.score, o.label, o.risk) IS DISTINCT FROM (p.score, p.label, p.risk)),
+    (SELECT count(*) FROM pj_cp);
+END $$;
+DELETE FROM pj.user_hist WHERE random() < 0.1;
+UPDATE pj.user_hist SET label = label || '+' WHERE random() < 0.2;
+UPDATE pj.user_hist SET score = score + 1 WHERE random() < 0.1;
+UPDATE pj.user_hist SET ts = ts - interval '1 hour' WHERE random() < 0.05;
+SELECT pg_stat_force_next_flush();
+SELECT * FROM pj.churn_check();
+VACUUM pj.user_hist;
+UPDATE pj.user_hist SET label = label || '*' WHERE random() < 0.3;
+DELETE FROM pj.user_hist WHERE random() < 0.05;
+SELECT * FROM pj.churn_check();
+SELECT pg_stat_force_next_flush();
+SELECT n_tup_hot_upd > 1000 AS hot_updates, n_dead_tup > 1000 AS dead_tuples FROM pg_stat_user_tables
+WHERE relid = 'pj.user_hist'::regclass;
 -- one worker would only add forwarding: serial
 SET max_parallel_workers_per_gather = 1;
 SELECT count(*) FROM fs_point_in_time_join('pj.spine', ARRAY['pj_user:score']) AS t(request_id int, user_id bigint, merchant text, event_timestamp timestamptz, amount numeric, score float8);
