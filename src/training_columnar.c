@@ -35,6 +35,7 @@ typedef struct ColBuf
 {
 	Oid			type;
 	int			width;			/* bytes per value in send format; 0: text output */
+	bool		raw_text;		/* text, varchar, bpchar: the output is the value's bytes */
 	FmgrInfo	out;			/* the type's output function (width 0) */
 	StringInfoData data;
 	StringInfoData nulls;		/* one byte per row, written only once a NULL was seen */
@@ -169,7 +170,15 @@ emit_columns(void *arg, Datum *values, bool *nulls)
 			put_fixed(&b->data, b->type, b->width, v, isnull);
 		else
 		{
-			if (!isnull)
+			if (!isnull && b->raw_text)
+			{
+				text	   *t = DatumGetTextPP(v);	/* detoasted only if stored so */
+
+				appendBinaryStringInfoNT(&b->data, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+				if ((Pointer) t != DatumGetPointer(v))
+					pfree(t);
+			}
+			else if (!isnull)
 			{
 				MemoryContext old = MemoryContextSwitchTo(c->tmp);
 				char	   *s = OutputFunctionCall(&b->out, v);
@@ -222,6 +231,7 @@ fs_training_set_columns(PG_FUNCTION_ARGS)
 
 		b->type = TupleDescAttr(desc, c.first + i)->atttypid;
 		b->width = fixed_width(b->type);
+		b->raw_text = b->type == TEXTOID || b->type == VARCHAROID || b->type == BPCHAROID;
 		if (b->width == 0)
 		{
 			Oid			fn;
