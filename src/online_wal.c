@@ -366,40 +366,44 @@ resolve(FsWalXact *x)
 	SpinLockRelease(&fs_wal_ctl->mutex);
 }
 
-bool
+int
 fs_wal_launcher_work(void)
 {
 	FsWalCtl   *c = fs_wal_ctl;
-	bool		more = false;
+	int			wait = 0;
 
 	if (c == NULL)
-		return false;
-	SpinLockAcquire(&c->mutex);
-	c->launcher_latch = MyLatch;
-	SpinLockRelease(&c->mutex);
+		return 0;
+	if (c->launcher_latch != MyLatch)
+	{
+		SpinLockAcquire(&c->mutex);
+		c->launcher_latch = MyLatch;
+		SpinLockRelease(&c->mutex);
+	}
 
-	for (int i = 0; i < FS_WAL_XACTS; i++)
+	/* the ring: entries are claimed under the mutex, free ones skipped without it */
+	for (int i = 0; i < FS_WAL_XACTS && pg_atomic_read_u32(&c->npending) != 0; i++)
 	{
 		FsWalXact  *x = &c->ring[i];
-		TransactionId xid;
+		TransactionId xid = x->xid;
+		bool		mine;
 
-		SpinLockAcquire(&c->mutex);
-		xid = x->resolving ? InvalidTransactionId : x->xid;
-		SpinLockRelease(&c->mutex);
 		if (!TransactionIdIsValid(xid))
 			continue;
 		if (TransactionIdIsInProgress(xid))
 		{
-			more = true;
+			wait = 1;
 			continue;
 		}
 		SpinLockAcquire(&c->mutex);
-		x->resolving = x->xid == xid;
+		mine = x->xid == xid && !x->resolving;
+		x->resolving |= mine;
 		SpinLockRelease(&c->mutex);
-		if (x->resolving)
+		if (mine)
 			resolve(x);
 	}
 
+	/* overflow and trust wait for old transactions to end: polled less often (a transaction each) */
 	if (pg_atomic_read_u32(&c->overflow) != 0)
 	{
 		TransactionId ox;
@@ -421,8 +425,8 @@ fs_wal_launcher_work(void)
 			}
 			SpinLockRelease(&c->mutex);
 		}
-		else
-			more = true;
+		else if (wait == 0)
+			wait = 10;
 	}
 
 	if (pg_atomic_read_u32(&c->trusted) == 0)
@@ -440,10 +444,10 @@ fs_wal_launcher_work(void)
 					(errmsg("feature_store online cache is serving on this %s", RecoveryInProgress() ? "standby" : "server"),
 					 errdetail("Every transaction in progress when the cache started has ended.")));
 		}
-		else
-			more = true;
+		else if (wait == 0)
+			wait = 10;
 	}
-	return more;
+	return wait;
 }
 
 /* ---------------------------------------------------------------------------------------- */

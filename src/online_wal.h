@@ -40,8 +40,10 @@ extern bool fs_wal_cache_trusted(void);
 
 /*
  * The launcher's part: resolves pending invalidations whose transaction ended, and makes a
- * standby's cache trusted once it caught up. Returns true while work remains (poll again soon).
+ * standby's cache trusted once it caught up. Returns the milliseconds to wait before polling
+ * again while work remains (1 while transactions are pending, 10 while waiting for old ones to
+ * end), else 0.
  */
-extern bool fs_wal_launcher_work(void);
+extern int	fs_wal_launcher_work(void);
 
 #endif

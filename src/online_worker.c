@@ -605,13 +605,13 @@ fs_launcher_main(Datum arg)
 		MemoryContext old = MemoryContextSwitchTo(loopcxt);
 		long		since = (long) ((GetCurrentTimestamp() - last_pass) / 1000);
 		long		wait;
-		bool		more;
+		int			poll;
 		int			rc;
 
 		/*
 		 * A pass over the databases when woken (at most every 50 ms: a hot standby's WAL records
-		 * wake us too) or every naptime; pending invalidations of a standby (online_wal.c) are
-		 * polled every millisecond while there are any.
+		 * wake us too) or every naptime; a standby's pending invalidations (online_wal.c) are
+		 * polled as fs_wal_launcher_work asks.
 		 */
 		if (last_pass == 0 || since < 0 || since >= Min(fs_worker_naptime_ms, 1000) || (woken && since >= 50))
 		{
@@ -620,12 +620,12 @@ fs_launcher_main(Datum arg)
 			since = 0;
 			woken = false;
 		}
-		more = fs_wal_launcher_work();
+		poll = fs_wal_launcher_work();
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(loopcxt);
 		wait = woken ? 50 - since : Min(fs_worker_naptime_ms, 1000) - since;
 		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-					   more ? 1 : Max(wait, 1), PG_WAIT_EXTENSION);
+					   poll > 0 ? poll : Max(wait, 1), PG_WAIT_EXTENSION);
 		if (rc & WL_LATCH_SET)
 			woken = true;
 		ResetLatch(MyLatch);
