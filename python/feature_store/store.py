@@ -142,8 +142,9 @@ class FeatureStore:
         self._owns_conn = isinstance(dsn, str)
         # Progress lines only on a terminal unless asked for explicitly.
         self._progress = sys.stderr.isatty() if progress is None else progress
-        self._has_transforms: Optional[Tuple[psycopg.Connection, bool]] = None
-        self._has_columns: Optional[Tuple[psycopg.Connection, bool]] = None
+        # what the server offers (a 0.2 database lacks some), looked up once per connection
+        self._server_has: Dict[str, bool] = {}
+        self._server_has_conn: Optional[psycopg.Connection] = None
 
     # -- connection -------------------------------------------------------------------------
     @property
@@ -264,11 +265,7 @@ class FeatureStore:
         join as it emits rows); None when the server has no such function (feature_store 0.2) or
         a column has a type whose values are wanted in their JSON form (then the caller uses
         select_to_frame)."""
-        if self._has_columns is None or self._has_columns[0] is not conn:
-            with conn.cursor() as cur:
-                cur.execute("SELECT to_regproc('fs_training_set_columns') IS NOT NULL")
-                self._has_columns = (conn, bool(cur.fetchone()[0]))  # type: ignore[index]
-        if not self._has_columns[1]:
+        if not self._has(conn, "to_regproc('fs_training_set_columns')"):
             return None
         with conn.cursor(binary=True) as cur:
             cur.execute("SELECT column_name::text, column_type::oid, row_count, \"values\", nulls "
@@ -465,14 +462,21 @@ class FeatureStore:
         # (view ref or transform ref, view name or transform name, feature or transform name, type OID)
         features: List[Tuple[str, str, str, int]]
 
+    def _has(self, conn: psycopg.Connection, lookup: str) -> bool:
+        """Whether the server has an object (``lookup``: a to_regclass/to_regproc call), asked
+        once per connection."""
+        if self._server_has_conn is not conn:
+            self._server_has, self._server_has_conn = {}, conn
+        if lookup not in self._server_has:
+            with conn.cursor() as cur:
+                cur.execute(f"SELECT {lookup} IS NOT NULL")
+                self._server_has[lookup] = bool(cur.fetchone()[0])  # type: ignore[index]
+        return self._server_has[lookup]
+
     def _with_transforms(self, conn: psycopg.Connection, query: str) -> str:
         """``query`` as is, or for a server without transforms (feature_store 0.2) reading an
         empty ``fs_transforms`` (looked up once per connection)."""
-        if self._has_transforms is None or self._has_transforms[0] is not conn:
-            with conn.cursor() as cur:
-                cur.execute("SELECT to_regclass('fs_transforms') IS NOT NULL")
-                self._has_transforms = (conn, bool(cur.fetchone()[0]))  # type: ignore[index]
-        if self._has_transforms[1]:
+        if self._has(conn, "to_regclass('fs_transforms')"):
             return query
         return query.replace("fs_transforms t", "(SELECT NULL::text AS name, NULL::int AS version, "
                              "NULL::bool AS is_latest, NULL::jsonb AS request, NULL::text[] AS inputs, "
