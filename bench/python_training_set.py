@@ -2,7 +2,8 @@
 
 Usage: python_training_set.py DSN   (run by bench/python_training_set.sh on bench/gen_data.sql data)
 
-Methods, each the best of BENCH_REPEAT runs:
+Methods, each the best of BENCH_REPEAT runs after BENCH_WARMUP untimed ones (default 1: the
+first runs of every method were slower in each run, the backend's memory and caches still cold):
   SQL join alone      CREATE TEMP TABLE ... AS SELECT ... FROM fs_point_in_time_join('spine', ...)
                       (the spine already in the database, as bench/pit_join.sh measures it)
   Python client       FeatureStore.get_historical_features(spine DataFrame) -> DataFrame:
@@ -28,11 +29,14 @@ from feature_store import _transfer as tx
 
 dsn = sys.argv[1]
 repeat = int(os.environ.get("BENCH_REPEAT", "3"))
+warmup = int(os.environ.get("BENCH_WARMUP", "1"))
 FEATURES = ["f_float1", "f_float2", "f_int1", "f_text1"]
 
 
 def best(fn):
     times, out = [], None
+    for _ in range(warmup):
+        fn()
     for _ in range(repeat):
         t0 = time.perf_counter()
         out = fn()

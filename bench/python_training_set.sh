@@ -4,7 +4,8 @@
 # the same data, in the same run (bench/python_training_set.py does the timing).
 #   bench/python_training_set.sh [SMALL|LARGE]     (default LARGE: 10M history rows; spine 1M rows either way)
 # The data (bench/gen_data.sql, deterministic) is kept in bench/data/py_<SIZE> and reused;
-# BENCH_REGEN=1 regenerates it. BENCH_REPEAT (default 3) runs per method, best kept.
+# BENCH_REGEN=1 regenerates it. BENCH_REPEAT (default 3) timed runs per method, best kept, after
+# BENCH_WARMUP (default 1) untimed runs.
 # Holds /tmp/fs_bench.lock for the whole run so that benchmarks never overlap, and prints the
 # test suites that were running on the machine at the start and at the end: figures taken while
 # other suites ran are not comparable.
@@ -30,7 +31,7 @@ fs_private_install fs_pybench
 DATA=$FS_ROOT/bench/data/py_$SIZE
 fs_bench_join_start "$SIZE" "$USERS" "$SPINE"    # the settings of bench/pit_join.sh
 fs_log "timing ($SIZE, spine $SPINE rows)"
-fs_as_pg_user env PYTHONPATH="$W/src/python" PYTHONDONTWRITEBYTECODE=1 BENCH_REPEAT="${BENCH_REPEAT:-3}" \
+fs_as_pg_user env PYTHONPATH="$W/src/python" PYTHONDONTWRITEBYTECODE=1 BENCH_REPEAT="${BENCH_REPEAT:-3}" BENCH_WARMUP="${BENCH_WARMUP:-1}" \
   /usr/bin/python3 "$W/src/bench/python_training_set.py" "host=$W port=5432 user=postgres dbname=bench"
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg); test suites running at end: $(busy | wc -l)"
 busy
